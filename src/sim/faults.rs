@@ -1,0 +1,262 @@
+//! Fault injection and request counting shared by both fakes.
+//!
+//! Each fake asks the [`FaultInjector`] once per request what to do to it (add latency, answer
+//! 5xx, answer 429, drop the connection, garble the body) and renders the answer in its own
+//! API's shape. Decisions come from a seeded RNG, so a failing test replays exactly.
+//! [`RequestCounters`] count requests by method and route template, and successful writes,
+//! so tests can assert what the daemon cost each API.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Response, StatusCode};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+/// What a fake should do wrong, and how often. All rates are fractions in `0.0..=1.0`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Extra latency added to every request, in milliseconds.
+    pub latency_ms: u64,
+    /// Additional random latency, uniformly `0..=latency_jitter_ms`, in milliseconds.
+    pub latency_jitter_ms: u64,
+    /// Fraction of requests answered with a 5xx (500, 502 or 503).
+    pub server_error_rate: f64,
+    /// Fraction of requests whose connection is dropped before a complete answer.
+    pub drop_rate: f64,
+    /// Fraction of requests answered 200 with a body that is not valid JSON.
+    pub malformed_rate: f64,
+    /// Fraction of requests answered 429 regardless of the real budget.
+    pub rate_limit_rate: f64,
+}
+
+/// One decision for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Serve the request normally.
+    None,
+    /// Answer with this 5xx status.
+    ServerError(u16),
+    /// Answer 429 in the API's own shape.
+    RateLimited,
+    /// Drop the connection: the client sees a broken response.
+    Drop,
+    /// Serve the request, then replace the body with garbage.
+    Malformed,
+}
+
+/// Decides, per request, which fault (if any) to inject.
+#[derive(Debug)]
+pub struct FaultInjector {
+    // std mutexes: held only for a few arithmetic steps, never across an await.
+    faults: Mutex<Faults>,
+    rng: Mutex<StdRng>,
+    burst_429: Mutex<u32>,
+}
+
+impl FaultInjector {
+    /// An injector with no faults, deterministic from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self {
+            faults: Mutex::new(Faults::default()),
+            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+            burst_429: Mutex::new(0),
+        }
+    }
+
+    /// Replaces the fault settings.
+    pub fn set(&self, faults: Faults) {
+        *self.faults.lock().unwrap_or_else(|e| e.into_inner()) = faults;
+    }
+
+    /// The current fault settings.
+    pub fn get(&self) -> Faults {
+        self.faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Makes the next `n` requests answer 429, whatever the budget says.
+    pub fn burst_429(&self, n: u32) {
+        *self.burst_429.lock().unwrap_or_else(|e| e.into_inner()) = n;
+    }
+
+    /// The latency to add to this request and the fault to inject into it.
+    pub fn decide(&self) -> (Duration, Fault) {
+        let faults = self.get();
+        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+        let jitter = if faults.latency_jitter_ms > 0 {
+            rng.gen_range(0..=faults.latency_jitter_ms)
+        } else {
+            0
+        };
+        let latency = Duration::from_millis(faults.latency_ms + jitter);
+        {
+            let mut burst = self.burst_429.lock().unwrap_or_else(|e| e.into_inner());
+            if *burst > 0 {
+                *burst -= 1;
+                return (latency, Fault::RateLimited);
+            }
+        }
+        let fault = if hit(&mut rng, faults.server_error_rate) {
+            let statuses = [500, 502, 503];
+            Fault::ServerError(statuses[rng.gen_range(0..statuses.len())])
+        } else if hit(&mut rng, faults.drop_rate) {
+            Fault::Drop
+        } else if hit(&mut rng, faults.rate_limit_rate) {
+            Fault::RateLimited
+        } else if hit(&mut rng, faults.malformed_rate) {
+            Fault::Malformed
+        } else {
+            Fault::None
+        };
+        (latency, fault)
+    }
+}
+
+fn hit(rng: &mut StdRng, rate: f64) -> bool {
+    rate > 0.0 && rng.gen_bool(rate.clamp(0.0, 1.0))
+}
+
+/// A response whose body breaks off: the connection is torn down mid-answer, which a client
+/// sees as a dropped connection.
+pub fn dropped_response() -> Response<Body> {
+    let stream = futures::stream::once(async {
+        Err::<axum::body::Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "sim: connection dropped by fault injection",
+        ))
+    });
+    let mut response = Response::new(Body::from_stream(stream));
+    *response.status_mut() = StatusCode::OK;
+    response
+}
+
+/// A 200 answer whose body is not valid JSON (a truncated object), as proxies and
+/// half-deployed backends produce.
+pub fn malformed_response() -> Response<Body> {
+    let mut response = Response::new(Body::from("{\"data\": [{\"id\": 12, \"stat"));
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// Counts of requests by method and route template, and of successful writes.
+#[derive(Debug, Default)]
+pub struct RequestCounters {
+    inner: Mutex<CounterState>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct CounterState {
+    by_route: BTreeMap<String, u64>,
+    writes: u64,
+}
+
+/// A copy of the counters at one moment.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct CounterSnapshot {
+    /// Requests by `"METHOD /route/{template}"`.
+    pub by_route: BTreeMap<String, u64>,
+    /// Requests in all.
+    pub total: u64,
+    /// Requests that changed state and were answered 2xx.
+    pub writes: u64,
+}
+
+impl CounterSnapshot {
+    /// Requests for one `"METHOD /route/{template}"` key.
+    pub fn count(&self, key: &str) -> u64 {
+        self.by_route.get(key).copied().unwrap_or(0)
+    }
+}
+
+impl RequestCounters {
+    /// Records one request to `route` (a template such as `/api/v2/tickets/{id}`).
+    pub fn record(&self, method: &str, route: &str) {
+        let mut state = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        *state
+            .by_route
+            .entry(format!("{method} {route}"))
+            .or_default() += 1;
+    }
+
+    /// Records one successful state-changing request.
+    pub fn record_write(&self) {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).writes += 1;
+    }
+
+    /// The counters as they stand.
+    pub fn snapshot(&self) -> CounterSnapshot {
+        let state = self.inner.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        CounterSnapshot {
+            total: state.by_route.values().sum(),
+            by_route: state.by_route,
+            writes: state.writes,
+        }
+    }
+
+    /// Sets every counter back to zero.
+    pub fn reset(&self) {
+        *self.inner.lock().unwrap_or_else(|e| e.into_inner()) = CounterState::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_injects_the_same_faults() {
+        let faults = Faults {
+            server_error_rate: 0.3,
+            drop_rate: 0.2,
+            ..Faults::default()
+        };
+        let a = FaultInjector::new(7);
+        let b = FaultInjector::new(7);
+        a.set(faults.clone());
+        b.set(faults);
+        let seq_a: Vec<_> = (0..50).map(|_| a.decide().1).collect();
+        let seq_b: Vec<_> = (0..50).map(|_| b.decide().1).collect();
+        assert_eq!(seq_a, seq_b);
+        assert!(seq_a.iter().any(|f| *f != Fault::None));
+    }
+
+    #[test]
+    fn burst_answers_exactly_n_requests_with_429() {
+        let injector = FaultInjector::new(1);
+        injector.burst_429(3);
+        let seq: Vec<_> = (0..5).map(|_| injector.decide().1).collect();
+        assert_eq!(
+            seq,
+            vec![
+                Fault::RateLimited,
+                Fault::RateLimited,
+                Fault::RateLimited,
+                Fault::None,
+                Fault::None
+            ]
+        );
+    }
+
+    #[test]
+    fn counters_group_by_method_and_route() {
+        let counters = RequestCounters::default();
+        counters.record("GET", "/tickets");
+        counters.record("GET", "/tickets");
+        counters.record("POST", "/tickets/{id}/close");
+        counters.record_write();
+        let snap = counters.snapshot();
+        assert_eq!(snap.count("GET /tickets"), 2);
+        assert_eq!(snap.total, 3);
+        assert_eq!(snap.writes, 1);
+    }
+}

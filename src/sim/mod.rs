@@ -1,0 +1,17 @@
+//! Faithful, unkind fakes of the Trengo and GHL APIs.
+//!
+//! Neither service can be reached from a test machine, so every test, the `sim` command and
+//! the demo talk to these stateful in-process HTTP servers instead. They model what the
+//! reference documents mark as real (simple paginator, drifting order, naive timestamps,
+//! silently ignored filters, GHL's index lag and rotating refresh tokens, rate limits with
+//! their real headers) and turn what the references mark uncertain into switches whose
+//! pessimistic setting is the default.
+//!
+//! Rooms: [`faults`] (fault injection and request counters both fakes share),
+//! [`trengo`] (the Trengo fake), [`ghl`] (the GHL fake).
+
+pub mod faults;
+pub mod ghl;
+pub mod trengo;
+
+pub use faults::{Fault, FaultInjector, Faults, RequestCounters};
