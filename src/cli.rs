@@ -1,1 +1,263 @@
-//! (being written)
+//! The `trengo-sync` command line.
+//!
+//! Parses arguments with clap, loads the configuration, sets up logging, runs one command,
+//! and maps its outcome to an exit code: 0 success, 1 failure, 2 bad arguments (clap),
+//! 78 bad configuration (`EX_CONFIG`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{self, Config, ConfigError, LogFormat};
+
+/// Exit code for a command that failed for a reason other than its configuration.
+pub const EXIT_FAILURE: u8 = 1;
+
+/// Two-way sync between Trengo tickets and GoHighLevel tasks.
+#[derive(Debug, Parser)]
+#[command(name = "trengo-sync", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file (TOML); `TRENGO_SYNC__SECTION__KEY` variables override it.
+    #[arg(long, global = true, value_name = "PATH", env = "TRENGO_SYNC_CONFIG",
+          default_value = config::DEFAULT_PATH)]
+    pub config: PathBuf,
+
+    /// Log format; overrides `log.format`.
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormatArg>,
+
+    /// More log output (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `--log-format` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormatArg {
+    /// Readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate the configuration, look at the store, and report what is enabled.
+    Check,
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(Failure::Config(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(config::EXIT_CONFIG as u8)
+        }
+        Err(Failure::Other(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+/// Why a command failed.
+#[derive(Debug)]
+pub enum Failure {
+    /// The configuration is wrong: exit 78.
+    Config(ConfigError),
+    /// Anything else: exit 1.
+    Other(anyhow::Error),
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Self {
+        Failure::Config(e)
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Other(e)
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    let config = config::load(&cli.config)?;
+    init_logging(&cli, &config);
+    match cli.command {
+        Command::Check => {
+            print!("{}", check_report(&cli.config, &config));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn init_logging(cli: &Cli, config: &Config) {
+    let format = match cli.log_format {
+        Some(LogFormatArg::Json) => LogFormat::Json,
+        Some(LogFormatArg::Text) => LogFormat::Text,
+        None => config.log.format,
+    };
+    crate::logging::init(format, &config.log.level, cli.verbose);
+}
+
+/// What `check` prints: the configuration's effect in words.
+pub fn check_report(path: &std::path::Path, config: &Config) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let link = &config.link;
+    let _ = writeln!(out, "configuration {}: ok", path.display());
+    let _ = writeln!(
+        out,
+        "Trengo: {} (naive times in {})",
+        config.trengo.base_url, config.trengo.timezone
+    );
+    let ghl_auth = if config.ghl.oauth.is_some() {
+        "OAuth app"
+    } else {
+        "private integration token"
+    };
+    let _ = writeln!(
+        out,
+        "GHL: {} location {} ({ghl_auth}, Version {})",
+        config.ghl.base_url,
+        config.ghl.location_id.as_deref().unwrap_or("?"),
+        config.ghl.version
+    );
+    let mut rules = Vec::new();
+    if !link.trengo_label.trim().is_empty() {
+        rules.push(format!("label \"{}\"", link.trengo_label));
+    }
+    if !link.trengo_channels.is_empty() {
+        rules.push(format!("channels {:?}", link.trengo_channels));
+    }
+    if !link.trengo_teams.is_empty() {
+        rules.push(format!("teams {:?}", link.trengo_teams));
+    }
+    if rules.is_empty() {
+        let _ = writeln!(
+            out,
+            "links Trengo → GHL: off (no label, channel or team rule)"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "links Trengo → GHL: on, tickets with {}; GHL contacts {}",
+            rules.join(" or "),
+            if link.create_contacts {
+                "created when missing"
+            } else {
+                "must exist (matched by e-mail, then phone)"
+            }
+        );
+    }
+    let mut ghl_rules = Vec::new();
+    if !link.ghl_tag.trim().is_empty() {
+        ghl_rules.push(format!("contact tag \"{}\"", link.ghl_tag));
+    }
+    if let Some(prefix) = &link.ghl_title_prefix {
+        ghl_rules.push(format!("title prefix \"{prefix}\""));
+    }
+    match (link.trengo_channel_id, ghl_rules.is_empty()) {
+        (Some(channel), false) => {
+            let _ = writeln!(
+                out,
+                "links GHL → Trengo: on, tasks with {}; tickets created in channel {channel}",
+                ghl_rules.join(" or ")
+            );
+        }
+        (None, _) => {
+            let _ = writeln!(
+                out,
+                "links GHL → Trengo: off (set link.trengo_channel_id to turn it on)"
+            );
+        }
+        (Some(_), true) => {
+            let _ = writeln!(
+                out,
+                "links GHL → Trengo: off (no contact tag or title prefix rule)"
+            );
+        }
+    }
+    let done: Vec<String> = config
+        .status
+        .map
+        .iter()
+        .filter(|(_, s)| **s == config::TaskState::Done)
+        .map(|(t, _)| format!("{t:?}").to_uppercase())
+        .collect();
+    let _ = writeln!(
+        out,
+        "status: {}; {} ⇄ task completed; conflicts: {}",
+        config.status.direction.describe(),
+        done.join("/"),
+        config.conflicts.status
+    );
+    let mut managed = Vec::new();
+    if !config.tags.managed_prefix.is_empty() {
+        managed.push(format!("prefix \"{}\"", config.tags.managed_prefix));
+    }
+    if !config.tags.managed.is_empty() {
+        managed.push(format!("names {:?}", config.tags.managed));
+    }
+    let _ = writeln!(
+        out,
+        "tags: {}; managed: {}; missing Trengo labels {}; conflicts: {}",
+        config.tags.direction.describe(),
+        if managed.is_empty() {
+            "none".to_string()
+        } else {
+            managed.join(" + ")
+        },
+        if config.tags.create_labels {
+            "created"
+        } else {
+            "not created"
+        },
+        config.conflicts.tags
+    );
+    let _ = writeln!(
+        out,
+        "comments: {}; internal notes{}; GHL text reaches Trengo only as internal notes",
+        config.comments.direction.describe(),
+        if config.comments.include_customer_messages {
+            " and customer messages"
+        } else {
+            " only"
+        }
+    );
+    let _ = writeln!(
+        out,
+        "assignee: {}",
+        if config.assignee.enabled {
+            format!(
+                "{}; conflicts: {}",
+                config.assignee.direction.describe(),
+                config.conflicts.assignee
+            )
+        } else {
+            "off".to_string()
+        }
+    );
+    let s = &config.schedule;
+    let _ = writeln!(
+        out,
+        "schedule (UTC): Trengo poll `{}`, GHL poll `{}`, sweep `{}`, reconcile `{}`",
+        s.trengo_poll, s.ghl_poll, s.sweep, s.reconcile
+    );
+    let _ = writeln!(
+        out,
+        "http: {} (webhooks {})",
+        config.http.listen,
+        if config.webhooks.enabled { "on" } else { "off" }
+    );
+    out
+}

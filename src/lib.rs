@@ -26,6 +26,7 @@
 //! executor (the only writer) applies it, journalling every remote create in [`store`]
 //! before making it. See `docs/design.md` for the whole.
 #![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod api;
 pub mod cli;

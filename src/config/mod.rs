@@ -1,1 +1,383 @@
-//! (being written)
+//! Configuration: a TOML file overridden by `TRENGO_SYNC__SECTION__KEY` environment variables.
+//!
+//! Loading goes in four steps, each with errors that name the file (or variable), the key
+//! path and what was expected: the file is read and its TOML syntax checked (line and
+//! column on error); figment merges file and environment into [`Config`], whose value
+//! types validate themselves ([`types`]); secrets given as `*_file` keys are read (so
+//! systemd `LoadCredential=` works); then [`validate`] checks the rules between keys.
+//! Every failure maps to exit code 78 (`EX_CONFIG`). Secrets never appear in `Debug`
+//! output or in any error.
+
+pub mod sections;
+pub mod types;
+pub mod validate;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+
+pub use sections::*;
+pub use types::{CronExpr, HttpUrl, Secret, Span, Zone};
+
+/// Default location of the configuration file.
+pub const DEFAULT_PATH: &str = "/etc/trengo-sync/config.toml";
+
+/// Prefix of environment overrides: `TRENGO_SYNC__TRENGO__TOKEN` sets `trengo.token`.
+pub const ENV_PREFIX: &str = "TRENGO_SYNC__";
+
+/// Exit code for every configuration error (`EX_CONFIG` from sysexits.h).
+pub const EXIT_CONFIG: i32 = 78;
+
+/// The whole configuration, after validation. See `config.example.toml` for every key.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `[trengo]`
+    pub trengo: TrengoConfig,
+    /// `[ghl]`
+    pub ghl: GhlConfig,
+    /// `[store]`
+    pub store: StoreConfig,
+    /// `[http]`
+    pub http: HttpConfig,
+    /// `[log]`
+    pub log: LogConfig,
+    /// `[schedule]`
+    pub schedule: ScheduleConfig,
+    /// `[link]`
+    pub link: LinkConfig,
+    /// `[status]`
+    pub status: StatusConfig,
+    /// `[tags]`
+    pub tags: TagsConfig,
+    /// `[comments]`
+    pub comments: CommentsConfig,
+    /// `[assignee]`
+    pub assignee: AssigneeConfig,
+    /// `[conflicts]`
+    pub conflicts: ConflictsConfig,
+    /// `[limits]`
+    pub limits: LimitsConfig,
+    /// `[webhooks]`
+    pub webhooks: WebhooksConfig,
+}
+
+/// One thing wrong with the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where the value came from: the file path, the environment variable, or `default`.
+    pub origin: String,
+    /// The key path, such as `limits.trengo_per_minute`.
+    pub key: String,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}: {}", self.origin, self.message)
+        } else {
+            write!(f, "{}: key `{}`: {}", self.origin, self.key, self.message)
+        }
+    }
+}
+
+/// Why the configuration could not be loaded. Every variant means exit code 78.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file does not exist.
+    #[error(
+        "configuration file {path} does not exist; create it from config.example.toml, \
+         or pass another with --config PATH"
+    )]
+    Missing {
+        /// The path that was tried.
+        path: PathBuf,
+    },
+    /// The file exists but could not be read.
+    #[error("configuration file {path} cannot be read: {reason}")]
+    Unreadable {
+        /// The path that was tried.
+        path: PathBuf,
+        /// The operating system's reason.
+        reason: String,
+    },
+    /// The file is not valid TOML.
+    #[error(
+        "configuration file {path}: TOML syntax error at line {line}, column {column}: {message}"
+    )]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What the TOML parser expected.
+        message: String,
+    },
+    /// Values are missing, of the wrong type, or break a rule.
+    #[error("{}", render_problems(.0))]
+    Invalid(Vec<Problem>),
+}
+
+impl ConfigError {
+    /// The process exit code for this error: always 78.
+    pub fn exit_code(&self) -> i32 {
+        EXIT_CONFIG
+    }
+
+    /// The problems, when the error is about values.
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            ConfigError::Invalid(p) => p,
+            _ => &[],
+        }
+    }
+}
+
+fn render_problems(problems: &[Problem]) -> String {
+    let mut out = format!(
+        "invalid configuration ({} problem{}):",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+    for p in problems {
+        out.push_str("\n  - ");
+        out.push_str(&p.to_string());
+    }
+    out
+}
+
+/// Loads the configuration from `path` and the process environment.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    load_with(path, Env::prefixed(ENV_PREFIX).split("__"))
+}
+
+/// Loads the configuration from `path` and the given environment provider (injected so tests
+/// can supply variables without touching the process environment).
+pub fn load_with(path: &Path, env: Env) -> Result<Config, ConfigError> {
+    let text = read_file(path)?;
+    check_syntax(path, &text)?;
+    let figment = Figment::new().merge(Toml::string(&text)).merge(env);
+    let origin_of = |key: &str| origin(&figment, path, key);
+    let mut config: Config = figment
+        .extract()
+        .map_err(|e| ConfigError::Invalid(figment_problems(e, path, &figment)))?;
+    let mut problems = secrets::resolve(&mut config, &origin_of);
+    problems.extend(validate::validate(&config, &origin_of));
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigError::Invalid(problems))
+    }
+}
+
+fn read_file(path: &Path) -> Result<String, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ConfigError::Missing {
+            path: path.to_path_buf(),
+        }),
+        Err(e) => Err(ConfigError::Unreadable {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+fn check_syntax(path: &Path, text: &str) -> Result<(), ConfigError> {
+    match text.parse::<toml::Table>() {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let (line, column) = e
+                .span()
+                .map(|span| line_col(text, span.start))
+                .unwrap_or((1, 1));
+            Err(ConfigError::Syntax {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: e.message().trim().to_string(),
+            })
+        }
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// Where the value at `key` came from: the environment variable's name, or the file path.
+fn origin(figment: &Figment, path: &Path, key: &str) -> String {
+    match figment.find_metadata(key) {
+        Some(meta) if meta.name.contains("environment") => env_var_name(key),
+        Some(_) => path.display().to_string(),
+        None => format!("{} (default)", path.display()),
+    }
+}
+
+/// The environment variable that sets `key`: `limits.max_attempts` → `TRENGO_SYNC__LIMITS__MAX_ATTEMPTS`.
+pub fn env_var_name(key: &str) -> String {
+    format!("{ENV_PREFIX}{}", key.replace('.', "__").to_uppercase())
+}
+
+/// Whether a key holds a secret, so its value is never echoed.
+pub(crate) fn is_secret_key(key: &str) -> bool {
+    let last = key.rsplit('.').next().unwrap_or(key);
+    key.starts_with("webhooks.trengo_secrets")
+        || matches!(last, "token" | "client_secret" | "refresh_token")
+}
+
+fn figment_problems(error: figment::Error, path: &Path, figment: &Figment) -> Vec<Problem> {
+    error
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let origin = match &e.metadata {
+                Some(meta) if meta.name.contains("environment") => env_var_name(&key),
+                _ => origin(figment, path, &key),
+            };
+            let message = if is_secret_key(&key) {
+                match &e.kind {
+                    figment::error::Kind::InvalidType(..) => {
+                        "expected a secret string (value not shown)".to_string()
+                    }
+                    figment::error::Kind::Message(m) => m.clone(),
+                    other => other.to_string(),
+                }
+            } else {
+                describe_kind(&e.kind)
+            };
+            Problem {
+                origin,
+                key,
+                message,
+            }
+        })
+        .collect()
+}
+
+/// Figment's error kinds in words a user reads without knowing Rust's type names.
+fn describe_kind(kind: &figment::error::Kind) -> String {
+    use figment::error::Kind;
+    match kind {
+        Kind::InvalidType(actual, expected) => {
+            format!("expected {}, found {actual}", plain_type(expected))
+        }
+        Kind::UnknownVariant(found, expected) => format!(
+            "unknown value `{found}`; expected one of: {}",
+            expected.join(", ")
+        ),
+        Kind::UnknownField(found, expected) => format!(
+            "unknown key `{found}` (a typo?); expected one of: {}",
+            expected.join(", ")
+        ),
+        Kind::MissingField(field) => format!("missing key `{field}`"),
+        other => other.to_string(),
+    }
+}
+
+fn plain_type(expected: &str) -> String {
+    match expected {
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number (0 or more)".into(),
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number".into(),
+        "f32" | "f64" => "a number".into(),
+        "a boolean" | "bool" => "`true` or `false`".into(),
+        other => other.to_string(),
+    }
+}
+
+mod secrets {
+    //! Reads `*_file` secrets, so systemd `LoadCredential=` can hand tokens over as files.
+
+    use std::path::PathBuf;
+
+    use super::{Config, Problem, Secret};
+
+    pub(super) fn resolve(config: &mut Config, origin: &dyn Fn(&str) -> String) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let mut one = |key: &str, value: &mut Option<Secret>, file: &Option<PathBuf>| {
+            if let Err(p) = read_into(key, value, file, origin) {
+                problems.push(p);
+            }
+        };
+        one(
+            "trengo.token",
+            &mut config.trengo.token,
+            &config.trengo.token_file.clone(),
+        );
+        one(
+            "ghl.token",
+            &mut config.ghl.token,
+            &config.ghl.token_file.clone(),
+        );
+        if let Some(oauth) = config.ghl.oauth.as_mut() {
+            let file = oauth.client_secret_file.clone();
+            one("ghl.oauth.client_secret", &mut oauth.client_secret, &file);
+            let file = oauth.refresh_token_file.clone();
+            one("ghl.oauth.refresh_token", &mut oauth.refresh_token, &file);
+        }
+        problems
+    }
+
+    fn read_into(
+        key: &str,
+        value: &mut Option<Secret>,
+        file: &Option<PathBuf>,
+        origin: &dyn Fn(&str) -> String,
+    ) -> Result<(), Problem> {
+        let Some(file) = file else { return Ok(()) };
+        let file_key = format!("{key}_file");
+        if value.is_some() {
+            return Err(Problem {
+                origin: origin(&file_key),
+                key: file_key,
+                message: format!("set either `{key}` or `{key}_file`, not both"),
+            });
+        }
+        match std::fs::read_to_string(file) {
+            Ok(text) if text.trim().is_empty() => Err(Problem {
+                origin: origin(&file_key),
+                key: file_key,
+                message: format!("the secret file {} is empty", file.display()),
+            }),
+            Ok(text) => {
+                *value = Some(Secret::new(text.trim()));
+                Ok(())
+            }
+            Err(e) => Err(Problem {
+                origin: origin(&file_key),
+                key: file_key,
+                message: format!("cannot read the secret file {}: {e}", file.display()),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_and_column_are_one_based() {
+        assert_eq!(line_col("a\nbc\nd", 0), (1, 1));
+        assert_eq!(line_col("a\nbc\nd", 3), (2, 2));
+    }
+
+    #[test]
+    fn secret_keys_are_recognised() {
+        assert!(is_secret_key("trengo.token"));
+        assert!(is_secret_key("ghl.oauth.client_secret"));
+        assert!(is_secret_key("webhooks.trengo_secrets.TICKET_CLOSED"));
+        assert!(!is_secret_key("trengo.token_file"));
+        assert!(!is_secret_key("ghl.location_id"));
+    }
+}

@@ -1,0 +1,261 @@
+//! Configuration behaviour as a user meets it: through the `trengo-sync` binary and its
+//! exit codes, and through `config::load` for what the binary does not print.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use trengo_sync::config::{self, ConfigError};
+
+const MINIMAL: &str = r#"
+[trengo]
+token = "trengo-secret-token-123"
+[ghl]
+location_id = "loc-1"
+token = "pit-secret-ghl-456"
+"#;
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn trengo_sync(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trengo-sync"));
+    cmd.args(args).env_remove("RUST_LOG");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("TRENGO_SYNC") {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn example_config_checks_clean_and_lists_what_is_enabled() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml");
+    let out = trengo_sync(&["check", "--config", example], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("links Trengo → GHL: on"), "{stdout}");
+    assert!(stdout.contains("links GHL → Trengo: off"), "{stdout}");
+    assert!(stdout.contains("tags: both ways"), "{stdout}");
+}
+
+#[test]
+fn wrong_type_at_nested_key_exits_78_naming_key_and_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "bad.toml",
+        &format!("{MINIMAL}\n[limits]\nretry_base = 30\n"),
+    );
+    let out = trengo_sync(&["check", "--config", path.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(78));
+    let err = stderr(&out);
+    assert!(err.contains("limits.retry_base"), "{err}");
+    assert!(err.contains(path.to_str().unwrap()), "{err}");
+    assert!(err.contains("duration"), "{err}");
+}
+
+#[test]
+fn toml_syntax_error_names_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "syntax.toml", "[trengo]\ntoken = \"x\"\n[ghl\n");
+    let out = trengo_sync(&["check", "--config", path.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(78));
+    let err = stderr(&out);
+    assert!(err.contains("line 3, column"), "{err}");
+    assert!(err.contains("syntax.toml"), "{err}");
+}
+
+#[test]
+fn missing_file_names_its_path() {
+    let out = trengo_sync(&["check", "--config", "/nonexistent/trengo-sync.toml"], &[]);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(stderr(&out).contains("/nonexistent/trengo-sync.toml"));
+}
+
+#[test]
+fn env_override_beats_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "c.toml",
+        &format!("{MINIMAL}\n[http]\nlisten = \"127.0.0.1:1111\"\n"),
+    );
+    let out = trengo_sync(
+        &["check", "--config", path.to_str().unwrap()],
+        &[("TRENGO_SYNC__HTTP__LISTEN", "127.0.0.1:2222")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("127.0.0.1:2222"));
+}
+
+#[test]
+fn bad_env_value_names_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "c.toml", MINIMAL);
+    let out = trengo_sync(
+        &["check", "--config", path.to_str().unwrap()],
+        &[("TRENGO_SYNC__LIMITS__MAX_ATTEMPTS", "many")],
+    );
+    assert_eq!(out.status.code(), Some(78));
+    assert!(
+        stderr(&out).contains("TRENGO_SYNC__LIMITS__MAX_ATTEMPTS"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn secret_is_read_from_a_file_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write(dir.path(), "trengo-token", "from-a-file-789\n");
+    let path = write(
+        dir.path(),
+        "c.toml",
+        &format!(
+            "[trengo]\ntoken_file = {:?}\n[ghl]\nlocation_id = \"loc\"\ntoken = \"pit-x\"\n",
+            secret.to_str().unwrap()
+        ),
+    );
+    let config = config::load(&path).unwrap();
+    assert_eq!(config.trengo.token.unwrap().expose(), "from-a-file-789");
+}
+
+#[test]
+fn unreadable_secret_file_is_a_config_error_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "c.toml",
+        "[trengo]\ntoken_file = \"/nonexistent/token\"\n[ghl]\nlocation_id = \"loc\"\ntoken = \"pit-x\"\n",
+    );
+    let err = config::load(&path).unwrap_err();
+    assert!(matches!(err, ConfigError::Invalid(_)));
+    assert_eq!(err.exit_code(), 78);
+    assert!(err.to_string().contains("trengo.token_file"), "{err}");
+}
+
+#[test]
+fn secrets_never_appear_in_debug_or_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "c.toml", MINIMAL);
+    let config = config::load(&path).unwrap();
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("trengo-secret-token-123"), "{debug}");
+    assert!(!debug.contains("pit-secret-ghl-456"), "{debug}");
+
+    // A wrongly typed secret must not be echoed in the error either.
+    let bad = write(
+        dir.path(),
+        "bad.toml",
+        "[trengo]\ntoken = [\"trengo-secret-token-123\"]\n[ghl]\nlocation_id = \"l\"\ntoken = \"pit-secret-ghl-456\"\n[limits]\nmax_attempts = \"x\"\n",
+    );
+    let out = trengo_sync(&["check", "--config", bad.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(78));
+    let all = format!("{}{}", stderr(&out), String::from_utf8_lossy(&out.stdout));
+    assert!(!all.contains("trengo-secret-token-123"), "{all}");
+    assert!(!all.contains("pit-secret-ghl-456"), "{all}");
+}
+
+#[test]
+fn validation_reports_every_problem_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "c.toml",
+        "[ghl]\nlocation_id = \"\"\n[status.map]\nOPEN = \"open\"\nASSIGNED = \"done\"\nCLOSED = \"done\"\nINVALID = \"done\"\n[limits]\nsweep_share = 1.5\n",
+    );
+    let err = config::load(&path).unwrap_err();
+    let keys: Vec<_> = err.problems().iter().map(|p| p.key.clone()).collect();
+    for key in [
+        "trengo.token",
+        "ghl.location_id",
+        "ghl.token",
+        "status.map",
+        "limits.sweep_share",
+    ] {
+        assert!(keys.iter().any(|k| k == key), "{key} missing from {keys:?}");
+    }
+}
+
+#[test]
+fn bad_cron_and_policy_names_are_refused_with_what_was_expected() {
+    let dir = tempfile::tempdir().unwrap();
+    let cron = write(
+        dir.path(),
+        "c.toml",
+        &format!("{MINIMAL}\n[schedule]\nsweep = \"*/5 * * * *\"\n"),
+    );
+    let err = config::load(&cron).unwrap_err().to_string();
+    assert!(
+        err.contains("schedule.sweep") && err.contains("6 fields"),
+        "{err}"
+    );
+    let policy = write(
+        dir.path(),
+        "p.toml",
+        &format!("{MINIMAL}\n[conflicts]\ntags = \"latest\"\n"),
+    );
+    let err = config::load(&policy).unwrap_err().to_string();
+    assert!(
+        err.contains("conflicts.tags") && err.contains("newest, trengo, ghl, manual"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_keys_are_refused_as_likely_typos() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "c.toml",
+        &format!("{MINIMAL}\n[link]\ntrengo_lable = \"x\"\n"),
+    );
+    let err = config::load(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("trengo_lable") && err.contains("trengo_label"),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_example_key_is_a_real_key_and_defaults_match() {
+    // The example documents defaults: loading it must give the same values as no file at all.
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "c.toml", MINIMAL);
+    let minimal = config::load(&path).unwrap();
+    let example = config::load(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config.example.toml"
+    )))
+    .unwrap();
+    assert_eq!(
+        format!("{:?}", minimal.schedule),
+        format!("{:?}", example.schedule)
+    );
+    assert_eq!(
+        format!("{:?}", minimal.limits),
+        format!("{:?}", example.limits)
+    );
+    assert_eq!(format!("{:?}", minimal.link), format!("{:?}", example.link));
+    assert_eq!(
+        format!("{:?}", minimal.status),
+        format!("{:?}", example.status)
+    );
+    assert_eq!(format!("{:?}", minimal.tags), format!("{:?}", example.tags));
+    assert_eq!(
+        format!("{:?}", minimal.webhooks),
+        format!("{:?}", example.webhooks)
+    );
+    assert_eq!(format!("{:?}", minimal.http), format!("{:?}", example.http));
+}
