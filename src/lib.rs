@@ -18,6 +18,7 @@
 //! | [`api`] | what both API clients share: typed errors, header-sized rate budgets, retries |
 //! | [`trengo`] | the Trengo REST v2 client and its lenient models |
 //! | [`ghl`] | the GoHighLevel API v2 client (private token or rotating OAuth) and its models |
+//! | [`daemon`] | the service: cron schedules feeding one serial work loop, HTTP surface, systemd |
 //! | [`sync`] | the engine: scope rules, normalisation, the pure planner, the executor |
 //! | [`sim`] | faithful, unkind in-process fakes of both APIs, for tests, `sim` and `demo` |
 //!
@@ -32,6 +33,7 @@ pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod ghl;
 pub mod logging;
 pub mod sim;

@@ -143,6 +143,7 @@ impl CronExpr {
 fn parse_cron(s: &str) -> Result<croner::Cron, String> {
     croner::parser::CronParser::builder()
         .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
         .build()
         .parse(s)
         .map_err(|e| {
