@@ -4,4 +4,6 @@
 //! [`schedule`] (tokio-cron-scheduler cron jobs feeding one serial queue).
 
 pub mod jobs;
+pub mod metrics;
 pub mod schedule;
+pub mod webhooks;
