@@ -35,7 +35,9 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Base> {
 /// The base of one field of one link.
 pub fn get(conn: &Connection, link: LinkId, field: &str) -> Result<Option<Base>, StoreError> {
     Ok(conn
-        .prepare_cached("SELECT field, value, updated_at FROM bases WHERE link_id = ?1 AND field = ?2")?
+        .prepare_cached(
+            "SELECT field, value, updated_at FROM bases WHERE link_id = ?1 AND field = ?2",
+        )?
         .query_row(params![link, field], from_row)
         .optional()?)
 }
@@ -62,7 +64,9 @@ pub fn for_link(conn: &Connection, link: LinkId) -> Result<Vec<Base>, StoreError
     let mut stmt = conn.prepare_cached(
         "SELECT field, value, updated_at FROM bases WHERE link_id = ?1 ORDER BY field",
     )?;
-    let bases = stmt.query_map([link], from_row)?.collect::<Result<_, _>>()?;
+    let bases = stmt
+        .query_map([link], from_row)?
+        .collect::<Result<_, _>>()?;
     Ok(bases)
 }
 
@@ -113,8 +117,8 @@ pub fn for_contact(conn: &Connection, ghl_contact_id: &str) -> Result<Vec<Base>,
 mod tests {
     use super::*;
     use crate::store::Store;
-    use crate::store::links::tests::{at, new_link};
     use crate::store::links;
+    use crate::store::links::tests::{at, new_link};
     use serde_json::json;
 
     #[test]

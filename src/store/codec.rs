@@ -34,11 +34,6 @@ impl FromSql for Stamp {
     }
 }
 
-/// Reads an optional time column.
-pub(crate) fn opt_stamp(stamp: Option<Stamp>) -> Option<DateTime<Utc>> {
-    stamp.map(|s| s.0)
-}
-
 /// A JSON value as stored: its compact text.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Json(pub(crate) serde_json::Value);

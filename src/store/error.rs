@@ -105,7 +105,9 @@ pub enum StoreError {
     },
 
     /// Reading the file's first bytes failed.
-    #[error("cannot read {path}: {source}. Check that `store.path` names a file trengo-sync may read and write.")]
+    #[error(
+        "cannot read {path}: {source}. Check that `store.path` names a file trengo-sync may read and write."
+    )]
     Io {
         /// The file.
         path: PathBuf,
@@ -115,7 +117,9 @@ pub enum StoreError {
     },
 
     /// SQLite could not open the file.
-    #[error("cannot open the state database {path}: {source}. Check that its directory exists and is writable by trengo-sync.")]
+    #[error(
+        "cannot open the state database {path}: {source}. Check that its directory exists and is writable by trengo-sync."
+    )]
     Open {
         /// The file.
         path: PathBuf,
@@ -125,7 +129,9 @@ pub enum StoreError {
     },
 
     /// A schema migration failed (it was rolled back).
-    #[error("cannot upgrade the state database {path}: {source}. The upgrade was rolled back; the file still has its old schema.")]
+    #[error(
+        "cannot upgrade the state database {path}: {source}. The upgrade was rolled back; the file still has its old schema."
+    )]
     Migrate {
         /// The file.
         path: PathBuf,
@@ -135,7 +141,9 @@ pub enum StoreError {
     },
 
     /// A link for this ticket or this task already exists.
-    #[error("a link already exists for Trengo ticket {ticket_id} or GHL task {task_id}; each may be linked once")]
+    #[error(
+        "a link already exists for Trengo ticket {ticket_id} or GHL task {task_id}; each may be linked once"
+    )]
     DuplicateLink {
         /// The ticket of the refused link.
         ticket_id: i64,
@@ -144,7 +152,9 @@ pub enum StoreError {
     },
 
     /// A comment mapping for this message or this note already exists.
-    #[error("Trengo message {trengo_message_id} or GHL note {ghl_note_id} is already mapped; each note crosses once")]
+    #[error(
+        "Trengo message {trengo_message_id} or GHL note {ghl_note_id} is already mapped; each note crosses once"
+    )]
     DuplicateComment {
         /// The Trengo message of the refused mapping.
         trengo_message_id: i64,
@@ -153,7 +163,9 @@ pub enum StoreError {
     },
 
     /// An intent with this idempotency key was already journalled.
-    #[error("an intent with key {key:?} already exists; settle it (look for the key remotely) before creating again")]
+    #[error(
+        "an intent with key {key:?} already exists; settle it (look for the key remotely) before creating again"
+    )]
     DuplicateIntent {
         /// The key.
         key: String,
@@ -176,14 +188,18 @@ pub enum StoreError {
     },
 
     /// A write was attempted through a store opened read-only.
-    #[error("the state database {path} was opened read-only (for `plan`/`status`); this command writes nothing")]
+    #[error(
+        "the state database {path} was opened read-only (for `plan`/`status`); this command writes nothing"
+    )]
     ReadOnly {
         /// The file.
         path: PathBuf,
     },
 
     /// A store call panicked on its blocking thread.
-    #[error("a state database call panicked: {0}. This is a bug in trengo-sync; please report it with the log.")]
+    #[error(
+        "a state database call panicked: {0}. This is a bug in trengo-sync; please report it with the log."
+    )]
     Panicked(String),
 
     /// Any other SQLite failure while reading or writing a table.

@@ -29,7 +29,11 @@ pub struct Bound {
 }
 
 /// Binds the database to `identity` on first use; afterwards succeeds only for the same one.
-pub fn bind(conn: &Connection, identity: &Identity, now: DateTime<Utc>) -> Result<Bound, StoreError> {
+pub fn bind(
+    conn: &Connection,
+    identity: &Identity,
+    now: DateTime<Utc>,
+) -> Result<Bound, StoreError> {
     // INSERT OR IGNORE then read back: a single statement decides the race between two
     // processes binding at once, and the loser sees the winner's identity.
     conn.execute(
@@ -37,9 +41,8 @@ pub fn bind(conn: &Connection, identity: &Identity, now: DateTime<Utc>) -> Resul
          VALUES (1, ?1, ?2, ?3)",
         params![identity.trengo_account, identity.ghl_location, Stamp(now)],
     )?;
-    let bound = get(conn)?.ok_or_else(|| {
-        StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows)
-    })?;
+    let bound =
+        get(conn)?.ok_or_else(|| StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows))?;
     if bound.identity != *identity {
         return Err(StoreError::IdentityMismatch {
             bound: bound.identity,

@@ -181,7 +181,9 @@ fn many(
 ) -> Result<Vec<Link>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM links WHERE {filter} ORDER BY id");
     let mut stmt = conn.prepare_cached(&sql)?;
-    let links = stmt.query_map(params, from_row)?.collect::<Result<_, _>>()?;
+    let links = stmt
+        .query_map(params, from_row)?
+        .collect::<Result<_, _>>()?;
     Ok(links)
 }
 
@@ -285,7 +287,10 @@ pub(crate) mod tests {
         let now = at("2026-01-01T00:00:00Z");
         insert(conn, &new_link(7, "task-a", "c1"), now).unwrap();
         let err = insert(conn, &new_link(7, "task-b", "c1"), now).unwrap_err();
-        assert!(matches!(err, StoreError::DuplicateLink { ticket_id: 7, .. }));
+        assert!(matches!(
+            err,
+            StoreError::DuplicateLink { ticket_id: 7, .. }
+        ));
         let err = insert(conn, &new_link(8, "task-a", "c1"), now).unwrap_err();
         assert!(matches!(err, StoreError::DuplicateLink { .. }));
     }
