@@ -291,6 +291,18 @@ fn open_read_only_writes_nothing() {
 }
 
 #[test]
+fn a_path_with_spaces_and_uri_characters_opens_both_ways() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("my state #1?x=y%20.sqlite");
+    ours_with_a_link(&path);
+    let store = Store::open_read_only(&path).unwrap();
+    assert!(links::by_ticket(store.conn(), 1).unwrap().is_some());
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    assert!(links::by_ticket(store.conn(), 1).unwrap().is_some());
+}
+
+#[test]
 fn open_read_only_sees_what_a_running_daemon_committed() {
     let dir = TempDir::new().unwrap();
     let path = db_path(&dir);

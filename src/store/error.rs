@@ -64,7 +64,7 @@ pub enum StoreError {
 
     /// A read-only command found no database where the config points.
     #[error(
-        "{path} does not exist, so there is no sync state to read yet. Check `store.path`, or start \
+        "{path} does not exist (or is empty), so there is no sync state to read yet. Check `store.path`, or start \
          the daemon once (`trengo-sync run`) to create it."
     )]
     Missing {

@@ -114,11 +114,6 @@ impl Store {
             });
         }
         let conn = open::open_untouched(path)?;
-        conn.busy_timeout(BUSY_TIMEOUT)
-            .map_err(|source| StoreError::Open {
-                path: path.to_path_buf(),
-                source,
-            })?;
         Ok(Self {
             conn,
             path: path.to_path_buf(),
@@ -218,7 +213,7 @@ impl StoreHandle {
 
     /// Runs `f` with the store on tokio's blocking pool and returns its result.
     ///
-    /// rusqlite blocks (disk I/O, fsync, up to [`BUSY_TIMEOUT`] waiting for a lock), and a
+    /// rusqlite blocks (disk I/O, fsync, up to five seconds waiting for a lock), and a
     /// blocked async worker thread would stall every task scheduled on it, so the call moves
     /// to `spawn_blocking`. A std mutex (not tokio's) is right here: it is only ever held on
     /// that blocking thread, never across an await.

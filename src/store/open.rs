@@ -130,10 +130,14 @@ pub(crate) fn open_untouched(path: &Path) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
         | OpenFlags::SQLITE_OPEN_URI
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    Connection::open_with_flags(uri.as_str(), flags).map_err(|source| StoreError::Open {
+    let open_error = |source| StoreError::Open {
         path: path.to_path_buf(),
         source,
-    })
+    };
+    let conn = Connection::open_with_flags(uri.as_str(), flags).map_err(open_error)?;
+    // Through a `-wal`, reading shares locks with the daemon: wait for it as a writer would.
+    conn.busy_timeout(super::BUSY_TIMEOUT).map_err(open_error)?;
+    Ok(conn)
 }
 
 /// The path of one of SQLite's side files (`-wal`, `-shm`, `-journal`).
