@@ -1,0 +1,171 @@
+//! Bases: the last synced value of each field, the "common ancestor" of the three-way merge.
+//!
+//! Per-link fields (status, assignee) are keyed by link; contact-level fields (tags, which
+//! live on the GHL contact and span all its links) are keyed by contact (sync-model.md §3,
+//! §4 rule 1). Values are JSON so the engine decides each field's shape; the engine stores
+//! them normalised, so comparing with a freshly normalised value is a plain equality.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde_json::Value;
+
+use super::StoreError;
+use super::codec::{Json, Stamp};
+use super::links::LinkId;
+
+/// One stored base.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Base {
+    /// The field name (`status`, `assignee`, `tags`, ...).
+    pub field: String,
+    /// The last synced value.
+    pub value: Value,
+    /// When it was last written.
+    pub updated_at: DateTime<Utc>,
+}
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Base> {
+    Ok(Base {
+        field: row.get(0)?,
+        value: row.get::<_, Json>(1)?.0,
+        updated_at: row.get::<_, Stamp>(2)?.0,
+    })
+}
+
+/// The base of one field of one link.
+pub fn get(conn: &Connection, link: LinkId, field: &str) -> Result<Option<Base>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT field, value, updated_at FROM bases WHERE link_id = ?1 AND field = ?2",
+        )?
+        .query_row(params![link, field], from_row)
+        .optional()?)
+}
+
+/// Records the synced value of one field of one link, replacing the previous base.
+pub fn put(
+    conn: &Connection,
+    link: LinkId,
+    field: &str,
+    value: &Value,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO bases (link_id, field, value, updated_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (link_id, field) DO UPDATE SET value = excluded.value,
+                                                    updated_at = excluded.updated_at",
+    )?
+    .execute(params![link, field, Json(value.clone()), Stamp(now)])?;
+    Ok(())
+}
+
+/// Every base of one link, by field name.
+pub fn for_link(conn: &Connection, link: LinkId) -> Result<Vec<Base>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT field, value, updated_at FROM bases WHERE link_id = ?1 ORDER BY field",
+    )?;
+    let bases = stmt
+        .query_map([link], from_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(bases)
+}
+
+/// The base of one contact-level field of one GHL contact.
+pub fn get_contact(
+    conn: &Connection,
+    ghl_contact_id: &str,
+    field: &str,
+) -> Result<Option<Base>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT field, value, updated_at FROM contact_bases
+             WHERE ghl_contact_id = ?1 AND field = ?2",
+        )?
+        .query_row(params![ghl_contact_id, field], from_row)
+        .optional()?)
+}
+
+/// Records the synced value of one contact-level field, replacing the previous base.
+pub fn put_contact(
+    conn: &Connection,
+    ghl_contact_id: &str,
+    field: &str,
+    value: &Value,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO contact_bases (ghl_contact_id, field, value, updated_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (ghl_contact_id, field) DO UPDATE SET value = excluded.value,
+                                                           updated_at = excluded.updated_at",
+    )?
+    .execute(params![ghl_contact_id, field, Json(value.clone()), Stamp(now)])?;
+    Ok(())
+}
+
+/// Every contact-level base of one GHL contact, by field name.
+pub fn for_contact(conn: &Connection, ghl_contact_id: &str) -> Result<Vec<Base>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT field, value, updated_at FROM contact_bases WHERE ghl_contact_id = ?1 ORDER BY field",
+    )?;
+    let bases = stmt
+        .query_map([ghl_contact_id], from_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(bases)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+    use crate::store::links;
+    use crate::store::links::tests::{at, new_link};
+    use serde_json::json;
+
+    #[test]
+    fn put_replaces_the_base_of_that_field_only() {
+        let store = Store::open_in_memory().unwrap();
+        let conn = store.conn();
+        let t0 = at("2026-01-01T00:00:00Z");
+        let link = links::insert(conn, &new_link(1, "t1", "c1"), t0).unwrap();
+        put(conn, link.id, "status", &json!("OPEN"), t0).unwrap();
+        put(conn, link.id, "assignee", &json!({"email": "a@x"}), t0).unwrap();
+        let t1 = at("2026-01-01T01:00:00Z");
+        put(conn, link.id, "status", &json!("CLOSED"), t1).unwrap();
+        let status = get(conn, link.id, "status").unwrap().unwrap();
+        assert_eq!(status.value, json!("CLOSED"));
+        assert_eq!(status.updated_at, t1);
+        let all = for_link(conn, link.id).unwrap();
+        let fields: Vec<&str> = all.iter().map(|b| b.field.as_str()).collect();
+        assert_eq!(fields, ["assignee", "status"]);
+        assert_eq!(get(conn, link.id, "title").unwrap(), None);
+    }
+
+    #[test]
+    fn a_base_needs_an_existing_link() {
+        let store = Store::open_in_memory().unwrap();
+        let err = put(
+            store.conn(),
+            LinkId(42),
+            "status",
+            &json!("OPEN"),
+            at("2026-01-01T00:00:00Z"),
+        );
+        assert!(err.is_err(), "foreign keys must be enforced");
+    }
+
+    #[test]
+    fn contact_bases_are_kept_per_contact() {
+        let store = Store::open_in_memory().unwrap();
+        let conn = store.conn();
+        let t0 = at("2026-01-01T00:00:00Z");
+        put_contact(conn, "c1", "tags", &json!(["trengo:vip"]), t0).unwrap();
+        put_contact(conn, "c2", "tags", &json!([]), t0).unwrap();
+        put_contact(conn, "c1", "tags", &json!(["trengo:a", "trengo:vip"]), t0).unwrap();
+        assert_eq!(
+            get_contact(conn, "c1", "tags").unwrap().unwrap().value,
+            json!(["trengo:a", "trengo:vip"])
+        );
+        assert_eq!(for_contact(conn, "c2").unwrap().len(), 1);
+        assert_eq!(get_contact(conn, "c3", "tags").unwrap(), None);
+    }
+}
