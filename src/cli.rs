@@ -95,6 +95,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
         Command::Check => {
             print!("{}", check_report(&cli.config, &config));
+            println!("{}", store_report(&config.store.path)?);
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -107,6 +108,41 @@ fn init_logging(cli: &Cli, config: &Config) {
         None => config.log.format,
     };
     crate::logging::init(format, &config.log.level, cli.verbose);
+}
+
+/// What `check` says about the store: it opens it read-only (writing nothing), or says it
+/// will be created.
+pub fn store_report(path: &std::path::Path) -> anyhow::Result<String> {
+    use crate::store::{self, Store, StoreError};
+    match Store::open_read_only(path) {
+        Ok(s) => {
+            let conn = s.conn();
+            let identity = match store::identity::get(conn)? {
+                Some(b) => format!(
+                    "bound to Trengo account {} and GHL location {} since {}",
+                    b.identity.trengo_account, b.identity.ghl_location, b.bound_at
+                ),
+                None => "not bound to an account yet".to_string(),
+            };
+            let links = store::links::count_by_state(conn)?;
+            Ok(format!(
+                "store {}: schema v{}, {identity}; {} active links, {} out of scope",
+                path.display(),
+                s.schema_version()?,
+                links.active,
+                links.out_of_scope
+            ))
+        }
+        Err(StoreError::Missing { .. }) => Ok(format!(
+            "store {}: does not exist yet; `trengo-sync run` or `once` creates it",
+            path.display()
+        )),
+        Err(StoreError::NeedsUpgrade { .. }) => Ok(format!(
+            "store {}: an older schema; the next `run` or `once` upgrades it",
+            path.display()
+        )),
+        Err(e) => Err(anyhow::Error::new(e)),
+    }
 }
 
 /// What `check` prints: the configuration's effect in words.
