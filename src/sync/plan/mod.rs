@@ -121,16 +121,17 @@ fn candidates(
         match named_ticket {
             Some(ticket_id) => {
                 // A second task naming an already linked ticket is a duplicate: leave it alone.
-                if claimed.insert(ticket_id) {
-                    items.push(
-                        ItemKey::Task(task.id.clone()),
-                        Op::AdoptTask {
-                            task_id: task.id.clone(),
-                            contact_id: contact.id.clone(),
-                            ticket_id,
-                        },
-                    );
+                if !claimed.insert(ticket_id) {
+                    continue;
                 }
+                items.push(
+                    ItemKey::Task(task.id.clone()),
+                    Op::AdoptTask {
+                        task_id: task.id.clone(),
+                        contact_id: contact.id.clone(),
+                        ticket_id,
+                    },
+                );
             }
             None if settings.ghl_to_trengo_links => items.push(
                 ItemKey::Task(task.id.clone()),
@@ -215,7 +216,7 @@ fn brake(plan: &Plan, settings: &PlanSettings, active_links: usize) -> Option<Br
     }
     let limit = settings.brake.max_fraction * active_links as f64;
     let tripped = affected.len() >= settings.brake.min_links && affected.len() as f64 > limit;
-    tripped.then(|| BrakeReport {
+    tripped.then_some(BrakeReport {
         closes,
         completions,
         unlinks,
