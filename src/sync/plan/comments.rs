@@ -58,13 +58,17 @@ pub(super) fn plan(
                 continue;
             }
             if let Some(source_note) = marker::ghl_source(&message.body) {
-                // Our copy of a GHL note: map it, never copy it back.
+                // Our copy of a GHL note: map it, never copy it back (and when that note is
+                // already paired, this is a duplicate copy: leave it alone).
                 mapped.claim(link, message.message_id, &source_note, &mut ops);
                 continue;
             }
+            // A copy already in GHL (made before a crash lost the map): adopt it. If that
+            // note is already paired, it is not this message's copy after all.
             if let Some(note_id) = copies_in_ghl.get(&(link.ticket.id, message.message_id)) {
-                mapped.claim(link, message.message_id, note_id, &mut ops);
-                continue;
+                if mapped.claim(link, message.message_id, note_id, &mut ops) {
+                    continue;
+                }
             }
             let wanted = match message.kind {
                 NoteKind::Internal => true,
@@ -146,11 +150,17 @@ struct Mapped {
 }
 
 impl Mapped {
-    /// Maps a pair found by its marker, unless either end is already paired (then the note is
-    /// a duplicate copy and is left alone: never copied, never re-paired).
-    fn claim(&mut self, link: &LinkView, message_id: i64, note_id: &str, ops: &mut Vec<(i64, Op)>) {
+    /// Maps a pair found by its marker, unless either end is already paired; says whether it
+    /// mapped.
+    fn claim(
+        &mut self,
+        link: &LinkView,
+        message_id: i64,
+        note_id: &str,
+        ops: &mut Vec<(i64, Op)>,
+    ) -> bool {
         if self.messages.contains(&message_id) || self.notes.contains(note_id) {
-            return;
+            return false;
         }
         self.messages.insert(message_id);
         self.notes.insert(note_id.to_owned());
@@ -162,5 +172,6 @@ impl Mapped {
                 note_id: note_id.to_owned(),
             },
         ));
+        true
     }
 }

@@ -108,20 +108,33 @@ impl<T: PartialEq + serde::Serialize + Clone> Scalar<'_, T> {
             Change::Ghl => to_trengo(),
             Change::Conflict => {
                 let policy = settings.policies.get(self.field);
-                let (mut ops, winner, losing) =
-                    match winner(policy, self.link.ticket.updated_at, self.contact.updated_at) {
-                        None => {
-                            return vec![Op::HoldConflict {
-                                link,
-                                field: self.field,
-                                base: self.base.map_or(Value::Null, |b| json!(b)),
-                                trengo: json!(self.trengo),
-                                ghl: json!(self.ghl),
-                            }];
-                        }
-                        Some(Side::Trengo) => (to_ghl(), Side::Trengo, json!(self.ghl)),
-                        Some(Side::Ghl) => (to_trengo(), Side::Ghl, json!(self.trengo)),
+                let Some(mut side) =
+                    winner(policy, self.link.ticket.updated_at, self.contact.updated_at)
+                else {
+                    return vec![Op::HoldConflict {
+                        link,
+                        field: self.field,
+                        base: self.base.map_or(Value::Null, |b| json!(b)),
+                        trengo: json!(self.trengo),
+                        ghl: json!(self.ghl),
+                    }];
+                };
+                let carry = |side: Side| match side {
+                    Side::Trengo => (to_ghl(), json!(self.ghl)),
+                    Side::Ghl => (to_trengo(), json!(self.trengo)),
+                };
+                let (mut ops, mut losing) = carry(side);
+                // Under `newest`, a value that cannot travel (a one-way direction, no unassign
+                // endpoint, a status action of "nothing") does not win: the other side does.
+                // Otherwise the conflict would stand and flip as our own writes move the
+                // timestamps, and a later pass would write without any new edit.
+                if ops.is_empty() && policy == Policy::Newest {
+                    side = match side {
+                        Side::Trengo => Side::Ghl,
+                        Side::Ghl => Side::Trengo,
                     };
+                    (ops, losing) = carry(side);
+                }
                 // The ledger entry only when the winner is really written: a skipped write
                 // leaves both values in place and nothing has lost yet.
                 if !ops.is_empty() {
@@ -130,7 +143,7 @@ impl<T: PartialEq + serde::Serialize + Clone> Scalar<'_, T> {
                         Op::SettleConflict {
                             link,
                             field: self.field,
-                            winner,
+                            winner: side,
                             losing,
                         },
                     );
