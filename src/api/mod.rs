@@ -1,1 +1,15 @@
-//! (being written)
+//! What both API clients share: typed errors, header-sized rate budgets, the request
+//! executor with its retry rules, and lenient serde readers.
+//!
+//! Rooms: [`error`] (the [`ApiError`] kinds every caller matches on), [`budget`] (one
+//! [`Budget`] per API credential, shared by all tasks), [`endpoint`] (sending, retrying,
+//! logging and classifying requests), [`lenient`] (readers for inconsistent payloads).
+
+pub mod budget;
+pub mod endpoint;
+pub mod error;
+pub mod lenient;
+
+pub use budget::{Budget, BudgetSnapshot, RateObservation};
+pub use endpoint::{Body, Endpoint, EndpointConfig, Replay, Reply, Request, RetryPolicy};
+pub use error::{Api, ApiError, CallSite};

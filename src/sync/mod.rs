@@ -1,1 +1,28 @@
-//! (being written)
+//! The sync engine: what is in scope, the pure planner, and (later) the executor.
+//!
+//! The shape follows vstorage's sync: a pure plan of operations, then an executor that applies
+//! it and is the only writer.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`model`] | the normalised views of both sides, the bases and the links the planner reads |
+//! | [`policy`] | conflict policies, directions, the status table, the brake: the configurable rules |
+//! | [`operation`] | the [`Op`]s a [`Plan`] is made of, grouped into items (the unit of failure) |
+//! | [`marker`] | the source markers in copied notes, which make copies idempotent and echo-free |
+//! | [`plan`](mod@plan) | the pure planner: sync-model.md §3–4 as a function from views to a [`Plan`] |
+
+pub mod marker;
+pub mod model;
+pub mod operation;
+pub mod plan;
+pub mod policy;
+
+pub use model::{
+    Candidate, ContactGroup, ContactView, GhlNote, HeldConflict, LinkBases, LinkId, LinkView,
+    NoteKind, PlanInput, Tag, TagRule, TaskView, TicketStatus, TicketView, TrengoNote,
+};
+pub use operation::{BrakeReport, ItemKey, ItemPlan, Op, Plan, Side};
+pub use plan::plan;
+pub use policy::{
+    Brake, Direction, Field, PerField, PlanSettings, Policy, StatusTable, TicketAction,
+};
