@@ -1,1 +1,542 @@
-//! (being written)
+//! The GoHighLevel API v2 client (`services.leadconnectorhq.com`, `Version: 2021-07-28`).
+//!
+//! Every call the sync needs, shaped as the official OpenAPI files in `specs/ghl/` define
+//! them: contact search (cursor-paged with `searchAfter`), duplicate lookup, get, create,
+//! upsert, update; tasks list/get/create/update/`completed` and the location task search
+//! (skip/limit); notes list/create/update; tags add/remove; custom fields; users.
+//! Authentication is a private integration token or rotating OAuth ([`auth`]).
+
+pub mod auth;
+pub mod models;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_stream::try_stream;
+use chrono::{DateTime, Utc};
+use futures::Stream;
+use reqwest::Method;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use url::Url;
+
+use crate::api::endpoint::ghl_rate_headers;
+use crate::api::{Api, ApiError, Budget, Endpoint, EndpointConfig, Reply, Request, RetryPolicy};
+use crate::clock::SharedClock;
+
+pub use auth::{GhlAuth, OAuthTokens, TokenVault, VaultError};
+pub use models::{
+    Contact, ContactFields, CustomField, CustomFieldInput, CustomFieldValue, NewTask, Note,
+    NoteFields, Outcome, Task, TaskSearch, TaskUpdate, User,
+};
+
+use auth::TokenSource;
+use models::{
+    ContactAnswer, CustomFieldsAnswer, DuplicateAnswer, NoteAnswer, NotesAnswer, SearchAnswer,
+    TagsAnswer, TaskAnswer, TasksAnswer, UpsertAnswer, UsersAnswer,
+};
+
+/// The API version every contacts/locations call sends (ghl-api.md §1.1 [spec]).
+pub const API_VERSION: &str = "2021-07-28";
+
+/// Where and how to reach GHL.
+#[derive(Debug, Clone)]
+pub struct GhlClientConfig {
+    /// Base URL, e.g. `https://services.leadconnectorhq.com`.
+    pub base_url: Url,
+    /// The location (sub-account) every call is scoped to.
+    pub location_id: String,
+    /// Credentials.
+    pub auth: GhlAuth,
+    /// `Version` header (default `2021-07-28`).
+    pub version: String,
+    /// Per-request timeout (default 30 s).
+    pub timeout: Duration,
+    /// Retry policy for transient failures.
+    pub retry: RetryPolicy,
+    /// Contacts per search page (`pageLimit`, at most 500; default 100).
+    pub search_page_limit: u32,
+    /// Tasks per task-search page (`limit`; default 100, GHL's default is 25).
+    pub task_page_limit: u32,
+}
+
+impl GhlClientConfig {
+    /// A configuration with the defaults above.
+    pub fn new(base_url: Url, location_id: impl Into<String>, auth: GhlAuth) -> Self {
+        Self {
+            base_url,
+            location_id: location_id.into(),
+            auth,
+            version: API_VERSION.to_string(),
+            timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+            search_page_limit: 100,
+            task_page_limit: 100,
+        }
+    }
+}
+
+/// The upsert's answer: the contact and whether it was created.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upserted {
+    /// The contact as stored.
+    pub contact: Contact,
+    /// True when GHL created it, false when it matched an existing one.
+    pub created: bool,
+}
+
+/// The GHL client. Cheap to clone; clones share the budget and the OAuth token state.
+#[derive(Debug, Clone)]
+pub struct GhlClient {
+    endpoint: Endpoint,
+    tokens: Arc<TokenSource>,
+    location_id: String,
+    search_page_limit: u32,
+    task_page_limit: u32,
+}
+
+impl GhlClient {
+    /// A client for `config`, drawing on `budget` (one per location and credential).
+    pub fn new(
+        config: GhlClientConfig,
+        clock: SharedClock,
+        budget: Arc<Budget>,
+    ) -> Result<Self, ApiError> {
+        let version = HeaderValue::from_str(&config.version).map_err(|_| ApiError::Config {
+            api: Api::Ghl,
+            message: format!(
+                "ghl.version {:?} is not a valid header value; use {API_VERSION}",
+                config.version
+            ),
+        })?;
+        let mut headers = HeaderMap::new();
+        headers.insert(HeaderName::from_static("version"), version);
+        let auth_hint = match &config.auth {
+            GhlAuth::PrivateToken(_) => "check ghl.token / TRENGO_SYNC__GHL__TOKEN (a private integration token of this location with the contacts and tasks scopes), then run `trengo-sync check`",
+            GhlAuth::OAuth { .. } => "the OAuth access token was refused even after a refresh; check the app's scopes and that it is installed on this location, or re-run the install",
+        };
+        let endpoint = Endpoint::new(
+            EndpointConfig {
+                api: Api::Ghl,
+                base_url: config.base_url.clone(),
+                timeout: config.timeout,
+                headers,
+                retry: config.retry,
+                auth_hint: auth_hint.to_string(),
+                rate_headers: ghl_rate_headers,
+            },
+            budget.clone(),
+            clock.clone(),
+        )?;
+        let oauth_endpoint = Endpoint::new(
+            EndpointConfig {
+                api: Api::Ghl,
+                base_url: config.base_url,
+                timeout: config.timeout,
+                headers: HeaderMap::new(),
+                retry: config.retry,
+                auth_hint: "check ghl.client_id and ghl.client_secret".to_string(),
+                rate_headers: ghl_rate_headers,
+            },
+            budget,
+            clock.clone(),
+        )?;
+        Ok(Self {
+            endpoint,
+            tokens: Arc::new(TokenSource::new(config.auth, oauth_endpoint, clock)),
+            location_id: config.location_id,
+            search_page_limit: config.search_page_limit.clamp(1, 500),
+            task_page_limit: config.task_page_limit.max(1),
+        })
+    }
+
+    /// The budget this client draws on.
+    pub fn budget(&self) -> &Arc<Budget> {
+        self.endpoint.budget()
+    }
+
+    /// The location every call is scoped to.
+    pub fn location_id(&self) -> &str {
+        &self.location_id
+    }
+
+    /// Sends with the current bearer; on a 401 with OAuth, refreshes once and sends once more
+    /// (a 401 means the server did nothing, so even a create may be re-sent). A second 401 is
+    /// returned as [`ApiError::Auth`].
+    async fn send(&self, request: Request) -> Result<Reply, ApiError> {
+        let token = self.tokens.bearer().await?;
+        match self.endpoint.send(&request, Some(&token)).await {
+            Err(ApiError::Auth { status: 401, .. }) if self.tokens.is_oauth() => {
+                tracing::info!(path = %request.path, "GHL answered 401; refreshing the OAuth token once");
+                let fresh = self.tokens.after_rejection(&token).await?;
+                self.endpoint.send(&request, Some(&fresh)).await
+            }
+            other => other,
+        }
+    }
+
+    async fn send_as<T: DeserializeOwned>(&self, request: Request) -> Result<T, ApiError> {
+        self.send(request).await?.json()
+    }
+
+    // ----- contacts -----
+
+    /// `GET /contacts/{contactId}`.
+    pub async fn contact(&self, contact: &str) -> Result<Contact, ApiError> {
+        let answer: ContactAnswer = self
+            .send_as(Request::get(format!("/contacts/{}", seg(contact))))
+            .await?;
+        Ok(answer.contact)
+    }
+
+    /// `GET /contacts/search/duplicate?locationId&email&number`: the contact GHL considers the
+    /// same person, if any.
+    pub async fn find_duplicate(
+        &self,
+        email: Option<&str>,
+        phone: Option<&str>,
+    ) -> Result<Option<Contact>, ApiError> {
+        let mut request =
+            Request::get("/contacts/search/duplicate").query("locationId", &self.location_id);
+        if let Some(email) = email {
+            request = request.query("email", email);
+        }
+        if let Some(phone) = phone {
+            request = request.query("number", phone);
+        }
+        let answer: DuplicateAnswer = self.send_as(request).await?;
+        Ok(answer.contact)
+    }
+
+    /// `POST /contacts/` (`CreateContactDto`, `locationId` added). Never retried blindly.
+    pub async fn create_contact(&self, fields: &ContactFields) -> Result<Contact, ApiError> {
+        let body = self.with_location(fields)?;
+        let answer: ContactAnswer = self
+            .send_as(Request::new(Method::POST, "/contacts/").json(body).create_once())
+            .await?;
+        Ok(answer.contact)
+    }
+
+    /// `POST /contacts/upsert` (`UpsertContactDto`). It may create, so it is never retried
+    /// blindly either.
+    pub async fn upsert_contact(&self, fields: &ContactFields) -> Result<Upserted, ApiError> {
+        let body = self.with_location(fields)?;
+        let answer: UpsertAnswer = self
+            .send_as(
+                Request::new(Method::POST, "/contacts/upsert")
+                    .json(body)
+                    .create_once(),
+            )
+            .await?;
+        Ok(Upserted {
+            contact: answer.contact,
+            created: answer.created,
+        })
+    }
+
+    /// `PUT /contacts/{contactId}` (`UpdateContactDto`, no `locationId`). Setting `tags` here
+    /// replaces all tags; use [`GhlClient::add_tags`] / [`GhlClient::remove_tags`] instead.
+    pub async fn update_contact(
+        &self,
+        contact: &str,
+        fields: &ContactFields,
+    ) -> Result<Contact, ApiError> {
+        let body = serde_json::to_value(fields).map_err(|e| self.encode_error(e))?;
+        let reply = self
+            .send(Request::new(Method::PUT, format!("/contacts/{}", seg(contact))).json(body))
+            .await?;
+        let outcome: Outcome = reply.json()?;
+        if !outcome.ok() {
+            return Err(reply.malformed("the update answered succeded: false"));
+        }
+        let answer: ContactAnswer = reply.json()?;
+        Ok(answer.contact)
+    }
+
+    /// Contacts whose `dateUpdated` lies in `[since, until]`, oldest first, paged with
+    /// `searchAfter` (ghl-api.md §3.2). `locationId` and `pageLimit` go with every page
+    /// (422 without them). A contact updated while paging moves behind the cursor and may come
+    /// again; callers dedupe by id. The index lags writes by seconds: callers overlap windows.
+    pub fn contacts_updated_between(
+        &self,
+        since: DateTime<Utc>,
+        until: Option<DateTime<Utc>>,
+    ) -> impl Stream<Item = Result<Contact, ApiError>> + Send + '_ {
+        let mut range = json!({"gte": models::iso_millis(since)});
+        if let Some(until) = until {
+            range["lte"] = json!(models::iso_millis(until));
+        }
+        let base = json!({
+            "locationId": self.location_id,
+            "pageLimit": self.search_page_limit,
+            "filters": [{"field": "dateUpdated", "operator": "range", "value": range}],
+            "sort": [{"field": "dateUpdated", "direction": "asc"}],
+        });
+        try_stream! {
+            let mut cursor: Option<Vec<Value>> = None;
+            loop {
+                let mut body = base.clone();
+                if let Some(after) = &cursor {
+                    body["searchAfter"] = Value::Array(after.clone());
+                }
+                // A search is a read: safe to retry although it is a POST.
+                let answer: SearchAnswer = self
+                    .send_as(Request::new(Method::POST, "/contacts/search").json(body))
+                    .await?;
+                let Some(last) = answer.contacts.last() else { break };
+                let next = last.search_after.clone();
+                for contact in answer.contacts {
+                    yield contact;
+                }
+                if next.is_empty() || cursor.as_ref() == Some(&next) {
+                    break;
+                }
+                cursor = Some(next);
+            }
+        }
+    }
+
+    // ----- tasks -----
+
+    /// `GET /contacts/{contactId}/tasks`.
+    pub async fn tasks(&self, contact: &str) -> Result<Vec<Task>, ApiError> {
+        let answer: TasksAnswer = self
+            .send_as(Request::get(format!("/contacts/{}/tasks", seg(contact))))
+            .await?;
+        Ok(answer.tasks)
+    }
+
+    /// `GET /contacts/{contactId}/tasks/{taskId}`.
+    pub async fn task(&self, contact: &str, task: &str) -> Result<Task, ApiError> {
+        let answer: TaskAnswer = self
+            .send_as(Request::get(format!(
+                "/contacts/{}/tasks/{}",
+                seg(contact),
+                seg(task)
+            )))
+            .await?;
+        Ok(answer.task)
+    }
+
+    /// `POST /contacts/{contactId}/tasks` (`CreateTaskParams`). Never retried blindly.
+    pub async fn create_task(&self, contact: &str, task: &NewTask) -> Result<Task, ApiError> {
+        let body = serde_json::to_value(task).map_err(|e| self.encode_error(e))?;
+        let answer: TaskAnswer = self
+            .send_as(
+                Request::new(Method::POST, format!("/contacts/{}/tasks", seg(contact)))
+                    .json(body)
+                    .create_once(),
+            )
+            .await?;
+        Ok(answer.task)
+    }
+
+    /// `PUT /contacts/{contactId}/tasks/{taskId}` (`UpdateTaskBody`).
+    pub async fn update_task(
+        &self,
+        contact: &str,
+        task: &str,
+        update: &TaskUpdate,
+    ) -> Result<Task, ApiError> {
+        let body = serde_json::to_value(update).map_err(|e| self.encode_error(e))?;
+        let answer: TaskAnswer = self
+            .send_as(
+                Request::new(
+                    Method::PUT,
+                    format!("/contacts/{}/tasks/{}", seg(contact), seg(task)),
+                )
+                .json(body),
+            )
+            .await?;
+        Ok(answer.task)
+    }
+
+    /// `PUT /contacts/{contactId}/tasks/{taskId}/completed {completed}`: completes or reopens.
+    pub async fn set_task_completed(
+        &self,
+        contact: &str,
+        task: &str,
+        completed: bool,
+    ) -> Result<Task, ApiError> {
+        let answer: TaskAnswer = self
+            .send_as(
+                Request::new(
+                    Method::PUT,
+                    format!("/contacts/{}/tasks/{}/completed", seg(contact), seg(task)),
+                )
+                .json(json!({"completed": completed})),
+            )
+            .await?;
+        Ok(answer.task)
+    }
+
+    /// Every task of the location matching `search`, via
+    /// `POST /locations/{locationId}/tasks/search` with `skip`/`limit` (apps/locations.json).
+    ///
+    /// Offsets drift when tasks are added or completed while paging, so each page overlaps the
+    /// previous one by a tenth of its size and tasks already yielded are skipped; the walk
+    /// ends on the first empty page (a short page is not trusted as the end, since the server
+    /// may cap `limit` below what was asked).
+    pub fn search_tasks(
+        &self,
+        search: &TaskSearch,
+    ) -> impl Stream<Item = Result<Task, ApiError>> + Send + '_ {
+        let mut base = serde_json::Map::new();
+        if let Some(completed) = search.completed {
+            base.insert("completed".into(), json!(completed));
+        }
+        if !search.contact_ids.is_empty() {
+            base.insert("contactId".into(), json!(search.contact_ids));
+        }
+        if !search.assigned_to.is_empty() {
+            base.insert("assignedTo".into(), json!(search.assigned_to));
+        }
+        if let Some(query) = &search.query {
+            base.insert("query".into(), json!(query));
+        }
+        let limit = self.task_page_limit;
+        let path = format!("/locations/{}/tasks/search", seg(&self.location_id));
+        try_stream! {
+            let mut skip: u64 = 0;
+            let mut seen: HashSet<String> = HashSet::new();
+            loop {
+                let mut body = base.clone();
+                body.insert("limit".into(), json!(limit));
+                body.insert("skip".into(), json!(skip));
+                let answer: TasksAnswer = self
+                    .send_as(Request::new(Method::POST, path.clone()).json(Value::Object(body)))
+                    .await?;
+                let count = answer.tasks.len() as u64;
+                if count == 0 {
+                    break;
+                }
+                for task in answer.tasks {
+                    if seen.insert(task.id.clone()) {
+                        yield task;
+                    }
+                }
+                skip += (count - count / 10).max(1);
+            }
+        }
+    }
+
+    // ----- notes -----
+
+    /// `GET /contacts/{contactId}/notes`.
+    pub async fn notes(&self, contact: &str) -> Result<Vec<Note>, ApiError> {
+        let answer: NotesAnswer = self
+            .send_as(Request::get(format!("/contacts/{}/notes", seg(contact))))
+            .await?;
+        Ok(answer.notes)
+    }
+
+    /// `POST /contacts/{contactId}/notes` (`NotesDTO`). Never retried blindly.
+    pub async fn create_note(&self, contact: &str, note: &NoteFields) -> Result<Note, ApiError> {
+        let body = serde_json::to_value(note).map_err(|e| self.encode_error(e))?;
+        let answer: NoteAnswer = self
+            .send_as(
+                Request::new(Method::POST, format!("/contacts/{}/notes", seg(contact)))
+                    .json(body)
+                    .create_once(),
+            )
+            .await?;
+        Ok(answer.note)
+    }
+
+    /// `PUT /contacts/{contactId}/notes/{id}` (`UpdateNoteDTO`).
+    pub async fn update_note(
+        &self,
+        contact: &str,
+        note: &str,
+        fields: &NoteFields,
+    ) -> Result<Note, ApiError> {
+        let body = serde_json::to_value(fields).map_err(|e| self.encode_error(e))?;
+        let answer: NoteAnswer = self
+            .send_as(
+                Request::new(
+                    Method::PUT,
+                    format!("/contacts/{}/notes/{}", seg(contact), seg(note)),
+                )
+                .json(body),
+            )
+            .await?;
+        Ok(answer.note)
+    }
+
+    // ----- tags -----
+
+    /// `POST /contacts/{contactId}/tags {tags}`; returns the tags GHL reports.
+    pub async fn add_tags(&self, contact: &str, tags: &[String]) -> Result<Vec<String>, ApiError> {
+        let answer: TagsAnswer = self
+            .send_as(
+                Request::new(Method::POST, format!("/contacts/{}/tags", seg(contact)))
+                    .json(json!({"tags": tags})),
+            )
+            .await?;
+        Ok(answer.tags)
+    }
+
+    /// `DELETE /contacts/{contactId}/tags` with a JSON body `{tags}` (apps/contacts.json);
+    /// returns the tags GHL reports (the SDK sees only `traceId`: then empty).
+    pub async fn remove_tags(
+        &self,
+        contact: &str,
+        tags: &[String],
+    ) -> Result<Vec<String>, ApiError> {
+        let answer: TagsAnswer = self
+            .send_as(
+                Request::new(Method::DELETE, format!("/contacts/{}/tags", seg(contact)))
+                    .json(json!({"tags": tags})),
+            )
+            .await?;
+        Ok(answer.tags)
+    }
+
+    // ----- custom fields and users -----
+
+    /// `GET /locations/{locationId}/customFields?model=contact`.
+    pub async fn custom_fields(&self) -> Result<Vec<CustomField>, ApiError> {
+        let answer: CustomFieldsAnswer = self
+            .send_as(
+                Request::get(format!("/locations/{}/customFields", seg(&self.location_id)))
+                    .query("model", "contact"),
+            )
+            .await?;
+        Ok(answer.custom_fields)
+    }
+
+    /// `GET /users/?locationId=…` → `{users: [...]}`. The Users API file is not among the
+    /// stored specs; path and shape follow GHL's public v2 Users API [recon].
+    pub async fn users(&self) -> Result<Vec<User>, ApiError> {
+        let answer: UsersAnswer = self
+            .send_as(Request::get("/users/").query("locationId", &self.location_id))
+            .await?;
+        Ok(answer.users)
+    }
+
+    // ----- helpers -----
+
+    fn with_location(&self, fields: &ContactFields) -> Result<Value, ApiError> {
+        let mut body = serde_json::to_value(fields).map_err(|e| self.encode_error(e))?;
+        if let Value::Object(map) = &mut body {
+            map.insert("locationId".into(), json!(self.location_id));
+        }
+        Ok(body)
+    }
+
+    fn encode_error(&self, e: serde_json::Error) -> ApiError {
+        ApiError::Config {
+            api: Api::Ghl,
+            message: format!("could not encode a request body: {e}"),
+        }
+    }
+}
+
+/// Percent-encodes an id for use as one path segment (ids are opaque strings).
+fn seg(id: &str) -> String {
+    url::form_urlencoded::byte_serialize(id.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}

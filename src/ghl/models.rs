@@ -1,0 +1,439 @@
+//! GHL API v2 payloads: what we read leniently, and what we write exactly as the official
+//! OpenAPI files in `specs/ghl/` define it (field names, required fields, the `succeded`
+//! spelling).
+//!
+//! Read models ignore unknown fields, accept `succeded` and `succeeded`, custom field values
+//! under `value` or `fieldValue` (ghl-api.md §7), and ids under `id` or `_id`.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
+
+use crate::api::lenient;
+
+/// A contact (`GetContectByIdSchema`, search results add `searchAfter`; apps/contacts.json).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Contact {
+    /// Contact id.
+    #[serde(alias = "_id")]
+    pub id: String,
+    /// Location (sub-account) id.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub location_id: Option<String>,
+    /// Full name.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub name: Option<String>,
+    /// First name.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub first_name: Option<String>,
+    /// Last name.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub last_name: Option<String>,
+    /// E-mail.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub email: Option<String>,
+    /// Phone.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub phone: Option<String>,
+    /// Company.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub company_name: Option<String>,
+    /// Tags (by name).
+    #[serde(default, deserialize_with = "lenient::list")]
+    pub tags: Vec<String>,
+    /// Custom field values.
+    #[serde(default, deserialize_with = "lenient::list")]
+    pub custom_fields: Vec<CustomFieldValue>,
+    /// Assigned user id.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub assigned_to: Option<String>,
+    /// Do-not-disturb.
+    #[serde(default, deserialize_with = "lenient::flag")]
+    pub dnd: bool,
+    /// Created.
+    #[serde(default, deserialize_with = "lenient::opt_time")]
+    pub date_added: Option<DateTime<Utc>>,
+    /// Last updated (what the incremental search filters on).
+    #[serde(default, deserialize_with = "lenient::opt_time")]
+    pub date_updated: Option<DateTime<Utc>>,
+    /// The search cursor of this contact (sort value + id), on search results only.
+    #[serde(default, deserialize_with = "lenient::list")]
+    pub search_after: Vec<Value>,
+}
+
+/// A custom field value as read (`{id, value}`; some endpoints say `fieldValue`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct CustomFieldValue {
+    /// Field id.
+    pub id: String,
+    /// Value: string, number, array or object depending on the field type.
+    #[serde(default, alias = "fieldValue", alias = "field_value")]
+    pub value: Value,
+}
+
+/// A custom field value as written (`customFieldsInput*Schema`: `id` required, `field_value`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CustomFieldInput {
+    /// Field id.
+    pub id: String,
+    /// The value, typed per field (string, number, array of strings, object).
+    pub field_value: Value,
+}
+
+/// A task (`TaskSchema`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Task {
+    /// Task id.
+    #[serde(alias = "_id")]
+    pub id: String,
+    /// Title.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub title: Option<String>,
+    /// Body (holds the ticket URL, the link's idempotency key).
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub body: Option<String>,
+    /// Assigned user id.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub assigned_to: Option<String>,
+    /// Due date.
+    #[serde(default, deserialize_with = "lenient::opt_time")]
+    pub due_date: Option<DateTime<Utc>>,
+    /// Completed (search answers are untyped in the spec: `isCompleted` is also read [recon]).
+    #[serde(default, alias = "isCompleted", deserialize_with = "lenient::flag")]
+    pub completed: bool,
+    /// The contact it belongs to.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub contact_id: Option<String>,
+}
+
+/// A note (`GetNoteSchema`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Note {
+    /// Note id.
+    #[serde(alias = "_id")]
+    pub id: String,
+    /// Body (may contain HTML).
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub body: Option<String>,
+    /// Author.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub user_id: Option<String>,
+    /// Contact.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub contact_id: Option<String>,
+    /// Created (notes carry no update time).
+    #[serde(default, deserialize_with = "lenient::opt_time")]
+    pub date_added: Option<DateTime<Utc>>,
+    /// Title.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub title: Option<String>,
+    /// Pinned.
+    #[serde(default, deserialize_with = "lenient::flag")]
+    pub pinned: bool,
+}
+
+/// A custom field definition (`CustomFieldSchema` in apps/locations.json).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomField {
+    /// Field id.
+    pub id: String,
+    /// Name.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub name: Option<String>,
+    /// Key, e.g. `contact.pincode`.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub field_key: Option<String>,
+    /// `TEXT`, `LARGE_TEXT`, `SINGLE_OPTIONS`, ...
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub data_type: Option<String>,
+    /// `contact` or `opportunity`.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub model: Option<String>,
+    /// Options of picklists.
+    #[serde(default, deserialize_with = "lenient::list")]
+    pub picklist_options: Vec<String>,
+}
+
+/// A location user.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    /// User id (what `assignedTo` holds).
+    #[serde(alias = "_id")]
+    pub id: String,
+    /// Name.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub name: Option<String>,
+    /// First name.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub first_name: Option<String>,
+    /// Last name.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub last_name: Option<String>,
+    /// E-mail (how users are matched to Trengo users).
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub email: Option<String>,
+}
+
+/// `{ "succeded": true }` (the spec's spelling) or `{ "succeeded": true }`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Outcome {
+    /// The spec's spelling.
+    #[serde(default)]
+    pub succeded: Option<bool>,
+    /// The correct spelling, in case GHL fixes it.
+    #[serde(default)]
+    pub succeeded: Option<bool>,
+    /// GHL's trace id.
+    #[serde(default, rename = "traceId")]
+    pub trace_id: Option<String>,
+}
+
+impl Outcome {
+    /// Whether the API reported success (absent counts as success: the status was 2xx).
+    pub fn ok(&self) -> bool {
+        self.succeded.or(self.succeeded).unwrap_or(true)
+    }
+}
+
+/// Writable contact fields (`CreateContactDto` / `UpdateContactDto` / `UpsertContactDto`);
+/// unset fields are left out of the body.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactFields {
+    /// First name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    /// Last name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+    /// Full name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// E-mail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Phone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// Company.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub company_name: Option<String>,
+    /// Source label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Assigned user id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assigned_to: Option<String>,
+    /// Tags. On update this **replaces** every tag (spec); use tag add/remove instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    /// Custom field values.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_fields: Option<Vec<CustomFieldInput>>,
+}
+
+/// A new task (`CreateTaskParams`: `title`, `dueDate`, `completed` required).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewTask {
+    /// Title.
+    pub title: String,
+    /// Body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Due date, sent as ISO 8601 without milliseconds (ghl-api.md §4.1 [obs]).
+    #[serde(serialize_with = "iso_seconds")]
+    pub due_date: DateTime<Utc>,
+    /// Completed.
+    pub completed: bool,
+    /// Assigned user id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assigned_to: Option<String>,
+}
+
+/// A task update (`UpdateTaskBody`: every field optional). GHL has been seen to reject updates
+/// without `title` and `dueDate` (ghl-api.md §4.1 [obs]): callers should send both.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskUpdate {
+    /// Title.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Due date.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "opt_iso_seconds"
+    )]
+    pub due_date: Option<DateTime<Utc>>,
+    /// Completed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completed: Option<bool>,
+    /// Assigned user id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assigned_to: Option<String>,
+}
+
+/// A note body (`NotesDTO`: `body` required; `UpdateNoteDTO`: all optional).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NoteFields {
+    /// Text.
+    pub body: String,
+    /// Author user id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// Title.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+/// Filters of the location task search (`TaskSearchParamsDto`); paging is the client's.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskSearch {
+    /// Only completed (true) or open (false) tasks.
+    pub completed: Option<bool>,
+    /// Only tasks of these contacts.
+    pub contact_ids: Vec<String>,
+    /// Only tasks assigned to these users.
+    pub assigned_to: Vec<String>,
+    /// Free-text search.
+    pub query: Option<String>,
+}
+
+/// Wrapper answers.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ContactAnswer {
+    pub contact: Contact,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct DuplicateAnswer {
+    #[serde(default)]
+    pub contact: Option<Contact>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct UpsertAnswer {
+    #[serde(default, rename = "new", deserialize_with = "lenient::flag")]
+    pub created: bool,
+    pub contact: Contact,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct SearchAnswer {
+    #[serde(default, deserialize_with = "lenient::list")]
+    pub contacts: Vec<Contact>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct TaskAnswer {
+    pub task: Task,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct TasksAnswer {
+    #[serde(default, deserialize_with = "lenient::list")]
+    pub tasks: Vec<Task>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct NoteAnswer {
+    pub note: Note,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct NotesAnswer {
+    #[serde(default, deserialize_with = "lenient::list")]
+    pub notes: Vec<Note>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct TagsAnswer {
+    #[serde(default, deserialize_with = "lenient::list")]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CustomFieldsAnswer {
+    #[serde(default, deserialize_with = "lenient::list")]
+    pub custom_fields: Vec<CustomField>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct UsersAnswer {
+    #[serde(default, deserialize_with = "lenient::list")]
+    pub users: Vec<User>,
+}
+
+/// Formats an instant as GHL's search filters expect: ISO 8601 UTC with milliseconds.
+pub fn iso_millis(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn iso_seconds<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
+fn opt_iso_seconds<S: Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => iso_seconds(at, s),
+        None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn both_spellings_of_succeeded_read() {
+        let a: Outcome = serde_json::from_value(json!({"succeded": true})).unwrap();
+        let b: Outcome = serde_json::from_value(json!({"succeeded": false})).unwrap();
+        let c: Outcome =
+            serde_json::from_value(json!({"succeded": true, "succeeded": true})).unwrap();
+        assert!(a.ok());
+        assert!(!b.ok());
+        assert!(c.ok());
+    }
+
+    #[test]
+    fn new_task_matches_create_task_params() {
+        let task = NewTask {
+            title: "Call back".into(),
+            body: None,
+            due_date: DateTime::parse_from_rfc3339("2025-07-05T09:00:00.123Z")
+                .unwrap()
+                .with_timezone(&Utc),
+            completed: false,
+            assigned_to: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&task).unwrap(),
+            json!({"title": "Call back", "dueDate": "2025-07-05T09:00:00Z", "completed": false})
+        );
+    }
+
+    #[test]
+    fn contact_reads_custom_field_value_variants() {
+        let contact: Contact = serde_json::from_value(json!({
+            "id": "c1", "tags": null, "dnd": "false",
+            "customFields": [{"id": "f1", "value": "x"}, {"id": "f2", "fieldValue": 3}],
+            "dateUpdated": "2025-07-05T09:01:12.000Z", "searchAfter": [1751706072000_i64, "c1"],
+            "unknownThing": {"a": 1}
+        }))
+        .unwrap();
+        assert!(contact.tags.is_empty());
+        assert_eq!(contact.custom_fields[1].value, json!(3));
+        assert_eq!(contact.search_after.len(), 2);
+    }
+}
