@@ -484,7 +484,7 @@ impl fmt::Display for BrakeReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "brake: this pass would close {} tickets, complete {} tasks and end {} links, touching {} of {} active links (more than {:.0}%); nothing was written. Check the scope rules, or raise `brake.max_fraction` if this is intended.",
+            "brake: this pass would close {} tickets, complete {} tasks and end {} links, touching {} of {} active links (more than {:.0}%), so the executor writes nothing. Check the scope rules, or raise `brake.max_fraction` if this is intended.",
             self.closes,
             self.completions,
             self.unlinks,
