@@ -936,3 +936,34 @@ fn plan_display_lists_every_op_by_item() {
         "nothing to do: both sides agree\n"
     );
 }
+
+#[test]
+fn newest_never_picks_a_value_that_cannot_travel() {
+    // GHL unassigned later than Trengo reassigned: "nobody" cannot be written to Trengo, so the
+    // conflict goes to Trengo instead of standing and flipping as timestamps move.
+    let mut input = one_link(TicketStatus::Open, false, Some(false));
+    input.settings.assignee_enabled = true;
+    input.contacts[0].contact.updated_at = Some(at(30));
+    let l = &mut input.contacts[0].links[0];
+    l.bases.assignee = Some(Some("bob@example.com".into()));
+    l.ticket.assignee = Some("ann@example.com".into());
+    l.task.assignee = None;
+    let ops = all_ops(&plan(&input));
+    assert_eq!(
+        ops[..2],
+        [
+            Op::SettleConflict {
+                link: LinkId(1),
+                field: Field::Assignee,
+                winner: Side::Trengo,
+                losing: json!(null),
+            },
+            Op::SetTaskAssignee {
+                link: LinkId(1),
+                contact_id: "c1".into(),
+                task_id: "t1".into(),
+                email: Some("ann@example.com".into()),
+            },
+        ]
+    );
+}

@@ -545,3 +545,32 @@ impl fmt::Display for Plan {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_only_ops_are_not_writes() {
+        let link = LinkId(1);
+        let base = Op::SetLinkBase {
+            link,
+            field: Field::Status,
+            value: serde_json::json!(true),
+        };
+        assert_eq!(base.side(), None);
+        assert!(!Op::Unlink { link }.is_write());
+        let close = Op::CloseTicket { link, ticket_id: 7 };
+        assert_eq!(close.side(), Some(Side::Trengo));
+        let plan = Plan {
+            items: vec![ItemPlan {
+                item: ItemKey::Ticket(7),
+                ops: vec![close, base],
+            }],
+            brake: None,
+        };
+        assert!(!plan.is_empty());
+        assert_eq!(plan.write_count(), 1);
+        assert!(Plan::default().is_empty());
+    }
+}
