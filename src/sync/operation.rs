@@ -484,7 +484,7 @@ impl fmt::Display for BrakeReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "brake: this pass would close {} tickets, complete {} tasks and end {} links, touching {} of {} active links (more than {:.0}%); nothing was written. Check the scope rules, or raise `brake.max_fraction` if this is intended.",
+            "brake: this pass would close {} tickets, complete {} tasks and end {} links, touching {} of {} active links (more than {:.0}%), so the executor writes nothing. Check the scope rules, or raise `brake.max_fraction` if this is intended.",
             self.closes,
             self.completions,
             self.unlinks,
@@ -543,5 +543,34 @@ impl fmt::Display for Plan {
             writeln!(f, "{brake}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_only_ops_are_not_writes() {
+        let link = LinkId(1);
+        let base = Op::SetLinkBase {
+            link,
+            field: Field::Status,
+            value: serde_json::json!(true),
+        };
+        assert_eq!(base.side(), None);
+        assert!(!Op::Unlink { link }.is_write());
+        let close = Op::CloseTicket { link, ticket_id: 7 };
+        assert_eq!(close.side(), Some(Side::Trengo));
+        let plan = Plan {
+            items: vec![ItemPlan {
+                item: ItemKey::Ticket(7),
+                ops: vec![close, base],
+            }],
+            brake: None,
+        };
+        assert!(!plan.is_empty());
+        assert_eq!(plan.write_count(), 1);
+        assert!(Plan::default().is_empty());
     }
 }
