@@ -8,14 +8,18 @@
 //! | [`model`] | the normalised views of both sides, the bases and the links the planner reads |
 //! | [`policy`] | conflict policies, directions, the status table, the brake: the configurable rules |
 //! | [`operation`] | the [`Op`]s a [`Plan`] is made of, grouped into items (the unit of failure) |
+//! | [`declare`] | the link rules: what is in scope, ticket URLs as the key of a link |
+//! | [`settings`] | the configuration in the engine's terms |
 //! | [`marker`] | the source markers in copied notes, which make copies idempotent and echo-free |
 //! | [`plan`](mod@plan) | the pure planner: sync-model.md §3–4 as a function from views to a [`Plan`] |
 
+pub mod declare;
 pub mod marker;
 pub mod model;
 pub mod operation;
 pub mod plan;
 pub mod policy;
+pub mod settings;
 
 pub use model::{
     Candidate, ContactGroup, ContactView, GhlNote, HeldConflict, LinkBases, LinkId, LinkView,
