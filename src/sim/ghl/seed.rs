@@ -83,7 +83,9 @@ pub fn seed(state: &mut GhlState, contacts: usize, now: DateTime<Utc>) {
         let id = state.new_id();
         let rng = state.rng();
         let added = now - Duration::seconds(rng.gen_range(86_400..30 * 86_400));
-        let updated = added + Duration::seconds(rng.gen_range(0..(now - added).num_seconds()));
+        // Last change at least an hour ago, so the lagging search index already shows it.
+        let updated =
+            added + Duration::seconds(rng.gen_range(0..(now - added).num_seconds() - 3_600));
         // Whole milliseconds, as GHL stores them.
         let added = truncate_ms(added);
         let updated = truncate_ms(updated);
