@@ -719,6 +719,17 @@ async fn receiver() -> (String, mpsc::UnboundedReceiver<(HeaderMap, Bytes)>) {
     (url, rx)
 }
 
+/// The next delivery; the generous timeout only turns a lost delivery into a failure
+/// instead of a hung test.
+async fn next_delivery(
+    received: &mut mpsc::UnboundedReceiver<(HeaderMap, Bytes)>,
+) -> (HeaderMap, Bytes) {
+    tokio::time::timeout(std::time::Duration::from_secs(60), received.recv())
+        .await
+        .expect("a webhook delivery arrives")
+        .expect("the receiver is still running")
+}
+
 #[tokio::test]
 async fn webhooks_are_signed_and_verify_with_the_public_key() {
     let (fake, _) = start(GhlFakeOptions::default()).await;
@@ -742,7 +753,7 @@ async fn webhooks_are_signed_and_verify_with_the_public_key() {
     .send()
     .await
     .unwrap();
-    let (headers, body) = received.recv().await.unwrap();
+    let (headers, body) = next_delivery(&mut received).await;
 
     let der = BASE64.decode(fake.public_key_base64()).unwrap();
     let key = VerifyingKey::from_bytes(der[12..].try_into().unwrap()).unwrap();
@@ -767,12 +778,17 @@ async fn webhooks_are_signed_and_verify_with_the_public_key() {
 
     // A person's edit in the UI is delivered as well, and the log records both.
     fake.add_note(&contact, "Called the customer").unwrap();
-    let (_, body) = received.recv().await.unwrap();
+    let (_, body) = next_delivery(&mut received).await;
     let event: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(event["type"], "NoteCreate");
     assert_eq!(event["body"], "Called the customer");
     assert!(event.get("userId").is_none());
-    fake.wait_for_webhooks(2).await;
+    tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        fake.wait_for_webhooks(2),
+    )
+    .await
+    .expect("both deliveries are logged");
     let log = fake.webhook_log();
     assert_eq!(log.len(), 2);
     assert!(log.iter().all(|d| d.delivered && d.status == Some(200)));
@@ -1101,4 +1117,103 @@ async fn creating_a_duplicate_contact_is_refused_by_default() {
     .await;
     assert_eq!(status, 200);
     assert_eq!(body["contact"]["email"], "customer1@example.com");
+}
+
+#[tokio::test]
+async fn admin_http_surface_edits_like_a_person_in_the_ui() {
+    let (fake, clock) = start(GhlFakeOptions::default()).await;
+    let admin = |path: &str| format!("{}/_sim/{path}", fake.base_url());
+    let (contact, task) = contact_with_open_task(&fake);
+
+    let done: Value = http()
+        .post(admin(&format!("tasks/{task}/complete")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(done["task"]["completed"], true);
+
+    clock.advance(Duration::minutes(1));
+    let before = fake.contact_json(&contact).unwrap()["dateUpdated"].clone();
+    let tags: Value = http()
+        .post(admin(&format!("contacts/{contact}/tags")))
+        .json(&json!({"tags": ["trengo:urgent"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        tags["tags"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("trengo:urgent"))
+    );
+    assert_ne!(
+        fake.contact_json(&contact).unwrap()["dateUpdated"],
+        before,
+        "a tag change moves the contact"
+    );
+
+    let note: Value = http()
+        .post(admin(&format!("contacts/{contact}/notes")))
+        .json(&json!({"body": "first words"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let note_id = note["note"]["id"].as_str().unwrap();
+    let edited: Value = http()
+        .put(admin(&format!("notes/{note_id}")))
+        .json(&json!({"body": "second thoughts"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(edited["note"]["body"], "second thoughts");
+
+    let switched = http()
+        .put(admin("switches"))
+        .json(&json!({"note_bumps_contact": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(switched.status().as_u16(), 200);
+    assert!(fake.switches().note_bumps_contact);
+
+    http()
+        .post(admin("faults/burst429"))
+        .json(&json!({"count": 1}))
+        .send()
+        .await
+        .unwrap();
+    let limited = api(&fake, reqwest::Method::GET, &format!("/contacts/{contact}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(limited.status().as_u16(), 429);
+
+    let kinds: Vec<String> = fake
+        .webhook_events()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "TaskComplete",
+            "ContactTagUpdate",
+            "NoteCreate",
+            "NoteUpdate"
+        ]
+    );
+    // None of it was an API request.
+    assert_eq!(fake.counter_snapshot().writes, 0);
 }
