@@ -4,6 +4,10 @@
 //! rate budget (which also writes the `X-RateLimit-*` headers), fault injection, bearer
 //! authentication, and the `Version` header check. `/oauth/token` passes only the counter
 //! and fault injection; `/_sim/` (the admin surface) passes none of them.
+//!
+//! The budget is spent before authentication, so even refused calls cost budget and carry
+//! the `X-RateLimit-*` headers; requests answered 429 spend nothing. Whether GHL counts
+//! unauthenticated calls is not documented (ghl-api.md §11.7): this is the unkind reading.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
