@@ -1,0 +1,210 @@
+//! Deterministic seed data for the GHL fake: users, custom fields, and contacts with e-mail,
+//! phone, tags, tasks (some completed) and notes, spread over the 30 days before start.
+//!
+//! Everything comes from the seeded RNG and the injected clock, so the same seed and start
+//! time give byte-identical state. Contact `n` (1-based) has e-mail
+//! `customer{n}@example.com` and phone `+3161000{n:04}`, so seeds on the Trengo side can
+//! produce the same people.
+
+use chrono::{DateTime, Duration, Utc};
+use rand::Rng;
+
+use super::model::{Contact, CustomFieldDef, CustomFieldValue, Note, Task, User};
+use super::state::GhlState;
+
+const FIRST_NAMES: &[&str] = &[
+    "Ada", "Bram", "Chloé", "Daan", "Eva", "Femke", "Gijs", "Hanna", "Ivo", "Julia", "Kees",
+    "Lotte", "Milan", "Noor", "Otto", "Pien",
+];
+const LAST_NAMES: &[&str] = &[
+    "de Vries", "Jansen", "Bakker", "Visser", "Smit", "Meijer", "Mulder", "de Boer", "Bos",
+    "Peters",
+];
+/// Tags handed out at random; `trengo` marks contacts in the sync's scope.
+const TAGS: &[&str] = &[
+    "trengo",
+    "vip",
+    "lead",
+    "customer",
+    "newsletter",
+    "trengo:billing",
+];
+const TASK_TITLES: &[&str] = &[
+    "Call back about the quote",
+    "Send the contract",
+    "Check the invoice",
+    "Follow up on the demo",
+    "Confirm the delivery date",
+];
+const NOTE_BODIES: &[&str] = &[
+    "Prefers e-mail over phone.",
+    "Asked about the annual plan.",
+    "Spoke with the billing department.",
+    "Out of office until next week.",
+];
+
+/// Fills an empty state with `contacts` contacts and their activity, as of `now`.
+pub fn seed(state: &mut GhlState, contacts: usize, now: DateTime<Utc>) {
+    let location_id = state.location_id.clone();
+    let users = [
+        ("Sam", "Support", "sam.support@example.com", "admin"),
+        ("Robin", "Sales", "robin.sales@example.com", "user"),
+        ("Alex", "Accounts", "alex.accounts@example.com", "user"),
+    ];
+    for (first, last, email, role) in users {
+        let id = state.new_id();
+        state.users.push(User {
+            id,
+            first_name: first.to_owned(),
+            last_name: last.to_owned(),
+            email: email.to_owned(),
+            role: role.to_owned(),
+        });
+    }
+    let fields = [
+        ("Trengo ticket", "contact.trengo_ticket", "TEXT"),
+        ("Customer number", "contact.customer_number", "TEXT"),
+    ];
+    for (position, (name, key, kind)) in fields.into_iter().enumerate() {
+        let id = state.new_id();
+        state.custom_fields.push(CustomFieldDef {
+            id,
+            name: name.to_owned(),
+            field_key: key.to_owned(),
+            data_type: kind.to_owned(),
+            position: position as u32,
+            model: "contact".to_owned(),
+        });
+    }
+    let user_ids: Vec<String> = state.users.iter().map(|u| u.id.clone()).collect();
+    let number_field = state.custom_fields[1].id.clone();
+
+    for n in 1..=contacts {
+        let id = state.new_id();
+        let rng = state.rng();
+        let added = now - Duration::seconds(rng.gen_range(86_400..30 * 86_400));
+        // Last change at least an hour ago, so the lagging search index already shows it.
+        let updated =
+            added + Duration::seconds(rng.gen_range(0..(now - added).num_seconds() - 3_600));
+        // Whole milliseconds, as GHL stores them.
+        let added = truncate_ms(added);
+        let updated = truncate_ms(updated);
+        let first = FIRST_NAMES[rng.gen_range(0..FIRST_NAMES.len())];
+        let last = LAST_NAMES[rng.gen_range(0..LAST_NAMES.len())];
+        let mut tags = Vec::new();
+        for tag in TAGS {
+            if rng.gen_bool(0.3) {
+                tags.push((*tag).to_owned());
+            }
+        }
+        let assigned = rng
+            .gen_bool(0.5)
+            .then(|| user_ids[rng.gen_range(0..user_ids.len())].clone());
+        let task_count = rng.gen_range(0..=3);
+        let note_count = rng.gen_range(0..=2);
+        let contact = Contact {
+            id: id.clone(),
+            location_id: location_id.clone(),
+            first_name: Some(first.to_owned()),
+            last_name: Some(last.to_owned()),
+            email: Some(format!("customer{n}@example.com")),
+            phone: Some(format!("+3161000{n:04}")),
+            company_name: None,
+            source: Some("sim seed".to_owned()),
+            assigned_to: assigned.clone(),
+            timezone: Some("Europe/Amsterdam".to_owned()),
+            tags,
+            custom_fields: vec![CustomFieldValue {
+                id: number_field.clone(),
+                value: format!("C-{n:05}"),
+            }],
+            dnd: false,
+            kind: "lead".to_owned(),
+            date_added: added,
+            date_updated: updated,
+        };
+        state.contacts.insert(id.clone(), contact);
+        state.reindex(&id, updated);
+
+        for _ in 0..task_count {
+            let task_id = state.new_id();
+            let rng = state.rng();
+            let title = TASK_TITLES[rng.gen_range(0..TASK_TITLES.len())];
+            let created = truncate_ms(added + Duration::seconds(rng.gen_range(0..3_600)));
+            let due = truncate_ms(created + Duration::days(rng.gen_range(1..14)));
+            let completed = rng.gen_bool(0.3);
+            state.next_seq += 1;
+            let task = Task {
+                id: task_id.clone(),
+                contact_id: id.clone(),
+                title: title.to_owned(),
+                body: Some(format!("{title} for {first} {last}.")),
+                assigned_to: assigned.clone(),
+                due_date: due,
+                completed,
+                date_added: created,
+                seq: state.next_seq,
+            };
+            state.tasks.insert(task_id, task);
+        }
+        for _ in 0..note_count {
+            let note_id = state.new_id();
+            let rng = state.rng();
+            let body = NOTE_BODIES[rng.gen_range(0..NOTE_BODIES.len())];
+            let created = truncate_ms(added + Duration::seconds(rng.gen_range(0..7_200)));
+            state.notes.insert(
+                note_id.clone(),
+                Note {
+                    id: note_id,
+                    contact_id: id.clone(),
+                    body: body.to_owned(),
+                    user_id: assigned.clone(),
+                    title: None,
+                    color: None,
+                    pinned: false,
+                    date_added: created,
+                },
+            );
+        }
+    }
+}
+
+fn truncate_ms(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::ghl::options::GhlSwitches;
+
+    fn seeded(seed_value: u64) -> GhlState {
+        let now = DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut state = GhlState::new(
+            "loc".into(),
+            GhlSwitches::default(),
+            std::time::Duration::from_secs(5),
+            seed_value,
+        );
+        seed(&mut state, 25, now);
+        state
+    }
+
+    #[test]
+    fn same_seed_gives_the_same_state() {
+        assert_eq!(seeded(3).snapshot(), seeded(3).snapshot());
+        assert_ne!(seeded(3).snapshot(), seeded(4).snapshot());
+    }
+
+    #[test]
+    fn seed_has_tags_and_some_completed_tasks() {
+        let state = seeded(3);
+        assert_eq!(state.contacts.len(), 25);
+        assert!(state.contacts.values().any(|c| !c.tags.is_empty()));
+        assert!(state.tasks.values().any(|t| t.completed));
+        assert!(state.tasks.values().any(|t| !t.completed));
+        assert!(!state.notes.is_empty());
+    }
+}
