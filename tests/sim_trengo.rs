@@ -382,6 +382,7 @@ async fn every_response_carries_ratelimit_headers() {
     let responses = [
         h.get("/tickets").await,
         h.get("/tickets/1").await,
+        h.get("/no_such_endpoint").await,
         h.post(&format!("/tickets/{ticket}/labels"), json!({}))
             .await,
         h.post(&format!("/tickets/{ticket}/close"), json!({})).await,
@@ -868,4 +869,36 @@ async fn a_customer_message_on_a_closed_ticket_reopens_it() {
         .unwrap();
     let shown = h.get_json(&format!("/tickets/{ticket}")).await;
     assert_ne!(shown["status"], "CLOSED");
+}
+
+#[tokio::test]
+async fn known_filters_narrow_the_list() {
+    let h = Harness::default().await;
+    let label = h.fake.label_id("Billing").unwrap();
+    let contact = h.fake.contact_ids()[2];
+    for (query, check) in [
+        ("status=CLOSED".to_owned(), "status"),
+        (format!("labels[]={label}"), "labels"),
+        (format!("contact_id={contact}"), "contact"),
+    ] {
+        let ids = h.crawl_ids(&format!("/tickets?{query}")).await;
+        assert!(!ids.is_empty() && ids.len() < 30, "{query} narrows");
+        for id in ids {
+            let t = h.get_json(&format!("/tickets/{id}")).await;
+            let ok = match check {
+                "status" => t["status"] == "CLOSED",
+                "labels" => t["labels"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|l| l["id"] == label),
+                _ => t["contact_id"] == contact,
+            };
+            assert!(ok, "{query} let ticket {id} through");
+        }
+    }
+    let agent_tickets = h.crawl_ids("/tickets?status=ASSIGNED").await;
+    let agent = h.get_json(&format!("/tickets/{}", agent_tickets[0])).await["user_id"].clone();
+    let ids = h.crawl_ids(&format!("/tickets?users[]={agent}")).await;
+    assert!(ids.contains(&agent_tickets[0]));
 }

@@ -120,3 +120,16 @@ fn add_budget_headers(headers: &mut HeaderMap, budget: &Budget) {
     headers.insert("x-ratelimit-limit", HeaderValue::from(budget.limit));
     headers.insert("x-ratelimit-remaining", HeaderValue::from(budget.remaining));
 }
+
+/// Any path the fake does not serve: Laravel's 404 body, with the budget headers every
+/// answer carries.
+pub async fn route_not_found(State(sim): State<TrengoSimState>, req: Request) -> Response {
+    let path = req.uri().path().trim_start_matches('/').to_owned();
+    let mut response = (
+        StatusCode::NOT_FOUND,
+        axum::Json(json!({"message": format!("The route {path} could not be found.")})),
+    )
+        .into_response();
+    add_budget_headers(response.headers_mut(), &sim.peek_budget());
+    response
+}

@@ -185,7 +185,9 @@ impl TrengoFake {
             .route_layer(from_fn_with_state(state.clone(), layers::rate_limit))
             .route_layer(from_fn_with_state(state.clone(), layers::faults))
             .route_layer(from_fn_with_state(state.clone(), layers::count));
-        api.merge(admin::routes()).with_state(state)
+        api.merge(admin::routes())
+            .fallback(layers::route_not_found)
+            .with_state(state)
     }
 
     /// Stops serving and waits for the server task to end.

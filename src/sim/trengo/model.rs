@@ -436,6 +436,9 @@ pub struct TrengoState {
     pub webhooks: BTreeMap<i64, Webhook>,
     /// The last id handed out per kind of record.
     pub last_ids: BTreeMap<String, i64>,
+    /// Message ids per ticket, so rendering a list page does not scan every message.
+    #[serde(skip)]
+    messages_by_ticket: BTreeMap<i64, Vec<i64>>,
     #[serde(skip)]
     pub(crate) rng: StdRng,
 }
@@ -457,6 +460,7 @@ impl TrengoState {
             messages: BTreeMap::new(),
             webhooks: BTreeMap::new(),
             last_ids: BTreeMap::new(),
+            messages_by_ticket: BTreeMap::new(),
             rng: StdRng::seed_from_u64(seed),
         }
     }
@@ -492,13 +496,22 @@ impl TrengoState {
             .ok_or(SimError::not_found("Ticket", id))
     }
 
+    /// Stores a message and indexes it under its ticket.
+    pub fn insert_message(&mut self, message: Message) {
+        self.messages_by_ticket
+            .entry(message.ticket_id)
+            .or_default()
+            .push(message.id);
+        self.messages.insert(message.id, message);
+    }
+
     /// Messages of one ticket, newest first (trengo-api.md §4.5 [OBS]).
     pub fn ticket_messages(&self, ticket_id: i64) -> Vec<&Message> {
         let mut messages: Vec<&Message> = self
-            .messages
-            .values()
-            .filter(|m| m.ticket_id == ticket_id)
-            .collect();
+            .messages_by_ticket
+            .get(&ticket_id)
+            .map(|ids| ids.iter().filter_map(|id| self.messages.get(id)).collect())
+            .unwrap_or_default();
         messages.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
         messages
     }

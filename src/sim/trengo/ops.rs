@@ -311,17 +311,14 @@ impl TrengoState {
             MessageType::Inbound => None,
             MessageType::Outbound | MessageType::Note => Some(edit.user_id),
         };
-        self.messages.insert(
+        self.insert_message(Message {
             id,
-            Message {
-                id,
-                ticket_id,
-                kind,
-                text: text.to_owned(),
-                user_id,
-                created_at: edit.now,
-            },
-        );
+            ticket_id,
+            kind,
+            text: text.to_owned(),
+            user_id,
+            created_at: edit.now,
+        });
         let bumps = match kind {
             MessageType::Note => edit.switches.note_bumps_updated_at,
             MessageType::Inbound | MessageType::Outbound => edit.switches.message_bumps_updated_at,

@@ -320,17 +320,14 @@ impl TrengoState {
                 break;
             }
             let message_id = self.next_id("message", id_start::MESSAGE);
-            self.messages.insert(
-                message_id,
-                Message {
-                    id: message_id,
-                    ticket_id: id,
-                    kind,
-                    text: text.to_owned(),
-                    user_id,
-                    created_at: at,
-                },
-            );
+            self.insert_message(Message {
+                id: message_id,
+                ticket_id: id,
+                kind,
+                text: text.to_owned(),
+                user_id,
+                created_at: at,
+            });
             latest = Some(at);
             at += Duration::minutes(self.rng.gen_range(5..240));
         }
