@@ -1,0 +1,908 @@
+//! The executor: the only writer, to both APIs and to the store.
+//!
+//! It applies one item of a [`Plan`](super::Plan) at a time. Remote writes go first, in the
+//! planner's order; the item's store-only operations (bases, comment pairs, held conflicts)
+//! are committed together at the end, and only when every write of the item succeeded, so a
+//! half-applied item is simply seen again by the next pass and the three-way merge finishes it.
+//! Every remote create is journalled first: an intent with its idempotency key is committed
+//! before the call, the key travels inside the created object (the ticket URL in a task body,
+//! a source marker in a note, a task marker in a ticket subject), and the intent ends in the
+//! same transaction that records the result. [`Journal::settle`] finds what a crash left open.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::declare::{Scope, task_subject_marker};
+use super::marker;
+use super::model::{LinkId, Tag};
+use super::operation::{ItemPlan, Op};
+use super::policy::Field;
+use super::settings::EngineSettings;
+use super::views::Directory;
+use crate::api::ApiError;
+use crate::clock::SharedClock;
+use crate::ghl::{self, GhlClient};
+use crate::store::{
+    self, StoreError, StoreHandle,
+    comments::CommentOrigin,
+    ledger::{Entry, EntryKind},
+    links::{NewLink, Origin},
+};
+use crate::trengo::{self, TrengoClient};
+
+/// Why an item could not be applied. The item goes to the retry table; others go on.
+#[derive(Debug, thiserror::Error)]
+pub enum ItemError {
+    /// An API refused or failed.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The item cannot be applied as things stand; the message says what to do.
+    #[error("{0}")]
+    Blocked(String),
+    /// A test asked the executor to stop here, as a crash would.
+    #[error("stopped by the crash switch after {0} remote calls")]
+    Crashed(i64),
+}
+
+impl ItemError {
+    /// Whether this is the test crash switch (the pass must stop at once).
+    pub fn is_crash(&self) -> bool {
+        matches!(self, ItemError::Crashed(_))
+    }
+}
+
+/// What the executor may look up about the items of this pass.
+#[derive(Debug, Default)]
+pub struct PassFacts {
+    /// Tickets read in this pass, by id.
+    pub tickets: HashMap<i64, trengo::Ticket>,
+    /// Users on both sides, for assignees.
+    pub directory: Directory,
+    /// Trengo labels by normalised name.
+    pub labels: HashMap<Tag, i64>,
+}
+
+/// Applies items. Cheap to build per pass.
+pub struct Executor<'a> {
+    /// The store.
+    pub store: &'a StoreHandle,
+    /// Trengo.
+    pub trengo: &'a TrengoClient,
+    /// GHL.
+    pub ghl: &'a GhlClient,
+    /// The clock.
+    pub clock: &'a SharedClock,
+    /// The settings.
+    pub settings: &'a EngineSettings,
+    /// What this pass read.
+    pub facts: &'a mut PassFacts,
+    /// Test hook: remote calls left before the executor stops as if killed.
+    pub crash_after: Option<Arc<AtomicI64>>,
+}
+
+/// How many writes an item made, by side.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    /// Writes to Trengo.
+    pub trengo: u64,
+    /// Writes to GHL.
+    pub ghl: u64,
+}
+
+fn json_err(e: serde_json::Error) -> ItemError {
+    ItemError::Blocked(format!("internal: could not encode a value: {e}"))
+}
+
+impl Executor<'_> {
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Counts one remote call against the crash switch.
+    fn remote_done(&self) -> Result<(), ItemError> {
+        if let Some(left) = &self.crash_after
+            && left.fetch_sub(1, Ordering::SeqCst) <= 1
+        {
+            return Err(ItemError::Crashed(left.load(Ordering::SeqCst)));
+        }
+        Ok(())
+    }
+
+    async fn tx<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&rusqlite::Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, ItemError> {
+        Ok(self
+            .store
+            .call(move |s| {
+                let tx = s.transaction()?;
+                let r = f(&tx)?;
+                tx.commit()?;
+                Ok(r)
+            })
+            .await?)
+    }
+
+    async fn ledger(&self, entry: Entry) -> Result<(), ItemError> {
+        self.tx(move |c| store::ledger::record(c, &entry).map(|_| ()))
+            .await
+    }
+
+    /// Applies one item: its writes in order, then its store-only operations in one
+    /// transaction.
+    pub async fn apply(&mut self, item: &ItemPlan) -> Result<Applied, ItemError> {
+        let mut applied = Applied::default();
+        let mut deferred = Vec::new();
+        for op in &item.ops {
+            match op {
+                Op::SetLinkBase { .. }
+                | Op::SetTagBase { .. }
+                | Op::MapComment { .. }
+                | Op::HoldConflict { .. }
+                | Op::SettleConflict { .. } => deferred.push(op.clone()),
+                _ => {
+                    let writes = self.write(op).await?;
+                    applied.trengo += writes.trengo;
+                    applied.ghl += writes.ghl;
+                }
+            }
+        }
+        if !deferred.is_empty() {
+            let now = self.now();
+            self.tx(move |c| {
+                for op in &deferred {
+                    store_op(c, op, now)?;
+                }
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(applied)
+    }
+
+    async fn write(&mut self, op: &Op) -> Result<Applied, ItemError> {
+        let trengo = Applied { trengo: 1, ghl: 0 };
+        let ghl = Applied { trengo: 0, ghl: 1 };
+        let none = Applied::default();
+        let mut entry = Entry::new(EntryKind::Applied, self.now()).op(op.to_string());
+        if let Some(link) = op.link() {
+            entry = entry.link(store::links::LinkId(link.0));
+        }
+        let counted = match op {
+            Op::SetTaskCompleted {
+                contact_id,
+                task_id,
+                completed,
+                ..
+            } => {
+                self.ghl
+                    .set_task_completed(contact_id, task_id, *completed)
+                    .await?;
+                self.remote_done()?;
+                entry = entry.field("status").side("ghl");
+                ghl
+            }
+            Op::CloseTicket { ticket_id, .. } => {
+                if self.settings.complete_as_spam {
+                    self.trengo.mark_spam(*ticket_id).await?;
+                } else {
+                    self.trengo.close(*ticket_id, None).await?;
+                }
+                self.remote_done()?;
+                entry = entry.field("status").side("trengo");
+                trengo
+            }
+            Op::ReopenTicket { ticket_id, .. } => {
+                let spam = self
+                    .facts
+                    .tickets
+                    .get(ticket_id)
+                    .is_some_and(|t| t.status == trengo::models::TicketStatus::Invalid);
+                if spam {
+                    self.trengo.unmark_spam(*ticket_id).await?;
+                } else {
+                    self.trengo.reopen(*ticket_id).await?;
+                }
+                self.remote_done()?;
+                entry = entry.field("status").side("trengo");
+                trengo
+            }
+            Op::AddContactTags { contact_id, tags } => {
+                let names: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+                self.ghl.add_tags(contact_id, &names).await?;
+                self.remote_done()?;
+                entry = entry.field("tags").side("ghl");
+                ghl
+            }
+            Op::RemoveContactTags { contact_id, tags } => {
+                let names: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+                self.ghl.remove_tags(contact_id, &names).await?;
+                self.remote_done()?;
+                entry = entry.field("tags").side("ghl");
+                ghl
+            }
+            Op::AttachLabel { ticket_id, tag, .. } => {
+                let label = self.label_id(tag, true).await?.ok_or_else(|| {
+                    ItemError::Blocked(format!(
+                        "Trengo has no label `{tag}`: create it in Trengo, or set \
+                         tags.create_labels = true"
+                    ))
+                })?;
+                self.trengo.attach_label(*ticket_id, label).await?;
+                self.remote_done()?;
+                entry = entry.field("tags").side("trengo");
+                trengo
+            }
+            Op::DetachLabel { ticket_id, tag, .. } => match self.label_id(tag, false).await? {
+                Some(label) => {
+                    self.trengo.detach_label(*ticket_id, label).await?;
+                    self.remote_done()?;
+                    entry = entry.field("tags").side("trengo");
+                    trengo
+                }
+                None => none,
+            },
+            Op::CreateGhlNote {
+                link,
+                contact_id,
+                message_id,
+                body,
+            } => {
+                self.create_ghl_note(*link, contact_id, *message_id, body)
+                    .await?;
+                entry = entry.field("comments").side("ghl");
+                ghl
+            }
+            Op::CreateTrengoNote {
+                link,
+                ticket_id,
+                note_id,
+                body,
+            } => {
+                self.create_trengo_note(*link, *ticket_id, note_id, body)
+                    .await?;
+                entry = entry.field("comments").side("trengo");
+                trengo
+            }
+            Op::AssignTicket {
+                ticket_id, email, ..
+            } => {
+                let user = self.facts.directory.trengo_user(email).ok_or_else(|| {
+                    ItemError::Blocked(format!(
+                        "no Trengo user has the e-mail {email}; add the user in Trengo or map \
+                         it under [assignee.users]"
+                    ))
+                })?;
+                self.trengo
+                    .assign(*ticket_id, trengo::Assignee::User(user))
+                    .await?;
+                self.remote_done()?;
+                entry = entry.field("assignee").side("trengo");
+                trengo
+            }
+            Op::SetTaskAssignee {
+                contact_id,
+                task_id,
+                email,
+                ..
+            } => {
+                let user = match email {
+                    Some(email) => {
+                        let ghl_email = self
+                            .settings
+                            .assignee_aliases
+                            .get(email)
+                            .cloned()
+                            .unwrap_or_else(|| email.clone());
+                        Some(self.facts.directory.ghl_user(&ghl_email).ok_or_else(|| {
+                            ItemError::Blocked(format!(
+                                "no GHL user has the e-mail {ghl_email}; add the user in GHL or \
+                                 map it under [assignee.users]"
+                            ))
+                        })?)
+                    }
+                    None => None,
+                };
+                let update = ghl::TaskUpdate {
+                    assigned_to: user,
+                    ..Default::default()
+                };
+                self.ghl.update_task(contact_id, task_id, &update).await?;
+                self.remote_done()?;
+                entry = entry.field("assignee").side("ghl");
+                ghl
+            }
+            Op::LinkTicket {
+                ticket_id,
+                email,
+                phone,
+                name,
+                title,
+                url,
+            } => {
+                let n = self
+                    .link_ticket(
+                        *ticket_id,
+                        email.as_deref(),
+                        phone.as_deref(),
+                        name.as_deref(),
+                        title,
+                        url,
+                    )
+                    .await?;
+                entry = entry.side("ghl");
+                Applied { trengo: 0, ghl: n }
+            }
+            Op::LinkTask {
+                task_id,
+                contact_id,
+                title,
+                body,
+            } => {
+                let n = self.link_task(task_id, contact_id, title, body).await?;
+                entry = entry.side("trengo");
+                n
+            }
+            Op::AdoptTask {
+                task_id,
+                contact_id,
+                ticket_id,
+            } => {
+                let (task_id, contact_id, ticket_id) =
+                    (task_id.clone(), contact_id.clone(), *ticket_id);
+                let now = self.now();
+                self.tx(move |c| {
+                    if store::links::by_ticket(c, ticket_id)?.is_none()
+                        && store::links::by_task(c, &task_id)?.is_none()
+                    {
+                        store::links::insert(
+                            c,
+                            &NewLink {
+                                ticket_id,
+                                task_id,
+                                ghl_contact_id: contact_id,
+                                trengo_contact_id: None,
+                                origin: Origin::Adopted,
+                            },
+                            now,
+                        )?;
+                    }
+                    Ok(())
+                })
+                .await?;
+                none
+            }
+            Op::Unlink { link } => {
+                let (id, now) = (store::links::LinkId(link.0), self.now());
+                self.tx(move |c| {
+                    store::links::set_state(c, id, store::links::LinkState::OutOfScope, now)?;
+                    store::ledger::record(
+                        c,
+                        &Entry::new(EntryKind::Unlinked, now)
+                            .link(id)
+                            .detail("left scope; nothing was deleted"),
+                    )?;
+                    Ok(())
+                })
+                .await?;
+                return Ok(none);
+            }
+            Op::SetLinkBase { .. }
+            | Op::SetTagBase { .. }
+            | Op::MapComment { .. }
+            | Op::HoldConflict { .. }
+            | Op::SettleConflict { .. } => return Ok(none),
+        };
+        if counted != none {
+            self.ledger(entry).await?;
+        }
+        Ok(counted)
+    }
+
+    /// The Trengo label id for a tag, creating the label when allowed and `create` is set.
+    async fn label_id(&mut self, tag: &Tag, create: bool) -> Result<Option<i64>, ItemError> {
+        if let Some(id) = self.facts.labels.get(tag) {
+            return Ok(Some(*id));
+        }
+        // The cache may predate a label made in Trengo since: read the list once more.
+        refresh_labels(self.trengo, &mut self.facts.labels).await?;
+        if let Some(id) = self.facts.labels.get(tag) {
+            return Ok(Some(*id));
+        }
+        if !(create && self.settings.create_labels) {
+            return Ok(None);
+        }
+        let label = self.trengo.create_label(tag.as_str(), "#5D9CEC").await?;
+        self.remote_done()?;
+        self.facts.labels.insert(tag.clone(), label.id);
+        Ok(Some(label.id))
+    }
+
+    async fn open_intent(
+        &self,
+        kind: &str,
+        source: &str,
+        link: Option<LinkId>,
+        payload: Value,
+    ) -> Result<String, ItemError> {
+        let now = self.now();
+        let key = format!("{kind}:{source}:{}", now.timestamp_micros());
+        let (k, kind) = (key.clone(), kind.to_string());
+        self.tx(move |c| {
+            store::intents::open(
+                c,
+                &k,
+                &kind,
+                link.map(|l| store::links::LinkId(l.0)),
+                &payload,
+                now,
+            )
+            .map(|_| ())
+        })
+        .await?;
+        Ok(key)
+    }
+
+    async fn create_ghl_note(
+        &self,
+        link: LinkId,
+        contact_id: &str,
+        message_id: i64,
+        body: &str,
+    ) -> Result<(), ItemError> {
+        let key = self
+            .open_intent(
+                "ghl-note",
+                &message_id.to_string(),
+                Some(link),
+                json!({"contact_id": contact_id, "message_id": message_id}),
+            )
+            .await?;
+        let note = self
+            .ghl
+            .create_note(
+                contact_id,
+                &ghl::NoteFields {
+                    body: body.to_string(),
+                    user_id: None,
+                    title: None,
+                },
+            )
+            .await?;
+        self.remote_done()?;
+        let now = self.now();
+        self.tx(move |c| {
+            record_pair(c, link, message_id, &note.id, CommentOrigin::Trengo, now)?;
+            store::intents::finish(c, &key, &json!({"note_id": note.id}), now).map(|_| ())
+        })
+        .await
+    }
+
+    async fn create_trengo_note(
+        &self,
+        link: LinkId,
+        ticket_id: i64,
+        note_id: &str,
+        body: &str,
+    ) -> Result<(), ItemError> {
+        let key = self
+            .open_intent(
+                "trengo-note",
+                note_id,
+                Some(link),
+                json!({"ticket_id": ticket_id, "note_id": note_id}),
+            )
+            .await?;
+        // Always an internal note: GHL text never reaches the customer (sync-model.md §3).
+        let message = self.trengo.add_internal_note(ticket_id, body).await?;
+        self.remote_done()?;
+        let (note_id, now) = (note_id.to_string(), self.now());
+        self.tx(move |c| {
+            record_pair(c, link, message.id, &note_id, CommentOrigin::Ghl, now)?;
+            store::intents::finish(c, &key, &json!({"message_id": message.id}), now).map(|_| ())
+        })
+        .await
+    }
+
+    /// Trengo → GHL: find (or create) the contact, adopt a task that already names the
+    /// ticket, or create one. Returns the GHL writes made.
+    async fn link_ticket(
+        &self,
+        ticket_id: i64,
+        email: Option<&str>,
+        phone: Option<&str>,
+        name: Option<&str>,
+        title: &str,
+        url: &str,
+    ) -> Result<u64, ItemError> {
+        if self
+            .store
+            .call(move |s| store::links::by_ticket(s.conn(), ticket_id))
+            .await?
+            .is_some()
+        {
+            return Ok(0);
+        }
+        let mut writes = 0;
+        let contact = match self.ghl.find_duplicate(email, phone).await? {
+            Some(c) => c,
+            None if self.settings.create_contacts && (email.is_some() || phone.is_some()) => {
+                let fields = ghl::ContactFields {
+                    email: email.map(str::to_string),
+                    phone: phone.map(str::to_string),
+                    name: name.map(str::to_string),
+                    source: Some("trengo-sync".into()),
+                    ..Default::default()
+                };
+                let upserted = self.ghl.upsert_contact(&fields).await?;
+                self.remote_done()?;
+                writes += 1;
+                upserted.contact
+            }
+            None => {
+                return Err(ItemError::Blocked(format!(
+                    "no GHL contact has the e-mail {} or phone {} of ticket #{ticket_id}'s \
+                     contact: create the contact in GHL, or set link.create_contacts = true",
+                    email.unwrap_or("(none)"),
+                    phone.unwrap_or("(none)")
+                )));
+            }
+        };
+        let trengo_contact = self.facts.tickets.get(&ticket_id).and_then(|t| t.contact_id);
+        // Adoption before creation: a task that names this ticket is linked, never duplicated.
+        for task in self.ghl.tasks(&contact.id).await? {
+            if self.scope().ticket_in_text(task.body.as_deref().unwrap_or("")) == Some(ticket_id) {
+                let contact_id = contact.id.clone();
+                let now = self.now();
+                self.tx(move |c| {
+                    if store::links::by_task(c, &task.id)?.is_none() {
+                        store::links::insert(
+                            c,
+                            &NewLink {
+                                ticket_id,
+                                task_id: task.id.clone(),
+                                ghl_contact_id: contact_id,
+                                trengo_contact_id: trengo_contact,
+                                origin: Origin::Adopted,
+                            },
+                            now,
+                        )?;
+                    }
+                    Ok(())
+                })
+                .await?;
+                return Ok(writes);
+            }
+        }
+        let done = self
+            .facts
+            .tickets
+            .get(&ticket_id)
+            .and_then(|t| super::views::status(&t.status).ok())
+            .is_some_and(|s| self.settings.plan.status_table.is_done(s));
+        let key = self
+            .open_intent(
+                "task",
+                &ticket_id.to_string(),
+                None,
+                json!({"ticket_id": ticket_id, "contact_id": contact.id}),
+            )
+            .await?;
+        let now = self.now();
+        let new = ghl::NewTask {
+            title: title.to_string(),
+            body: Some(format!("Trengo ticket: {url}")),
+            due_date: now + self.settings.task_due_in,
+            completed: done,
+            assigned_to: None,
+        };
+        let task = self.ghl.create_task(&contact.id, &new).await?;
+        self.remote_done()?;
+        writes += 1;
+        let contact_id = contact.id.clone();
+        self.tx(move |c| {
+            let link = store::links::insert(
+                c,
+                &NewLink {
+                    ticket_id,
+                    task_id: task.id.clone(),
+                    ghl_contact_id: contact_id,
+                    trengo_contact_id: trengo_contact,
+                    origin: Origin::Trengo,
+                },
+                now,
+            )?;
+            store::bases::put(c, link.id, "status", &json!(done), now)?;
+            store::intents::finish(c, &key, &json!({"task_id": task.id}), now)?;
+            Ok(())
+        })
+        .await?;
+        Ok(writes)
+    }
+
+    /// GHL → Trengo: a ticket in the configured channel for the task's contact, the task body
+    /// as its first internal note, and the ticket URL written back into the task.
+    async fn link_task(
+        &self,
+        task_id: &str,
+        contact_id: &str,
+        title: &str,
+        body: &str,
+    ) -> Result<Applied, ItemError> {
+        let tid = task_id.to_string();
+        if self
+            .store
+            .call(move |s| store::links::by_task(s.conn(), &tid))
+            .await?
+            .is_some()
+        {
+            return Ok(Applied::default());
+        }
+        let channel = self.scope().trengo_channel_id.ok_or_else(|| {
+            ItemError::Blocked("link.trengo_channel_id is not set: GHL → Trengo links are off".into())
+        })?;
+        let contact = self.ghl.contact(contact_id).await?;
+        let identifier = contact
+            .email
+            .clone()
+            .or_else(|| contact.phone.clone())
+            .ok_or_else(|| {
+                ItemError::Blocked(format!(
+                    "GHL contact {contact_id} has neither an e-mail nor a phone, so no Trengo \
+                     contact can be matched or made for task {task_id}"
+                ))
+            })?;
+        let name = contact.name.clone().or_else(|| {
+            let joined = [contact.first_name.clone(), contact.last_name.clone()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
+            (!joined.is_empty()).then_some(joined)
+        });
+        // Returns the existing contact when one has this identifier (trengo-api.md §6).
+        let person = self
+            .trengo
+            .create_contact(channel, &identifier, name.as_deref())
+            .await?;
+        self.remote_done()?;
+        let mut applied = Applied::default();
+        let key = self
+            .open_intent(
+                "ticket",
+                task_id,
+                None,
+                json!({"task_id": task_id, "contact_id": contact_id, "trengo_contact_id": person.id}),
+            )
+            .await?;
+        let subject = format!("{} {}", title.trim(), task_subject_marker(task_id));
+        let ticket = self
+            .trengo
+            .create_ticket(&trengo::NewTicket {
+                channel_id: channel,
+                contact_id: person.id,
+                subject: Some(subject),
+            })
+            .await?;
+        self.remote_done()?;
+        applied.trengo += 1;
+        let (task, contact_id2, now) = (task_id.to_string(), contact_id.to_string(), self.now());
+        let ticket_id = ticket.id;
+        let link = self
+            .tx(move |c| {
+                let link = store::links::insert(
+                    c,
+                    &NewLink {
+                        ticket_id,
+                        task_id: task,
+                        ghl_contact_id: contact_id2,
+                        trengo_contact_id: Some(person.id),
+                        origin: Origin::Ghl,
+                    },
+                    now,
+                )?;
+                store::bases::put(c, link.id, "status", &json!(false), now)?;
+                store::intents::finish(c, &key, &json!({"ticket_id": ticket_id}), now)?;
+                Ok(link.id)
+            })
+            .await?;
+        let finished = self
+            .finish_task_link(LinkId(link.0), ticket_id, task_id, contact_id, title, body)
+            .await?;
+        applied.trengo += finished.trengo;
+        applied.ghl += finished.ghl;
+        Ok(applied)
+    }
+
+    /// The two steps after a ticket is made for a task: the task body as an internal note
+    /// (marked, so it is never copied back as a GHL note) and the ticket URL in the task.
+    /// Both are idempotent, so a crash between them is repaired by running this again.
+    pub async fn finish_task_link(
+        &self,
+        link: LinkId,
+        ticket_id: i64,
+        task_id: &str,
+        contact_id: &str,
+        title: &str,
+        body: &str,
+    ) -> Result<Applied, ItemError> {
+        let mut applied = Applied::default();
+        let pseudo = format!("task-{task_id}");
+        let p = pseudo.clone();
+        let noted = self
+            .store
+            .call(move |s| store::comments::by_note(s.conn(), &p))
+            .await?
+            .is_some();
+        if !noted && !body.trim().is_empty() {
+            let text = marker::with_ghl_marker(body, &pseudo);
+            self.create_trengo_note(link, ticket_id, &pseudo, &text).await?;
+            applied.trengo += 1;
+        }
+        let url = self.scope().ticket_url(ticket_id);
+        if !body.contains(&url) {
+            let update = ghl::TaskUpdate {
+                title: Some(title.to_string()),
+                body: Some(format!("{}\n\nTrengo ticket: {url}", body.trim_end())),
+                ..Default::default()
+            };
+            self.ghl.update_task(contact_id, task_id, &update).await?;
+            self.remote_done()?;
+            applied.ghl += 1;
+        }
+        Ok(applied)
+    }
+
+    fn scope(&self) -> &Scope {
+        &self.settings.scope
+    }
+}
+
+/// Reads every Trengo label into `labels`, by normalised name.
+pub async fn refresh_labels(
+    trengo: &TrengoClient,
+    labels: &mut HashMap<Tag, i64>,
+) -> Result<(), ApiError> {
+    use futures::StreamExt as _;
+    let mut stream = std::pin::pin!(trengo.labels());
+    while let Some(label) = stream.next().await {
+        let label = label?;
+        if let Some(name) = &label.name {
+            labels.insert(Tag::new(name), label.id);
+        }
+    }
+    Ok(())
+}
+
+fn record_pair(
+    c: &rusqlite::Connection,
+    link: LinkId,
+    message_id: i64,
+    note_id: &str,
+    origin: CommentOrigin,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if store::comments::by_message(c, message_id)?.is_none()
+        && store::comments::by_note(c, note_id)?.is_none()
+    {
+        store::comments::insert(c, store::links::LinkId(link.0), message_id, note_id, origin, now)?;
+    }
+    Ok(())
+}
+
+/// Applies a store-only operation inside the caller's transaction.
+fn store_op(c: &rusqlite::Connection, op: &Op, now: DateTime<Utc>) -> Result<(), StoreError> {
+    let sid = |l: &LinkId| store::links::LinkId(l.0);
+    match op {
+        Op::SetLinkBase { link, field, value } => {
+            store::bases::put(c, sid(link), &field.to_string(), value, now)
+        }
+        Op::SetTagBase { contact_id, tags } => {
+            let list: Vec<&str> = tags.iter().map(Tag::as_str).collect();
+            store::bases::put_contact(c, contact_id, "tags", &json!(list), now)
+        }
+        Op::MapComment {
+            link,
+            message_id,
+            note_id,
+        } => {
+            // Which side wrote the copy is known from the note id form only for task bodies;
+            // for a found copy the origin is the side that did not carry the marker.
+            let origin = if note_id.starts_with("task-") {
+                CommentOrigin::Ghl
+            } else {
+                CommentOrigin::Trengo
+            };
+            record_pair(c, *link, *message_id, note_id, origin, now)
+        }
+        Op::HoldConflict {
+            link,
+            field,
+            base,
+            trengo,
+            ghl,
+        } => {
+            store::conflicts::hold(
+                c,
+                &store::conflicts::Held {
+                    link_id: sid(link),
+                    field: field.to_string(),
+                    base: (!base.is_null()).then(|| base.clone()),
+                    trengo_value: trengo.clone(),
+                    ghl_value: ghl.clone(),
+                    detected_at: now,
+                },
+            )?;
+            store::ledger::record(
+                c,
+                &Entry::new(EntryKind::ConflictHeld, now)
+                    .link(sid(link))
+                    .field(field.to_string())
+                    .detail(format!("trengo: {trengo}, ghl: {ghl}; settle with `trengo-sync resolve`")),
+            )
+            .map(|_| ())
+        }
+        Op::SettleConflict {
+            link,
+            field,
+            winner,
+            losing,
+        } => store::ledger::record(
+            c,
+            &Entry::new(EntryKind::ConflictSettled, now)
+                .link(sid(link))
+                .field(field.to_string())
+                .side(winner.to_string())
+                .losing(losing.clone()),
+        )
+        .map(|_| ()),
+        _ => Ok(()),
+    }
+}
+
+/// Settles a held conflict by hand: the chosen side's value wins. The base is set to the
+/// losing side's current value, so the next pass sees only the winner as changed and
+/// carries it across.
+pub fn resolve(
+    c: &rusqlite::Connection,
+    link: store::links::LinkId,
+    field: Field,
+    take_trengo: bool,
+    now: DateTime<Utc>,
+) -> Result<store::conflicts::Held, ItemError> {
+    let held = store::conflicts::settle(c, link, &field.to_string())?.ok_or_else(|| {
+        ItemError::Blocked(format!(
+            "link {} has no held conflict on {field}; `trengo-sync conflicts` lists them",
+            link.0
+        ))
+    })?;
+    let (winner, loser) = if take_trengo {
+        (&held.trengo_value, &held.ghl_value)
+    } else {
+        (&held.ghl_value, &held.trengo_value)
+    };
+    store::bases::put(c, link, &field.to_string(), loser, now)?;
+    store::ledger::record(
+        c,
+        &Entry::new(EntryKind::ConflictResolved, now)
+            .link(link)
+            .field(field.to_string())
+            .side(if take_trengo { "trengo" } else { "ghl" })
+            .change(loser.clone(), winner.clone())
+            .losing(loser.clone())
+            .detail("settled by `trengo-sync resolve`"),
+    )?;
+    Ok(held)
+}
+
+/// Value of `serde_json` encoding, kept for the executor's callers.
+pub fn encode<T: serde::Serialize>(value: &T) -> Result<Value, ItemError> {
+    serde_json::to_value(value).map_err(json_err)
+}
