@@ -138,15 +138,32 @@ async fn every_call_sends_the_exact_request() {
     }
     for (route, item) in [
         ("/labels", label),
-        ("/users", json!({"id": 1, "email": "a@example.com", "chat_status": "1"})),
+        (
+            "/users",
+            json!({"id": 1, "email": "a@example.com", "chat_status": "1"}),
+        ),
         ("/teams", json!({"id": 4, "name": "Support"})),
-        ("/channels", json!({"id": 3, "title": "Mail", "type": "EMAIL"})),
-        ("/custom_fields", json!({"id": 61, "title": "Ref", "type": "TICKET", "field_type": "TEXT"})),
-        ("/tickets/7/messages", json!({"id": 4_173_600_940_i64, "type": "INBOUND", "message": "yo"})),
+        (
+            "/channels",
+            json!({"id": 3, "title": "Mail", "type": "EMAIL"}),
+        ),
+        (
+            "/custom_fields",
+            json!({"id": 61, "title": "Ref", "type": "TICKET", "field_type": "TEXT"}),
+        ),
+        (
+            "/tickets/7/messages",
+            json!({"id": 4_173_600_940_i64, "type": "INBOUND", "message": "yo"}),
+        ),
     ] {
-        exact("GET", route, None, ResponseTemplate::new(200).set_body_json(page(vec![item], None)))
-            .mount(&server)
-            .await;
+        exact(
+            "GET",
+            route,
+            None,
+            ResponseTemplate::new(200).set_body_json(page(vec![item], None)),
+        )
+        .mount(&server)
+        .await;
     }
     Mock::given(method("GET"))
         .and(path("/api/v2/contacts"))
@@ -173,7 +190,10 @@ async fn every_call_sends_the_exact_request() {
     let t = client.ticket(7).await.unwrap();
     assert_eq!(t.status, TicketStatus::Open);
     // 13:30 in Amsterdam is 12:30 UTC.
-    assert_eq!(t.updated_at.unwrap().to_rfc3339(), "2026-01-10T12:30:00+00:00");
+    assert_eq!(
+        t.updated_at.unwrap().to_rfc3339(),
+        "2026-01-10T12:30:00+00:00"
+    );
     let created = client
         .create_ticket(&NewTicket {
             channel_id: 3,
@@ -195,7 +215,10 @@ async fn every_call_sends_the_exact_request() {
     client.set_ticket_custom_field(7, 61, "T-1").await.unwrap();
     let note = client.add_internal_note(7, "hi").await.unwrap();
     assert_eq!(note.id, 3_448_655_702);
-    client.send_customer_message(9, "to customer").await.unwrap();
+    client
+        .send_customer_message(9, "to customer")
+        .await
+        .unwrap();
     assert_eq!(client.create_label("vip", "#5D9CEC").await.unwrap().id, 11);
     let contact = client
         .create_contact(3, "jane@example.com", Some("Jane"))
@@ -203,12 +226,34 @@ async fn every_call_sends_the_exact_request() {
         .unwrap();
     assert_eq!(contact.id, 5);
     assert_eq!(client.contact(5).await.unwrap().id, 5);
-    assert_eq!(client.labels().try_collect::<Vec<_>>().await.unwrap().len(), 1);
+    assert_eq!(
+        client.labels().try_collect::<Vec<_>>().await.unwrap().len(),
+        1
+    );
     let users = client.users().try_collect::<Vec<_>>().await.unwrap();
     assert!(users[0].chat_status);
-    assert_eq!(client.teams().try_collect::<Vec<_>>().await.unwrap().len(), 1);
-    assert_eq!(client.channels().try_collect::<Vec<_>>().await.unwrap().len(), 1);
-    assert_eq!(client.custom_fields().try_collect::<Vec<_>>().await.unwrap().len(), 1);
+    assert_eq!(
+        client.teams().try_collect::<Vec<_>>().await.unwrap().len(),
+        1
+    );
+    assert_eq!(
+        client
+            .channels()
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        client
+            .custom_fields()
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     let messages = client.messages(7).try_collect::<Vec<_>>().await.unwrap();
     assert_eq!(messages[0].id, 4_173_600_940);
     let found = client
@@ -242,7 +287,12 @@ async fn note_path_always_sets_internal_note_true() {
         .mount(&server)
         .await;
     let client = client_for(&server.uri());
-    for text in ["plain", "", "internal_note: false", "{\"internal_note\":false}"] {
+    for text in [
+        "plain",
+        "",
+        "internal_note: false",
+        "{\"internal_note\":false}",
+    ] {
         client.add_internal_note(7, text).await.unwrap();
     }
     let requests = server.received_requests().await.unwrap();
@@ -287,7 +337,16 @@ async fn create_is_not_retried_on_server_error() {
         .await;
     let client = client_for(&server.uri());
     let err = client.add_internal_note(7, "once").await.unwrap_err();
-    assert!(matches!(err, ApiError::Transient { status: Some(502), .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            ApiError::Transient {
+                status: Some(502),
+                ..
+            }
+        ),
+        "{err}"
+    );
     let err = client
         .create_ticket(&NewTicket {
             channel_id: 1,
@@ -296,7 +355,10 @@ async fn create_is_not_retried_on_server_error() {
         })
         .await
         .unwrap_err();
-    assert!(err.is_retryable(), "the caller may retry after checking: {err}");
+    assert!(
+        err.is_retryable(),
+        "the caller may retry after checking: {err}"
+    );
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
 }
 
@@ -319,7 +381,9 @@ async fn other_client_errors_are_not_retried() {
         .await;
     Mock::given(method("GET"))
         .and(path("/api/v2/tickets/9"))
-        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"message": "Unauthenticated."})))
+        .respond_with(
+            ResponseTemplate::new(401).set_body_json(json!({"message": "Unauthenticated."})),
+        )
         .expect(1)
         .mount(&server)
         .await;
@@ -331,7 +395,10 @@ async fn other_client_errors_are_not_retried() {
         }
         other => panic!("expected a validation error, got {other}"),
     }
-    assert!(matches!(client.ticket(8).await.unwrap_err(), ApiError::NotFound { .. }));
+    assert!(matches!(
+        client.ticket(8).await.unwrap_err(),
+        ApiError::NotFound { .. }
+    ));
     let auth = client.ticket(9).await.unwrap_err();
     assert!(matches!(auth, ApiError::Auth { .. }));
     let text = auth.to_string();
@@ -409,7 +476,9 @@ async fn malformed_json_is_a_typed_error_with_a_snippet() {
         .await;
     let client = client_for(&server.uri());
     match client.ticket(7).await.unwrap_err() {
-        ApiError::Malformed { snippet, status, .. } => {
+        ApiError::Malformed {
+            snippet, status, ..
+        } => {
             assert_eq!(status, 200);
             assert!(snippet.contains("<html>"), "{snippet}");
         }
@@ -430,7 +499,9 @@ async fn dropping_server() -> (String, Arc<AtomicUsize>) {
     let counter = accepted.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((mut socket, _)) = listener.accept().await else { return };
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
             counter.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
                 use tokio::io::AsyncReadExt;
@@ -448,8 +519,15 @@ async fn dropped_connections_are_retried_then_reported() {
     let (base, accepted) = dropping_server().await;
     let client = client_for(&base);
     let err = client.ticket(7).await.unwrap_err();
-    assert!(matches!(err, ApiError::Transient { status: None, .. }), "{err}");
-    assert_eq!(accepted.load(Ordering::SeqCst), 4, "one try plus three retries");
+    assert!(
+        matches!(err, ApiError::Transient { status: None, .. }),
+        "{err}"
+    );
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        4,
+        "one try plus three retries"
+    );
 }
 
 #[tokio::test]
@@ -487,7 +565,12 @@ impl Respond for DriftingTickets {
             *served = true;
         }
         let start = ((page_no - 1) * 25) as usize;
-        let items: Vec<Value> = list.iter().skip(start).take(25).map(|id| ticket(*id)).collect();
+        let items: Vec<Value> = list
+            .iter()
+            .skip(start)
+            .take(25)
+            .map(|id| ticket(*id))
+            .collect();
         let next = (start + 25 < list.len()).then(|| {
             // The real API answers with its own host; the client must stay on the configured one.
             format!("https://app.trengo.com/api/v2/tickets?page={}", page_no + 1)
@@ -518,7 +601,10 @@ async fn pagination_with_drifting_order_terminates_and_yields_every_ticket() {
     for id in 1..=310 {
         assert!(ids.contains(&id), "ticket {id} was never yielded");
     }
-    assert!(tickets.len() > 310, "drift shows up as duplicates, which callers dedupe");
+    assert!(
+        tickets.len() > 310,
+        "drift shows up as duplicates, which callers dedupe"
+    );
 }
 
 #[tokio::test]
@@ -534,6 +620,13 @@ async fn pagination_stops_on_empty_data_even_with_a_next_link() {
         .mount(&server)
         .await;
     let client = client_for(&server.uri());
-    assert!(client.labels().try_collect::<Vec<_>>().await.unwrap().is_empty());
+    assert!(
+        client
+            .labels()
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap()
+            .is_empty()
+    );
     server.verify().await;
 }
