@@ -52,7 +52,7 @@ pub struct BudgetSnapshot {
 }
 
 /// How long to hold everything back when the daily allowance reads zero; GHL documents no reset
-/// time for the daily window (ghl-api.md §2 [spec]), so the client probes again after this.
+/// time for the daily window (ghl-api.md §2 \[spec\]), so the client probes again after this.
 const DAILY_EXHAUSTED_PAUSE: Duration = Duration::from_secs(600);
 
 /// A shared, header-sized request budget for one API credential.
@@ -130,12 +130,12 @@ impl Budget {
         }
     }
 
-    /// Trengo's documented default: 120 requests per minute per token (trengo-api.md §2 [OFF]).
+    /// Trengo's documented default: 120 requests per minute per token (trengo-api.md §2 \[OFF\]).
     pub fn trengo_default() -> Self {
         Self::new("trengo", 120, Duration::from_secs(60))
     }
 
-    /// GHL's documented burst limit: 100 requests per 10 s per location (ghl-api.md §2 [spec]).
+    /// GHL's documented burst limit: 100 requests per 10 s per location (ghl-api.md §2 \[spec\]).
     pub fn ghl_default() -> Self {
         Self::new("ghl", 100, Duration::from_secs(10))
     }

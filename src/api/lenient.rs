@@ -2,7 +2,7 @@
 //!
 //! Real Trengo and GHL answers send the same field as bool, integer or string, ids as numbers
 //! or strings, `null` where a list is expected and PHP's `[]` where an object is expected
-//! (trengo-api.md §14 [OBS]; ghl-api.md §7, §9). These functions accept every variant seen and
+//! (trengo-api.md §14 \[OBS\]; ghl-api.md §7, §9). These functions accept every variant seen and
 //! fail only on values that cannot mean anything for the field.
 
 use std::collections::BTreeMap;

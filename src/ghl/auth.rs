@@ -1,7 +1,7 @@
 //! GHL credentials: a private integration token, or OAuth with a rotating refresh token.
 //!
 //! Each refresh returns a **new** refresh token and the old one stops working
-//! (ghl-api.md §1.2 [spec S5]; treated as single-use [recon]). So the new pair is written to
+//! (ghl-api.md §1.2 \[spec S5\]; treated as single-use \[recon\]). So the new pair is written to
 //! the [`TokenVault`] *before* the new access token is used: a crash between the two can then
 //! never leave the daemon holding only a spent refresh token. The access token is refreshed
 //! 60 s before it expires, and once when a call answers 401; concurrent callers wait on one

@@ -38,7 +38,7 @@ use models::{
     TagsAnswer, TaskAnswer, TasksAnswer, UpsertAnswer, UsersAnswer,
 };
 
-/// The API version every contacts/locations call sends (ghl-api.md §1.1 [spec]).
+/// The API version every contacts/locations call sends (ghl-api.md §1.1 \[spec\]).
 pub const API_VERSION: &str = "2021-07-28";
 
 /// Where and how to reach GHL.
@@ -519,7 +519,7 @@ impl GhlClient {
     }
 
     /// `GET /users/?locationId=…` → `{users: [...]}`. The Users API file is not among the
-    /// stored specs; path and shape follow GHL's public v2 Users API [recon].
+    /// stored specs; path and shape follow GHL's public v2 Users API \[recon\].
     pub async fn users(&self) -> Result<Vec<User>, ApiError> {
         let answer: UsersAnswer = self
             .send_as(Request::get("/users/").query("locationId", &self.location_id))

@@ -7,7 +7,7 @@
 //!
 //! A customer can only ever be messaged through [`TrengoClient::send_customer_message`]; the
 //! note path ([`TrengoClient::add_internal_note`]) always sends `internal_note: true`, because a
-//! missing or false flag sends the text to the customer (§4.5 [OBS]).
+//! missing or false flag sends the text to the customer (§4.5 \[OBS\]).
 
 pub mod models;
 
@@ -38,11 +38,11 @@ pub use models::{
 /// Where and how to reach Trengo.
 #[derive(Debug, Clone)]
 pub struct TrengoClientConfig {
-    /// Base URL, e.g. `https://app.trengo.com/api/v2` (trengo-api.md §1 [OFF]).
+    /// Base URL, e.g. `https://app.trengo.com/api/v2` (trengo-api.md §1 \[OFF\]).
     pub base_url: Url,
     /// Personal access token (Bearer).
     pub token: SecretString,
-    /// Zone naive timestamps are rendered in (account-dependent, §4.3 [REC]).
+    /// Zone naive timestamps are rendered in (account-dependent, §4.3 \[REC\]).
     pub zone: Tz,
     /// Per-request timeout (deep pages can take 15 s+, §2: default 60 s).
     pub timeout: Duration,
@@ -215,7 +215,7 @@ impl TrengoClient {
         self.paginate("/tickets", filters.to_query())
     }
 
-    /// Tickets whose `updated_at` is after `watermark` (`updated_at_gt`, §3.4 [OBS]), formatted
+    /// Tickets whose `updated_at` is after `watermark` (`updated_at_gt`, §3.4 \[OBS\]), formatted
     /// as `YYYY-MM-DD HH:MM:SS` in the configured zone. The order drifts while paging, so a
     /// ticket may come twice; callers dedupe by id.
     pub fn tickets_updated_since(
@@ -334,7 +334,7 @@ impl TrengoClient {
 
     // ----- messages and notes -----
 
-    /// `GET /tickets/{id}/messages`: every message, newest first (§4.5 [OBS]).
+    /// `GET /tickets/{id}/messages`: every message, newest first (§4.5 \[OBS\]).
     pub fn messages(
         &self,
         ticket: i64,
@@ -420,7 +420,7 @@ impl TrengoClient {
         self.decode_one(&reply, "data")
     }
 
-    /// `POST /channels/{channel_id}/contacts {identifier, name}` (§6 [OBS]). Never retried
+    /// `POST /channels/{channel_id}/contacts {identifier, name}` (§6 \[OBS\]). Never retried
     /// blindly, although Trengo is reported to return an existing contact for a known identifier.
     pub async fn create_contact(
         &self,
