@@ -52,7 +52,7 @@ pub struct BudgetSnapshot {
 }
 
 /// How long to hold everything back when the daily allowance reads zero; GHL documents no reset
-/// time for the daily window (ghl-api.md §2 [spec]), so the client probes again after this.
+/// time for the daily window (ghl-api.md §2 \[spec\]), so the client probes again after this.
 const DAILY_EXHAUSTED_PAUSE: Duration = Duration::from_secs(600);
 
 /// A shared, header-sized request budget for one API credential.
@@ -95,7 +95,9 @@ impl State {
     }
 
     fn refill(&mut self, now: Instant) {
-        let elapsed = now.saturating_duration_since(self.last_refill).as_secs_f64();
+        let elapsed = now
+            .saturating_duration_since(self.last_refill)
+            .as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.rate()).min(self.capacity());
         self.last_refill = now;
     }
@@ -128,12 +130,12 @@ impl Budget {
         }
     }
 
-    /// Trengo's documented default: 120 requests per minute per token (trengo-api.md §2 [OFF]).
+    /// Trengo's documented default: 120 requests per minute per token (trengo-api.md §2 \[OFF\]).
     pub fn trengo_default() -> Self {
         Self::new("trengo", 120, Duration::from_secs(60))
     }
 
-    /// GHL's documented burst limit: 100 requests per 10 s per location (ghl-api.md §2 [spec]).
+    /// GHL's documented burst limit: 100 requests per 10 s per location (ghl-api.md §2 \[spec\]).
     pub fn ghl_default() -> Self {
         Self::new("ghl", 100, Duration::from_secs(10))
     }
@@ -216,7 +218,9 @@ impl Budget {
             state.window = window;
             resized = true;
         }
-        if !state.sized_from_headers && (observation.limit.is_some() || observation.remaining.is_some()) {
+        if !state.sized_from_headers
+            && (observation.limit.is_some() || observation.remaining.is_some())
+        {
             state.sized_from_headers = true;
             resized = true;
         }
@@ -238,7 +242,10 @@ impl Budget {
         if let Some(daily) = observation.daily_remaining {
             state.daily_remaining = Some(daily);
             if daily == 0 {
-                tracing::warn!(budget = self.label, "daily request allowance exhausted; pausing requests");
+                tracing::warn!(
+                    budget = self.label,
+                    "daily request allowance exhausted; pausing requests"
+                );
                 let until = now + DAILY_EXHAUSTED_PAUSE;
                 state.blocked_until = Some(state.blocked_until.map_or(until, |b| b.max(until)));
             }

@@ -3,12 +3,14 @@
 //!
 //! Rooms: [`error`] (the [`ApiError`] kinds every caller matches on), [`budget`] (one
 //! [`Budget`] per API credential, shared by all tasks), [`endpoint`] (sending, retrying,
-//! logging and classifying requests), [`lenient`] (readers for inconsistent payloads).
+//! logging and classifying requests), [`rate_headers`] (each API's rate headers),
+//! [`lenient`] (readers for inconsistent payloads).
 
 pub mod budget;
 pub mod endpoint;
 pub mod error;
 pub mod lenient;
+pub mod rate_headers;
 
 pub use budget::{Budget, BudgetSnapshot, RateObservation};
 pub use endpoint::{Body, Endpoint, EndpointConfig, Replay, Reply, Request, RetryPolicy};

@@ -100,7 +100,7 @@ pub struct Task {
     /// Due date.
     #[serde(default, deserialize_with = "lenient::opt_time")]
     pub due_date: Option<DateTime<Utc>>,
-    /// Completed (search answers are untyped in the spec: `isCompleted` is also read [recon]).
+    /// Completed (search answers are untyped in the spec: `isCompleted` is also read \[recon\]).
     #[serde(default, alias = "isCompleted", deserialize_with = "lenient::flag")]
     pub completed: bool,
     /// The contact it belongs to.
@@ -246,7 +246,7 @@ pub struct NewTask {
     /// Body.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
-    /// Due date, sent as ISO 8601 without milliseconds (ghl-api.md §4.1 [obs]).
+    /// Due date, sent as ISO 8601 without milliseconds (ghl-api.md §4.1 \[obs\]).
     #[serde(serialize_with = "iso_seconds")]
     pub due_date: DateTime<Utc>,
     /// Completed.
@@ -257,7 +257,7 @@ pub struct NewTask {
 }
 
 /// A task update (`UpdateTaskBody`: every field optional). GHL has been seen to reject updates
-/// without `title` and `dueDate` (ghl-api.md §4.1 [obs]): callers should send both.
+/// without `title` and `dueDate` (ghl-api.md §4.1 \[obs\]): callers should send both.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskUpdate {

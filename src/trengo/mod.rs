@@ -7,7 +7,7 @@
 //!
 //! A customer can only ever be messaged through [`TrengoClient::send_customer_message`]; the
 //! note path ([`TrengoClient::add_internal_note`]) always sends `internal_note: true`, because a
-//! missing or false flag sends the text to the customer (§4.5 [OBS]).
+//! missing or false flag sends the text to the customer (§4.5 \[OBS\]).
 
 pub mod models;
 
@@ -38,11 +38,11 @@ pub use models::{
 /// Where and how to reach Trengo.
 #[derive(Debug, Clone)]
 pub struct TrengoClientConfig {
-    /// Base URL, e.g. `https://app.trengo.com/api/v2` (trengo-api.md §1 [OFF]).
+    /// Base URL, e.g. `https://app.trengo.com/api/v2` (trengo-api.md §1 \[OFF\]).
     pub base_url: Url,
     /// Personal access token (Bearer).
     pub token: SecretString,
-    /// Zone naive timestamps are rendered in (account-dependent, §4.3 [REC]).
+    /// Zone naive timestamps are rendered in (account-dependent, §4.3 \[REC\]).
     pub zone: Tz,
     /// Per-request timeout (deep pages can take 15 s+, §2: default 60 s).
     pub timeout: Duration,
@@ -201,7 +201,9 @@ impl TrengoClient {
 
     /// `GET /tickets/{id}`.
     pub async fn ticket(&self, ticket: i64) -> Result<Ticket, ApiError> {
-        let reply = self.send(Request::get(format!("/tickets/{ticket}"))).await?;
+        let reply = self
+            .send(Request::get(format!("/tickets/{ticket}")))
+            .await?;
         self.decode_one(&reply, "data")
     }
 
@@ -213,7 +215,7 @@ impl TrengoClient {
         self.paginate("/tickets", filters.to_query())
     }
 
-    /// Tickets whose `updated_at` is after `watermark` (`updated_at_gt`, §3.4 [OBS]), formatted
+    /// Tickets whose `updated_at` is after `watermark` (`updated_at_gt`, §3.4 \[OBS\]), formatted
     /// as `YYYY-MM-DD HH:MM:SS` in the configured zone. The order drifts while paging, so a
     /// ticket may come twice; callers dedupe by id.
     pub fn tickets_updated_since(
@@ -237,7 +239,11 @@ impl TrengoClient {
             body["subject"] = json!(subject);
         }
         let reply = self
-            .send(Request::new(Method::POST, "/tickets").json(body).create_once())
+            .send(
+                Request::new(Method::POST, "/tickets")
+                    .json(body)
+                    .create_once(),
+            )
             .await?;
         self.decode_one(&reply, "data")
     }
@@ -273,16 +279,22 @@ impl TrengoClient {
 
     /// `POST /tickets/{id}/spam`: marks the ticket as spam (status `INVALID`).
     pub async fn mark_spam(&self, ticket: i64) -> Result<(), ApiError> {
-        self.send(Request::new(Method::POST, format!("/tickets/{ticket}/spam")))
-            .await
-            .map(drop)
+        self.send(Request::new(
+            Method::POST,
+            format!("/tickets/{ticket}/spam"),
+        ))
+        .await
+        .map(drop)
     }
 
     /// `DELETE /tickets/{id}/spam`: un-marks spam.
     pub async fn unmark_spam(&self, ticket: i64) -> Result<(), ApiError> {
-        self.send(Request::new(Method::DELETE, format!("/tickets/{ticket}/spam")))
-            .await
-            .map(drop)
+        self.send(Request::new(
+            Method::DELETE,
+            format!("/tickets/{ticket}/spam"),
+        ))
+        .await
+        .map(drop)
     }
 
     /// `POST /tickets/{id}/labels {label_id}` (one label per call).
@@ -322,8 +334,11 @@ impl TrengoClient {
 
     // ----- messages and notes -----
 
-    /// `GET /tickets/{id}/messages`: every message, newest first (§4.5 [OBS]).
-    pub fn messages(&self, ticket: i64) -> impl Stream<Item = Result<Message, ApiError>> + Send + '_ {
+    /// `GET /tickets/{id}/messages`: every message, newest first (§4.5 \[OBS\]).
+    pub fn messages(
+        &self,
+        ticket: i64,
+    ) -> impl Stream<Item = Result<Message, ApiError>> + Send + '_ {
         self.paginate_owned(format!("/tickets/{ticket}/messages"), Vec::new())
     }
 
@@ -336,11 +351,20 @@ impl TrengoClient {
     /// Sends `text` **to the customer** on the ticket's channel
     /// (`POST /tickets/{id}/messages {message, internal_note: false}`). The sync never routes
     /// GHL text here; this exists only so that messaging a customer is an explicit choice.
-    pub async fn send_customer_message(&self, ticket: i64, text: &str) -> Result<Message, ApiError> {
+    pub async fn send_customer_message(
+        &self,
+        ticket: i64,
+        text: &str,
+    ) -> Result<Message, ApiError> {
         self.post_message(ticket, text, false).await
     }
 
-    async fn post_message(&self, ticket: i64, text: &str, internal: bool) -> Result<Message, ApiError> {
+    async fn post_message(
+        &self,
+        ticket: i64,
+        text: &str,
+        internal: bool,
+    ) -> Result<Message, ApiError> {
         let reply = self
             .send(
                 Request::new(Method::POST, format!("/tickets/{ticket}/messages"))
@@ -390,11 +414,13 @@ impl TrengoClient {
 
     /// `GET /contacts/{id}`.
     pub async fn contact(&self, contact: i64) -> Result<Contact, ApiError> {
-        let reply = self.send(Request::get(format!("/contacts/{contact}"))).await?;
+        let reply = self
+            .send(Request::get(format!("/contacts/{contact}")))
+            .await?;
         self.decode_one(&reply, "data")
     }
 
-    /// `POST /channels/{channel_id}/contacts {identifier, name}` (§6 [OBS]). Never retried
+    /// `POST /channels/{channel_id}/contacts {identifier, name}` (§6 \[OBS\]). Never retried
     /// blindly, although Trengo is reported to return an existing contact for a known identifier.
     pub async fn create_contact(
         &self,

@@ -1,10 +1,10 @@
 //! Trengo's payloads, read leniently.
 //!
-//! Field sets follow trengo-api.md §4.2, §4.5, §5–§8 and §13 [OBS]. Unknown fields are ignored;
+//! Field sets follow trengo-api.md §4.2, §4.5, §5–§8 and §13 \[OBS\]. Unknown fields are ignored;
 //! ids are `i64` (message ids pass 2³¹, §4.5); flags may be bool, 0/1 or strings (§14);
 //! `latest_message` is an object on list items and a timestamp string on create answers
 //! (§4.2); `[]` stands for an empty object (§6). Naive timestamps are rendered in an
-//! account-level zone (§4.3 [REC]): [`normalize_times`] converts them to UTC in the configured
+//! account-level zone (§4.3 \[REC\]): [`normalize_times`] converts them to UTC in the configured
 //! zone before the typed structs are read.
 
 use std::collections::BTreeMap;
@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::api::lenient;
 
-/// A ticket's status (trengo-api.md §4.1 [CLI]).
+/// A ticket's status (trengo-api.md §4.1 \[CLI\]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TicketStatus {
     /// New / unassigned.
@@ -161,7 +161,7 @@ pub struct MessageSummary {
     pub created_at: Option<DateTime<Utc>>,
 }
 
-/// A message's direction/kind (trengo-api.md §4.5 [OBS]).
+/// A message's direction/kind (trengo-api.md §4.5 \[OBS\]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum MessageKind {
     /// From the customer.
@@ -218,7 +218,7 @@ pub struct Message {
     pub updated_at: Option<DateTime<Utc>>,
 }
 
-/// A label (= tag) (trengo-api.md §5 [OBS]).
+/// A label (= tag) (trengo-api.md §5 \[OBS\]).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Label {
     /// Label id.
@@ -241,7 +241,7 @@ pub struct Label {
     pub archived: bool,
 }
 
-/// A contact (trengo-api.md §6 [OBS]).
+/// A contact (trengo-api.md §6 \[OBS\]).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Contact {
     /// Contact id.
@@ -290,7 +290,7 @@ pub struct CustomFieldValue {
     pub value: Option<String>,
 }
 
-/// A custom field definition (trengo-api.md §7 [OBS]).
+/// A custom field definition (trengo-api.md §7 \[OBS\]).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct CustomField {
     /// Field id.
@@ -313,7 +313,7 @@ pub struct CustomField {
     pub is_required: bool,
 }
 
-/// A user (agent) (trengo-api.md §8 [OBS]).
+/// A user (agent) (trengo-api.md §8 \[OBS\]).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct User {
     /// User id.
@@ -345,7 +345,7 @@ pub struct User {
     pub chat_status: bool,
 }
 
-/// A team (only `id` and `name` are evidenced, trengo-api.md §8 [REC]).
+/// A team (only `id` and `name` are evidenced, trengo-api.md §8 \[REC\]).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Team {
     /// Team id.
@@ -417,7 +417,9 @@ pub fn normalize_times(value: &mut Value, zone: Tz) {
                 }
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(|item| normalize_times(item, zone)),
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| normalize_times(item, zone)),
         _ => {}
     }
 }
@@ -434,15 +436,19 @@ pub fn naive_in_zone(text: &str, zone: Tz) -> Option<DateTime<Utc>> {
     let local = match zone.from_local_datetime(&naive) {
         LocalResult::Single(t) => t,
         LocalResult::Ambiguous(first, _) => first,
-        LocalResult::None => zone.from_local_datetime(&(naive + Duration::hours(1))).earliest()?,
+        LocalResult::None => zone
+            .from_local_datetime(&(naive + Duration::hours(1)))
+            .earliest()?,
     };
     Some(local.with_timezone(&Utc))
 }
 
 /// Formats an instant the way `updated_at_gt` was verified to accept it: `YYYY-MM-DD HH:MM:SS`
-/// in the account's zone (trengo-api.md §3.4 [OBS]).
+/// in the account's zone (trengo-api.md §3.4 \[OBS\]).
 pub fn format_filter_time(at: DateTime<Utc>, zone: Tz) -> String {
-    at.with_timezone(&zone).format("%Y-%m-%d %H:%M:%S").to_string()
+    at.with_timezone(&zone)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
 }
 
 #[cfg(test)]
@@ -500,7 +506,10 @@ mod tests {
         let value = json!({"id": 1, "status": "ASSIGNED", "channel_id": 5, "contact_id": 9,
             "latest_message": "2024-01-02T10:24:40.000000Z", "created_at": "2024-01-02T10:24:40.000000Z"});
         let ticket: Ticket = serde_json::from_value(value).unwrap();
-        assert!(matches!(ticket.latest_message, Some(LatestMessage::Text(_))));
+        assert!(matches!(
+            ticket.latest_message,
+            Some(LatestMessage::Text(_))
+        ));
         assert_eq!(ticket.channel_id(), Some(5));
     }
 
