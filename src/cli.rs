@@ -14,6 +14,12 @@ use crate::config::{self, Config, ConfigError, LogFormat};
 /// Exit code for a command that failed for a reason other than its configuration.
 pub const EXIT_FAILURE: u8 = 1;
 
+/// Exit code of `once` when some items failed (they are in the retry table).
+pub const EXIT_ITEMS_FAILED: u8 = 3;
+
+/// Exit code of `once` when the brake stopped the pass (nothing was written).
+pub const EXIT_BRAKE: u8 = 4;
+
 /// Two-way sync between Trengo tickets and GoHighLevel tasks.
 #[derive(Debug, Parser)]
 #[command(name = "trengo-sync", version, about, long_about = None)]
@@ -50,6 +56,14 @@ pub enum LogFormatArg {
 pub enum Command {
     /// Validate the configuration, look at the store, and report what is enabled.
     Check,
+    /// Run one sync pass (both polls, due retries), then exit; exit 3 if any item failed.
+    Once {
+        /// Apply even when the brake would stop the pass (many links closing at once).
+        #[arg(long)]
+        allow_mass_change: bool,
+    },
+    /// Show what one pass would do, writing nothing.
+    Plan,
 }
 
 /// Runs the command line; returns the process exit code.
@@ -93,12 +107,94 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let config = config::load(&cli.config)?;
     init_logging(&cli, &config);
     match cli.command {
+        Command::Once { allow_mass_change } => runtime()?.block_on(once(&config, allow_mass_change)),
+        Command::Plan => runtime()?.block_on(plan(&config)),
         Command::Check => {
             print!("{}", check_report(&cli.config, &config));
             println!("{}", store_report(&config.store.path)?);
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Runtime::new()
+        .map_err(|e| Failure::Other(anyhow::anyhow!("cannot start the async runtime: {e}")))
+}
+
+async fn once(config: &Config, allow_mass_change: bool) -> Result<ExitCode, Failure> {
+    use crate::sync::engine::{Engine, PassKind, PassOptions};
+    let engine = Engine::from_config(config, crate::clock::SystemClock::shared(), false)
+        .map_err(anyhow::Error::new)?;
+    engine.bind_identity().await.map_err(anyhow::Error::new)?;
+    let report = engine
+        .pass(
+            PassKind::Poll,
+            PassOptions {
+                dry_run: false,
+                allow_mass_change,
+            },
+        )
+        .await
+        .map_err(anyhow::Error::new)?;
+    for plan in &report.plans {
+        if !plan.is_empty() {
+            print!("{plan}");
+        }
+    }
+    println!(
+        "pass done: {} items applied, {} writes to Trengo, {} to GHL, {} failed, {} intents settled",
+        report.applied_items,
+        report.writes.trengo,
+        report.writes.ghl,
+        report.failed.len(),
+        report.settled_intents
+    );
+    if let Some(brake) = &report.braked {
+        eprintln!(
+            "error: the brake stopped this pass, nothing was written: {brake}. If this is \
+             intended, run `trengo-sync once --allow-mass-change`, or raise limits.brake_fraction"
+        );
+        return Ok(ExitCode::from(EXIT_BRAKE));
+    }
+    for (item, reason) in &report.failed {
+        eprintln!("failed: {item}: {reason}");
+    }
+    Ok(if report.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_ITEMS_FAILED)
+    })
+}
+
+async fn plan(config: &Config) -> Result<ExitCode, Failure> {
+    use crate::sync::engine::{Engine, PassKind, PassOptions};
+    // With OAuth, a refresh rotates GHL's refresh token, which must be kept: the store is then
+    // opened for writing, and only the token vault writes to it.
+    let read_only = config.ghl.oauth.is_none();
+    let engine = Engine::from_config(config, crate::clock::SystemClock::shared(), read_only)
+        .map_err(anyhow::Error::new)?;
+    let report = engine
+        .pass(
+            PassKind::Poll,
+            PassOptions {
+                dry_run: true,
+                allow_mass_change: false,
+            },
+        )
+        .await
+        .map_err(anyhow::Error::new)?;
+    let mut any = false;
+    for plan in &report.plans {
+        if !plan.is_empty() {
+            any = true;
+            print!("{plan}");
+        }
+    }
+    if !any {
+        println!("nothing to do: both sides agree with the store");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn init_logging(cli: &Cli, config: &Config) {

@@ -555,10 +555,18 @@ impl Executor<'_> {
                 )));
             }
         };
-        let trengo_contact = self.facts.tickets.get(&ticket_id).and_then(|t| t.contact_id);
+        let trengo_contact = self
+            .facts
+            .tickets
+            .get(&ticket_id)
+            .and_then(|t| t.contact_id);
         // Adoption before creation: a task that names this ticket is linked, never duplicated.
         for task in self.ghl.tasks(&contact.id).await? {
-            if self.scope().ticket_in_text(task.body.as_deref().unwrap_or("")) == Some(ticket_id) {
+            if self
+                .scope()
+                .ticket_in_text(task.body.as_deref().unwrap_or(""))
+                == Some(ticket_id)
+            {
                 let contact_id = contact.id.clone();
                 let now = self.now();
                 self.tx(move |c| {
@@ -646,7 +654,9 @@ impl Executor<'_> {
             return Ok(Applied::default());
         }
         let channel = self.scope().trengo_channel_id.ok_or_else(|| {
-            ItemError::Blocked("link.trengo_channel_id is not set: GHL → Trengo links are off".into())
+            ItemError::Blocked(
+                "link.trengo_channel_id is not set: GHL → Trengo links are off".into(),
+            )
         })?;
         let contact = self.ghl.contact(contact_id).await?;
         let identifier = contact
@@ -743,7 +753,8 @@ impl Executor<'_> {
             .is_some();
         if !noted && !body.trim().is_empty() {
             let text = marker::with_ghl_marker(body, &pseudo);
-            self.create_trengo_note(link, ticket_id, &pseudo, &text).await?;
+            self.create_trengo_note(link, ticket_id, &pseudo, &text)
+                .await?;
             applied.trengo += 1;
         }
         let url = self.scope().ticket_url(ticket_id);
@@ -792,7 +803,14 @@ fn record_pair(
     if store::comments::by_message(c, message_id)?.is_none()
         && store::comments::by_note(c, note_id)?.is_none()
     {
-        store::comments::insert(c, store::links::LinkId(link.0), message_id, note_id, origin, now)?;
+        store::comments::insert(
+            c,
+            store::links::LinkId(link.0),
+            message_id,
+            note_id,
+            origin,
+            now,
+        )?;
     }
     Ok(())
 }
@@ -845,7 +863,9 @@ fn store_op(c: &rusqlite::Connection, op: &Op, now: DateTime<Utc>) -> Result<(),
                 &Entry::new(EntryKind::ConflictHeld, now)
                     .link(sid(link))
                     .field(field.to_string())
-                    .detail(format!("trengo: {trengo}, ghl: {ghl}; settle with `trengo-sync resolve`")),
+                    .detail(format!(
+                        "trengo: {trengo}, ghl: {ghl}; settle with `trengo-sync resolve`"
+                    )),
             )
             .map(|_| ())
         }

@@ -9,17 +9,27 @@
 //! | [`policy`] | conflict policies, directions, the status table, the brake: the configurable rules |
 //! | [`operation`] | the [`Op`]s a [`Plan`] is made of, grouped into items (the unit of failure) |
 //! | [`declare`] | the link rules: what is in scope, ticket URLs as the key of a link |
+//! | [`views`] | API payloads as the planner's views; fingerprints that let polls skip what they saw |
+//! | [`execute`] | the executor: the only writer; intents before creates; bases after writes |
+//! | [`read`] | detection and loading: what changed since the cursors, then each touched group |
+//! | [`engine`] | one pass end to end: settle intents, detect, load, plan, apply, advance cursors |
+//! | [`vault`] | GHL's rotating OAuth tokens kept in the store |
 //! | [`settings`] | the configuration in the engine's terms |
 //! | [`marker`] | the source markers in copied notes, which make copies idempotent and echo-free |
 //! | [`plan`](mod@plan) | the pure planner: sync-model.md §3–4 as a function from views to a [`Plan`] |
 
 pub mod declare;
+pub mod engine;
+pub mod execute;
 pub mod marker;
 pub mod model;
 pub mod operation;
 pub mod plan;
 pub mod policy;
+pub mod read;
 pub mod settings;
+pub mod vault;
+pub mod views;
 
 pub use model::{
     Candidate, ContactGroup, ContactView, GhlNote, HeldConflict, LinkBases, LinkId, LinkView,

@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
-use super::model::{ContactView, GhlNote, NoteKind, Tag, TaskView, TicketStatus, TicketView, TrengoNote};
+use super::model::{
+    ContactView, GhlNote, NoteKind, Tag, TaskView, TicketStatus, TicketView, TrengoNote,
+};
 use crate::ghl;
 use crate::trengo::{self, models::MessageKind};
 
@@ -114,9 +116,15 @@ pub fn note(m: &trengo::Message) -> Option<TrengoNote> {
 pub fn task(t: &ghl::Task, contact_id: &str, users: &Directory) -> TaskView {
     TaskView {
         id: t.id.clone(),
-        contact_id: t.contact_id.clone().unwrap_or_else(|| contact_id.to_string()),
+        contact_id: t
+            .contact_id
+            .clone()
+            .unwrap_or_else(|| contact_id.to_string()),
         completed: t.completed,
-        assignee: t.assigned_to.as_ref().and_then(|u| users.ghl.get(u).cloned()),
+        assignee: t
+            .assigned_to
+            .as_ref()
+            .and_then(|u| users.ghl.get(u).cloned()),
         title: t.title.clone().unwrap_or_default(),
         body: t.body.clone().unwrap_or_default(),
     }
@@ -126,7 +134,12 @@ pub fn task(t: &ghl::Task, contact_id: &str, users: &Directory) -> TaskView {
 pub fn contact(c: &ghl::Contact, notes: &[ghl::Note]) -> ContactView {
     ContactView {
         id: c.id.clone(),
-        tags: c.tags.iter().map(|t| Tag::new(t)).filter(|t| !t.is_empty()).collect(),
+        tags: c
+            .tags
+            .iter()
+            .map(|t| Tag::new(t))
+            .filter(|t| !t.is_empty())
+            .collect(),
         updated_at: c.date_updated,
         notes: notes
             .iter()
@@ -152,7 +165,9 @@ pub fn ticket_fingerprint(t: &trengo::Ticket) -> String {
         t.user_id.map(|u| u.to_string()).unwrap_or_default(),
         t.messages_count.map(|c| c.to_string()).unwrap_or_default(),
         t.updated_at.map(|u| u.to_rfc3339()).unwrap_or_default(),
-        t.latest_message_at.map(|u| u.to_rfc3339()).unwrap_or_default(),
+        t.latest_message_at
+            .map(|u| u.to_rfc3339())
+            .unwrap_or_default(),
     )
 }
 

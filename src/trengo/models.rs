@@ -319,6 +319,9 @@ pub struct User {
     /// User id.
     #[serde(deserialize_with = "lenient::id")]
     pub id: i64,
+    /// The account (agency) the user belongs to: what a database is bound to.
+    #[serde(default, deserialize_with = "lenient::opt_id")]
+    pub agency_id: Option<i64>,
     /// Display name.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub name: Option<String>,

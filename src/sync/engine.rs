@@ -1,0 +1,1124 @@
+//! One sync pass, end to end: settle open intents, detect changes, load the touched groups,
+//! plan (pure), apply (the executor), record what was seen, advance the cursors.
+//!
+//! Cursors advance only after the pass's work is committed, and only when a poll saw
+//! something: a pass that finds nothing writes nothing. Items that fail go to the retry table
+//! and never hold back other items or the cursors; when they are due, a later pass plans them
+//! again from a fresh read.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt as _;
+use serde_json::json;
+
+use super::execute::{Applied, Executor, ItemError, PassFacts, refresh_labels};
+use super::marker;
+use super::model::{Candidate, LinkId, PlanInput};
+use super::operation::{BrakeReport, ItemKey, Op, Plan};
+use super::read::{self, GHL_SEEN, NOTES_UPTO, ReadError, TRENGO_SEEN, Work};
+use super::settings::EngineSettings;
+use super::views::Directory;
+use crate::api::{ApiError, Budget};
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::ghl::{GhlAuth, GhlClient, GhlClientConfig};
+use crate::store::{self, Store, StoreError, StoreHandle, identity::Identity};
+use crate::trengo::{self, TicketFilters, TrengoClient, TrengoClientConfig};
+
+/// Cursor of the Trengo `updated_at` watermark.
+pub const TRENGO_CURSOR: &str = "trengo.updated_at";
+/// Cursor of the GHL `dateUpdated` watermark.
+pub const GHL_CURSOR: &str = "ghl.date_updated";
+/// Cursor of the safety sweep (the last link id swept).
+pub const SWEEP_CURSOR: &str = "sweep.position";
+
+/// Why a pass could not run at all (items failing on their own are not errors of the pass).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A read failed.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// An API failed outside any item.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The test crash switch fired.
+    #[error("stopped by the crash switch")]
+    Crashed,
+    /// Setting up the engine failed.
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// What a pass looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PassKind {
+    /// Both polls (what `once` runs).
+    Poll,
+    /// Tickets updated since the Trengo watermark.
+    TrengoPoll,
+    /// Contacts updated since the GHL watermark.
+    GhlPoll,
+    /// A budgeted share of the linked open items, from the sweep cursor.
+    Sweep,
+    /// Every link.
+    Reconcile,
+    /// Items named by webhooks.
+    Hints(Vec<Hint>),
+}
+
+/// An item a webhook pointed at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hint {
+    /// Re-read this ticket.
+    Ticket(i64),
+    /// Re-read this GHL contact.
+    Contact(String),
+}
+
+/// How a pass runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PassOptions {
+    /// Plan only: write nothing anywhere (`trengo-sync plan`).
+    pub dry_run: bool,
+    /// Apply even when the brake would stop the pass (`once --allow-mass-change`).
+    pub allow_mass_change: bool,
+}
+
+/// What a pass did.
+#[derive(Debug, Default)]
+pub struct PassReport {
+    /// When it started.
+    pub started: Option<DateTime<Utc>>,
+    /// The plans it made (one per round).
+    pub plans: Vec<Plan>,
+    /// Items applied.
+    pub applied_items: usize,
+    /// Writes made.
+    pub writes: Applied,
+    /// Items that failed, with why.
+    pub failed: Vec<(String, String)>,
+    /// The brake, when it stopped the pass.
+    pub braked: Option<BrakeReport>,
+    /// Intents settled at the start.
+    pub settled_intents: usize,
+}
+
+impl PassReport {
+    /// Every operation planned in this pass.
+    pub fn ops(&self) -> impl Iterator<Item = &Op> {
+        self.plans.iter().flat_map(|p| p.ops())
+    }
+}
+
+/// The engine: both clients, the store, the clock, the settings.
+pub struct Engine {
+    /// The store.
+    pub store: StoreHandle,
+    /// Trengo.
+    pub trengo: TrengoClient,
+    /// GHL.
+    pub ghl: GhlClient,
+    /// The clock.
+    pub clock: SharedClock,
+    /// The settings.
+    pub settings: EngineSettings,
+    /// Test hook: stop as if killed after this many remote writes.
+    pub crash_after: Option<Arc<AtomicI64>>,
+    facts: tokio::sync::Mutex<PassFacts>,
+}
+
+fn setup(e: impl std::fmt::Display) -> EngineError {
+    EngineError::Setup(e.to_string())
+}
+
+impl Engine {
+    /// Builds the clients from `config` and opens the store (read-only when `read_only`).
+    pub fn from_config(
+        config: &Config,
+        clock: SharedClock,
+        read_only: bool,
+    ) -> Result<Self, EngineError> {
+        let store = if read_only {
+            Store::open_read_only(&config.store.path)?
+        } else {
+            if let Some(dir) = config.store.path.parent()
+                && !dir.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    setup(format!(
+                        "cannot create the store's directory {}: {e}; check store.path",
+                        dir.display()
+                    ))
+                })?;
+            }
+            Store::open(&config.store.path)?
+        };
+        let store = StoreHandle::new(store);
+        let token = config
+            .trengo
+            .token
+            .as_ref()
+            .ok_or_else(|| setup("trengo.token is missing"))?
+            .to_secret_string();
+        let mut tcfg = TrengoClientConfig::new(
+            config.trengo.base_url.url().clone(),
+            token,
+            config.trengo.timezone.0,
+        );
+        tcfg.timeout = config.limits.request_timeout.get();
+        let trengo_budget = Arc::new(Budget::new(
+            "trengo",
+            config.limits.trengo_per_minute,
+            std::time::Duration::from_secs(60),
+        ));
+        let trengo = TrengoClient::new(tcfg, clock.clone(), trengo_budget).map_err(setup)?;
+        let auth = match (&config.ghl.token, &config.ghl.oauth) {
+            (Some(token), _) => GhlAuth::PrivateToken(token.to_secret_string()),
+            (None, Some(oauth)) => GhlAuth::OAuth {
+                client_id: oauth.client_id.clone().unwrap_or_default(),
+                client_secret: oauth
+                    .client_secret
+                    .as_ref()
+                    .map(|s| s.to_secret_string())
+                    .ok_or_else(|| setup("ghl.oauth.client_secret is missing"))?,
+                vault: Arc::new(super::vault::StoreVault::new(
+                    store.clone(),
+                    oauth.refresh_token.as_ref().map(|s| s.to_secret_string()),
+                    clock.clone(),
+                )),
+            },
+            (None, None) => return Err(setup("ghl.token or [ghl.oauth] is missing")),
+        };
+        let mut gcfg = GhlClientConfig::new(
+            config.ghl.base_url.url().clone(),
+            config.ghl.location_id.clone().unwrap_or_default(),
+            auth,
+        );
+        gcfg.version = config.ghl.version.clone();
+        gcfg.timeout = config.limits.request_timeout.get();
+        let ghl_budget = Arc::new(Budget::new(
+            "ghl",
+            config.limits.ghl_per_window,
+            config.limits.ghl_window.get(),
+        ));
+        let ghl = GhlClient::new(gcfg, clock.clone(), ghl_budget).map_err(setup)?;
+        Ok(Self {
+            store,
+            trengo,
+            ghl,
+            clock,
+            settings: EngineSettings::from_config(config),
+            crash_after: None,
+            facts: tokio::sync::Mutex::new(PassFacts::default()),
+        })
+    }
+
+    /// Binds the database to this Trengo account and GHL location on first use, and refuses
+    /// to run against any other (sync-model.md §4.7).
+    pub async fn bind_identity(&self) -> Result<Identity, EngineError> {
+        let mut agency = None;
+        let mut users = std::pin::pin!(self.trengo.users());
+        if let Some(user) = users.next().await {
+            agency = user?.agency_id;
+        }
+        let identity = Identity {
+            trengo_account: match agency {
+                Some(a) => format!("{} (agency {a})", self.settings.scope.web_url),
+                None => self.settings.scope.web_url.clone(),
+            },
+            ghl_location: self.ghl.location_id().to_string(),
+        };
+        let (given, now) = (identity.clone(), self.clock.now());
+        self.store
+            .call(move |s| {
+                let tx = s.transaction()?;
+                store::identity::bind(&tx, &given, now)?;
+                tx.commit()?;
+                Ok(())
+            })
+            .await?;
+        Ok(identity)
+    }
+
+    /// Runs one pass.
+    pub async fn pass(
+        &self,
+        kind: PassKind,
+        options: PassOptions,
+    ) -> Result<PassReport, EngineError> {
+        let started = self.clock.now();
+        let mut report = PassReport {
+            started: Some(started),
+            ..PassReport::default()
+        };
+        let mut facts = self.facts.lock().await;
+        self.refresh_facts(&mut facts).await?;
+        if !options.dry_run {
+            report.settled_intents = self.settle_intents(&mut facts).await?;
+        }
+        let mut work = Work::default();
+        let forced = match &kind {
+            PassKind::Poll => {
+                self.poll_trengo(&mut work, started).await?;
+                self.poll_ghl(&mut work, started).await?;
+                false
+            }
+            PassKind::TrengoPoll => {
+                self.poll_trengo(&mut work, started).await?;
+                false
+            }
+            PassKind::GhlPoll => {
+                self.poll_ghl(&mut work, started).await?;
+                false
+            }
+            PassKind::Sweep => {
+                self.sweep(&mut work).await?;
+                true
+            }
+            PassKind::Reconcile => {
+                let contacts = self
+                    .store
+                    .call(|s| {
+                        Ok(store::links::active(s.conn())?
+                            .into_iter()
+                            .map(|l| l.ghl_contact_id)
+                            .collect::<BTreeSet<_>>())
+                    })
+                    .await?;
+                work.contacts.extend(contacts);
+                true
+            }
+            PassKind::Hints(hints) => {
+                self.hints(&mut work, hints).await?;
+                true
+            }
+        };
+        let _ = forced;
+        self.due_retries(&mut work).await?;
+
+        let mut round_contacts = std::mem::take(&mut work.contacts);
+        let mut round_candidates = true;
+        for _round in 0..2 {
+            let (plan, loaded, candidates_tasks) = self
+                .plan_round(
+                    &mut work,
+                    &mut facts,
+                    &round_contacts,
+                    round_candidates,
+                    started,
+                )
+                .await?;
+            if options.dry_run {
+                report.plans.push(plan);
+                break;
+            }
+            if let Some(brake) = &plan.brake
+                && !options.allow_mass_change
+            {
+                self.record_brake(brake).await?;
+                report.braked = Some(brake.clone());
+                report.plans.push(plan);
+                return Ok(report);
+            }
+            let new_contacts = self
+                .apply_plan(
+                    &plan,
+                    &mut facts,
+                    &mut work,
+                    &loaded,
+                    &candidates_tasks,
+                    &mut report,
+                )
+                .await?;
+            report.plans.push(plan);
+            if new_contacts.is_empty() {
+                break;
+            }
+            // New links: plan their groups once more now, so their notes and tags cross in
+            // this pass instead of the next.
+            round_contacts = new_contacts;
+            round_candidates = false;
+        }
+        if !options.dry_run {
+            let cursors = std::mem::take(&mut work.cursors);
+            if !cursors.is_empty() {
+                let now = self.clock.now();
+                self.store
+                    .call(move |s| {
+                        let tx = s.transaction()?;
+                        for (stream, value) in &cursors {
+                            store::cursors::put(&tx, stream, value, now)?;
+                        }
+                        tx.commit()?;
+                        Ok(())
+                    })
+                    .await?;
+            }
+        }
+        Ok(report)
+    }
+
+    async fn refresh_facts(&self, facts: &mut PassFacts) -> Result<(), EngineError> {
+        if facts.labels.is_empty() {
+            refresh_labels(&self.trengo, &mut facts.labels).await?;
+        }
+        if self.settings.plan.assignee_enabled && facts.directory.trengo.is_empty() {
+            let mut directory = Directory::default();
+            let mut users = std::pin::pin!(self.trengo.users());
+            while let Some(user) = users.next().await {
+                let user = user?;
+                if let Some(email) = user.email {
+                    directory
+                        .trengo
+                        .insert(user.id, email.trim().to_lowercase());
+                }
+            }
+            for user in self.ghl.users().await? {
+                if let Some(email) = user.email {
+                    directory.ghl.insert(user.id, email.trim().to_lowercase());
+                }
+            }
+            facts.directory = directory;
+        }
+        Ok(())
+    }
+
+    async fn poll_trengo(
+        &self,
+        work: &mut Work,
+        started: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let cursor = self
+            .store
+            .call(|s| store::cursors::get(s.conn(), TRENGO_CURSOR))
+            .await?;
+        let watermark = cursor
+            .as_deref()
+            .and_then(|c| DateTime::parse_from_rfc3339(c).ok())
+            .map(|d| d.with_timezone(&Utc));
+        let filters = TicketFilters::default();
+        let mut seen: HashMap<i64, trengo::Ticket> = HashMap::new();
+        {
+            let mut stream = match watermark {
+                Some(w) => self.trengo.tickets_updated_since(w, &filters).boxed(),
+                None => self.trengo.tickets(&filters).boxed(),
+            };
+            while let Some(ticket) = stream.next().await {
+                let ticket = ticket?;
+                // Unknown filters are ignored silently by Trengo (trengo-api.md §3.3): check.
+                if let (Some(w), Some(u)) = (watermark, ticket.updated_at)
+                    && u < w - chrono::Duration::seconds(1)
+                {
+                    tracing::warn!(
+                        ticket = ticket.id,
+                        "Trengo returned a ticket older than the watermark: updated_at_gt may be \
+                         ignored or read in another zone; check trengo.timezone"
+                    );
+                }
+                seen.insert(ticket.id, ticket);
+            }
+        }
+        if seen.is_empty() {
+            return Ok(());
+        }
+        let links = read::links_for_tickets(&self.store, seen.keys().copied().collect()).await?;
+        for (id, ticket) in seen {
+            match links.get(&id) {
+                Some((link, recorded)) if link.state == store::links::LinkState::Active => {
+                    let print = super::views::ticket_fingerprint(&ticket);
+                    if recorded.as_deref() != Some(print.as_str()) {
+                        work.contacts.insert(link.ghl_contact_id.clone());
+                        work.ticket_prints.insert(id, print);
+                        work.tickets.insert(id, ticket);
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    let labels = super::views::labels(&ticket);
+                    if self.settings.scope.ticket_in_scope(
+                        &labels,
+                        ticket.channel_id(),
+                        ticket.team_id,
+                    ) {
+                        work.candidate_tickets.insert(id, ticket);
+                    }
+                }
+            }
+        }
+        let next = started - self.settings.trengo_overlap;
+        work.cursors
+            .push((TRENGO_CURSOR.to_string(), next.to_rfc3339()));
+        Ok(())
+    }
+
+    async fn poll_ghl(&self, work: &mut Work, started: DateTime<Utc>) -> Result<(), EngineError> {
+        let cursor = self
+            .store
+            .call(|s| store::cursors::get(s.conn(), GHL_CURSOR))
+            .await?;
+        let since = cursor
+            .as_deref()
+            .and_then(|c| DateTime::parse_from_rfc3339(c).ok())
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+        let mut seen = HashMap::new();
+        {
+            let mut stream = std::pin::pin!(self.ghl.contacts_updated_between(since, None));
+            while let Some(contact) = stream.next().await {
+                let contact = contact?;
+                seen.insert(contact.id.clone(), contact);
+            }
+        }
+        if seen.is_empty() {
+            return Ok(());
+        }
+        let state = read::contacts_state(&self.store, seen.keys().cloned().collect()).await?;
+        for (id, contact) in seen {
+            let print = super::views::contact_fingerprint(&contact);
+            let (linked, recorded) = state.get(&id).cloned().unwrap_or((false, None));
+            if recorded.as_deref() == Some(print.as_str()) {
+                continue;
+            }
+            let view = super::views::contact(&contact, &[]);
+            let tagged = self
+                .settings
+                .scope
+                .ghl_tag
+                .as_ref()
+                .is_some_and(|t| view.tags.contains(t));
+            if linked {
+                work.contacts.insert(id.clone());
+            }
+            if tagged && self.settings.scope.ghl_to_trengo() {
+                work.candidate_contacts.insert(id.clone());
+            }
+            if linked || tagged {
+                work.contact_prints.insert(id, print);
+            }
+        }
+        let next = started - self.settings.ghl_overlap;
+        work.cursors
+            .push((GHL_CURSOR.to_string(), next.to_rfc3339()));
+        Ok(())
+    }
+
+    async fn sweep(&self, work: &mut Work) -> Result<(), EngineError> {
+        let position: i64 = self
+            .store
+            .call(|s| store::cursors::get(s.conn(), SWEEP_CURSOR))
+            .await?
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        let links = self
+            .store
+            .call(|s| {
+                let c = s.conn();
+                let mut open = Vec::new();
+                for link in store::links::active(c)? {
+                    let done = store::bases::get(c, link.id, "status")?
+                        .and_then(|b| b.value.as_bool())
+                        .unwrap_or(false);
+                    if !done {
+                        open.push(link);
+                    }
+                }
+                Ok(open)
+            })
+            .await?;
+        let mut last = position;
+        let mut wrapped = true;
+        for link in links.iter().filter(|l| l.id.0 > position) {
+            // Each link costs a few calls on both sides: take them from the sweep's share so
+            // polls and webhooks go first (sync-model.md §4.6).
+            let share = self.settings.sweep_share;
+            if !(self.trengo.budget().try_acquire_share(share)
+                && self.ghl.budget().try_acquire_share(share))
+            {
+                wrapped = false;
+                break;
+            }
+            work.contacts.insert(link.ghl_contact_id.clone());
+            last = link.id.0;
+        }
+        let next = if wrapped { 0 } else { last };
+        if next != position {
+            work.cursors
+                .push((SWEEP_CURSOR.to_string(), next.to_string()));
+        }
+        Ok(())
+    }
+
+    async fn hints(&self, work: &mut Work, hints: &[Hint]) -> Result<(), EngineError> {
+        for hint in hints {
+            match hint {
+                Hint::Ticket(id) => {
+                    let id = *id;
+                    let link = self
+                        .store
+                        .call(move |s| store::links::by_ticket(s.conn(), id))
+                        .await?;
+                    match link {
+                        Some(link) if link.state == store::links::LinkState::Active => {
+                            work.contacts.insert(link.ghl_contact_id);
+                        }
+                        Some(_) => {}
+                        None => {
+                            let ticket = self.trengo.ticket(id).await?;
+                            let labels = super::views::labels(&ticket);
+                            if self.settings.scope.ticket_in_scope(
+                                &labels,
+                                ticket.channel_id(),
+                                ticket.team_id,
+                            ) {
+                                work.candidate_tickets.insert(id, ticket);
+                            }
+                        }
+                    }
+                }
+                Hint::Contact(id) => {
+                    work.contacts.insert(id.clone());
+                    if self.settings.scope.ghl_to_trengo() {
+                        work.candidate_contacts.insert(id.clone());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn due_retries(&self, work: &mut Work) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let due = self
+            .store
+            .call(move |s| store::retries::due(s.conn(), now))
+            .await?;
+        for retry in due {
+            if let Some(id) = retry.item.strip_prefix("contact:") {
+                work.contacts.insert(id.to_string());
+            } else if let Some(id) = retry.item.strip_prefix("ticket:") {
+                if let Ok(id) = id.parse::<i64>() {
+                    self.hints(work, &[Hint::Ticket(id)]).await?;
+                }
+            } else if let Some(rest) = retry.item.strip_prefix("task:") {
+                let contact = rest.split('/').next().unwrap_or(rest);
+                work.candidate_contacts.insert(contact.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads the groups and candidates of one round and plans them.
+    async fn plan_round(
+        &self,
+        work: &mut Work,
+        facts: &mut PassFacts,
+        contacts: &BTreeSet<String>,
+        with_candidates: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(Plan, Vec<read::LoadedGroup>, HashMap<String, String>), EngineError> {
+        let mut groups = Vec::new();
+        let mut loaded = Vec::new();
+        for contact in contacts {
+            let group = read::load_group(
+                &self.store,
+                &self.trengo,
+                &self.ghl,
+                &self.settings,
+                &facts.directory,
+                contact,
+                &work.tickets,
+                &mut facts.tickets,
+            )
+            .await;
+            match group {
+                Ok(Some(g)) => {
+                    groups.push(g.group.clone());
+                    loaded.push(g);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.fail_item(&format!("contact:{contact}"), &e.to_string())
+                        .await?;
+                }
+            }
+        }
+        let mut candidates = Vec::new();
+        let mut task_contacts = HashMap::new();
+        if with_candidates {
+            for ticket in work.candidate_tickets.values() {
+                facts.tickets.insert(ticket.id, ticket.clone());
+                if let Some(c) = read::ticket_candidate(ticket, &self.settings, &facts.directory) {
+                    candidates.push(c);
+                }
+            }
+            for contact in work.candidate_contacts.clone() {
+                match read::task_candidates(
+                    &self.store,
+                    &self.ghl,
+                    &self.settings,
+                    &facts.directory,
+                    &contact,
+                )
+                .await
+                {
+                    Ok((found, _)) => {
+                        for c in &found {
+                            if let Candidate::Task { task, .. } = c {
+                                task_contacts.insert(task.id.clone(), contact.clone());
+                            }
+                        }
+                        candidates.extend(found);
+                    }
+                    Err(e) => {
+                        self.fail_item(&format!("task:{contact}/"), &e.to_string())
+                            .await?;
+                    }
+                }
+            }
+        }
+        let input = PlanInput {
+            now,
+            contacts: groups,
+            candidates,
+            settings: self.settings.plan.clone(),
+        };
+        Ok((super::plan(&input), loaded, task_contacts))
+    }
+
+    async fn apply_plan(
+        &self,
+        plan: &Plan,
+        facts: &mut PassFacts,
+        work: &mut Work,
+        loaded: &[read::LoadedGroup],
+        task_contacts: &HashMap<String, String>,
+        report: &mut PassReport,
+    ) -> Result<BTreeSet<String>, EngineError> {
+        let mut failed_contacts = BTreeSet::new();
+        let mut new_contacts = BTreeSet::new();
+        let ticket_contact: HashMap<i64, String> = loaded
+            .iter()
+            .flat_map(|g| {
+                g.group
+                    .links
+                    .iter()
+                    .map(move |l| (l.ticket.id, g.group.contact.id.clone()))
+            })
+            .collect();
+        for item in &plan.items {
+            let key = match &item.item {
+                ItemKey::Contact(c) => format!("contact:{c}"),
+                ItemKey::Ticket(t) => format!("ticket:{t}"),
+                ItemKey::Task(t) => format!(
+                    "task:{}/{t}",
+                    task_contacts.get(t).map(String::as_str).unwrap_or("")
+                ),
+            };
+            let mut executor = Executor {
+                store: &self.store,
+                trengo: &self.trengo,
+                ghl: &self.ghl,
+                clock: &self.clock,
+                settings: &self.settings,
+                facts,
+                crash_after: self.crash_after.clone(),
+            };
+            match executor.apply(item).await {
+                Ok(applied) => {
+                    report.applied_items += 1;
+                    report.writes.trengo += applied.trengo;
+                    report.writes.ghl += applied.ghl;
+                    metrics::counter!("trengo_sync_operations_total", "side" => "trengo")
+                        .increment(applied.trengo);
+                    metrics::counter!("trengo_sync_operations_total", "side" => "ghl")
+                        .increment(applied.ghl);
+                    let k = key.clone();
+                    self.store
+                        .call(move |s| store::retries::clear(s.conn(), &k).map(|_| ()))
+                        .await?;
+                    for op in &item.ops {
+                        match op {
+                            Op::LinkTicket { ticket_id, .. } => {
+                                let id = *ticket_id;
+                                if let Some(l) = self
+                                    .store
+                                    .call(move |s| store::links::by_ticket(s.conn(), id))
+                                    .await?
+                                {
+                                    new_contacts.insert(l.ghl_contact_id);
+                                }
+                            }
+                            Op::LinkTask { contact_id, .. } | Op::AdoptTask { contact_id, .. } => {
+                                new_contacts.insert(contact_id.clone());
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                Err(e) if e.is_crash() => return Err(EngineError::Crashed),
+                Err(e) => {
+                    tracing::warn!(item = %item.item, error = %e, "item failed; it will be retried");
+                    metrics::counter!("trengo_sync_errors_total").increment(1);
+                    report.failed.push((item.item.to_string(), e.to_string()));
+                    self.fail_item(&key, &e.to_string()).await?;
+                    match &item.item {
+                        ItemKey::Contact(c) => {
+                            failed_contacts.insert(c.clone());
+                        }
+                        ItemKey::Ticket(t) => {
+                            if let Some(c) = ticket_contact.get(t) {
+                                failed_contacts.insert(c.clone());
+                            }
+                        }
+                        ItemKey::Task(_) => {}
+                    }
+                }
+            }
+        }
+        self.record_seen(work, loaded, &failed_contacts).await?;
+        Ok(new_contacts)
+    }
+
+    /// Records fingerprints and message positions of the groups applied without failure, so
+    /// the next poll skips them until they change again.
+    async fn record_seen(
+        &self,
+        work: &mut Work,
+        loaded: &[read::LoadedGroup],
+        failed: &BTreeSet<String>,
+    ) -> Result<(), EngineError> {
+        let mut link_bases: Vec<(LinkId, &'static str, serde_json::Value)> = Vec::new();
+        let mut contact_bases: Vec<(String, serde_json::Value)> = Vec::new();
+        for g in loaded {
+            let contact = &g.group.contact.id;
+            if failed.contains(contact) {
+                continue;
+            }
+            for (link, upto) in &g.notes_upto {
+                link_bases.push((*link, NOTES_UPTO, json!(upto)));
+            }
+            for l in &g.group.links {
+                if let Some(print) = work.ticket_prints.remove(&l.ticket.id) {
+                    link_bases.push((l.link, TRENGO_SEEN, json!(print)));
+                }
+            }
+            if let Some(print) = work.contact_prints.remove(contact) {
+                contact_bases.push((contact.clone(), json!(print)));
+            }
+        }
+        // Tagged contacts without links (candidates) are recorded too, once examined.
+        for (contact, print) in work.contact_prints.drain() {
+            if !failed.contains(&contact) {
+                contact_bases.push((contact, json!(print)));
+            }
+        }
+        if link_bases.is_empty() && contact_bases.is_empty() {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        self.store
+            .call(move |s| {
+                let tx = s.transaction()?;
+                for (link, field, value) in &link_bases {
+                    let id = store::links::LinkId(link.0);
+                    let current = store::bases::get(&tx, id, field)?.map(|b| b.value);
+                    if current.as_ref() != Some(value) {
+                        store::bases::put(&tx, id, field, value, now)?;
+                    }
+                }
+                for (contact, value) in &contact_bases {
+                    let current =
+                        store::bases::get_contact(&tx, contact, GHL_SEEN)?.map(|b| b.value);
+                    if current.as_ref() != Some(value) {
+                        store::bases::put_contact(&tx, contact, GHL_SEEN, value, now)?;
+                    }
+                }
+                tx.commit()?;
+                Ok(())
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn fail_item(&self, key: &str, reason: &str) -> Result<(), EngineError> {
+        let (k, r, now, policy) = (
+            key.to_string(),
+            reason.to_string(),
+            self.clock.now(),
+            self.settings.retry.clone(),
+        );
+        self.store
+            .call(move |s| {
+                let tx = s.transaction()?;
+                store::retries::fail(&tx, &k, &r, now, &policy)?;
+                tx.commit()?;
+                Ok(())
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn record_brake(&self, brake: &BrakeReport) -> Result<(), EngineError> {
+        let (now, detail) = (self.clock.now(), format!("{brake}"));
+        tracing::error!(%detail, "brake: this pass would change too many links at once; nothing was written");
+        self.store
+            .call(move |s| {
+                let tx = s.transaction()?;
+                store::ledger::record(
+                    &tx,
+                    &store::ledger::Entry::new(store::ledger::EntryKind::Brake, now).detail(detail),
+                )?;
+                tx.commit()?;
+                Ok(())
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Looks on the remote side for the object an open intent was about to create.
+    async fn find_created(
+        &self,
+        intent: &store::intents::Intent,
+    ) -> Result<Option<serde_json::Value>, EngineError> {
+        let p = &intent.payload;
+        let text = |k: &str| p.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        let number = |k: &str| p.get(k).and_then(|v| v.as_i64());
+        let found = match intent.kind.as_str() {
+            "ghl-note" => {
+                let (Some(contact), Some(message)) = (text("contact_id"), number("message_id"))
+                else {
+                    return Ok(None);
+                };
+                self.ghl.notes(&contact).await?.into_iter().find_map(|n| {
+                    let src = marker::trengo_source(n.body.as_deref().unwrap_or(""))?;
+                    (src.message_id == message)
+                        .then(|| json!({"note_id": n.id, "message_id": message}))
+                })
+            }
+            "trengo-note" => {
+                let (Some(ticket), Some(note)) = (number("ticket_id"), text("note_id")) else {
+                    return Ok(None);
+                };
+                let (notes, _) = read::new_notes(&self.trengo, ticket, None).await?;
+                notes.into_iter().find_map(|m| {
+                    (marker::ghl_source(&m.body).as_deref() == Some(note.as_str()))
+                        .then(|| json!({"message_id": m.message_id, "note_id": note}))
+                })
+            }
+            "task" => {
+                let (Some(contact), Some(ticket)) = (text("contact_id"), number("ticket_id"))
+                else {
+                    return Ok(None);
+                };
+                self.ghl.tasks(&contact).await?.into_iter().find_map(|t| {
+                    (self
+                        .settings
+                        .scope
+                        .ticket_in_text(t.body.as_deref().unwrap_or(""))
+                        == Some(ticket))
+                    .then(|| json!({"task_id": t.id, "ticket_id": ticket, "contact_id": contact}))
+                })
+            }
+            "ticket" => {
+                let (Some(task), Some(person)) = (text("task_id"), number("trengo_contact_id"))
+                else {
+                    return Ok(None);
+                };
+                let marker = super::declare::task_subject_marker(&task);
+                let filters = TicketFilters {
+                    contact_id: Some(person),
+                    ..TicketFilters::default()
+                };
+                let mut stream = std::pin::pin!(self.trengo.tickets(&filters));
+                let mut hit = None;
+                while let Some(t) = stream.next().await {
+                    let t = t?;
+                    if t.subject.as_deref().is_some_and(|s| s.contains(&marker)) {
+                        hit = Some(json!({"ticket_id": t.id, "task_id": task}));
+                        break;
+                    }
+                }
+                hit
+            }
+            _ => None,
+        };
+        Ok(found)
+    }
+
+    /// Settles intents a crash left open: looks for each one's key on the remote side; a
+    /// found object is recorded, a missing one is abandoned (the next plan makes it again).
+    async fn settle_intents(&self, facts: &mut PassFacts) -> Result<usize, EngineError> {
+        let open = self
+            .store
+            .call(|s| store::intents::open_all(s.conn()))
+            .await?;
+        let mut settled = 0;
+        for intent in open {
+            let p = &intent.payload;
+            let text = |k: &str| p.get(k).and_then(|v| v.as_str()).map(str::to_string);
+            let found = self.find_created(&intent).await?;
+            let (key, kind, link, now) = (
+                intent.key.clone(),
+                intent.kind.clone(),
+                intent.link_id,
+                self.clock.now(),
+            );
+            let payload = intent.payload.clone();
+            self.store
+                .call(move |s| {
+                    let tx = s.transaction()?;
+                    match &found {
+                        Some(result) => {
+                            record_found(&tx, &kind, link, &payload, result, now)?;
+                            store::intents::finish(&tx, &key, result, now)?;
+                        }
+                        None => {
+                            store::intents::abandon(
+                                &tx,
+                                &key,
+                                "not found on the remote side after a restart; it will be made again",
+                                now,
+                            )?;
+                        }
+                    }
+                    tx.commit()?;
+                    Ok(())
+                })
+                .await?;
+            settled += 1;
+            // A ticket made for a task also needs its first note and the URL in the task.
+            if let (Some(result), "ticket") = (
+                self.store
+                    .call({
+                        let key = intent.key.clone();
+                        move |s| store::intents::get(s.conn(), &key)
+                    })
+                    .await?
+                    .and_then(|i| i.result),
+                intent.kind.as_str(),
+            ) && let (Some(ticket), Some(task), Some(contact)) = (
+                result.get("ticket_id").and_then(|v| v.as_i64()),
+                text("task_id"),
+                text("contact_id"),
+            ) {
+                let link = self
+                    .store
+                    .call(move |s| store::links::by_ticket(s.conn(), ticket))
+                    .await?;
+                if let Some(link) = link {
+                    let t = self.ghl.task(&contact, &task).await?;
+                    let executor = Executor {
+                        store: &self.store,
+                        trengo: &self.trengo,
+                        ghl: &self.ghl,
+                        clock: &self.clock,
+                        settings: &self.settings,
+                        facts,
+                        crash_after: self.crash_after.clone(),
+                    };
+                    let body = t.body.clone().unwrap_or_default();
+                    let title = t.title.clone().unwrap_or_default();
+                    match executor
+                        .finish_task_link(LinkId(link.id.0), ticket, &task, &contact, &title, &body)
+                        .await
+                    {
+                        Ok(_) => {}
+                        Err(e) if e.is_crash() => return Err(EngineError::Crashed),
+                        Err(e) => {
+                            self.fail_item(&format!("contact:{contact}"), &e.to_string())
+                                .await?
+                        }
+                    }
+                }
+            }
+        }
+        Ok(settled)
+    }
+}
+
+/// Records what a settled intent had made, as the interrupted create would have.
+fn record_found(
+    c: &rusqlite::Connection,
+    kind: &str,
+    link: Option<store::links::LinkId>,
+    payload: &serde_json::Value,
+    result: &serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    use store::comments::CommentOrigin;
+    let text =
+        |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+    let number = |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_i64());
+    match kind {
+        "ghl-note" | "trengo-note" => {
+            if let (Some(link), Some(message), Some(note)) =
+                (link, number(result, "message_id"), text(result, "note_id"))
+                && store::comments::by_message(c, message)?.is_none()
+                && store::comments::by_note(c, &note)?.is_none()
+            {
+                let origin = if kind == "ghl-note" {
+                    CommentOrigin::Trengo
+                } else {
+                    CommentOrigin::Ghl
+                };
+                store::comments::insert(c, link, message, &note, origin, now)?;
+            }
+        }
+        "task" => {
+            if let (Some(task), Some(ticket), Some(contact)) = (
+                text(result, "task_id"),
+                number(result, "ticket_id"),
+                text(result, "contact_id"),
+            ) && store::links::by_ticket(c, ticket)?.is_none()
+                && store::links::by_task(c, &task)?.is_none()
+            {
+                store::links::insert(
+                    c,
+                    &store::links::NewLink {
+                        ticket_id: ticket,
+                        task_id: task,
+                        ghl_contact_id: contact,
+                        trengo_contact_id: None,
+                        origin: store::links::Origin::Trengo,
+                    },
+                    now,
+                )?;
+            }
+        }
+        "ticket" => {
+            if let (Some(ticket), Some(task), Some(contact)) = (
+                number(result, "ticket_id"),
+                text(result, "task_id"),
+                text(payload, "contact_id"),
+            ) && store::links::by_ticket(c, ticket)?.is_none()
+                && store::links::by_task(c, &task)?.is_none()
+            {
+                let link = store::links::insert(
+                    c,
+                    &store::links::NewLink {
+                        ticket_id: ticket,
+                        task_id: task,
+                        ghl_contact_id: contact,
+                        trengo_contact_id: number(payload, "trengo_contact_id"),
+                        origin: store::links::Origin::Ghl,
+                    },
+                    now,
+                )?;
+                store::bases::put(c, link.id, "status", &json!(false), now)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Whether an error is worth an item retry rather than a pass failure (kept for callers).
+pub fn item_error_text(e: &ItemError) -> String {
+    e.to_string()
+}

@@ -1,0 +1,374 @@
+//! Reading what a pass needs: the changes since the cursors, and then the full current state of
+//! every contact group touched, from both APIs and the store.
+//!
+//! Detection is cheap and deduplicated: a poll lists what changed since the watermark and keeps
+//! only items whose fingerprint differs from the one recorded after the last successful pass,
+//! so the overlap between passes costs one list call and nothing more. Loading a group is what
+//! costs calls (the contact, its tasks and notes, each linked ticket and its new messages); it
+//! is done only for groups that changed. GHL state is always read with `GET`, never from the
+//! search index, which lags writes and would make our own writes look undone.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use futures::StreamExt as _;
+use serde_json::Value;
+
+use super::model::{
+    Candidate, ContactGroup, LinkBases, LinkId, LinkView, TaskView, TicketStatus, TicketView,
+};
+use super::policy::Field;
+use super::settings::EngineSettings;
+use super::views::{self, Directory};
+use crate::api::ApiError;
+use crate::ghl::{self, GhlClient};
+use crate::store::{self, StoreError, StoreHandle, links::Link};
+use crate::trengo::{self, TrengoClient};
+
+/// Base field holding the fingerprint of a linked ticket as last synced.
+pub const TRENGO_SEEN: &str = "trengo_seen";
+/// Base field holding the highest Trengo message id a link has handled.
+pub const NOTES_UPTO: &str = "notes_upto";
+/// Contact base field holding the fingerprint of a GHL contact as last synced.
+pub const GHL_SEEN: &str = "ghl_seen";
+/// Contact base field holding the synced tag set.
+pub const TAGS: &str = "tags";
+
+/// A read failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// An API failed.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a pass found to do.
+#[derive(Debug, Default)]
+pub struct Work {
+    /// GHL contacts whose groups must be planned.
+    pub contacts: BTreeSet<String>,
+    /// Tickets read fresh in this pass.
+    pub tickets: HashMap<i64, trengo::Ticket>,
+    /// Tickets entering scope without a link.
+    pub candidate_tickets: BTreeMap<i64, trengo::Ticket>,
+    /// GHL contacts whose tasks may enter scope.
+    pub candidate_contacts: BTreeSet<String>,
+    /// Fingerprints seen, to record once their group is applied: ticket id → print.
+    pub ticket_prints: HashMap<i64, String>,
+    /// Fingerprints seen, to record once their group is applied: contact id → print.
+    pub contact_prints: HashMap<String, String>,
+    /// Cursors to advance once the pass's work is committed.
+    pub cursors: Vec<(String, String)>,
+}
+
+/// One contact group as loaded, with what must be recorded when it is applied.
+#[derive(Debug)]
+pub struct LoadedGroup {
+    /// The planner's view.
+    pub group: ContactGroup,
+    /// Highest message id read per link.
+    pub notes_upto: Vec<(LinkId, i64)>,
+}
+
+/// The links of some tickets, with their recorded fingerprints.
+pub async fn links_for_tickets(
+    store: &StoreHandle,
+    ids: Vec<i64>,
+) -> Result<HashMap<i64, (Link, Option<String>)>, StoreError> {
+    store
+        .call(move |s| {
+            let mut out = HashMap::new();
+            for id in ids {
+                if let Some(link) = store::links::by_ticket(s.conn(), id)? {
+                    let seen = store::bases::get(s.conn(), link.id, TRENGO_SEEN)?
+                        .and_then(|b| b.value.as_str().map(str::to_string));
+                    out.insert(id, (link, seen));
+                }
+            }
+            Ok(out)
+        })
+        .await
+}
+
+/// For some contacts: whether they have active links, and their recorded fingerprint.
+pub async fn contacts_state(
+    store: &StoreHandle,
+    ids: Vec<String>,
+) -> Result<HashMap<String, (bool, Option<String>)>, StoreError> {
+    store
+        .call(move |s| {
+            let mut out = HashMap::new();
+            for id in ids {
+                let linked = !store::links::by_contact(s.conn(), &id)?.is_empty();
+                let seen = store::bases::get_contact(s.conn(), &id, GHL_SEEN)?
+                    .and_then(|b| b.value.as_str().map(str::to_string));
+                out.insert(id, (linked, seen));
+            }
+            Ok(out)
+        })
+        .await
+}
+
+/// Reads a ticket's messages newest first, down to (not including) `upto`, as notes.
+pub async fn new_notes(
+    trengo: &TrengoClient,
+    ticket: i64,
+    upto: Option<i64>,
+) -> Result<(Vec<super::model::TrengoNote>, Option<i64>), ApiError> {
+    let mut notes = Vec::new();
+    let mut highest = upto;
+    let mut stream = std::pin::pin!(trengo.messages(ticket));
+    while let Some(message) = stream.next().await {
+        let message = message?;
+        highest = Some(highest.map_or(message.id, |h| h.max(message.id)));
+        if upto.is_some_and(|u| message.id <= u) {
+            // Newest first: everything from here on was handled by an earlier pass.
+            break;
+        }
+        if let Some(note) = views::note(&message) {
+            notes.push(note);
+        }
+    }
+    Ok((notes, highest))
+}
+
+struct StoredLink {
+    link: Link,
+    bases: Vec<store::bases::Base>,
+    comments: Vec<(i64, String)>,
+    held: Vec<Field>,
+}
+
+/// Loads one contact group: the store's links, bases and maps, and both sides' current state.
+#[allow(clippy::too_many_arguments)]
+pub async fn load_group(
+    store: &StoreHandle,
+    trengo: &TrengoClient,
+    ghl: &GhlClient,
+    settings: &EngineSettings,
+    directory: &Directory,
+    contact_id: &str,
+    fresh: &HashMap<i64, trengo::Ticket>,
+    read_tickets: &mut HashMap<i64, trengo::Ticket>,
+) -> Result<Option<LoadedGroup>, ReadError> {
+    let cid = contact_id.to_string();
+    let (links, tag_base) = store
+        .call(move |s| {
+            let c = s.conn();
+            let mut out = Vec::new();
+            for link in store::links::by_contact(c, &cid)? {
+                let bases = store::bases::for_link(c, link.id)?;
+                let comments = store::comments::for_link(c, link.id)?
+                    .into_iter()
+                    .map(|m| (m.trengo_message_id, m.ghl_note_id))
+                    .collect();
+                let held = store::conflicts::list(c)?
+                    .into_iter()
+                    .filter(|h| h.link_id == link.id)
+                    .filter_map(|h| h.field.parse::<Field>().ok())
+                    .collect();
+                out.push(StoredLink {
+                    link,
+                    bases,
+                    comments,
+                    held,
+                });
+            }
+            let tags = store::bases::get_contact(c, &cid, TAGS)?.map(|b| b.value);
+            Ok((out, tags))
+        })
+        .await?;
+    if links.is_empty() {
+        return Ok(None);
+    }
+    let contact = ghl.contact(contact_id).await?;
+    let tasks = ghl.tasks(contact_id).await?;
+    let notes = ghl.notes(contact_id).await?;
+    let contact_view = views::contact(&contact, &notes);
+    let mut link_views = Vec::new();
+    let mut notes_upto = Vec::new();
+    for stored in links {
+        let link = &stored.link;
+        let base = |field: &str| {
+            stored
+                .bases
+                .iter()
+                .find(|b| b.field == field)
+                .map(|b| b.value.clone())
+        };
+        let ticket = match fresh.get(&link.ticket_id) {
+            Some(t) => Some(t.clone()),
+            None => match trengo.ticket(link.ticket_id).await {
+                Ok(t) => Some(t),
+                Err(e) if e.status() == Some(404) => None,
+                Err(e) => return Err(e.into()),
+            },
+        };
+        let task = tasks.iter().find(|t| t.id == link.task_id);
+        let lid = LinkId(link.id.0);
+        let view = match (ticket, task) {
+            (Some(ticket), Some(task)) => {
+                let upto = base(NOTES_UPTO).and_then(|v| v.as_i64());
+                let (notes, highest) = new_notes(trengo, ticket.id, upto).await?;
+                if let Some(h) = highest {
+                    notes_upto.push((lid, h));
+                }
+                let ticket_view = match views::ticket(&ticket, notes, directory) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        tracing::warn!(ticket = ticket.id, error = %e, "ticket left out of this pass");
+                        continue;
+                    }
+                };
+                let ticket_matches = settings.scope.ticket_in_scope(
+                    &ticket_view.labels,
+                    ticket.channel_id(),
+                    ticket.team_id,
+                );
+                let task_view = views::task(task, contact_id, directory);
+                let task_matches = settings
+                    .scope
+                    .task_in_scope(&contact_view.tags, &task_view.title);
+                read_tickets.insert(ticket.id, ticket);
+                LinkView {
+                    link: lid,
+                    created_at: link.created_at,
+                    in_scope: settings.scope.link_in_scope(
+                        link.origin,
+                        ticket_matches,
+                        task_matches,
+                    ),
+                    ticket: ticket_view,
+                    task: task_view,
+                    bases: LinkBases {
+                        status: base("status").and_then(|v| v.as_bool()),
+                        assignee: base("assignee").map(|v| v.as_str().map(str::to_string)),
+                    },
+                    comments: stored.comments,
+                    held: stored.held,
+                }
+            }
+            // The ticket or the task is gone (deleted, merged): the link can no longer sync.
+            // It leaves scope; nothing is deleted on the other side.
+            _ => LinkView {
+                link: lid,
+                created_at: link.created_at,
+                in_scope: false,
+                ticket: placeholder_ticket(link.ticket_id),
+                task: TaskView {
+                    id: link.task_id.clone(),
+                    contact_id: contact_id.to_string(),
+                    completed: false,
+                    assignee: None,
+                    title: String::new(),
+                    body: String::new(),
+                },
+                bases: LinkBases::default(),
+                comments: stored.comments,
+                held: stored.held,
+            },
+        };
+        link_views.push(view);
+    }
+    Ok(Some(LoadedGroup {
+        group: ContactGroup {
+            contact: contact_view,
+            tag_base: tag_base.map(|v| tag_set(&v)),
+            links: link_views,
+        },
+        notes_upto,
+    }))
+}
+
+fn placeholder_ticket(id: i64) -> TicketView {
+    TicketView {
+        id,
+        status: TicketStatus::Open,
+        labels: BTreeSet::new(),
+        assignee: None,
+        updated_at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+        subject: None,
+        notes: Vec::new(),
+    }
+}
+
+fn tag_set(value: &Value) -> BTreeSet<super::model::Tag> {
+    value
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(super::model::Tag::new)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A ticket entering scope, as a link candidate.
+pub fn ticket_candidate(
+    ticket: &trengo::Ticket,
+    settings: &EngineSettings,
+    directory: &Directory,
+) -> Option<Candidate> {
+    let view = views::ticket(ticket, Vec::new(), directory).ok()?;
+    let contact = ticket.contact.as_ref();
+    Some(Candidate::Ticket {
+        url: settings.scope.ticket_url(ticket.id),
+        contact_email: contact
+            .and_then(|c| c.email.clone())
+            .filter(|e| e.contains('@')),
+        contact_phone: contact
+            .and_then(|c| c.phone.clone())
+            .filter(|p| !p.trim().is_empty()),
+        contact_name: contact.and_then(|c| c.name.clone()),
+        ticket: view,
+    })
+}
+
+/// The open tasks of a contact that enter scope without a link.
+pub async fn task_candidates(
+    store: &StoreHandle,
+    ghl: &GhlClient,
+    settings: &EngineSettings,
+    directory: &Directory,
+    contact_id: &str,
+) -> Result<(Vec<Candidate>, Option<ghl::Contact>), ReadError> {
+    let contact = ghl.contact(contact_id).await?;
+    let contact_view = views::contact(&contact, &[]);
+    let tasks = ghl.tasks(contact_id).await?;
+    let ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
+    let linked: BTreeSet<String> = store
+        .call(move |s| {
+            let mut linked = BTreeSet::new();
+            for id in ids {
+                if store::links::by_task(s.conn(), &id)?.is_some() {
+                    linked.insert(id);
+                }
+            }
+            Ok(linked)
+        })
+        .await?;
+    let mut out = Vec::new();
+    for task in &tasks {
+        if linked.contains(&task.id) {
+            continue;
+        }
+        let view = views::task(task, contact_id, directory);
+        let names = settings.scope.ticket_in_text(&view.body);
+        let eligible = names.is_some()
+            || (!task.completed
+                && settings
+                    .scope
+                    .task_in_scope(&contact_view.tags, &view.title));
+        if eligible {
+            out.push(Candidate::Task {
+                task: view,
+                contact: contact_view.clone(),
+                ticket_url_of_this_account: names,
+            });
+        }
+    }
+    Ok((out, Some(contact)))
+}
