@@ -8,10 +8,12 @@
 //! pessimistic setting is the default.
 //!
 //! Rooms: [`faults`] (fault injection and request counters both fakes share),
-//! [`trengo`] (the Trengo fake), [`ghl`] (the GHL fake).
+//! [`trengo`] (the Trengo fake), [`ghl`] (the GHL fake), [`world`] (both fakes seeded with the same people, their
+//! daemon configuration, and the `sim` command's body).
 
 pub mod faults;
 pub mod ghl;
 pub mod trengo;
+pub mod world;
 
 pub use faults::{Fault, FaultInjector, Faults, RequestCounters};

@@ -1,0 +1,724 @@
+//! The simulated world: both fakes started side by side and seeded with the same people, plus
+//! the configuration that points a daemon at them, and the body of `trengo-sync sim`.
+//!
+//! The two fakes seed themselves independently (different people, different e-mails), which
+//! is useless for a sync: nothing would ever match. [`SimWorld`] therefore keeps the Trengo
+//! fake's seed (contacts `seeded_person(i)`, tickets with labels, customer messages and
+//! internal notes) and rebuilds the GHL side around it: one GHL contact per Trengo person,
+//! same e-mail and phone, some tagged `trengo` with open tasks (the GHL → Trengo link rule),
+//! some carrying managed `trengo:*` tags, and notes. Everything is deterministic from
+//! [`WorldOptions::seed`] and the clock's time at start.
+//!
+//! [`SimWorld::config_toml`] writes a complete daemon configuration for the world, and
+//! [`SimWorld::config`] loads that very text through [`crate::config::load_with`], so it
+//! passes the same validation as a user's file.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::future::Future;
+use std::io::Write as _;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use chrono_tz::Tz;
+use figment::providers::Env;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::{self, Config, ConfigError};
+use crate::sim::ghl::activity::TaskInput;
+use crate::sim::ghl::model::ghl_time;
+use crate::sim::ghl::state::ContactInput;
+use crate::sim::ghl::{API_VERSION, GhlError, GhlFake, GhlFakeOptions};
+use crate::sim::trengo::model::{Message, MessageType, id_start};
+use crate::sim::trengo::{SeedSpec, TrengoFake, TrengoFakeOptions, seeded_person};
+
+/// The Trengo label that puts a ticket in the sync's scope in the world's configuration.
+pub const LINK_LABEL: &str = "GHL";
+/// The GHL contact tag that puts a contact's tasks in scope in the world's configuration.
+pub const LINK_TAG: &str = "trengo";
+/// The prefix of the labels and tags the world's configuration manages.
+pub const MANAGED_PREFIX: &str = "trengo:";
+/// People seeded on both sides unless told otherwise.
+pub const DEFAULT_CONTACTS: usize = 10;
+/// Tickets seeded unless told otherwise (more than one page of 25).
+pub const DEFAULT_TICKETS: usize = 30;
+
+/// Managed tags handed out on the GHL side. `trengo:billing` has no Trengo label yet, so the
+/// demo shows `tags.create_labels` at work.
+const MANAGED_TAGS: [&str; 3] = ["trengo:vip", "trengo:callback", "trengo:billing"];
+/// Tags outside the managed set, which the sync must never touch.
+const OTHER_TAGS: [&str; 3] = ["customer", "lead", "newsletter"];
+const TASK_TITLES: [&str; 5] = [
+    "Call back about the quote",
+    "Send the contract",
+    "Check the invoice",
+    "Follow up on the demo",
+    "Confirm the delivery date",
+];
+const NOTE_BODIES: [&str; 4] = [
+    "Prefers e-mail over phone.",
+    "Asked about the annual plan.",
+    "Spoke with the billing department.",
+    "Out of office until next week.",
+];
+
+/// How to build a world.
+#[derive(Debug, Clone)]
+pub struct WorldOptions {
+    /// Seed of every random choice on both sides; it replaces the fakes' own `seed`
+    /// options. Default 1.
+    pub seed: u64,
+    /// Tickets to seed in Trengo. Default [`DEFAULT_TICKETS`].
+    pub tickets: usize,
+    /// People to seed, each a Trengo contact and a GHL contact. Default [`DEFAULT_CONTACTS`].
+    pub contacts: usize,
+    /// The clock both fakes run on. Default the wall clock.
+    pub clock: SharedClock,
+    /// Trengo fake settings (its `seed` is overridden by [`WorldOptions::seed`]).
+    pub trengo: TrengoFakeOptions,
+    /// GHL fake settings (its `seed` and `contacts` are overridden: the world seeds them).
+    pub ghl: GhlFakeOptions,
+}
+
+impl Default for WorldOptions {
+    fn default() -> Self {
+        Self {
+            seed: 1,
+            tickets: DEFAULT_TICKETS,
+            contacts: DEFAULT_CONTACTS,
+            clock: SystemClock::shared(),
+            trengo: TrengoFakeOptions::default(),
+            ghl: GhlFakeOptions::default(),
+        }
+    }
+}
+
+/// Why a world could not be started or configured.
+#[derive(Debug, thiserror::Error)]
+pub enum WorldError {
+    /// A port could not be bound.
+    #[error(
+        "cannot listen on 127.0.0.1:{port} for the {side} fake: {source}; \
+         choose a free port (or 0 for any) with --{flag}-port"
+    )]
+    Bind {
+        /// `Trengo` or `GHL`.
+        side: &'static str,
+        /// The CLI flag stem (`trengo`, `ghl`).
+        flag: &'static str,
+        /// The port asked for.
+        port: u16,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// A fake could not start on its listener.
+    #[error("the {side} fake could not start on its listener: {source}")]
+    Start {
+        /// `Trengo` or `GHL`.
+        side: &'static str,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// The GHL fake refused a seed edit (a bug in the world's seeding).
+    #[error("seeding the GHL fake failed: it answered {status} {message}")]
+    Seed {
+        /// HTTP status the fake's operation gave.
+        status: u16,
+        /// Its message.
+        message: String,
+    },
+    /// The generated configuration could not be written to a temporary file.
+    #[error("cannot write the generated configuration to a temporary file: {0}")]
+    ConfigFile(std::io::Error),
+    /// The generated configuration did not load (a bug in [`SimWorld::config_toml`]).
+    #[error("the generated configuration does not load: {0}")]
+    Config(#[from] ConfigError),
+}
+
+impl From<GhlError> for WorldError {
+    fn from(e: GhlError) -> Self {
+        WorldError::Seed {
+            status: e.status.as_u16(),
+            message: e.message.to_string(),
+        }
+    }
+}
+
+/// One person as both fakes know them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorldPerson {
+    /// "First Last".
+    pub name: String,
+    /// Lower-case e-mail, the same on both sides.
+    pub email: String,
+    /// E.164 phone, the same on both sides.
+    pub phone: String,
+    /// The Trengo contact id.
+    pub trengo_contact_id: i64,
+    /// The GHL contact id.
+    pub ghl_contact_id: String,
+}
+
+/// Both fakes, running and consistently seeded. Dropping it stops both.
+#[derive(Debug)]
+pub struct SimWorld {
+    trengo: TrengoFake,
+    ghl: GhlFake,
+    seed: u64,
+    trengo_options: TrengoFakeOptions,
+    ghl_options: GhlFakeOptions,
+    people: Vec<WorldPerson>,
+}
+
+impl SimWorld {
+    /// Starts both fakes on listeners the caller bound (to `127.0.0.1:0` in tests) and seeds
+    /// them. Must be called inside a Tokio runtime.
+    pub fn start(
+        trengo_listener: TcpListener,
+        ghl_listener: TcpListener,
+        options: WorldOptions,
+    ) -> Result<Self, WorldError> {
+        let WorldOptions {
+            seed,
+            tickets,
+            contacts,
+            clock,
+            mut trengo,
+            mut ghl,
+        } = options;
+        trengo.seed = seed;
+        ghl.seed = seed;
+        // The GHL fake's own seed makes different people; the world adds its contacts below.
+        ghl.contacts = 0;
+        let trengo_fake = TrengoFake::start(trengo_listener, trengo.clone(), clock.clone())
+            .map_err(|source| WorldError::Start {
+                side: "Trengo",
+                source,
+            })?;
+        let ghl_fake = GhlFake::start(ghl_listener, ghl.clone(), clock.clone())
+            .map_err(|source| WorldError::Start { side: "GHL", source })?;
+        trengo_fake.seed(&SeedSpec {
+            contacts,
+            tickets,
+            ..SeedSpec::default()
+        });
+        ensure_trengo_variety(&trengo_fake);
+        let people = seed_ghl(&trengo_fake, &ghl_fake, seed, trengo.zone)?;
+        // Seeding raised ContactCreate/TaskCreate/NoteCreate events nobody should see.
+        ghl_fake.outbox().clear_log();
+        Ok(Self {
+            trengo: trengo_fake,
+            ghl: ghl_fake,
+            seed,
+            trengo_options: trengo,
+            ghl_options: ghl,
+            people,
+        })
+    }
+
+    /// Binds `127.0.0.1:trengo_port` and `127.0.0.1:ghl_port` (0: any free port) and starts
+    /// the world there.
+    pub async fn bind(
+        trengo_port: u16,
+        ghl_port: u16,
+        options: WorldOptions,
+    ) -> Result<Self, WorldError> {
+        let trengo = bind_loopback(trengo_port, "Trengo", "trengo").await?;
+        let ghl = bind_loopback(ghl_port, "GHL", "ghl").await?;
+        Self::start(trengo, ghl, options)
+    }
+
+    /// The Trengo fake (its admin methods are reachable through it).
+    pub fn trengo(&self) -> &TrengoFake {
+        &self.trengo
+    }
+
+    /// The GHL fake (its admin methods are reachable through it).
+    pub fn ghl(&self) -> &GhlFake {
+        &self.ghl
+    }
+
+    /// The seed the world was built from.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// `http://127.0.0.1:P/api/v2`: Trengo's API base URL.
+    pub fn trengo_base_url(&self) -> String {
+        self.trengo.base_url()
+    }
+
+    /// `http://127.0.0.1:P`: Trengo's web app base; ticket pages are `{web_url}/tickets/{id}`.
+    pub fn trengo_web_url(&self) -> String {
+        self.trengo.web_url()
+    }
+
+    /// `http://127.0.0.1:Q`: GHL's API base URL.
+    pub fn ghl_base_url(&self) -> String {
+        self.ghl.base_url()
+    }
+
+    /// The personal access token the Trengo fake accepts.
+    pub fn trengo_token(&self) -> SecretString {
+        self.trengo_options.token.clone()
+    }
+
+    /// The private integration token the GHL fake accepts.
+    pub fn ghl_token(&self) -> SecretString {
+        self.ghl_options.private_token.clone()
+    }
+
+    /// The GHL location every contact belongs to.
+    pub fn location_id(&self) -> &str {
+        self.ghl.location_id()
+    }
+
+    /// The Ed25519 key (base64 SPKI) the GHL fake signs webhooks with.
+    pub fn ghl_public_key(&self) -> String {
+        self.ghl.public_key_base64()
+    }
+
+    /// The zone the Trengo fake renders its naive timestamps in.
+    pub fn trengo_zone(&self) -> Tz {
+        self.trengo_options.zone
+    }
+
+    /// The channel tickets made from GHL tasks go to: the first seeded channel (e-mail).
+    pub fn trengo_channel_id(&self) -> Option<i64> {
+        self.trengo.channel_ids().first().copied()
+    }
+
+    /// The people seeded on both sides, in seed order.
+    pub fn people(&self) -> &[WorldPerson] {
+        &self.people
+    }
+
+    /// Both fakes' whole state as JSON (`{"trengo": …, "ghl": …}`), without secrets or ports:
+    /// equal for worlds of the same options and start time.
+    pub fn snapshot(&self) -> Value {
+        json!({ "trengo": self.trengo.snapshot(), "ghl": self.ghl.snapshot() })
+    }
+
+    /// A complete daemon configuration for this world, as TOML text: the fakes' URLs and
+    /// tokens, the Trengo fake's zone, link label [`LINK_LABEL`], tag [`LINK_TAG`], managed
+    /// prefix [`MANAGED_PREFIX`], and schedules short enough for a demo.
+    pub fn config_toml(&self, store_path: &Path, listen: SocketAddr) -> String {
+        let t = &self.trengo_options;
+        let g = &self.ghl_options;
+        let channel = self
+            .trengo_channel_id()
+            .map_or_else(String::new, |id| format!("trengo_channel_id = {id}\n"));
+        format!(
+            r#"# trengo-sync configuration for the simulated world (seed {seed}).
+# The tokens are the fakes' own; nothing here reaches a real account.
+
+[trengo]
+base_url = {trengo_base}
+web_url = {trengo_web}
+token = {trengo_token}
+timezone = {zone}
+
+[ghl]
+base_url = {ghl_base}
+location_id = {location}
+token = {ghl_token}
+version = {version}
+
+[store]
+path = {store}
+
+[http]
+listen = {listen}
+
+[schedule]
+# Polls every 5 s, a sweep every 20 s: fast enough to watch changes cross.
+trengo_poll = "*/5 * * * * *"
+ghl_poll = "2/5 * * * * *"
+sweep = "10/20 * * * * *"
+reconcile = "0 */10 * * * *"
+# Same zone on both ends, whole seconds: a small overlap is enough.
+trengo_overlap = "10s"
+# The GHL fake's search index lags writes by {lag}.
+ghl_overlap = {ghl_overlap}
+stop_grace = "5s"
+
+[link]
+trengo_label = {label}
+ghl_tag = {tag}
+{channel}create_contacts = false
+task_due_in = "2d"
+
+[tags]
+managed_prefix = {prefix}
+create_labels = true
+
+[limits]
+trengo_per_minute = {trengo_rate}
+ghl_per_window = {ghl_rate}
+ghl_window = {ghl_window}
+ghl_per_day = {ghl_daily}
+request_timeout = "10s"
+retry_base = "5s"
+retry_max = "1m"
+
+[webhooks]
+enabled = false
+ghl_public_key = {public_key}
+"#,
+            seed = self.seed,
+            trengo_base = quoted(&self.trengo_base_url()),
+            trengo_web = quoted(&self.trengo_web_url()),
+            trengo_token = quoted(t.token.expose_secret()),
+            zone = quoted(t.zone.name()),
+            ghl_base = quoted(&self.ghl_base_url()),
+            location = quoted(self.location_id()),
+            ghl_token = quoted(g.private_token.expose_secret()),
+            version = quoted(API_VERSION),
+            store = quoted(&store_path.display().to_string()),
+            listen = quoted(&listen.to_string()),
+            lag = humantime::format_duration(g.index_lag),
+            ghl_overlap = quoted(&span(g.index_lag * 3 + Duration::from_secs(5))),
+            label = quoted(LINK_LABEL),
+            tag = quoted(LINK_TAG),
+            prefix = quoted(MANAGED_PREFIX),
+            trengo_rate = t.rate_limit_per_minute.max(1),
+            ghl_rate = g.burst_limit.max(1),
+            ghl_window = quoted(&span(g.burst_window)),
+            ghl_daily = g.daily_limit.max(1),
+            public_key = quoted(&self.ghl_public_key()),
+        )
+    }
+
+    /// [`SimWorld::config_toml`] loaded through [`config::load_with`] (the process
+    /// environment is ignored, so a user's `TRENGO_SYNC__*` variables cannot bend it).
+    pub fn config(&self, store_path: &Path, listen: SocketAddr) -> Result<Config, WorldError> {
+        let mut file = tempfile::Builder::new()
+            .prefix("trengo-sync-sim-")
+            .suffix(".toml")
+            .tempfile()
+            .map_err(WorldError::ConfigFile)?;
+        file.write_all(self.config_toml(store_path, listen).as_bytes())
+            .and_then(|()| file.flush())
+            .map_err(WorldError::ConfigFile)?;
+        let no_env = Env::raw().filter(|_| false);
+        Ok(config::load_with(file.path(), no_env)?)
+    }
+
+    /// What `trengo-sync sim` prints: URLs, admin surfaces, tokens and the configuration.
+    pub fn banner(&self, store_path: &Path, listen: SocketAddr) -> String {
+        let mut out = String::new();
+        let trengo = self.trengo_web_url();
+        let ghl = self.ghl_base_url();
+        let tickets = self.trengo.ticket_ids().len();
+        // Writing to a String cannot fail.
+        let _ = writeln!(
+            out,
+            "trengo-sync sim: seed {}, {} people on both sides, {tickets} tickets\n",
+            self.seed,
+            self.people.len()
+        );
+        let _ = writeln!(out, "Trengo fake");
+        let _ = writeln!(out, "  API        {}", self.trengo_base_url());
+        let _ = writeln!(
+            out,
+            "  token      {}  (Authorization: Bearer …)",
+            self.trengo_options.token.expose_secret()
+        );
+        let _ = writeln!(out, "  zone       {}", self.trengo_options.zone.name());
+        let _ = writeln!(out, "  tickets    {trengo}/tickets/{{id}}");
+        let _ = writeln!(
+            out,
+            "  admin      {trengo}/_sim/state, /_sim/tickets/{{id}}/close, /_sim/tickets/{{id}}/notes, …"
+        );
+        let _ = writeln!(out, "\nGHL fake");
+        let _ = writeln!(out, "  API        {ghl}  (header Version: {API_VERSION})");
+        let _ = writeln!(
+            out,
+            "  token      {}",
+            self.ghl_options.private_token.expose_secret()
+        );
+        let _ = writeln!(out, "  location   {}", self.location_id());
+        let _ = writeln!(out, "  webhooks   public key {}", self.ghl_public_key());
+        let _ = writeln!(
+            out,
+            "  admin      {ghl}/_sim/state, /_sim/tasks/{{id}}/complete, /_sim/contacts/{{id}}/tags, …"
+        );
+        let _ = writeln!(
+            out,
+            "\nA configuration for a daemon pointed at these fakes (save it as sim.toml and \
+             run `trengo-sync check --config sim.toml`):\n"
+        );
+        out.push_str(&self.config_toml(store_path, listen));
+        out
+    }
+
+    /// Stops both fakes and waits for their servers to end.
+    pub async fn shutdown(self) {
+        let Self { trengo, ghl, .. } = self;
+        trengo.shutdown().await;
+        ghl.shutdown().await;
+    }
+}
+
+/// Options of `trengo-sync sim`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeOptions {
+    /// Port of the Trengo fake on 127.0.0.1 (`--trengo-port`; 0 picks a free one).
+    pub trengo_port: u16,
+    /// Port of the GHL fake on 127.0.0.1 (`--ghl-port`; 0 picks a free one).
+    pub ghl_port: u16,
+    /// Seed of the world (`--seed`).
+    pub seed: u64,
+    /// Tickets to seed (`--tickets`).
+    pub tickets: usize,
+}
+
+/// The store path the printed configuration names: relative, so it lands where the user runs.
+pub const SIM_STORE_PATH: &str = "trengo-sync-sim.sqlite";
+
+/// The body of `trengo-sync sim`: starts the world on the given ports with the wall clock,
+/// prints its URLs, admin surfaces, tokens and configuration to stdout, and serves until
+/// `shutdown` resolves.
+pub async fn serve(options: ServeOptions, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let world = SimWorld::bind(
+        options.trengo_port,
+        options.ghl_port,
+        WorldOptions {
+            seed: options.seed,
+            tickets: options.tickets,
+            ..WorldOptions::default()
+        },
+    )
+    .await?;
+    let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 8642));
+    let banner = world.banner(Path::new(SIM_STORE_PATH), listen);
+    {
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(banner.as_bytes())?;
+        stdout.write_all(b"\nServing until Ctrl-C.\n")?;
+        stdout.flush()?;
+    }
+    tracing::info!(
+        trengo = %world.trengo_base_url(),
+        ghl = %world.ghl_base_url(),
+        "simulated Trengo and GHL are serving"
+    );
+    shutdown.await;
+    world.shutdown().await;
+    tracing::info!("simulated Trengo and GHL stopped");
+    Ok(())
+}
+
+async fn bind_loopback(
+    port: u16,
+    side: &'static str,
+    flag: &'static str,
+) -> Result<TcpListener, WorldError> {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+        .await
+        .map_err(|source| WorldError::Bind {
+            side,
+            flag,
+            port,
+            source,
+        })
+}
+
+/// A TOML basic string, escaped.
+fn quoted(text: &str) -> String {
+    toml::Value::String(text.to_owned()).to_string()
+}
+
+/// A duration as the config's `Span` reads it: whole seconds, or milliseconds below that.
+fn span(d: Duration) -> String {
+    if d.subsec_millis() == 0 && d.as_secs() > 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis().max(1))
+    }
+}
+
+/// Makes sure the random Trengo seed shows every case the demo and tests rely on: a ticket
+/// with the link label, one with a managed label, one with an internal note. Done on the
+/// state directly, as part of the seed: no timestamps move and no webhooks fire.
+fn ensure_trengo_variety(trengo: &TrengoFake) {
+    let mut world = trengo
+        .sim()
+        .shared
+        .world
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let ticket_ids: Vec<i64> = world.tickets.keys().copied().collect();
+    let label_id = |name: &str| {
+        world
+            .labels
+            .values()
+            .find(|l| l.name == name)
+            .map(|l| l.id)
+    };
+    let link = label_id(LINK_LABEL);
+    let managed = label_id("trengo:vip");
+    let wanted = [(link, 0usize), (managed, 1usize)];
+    for (label, slot) in wanted {
+        let Some(label) = label else { continue };
+        let carried = world.tickets.values().any(|t| t.label_ids.contains(&label));
+        let target = ticket_ids.get(slot).or(ticket_ids.first()).copied();
+        if let (false, Some(target)) = (carried, target)
+            && let Some(ticket) = world.tickets.get_mut(&target)
+        {
+            ticket.label_ids.push(label);
+        }
+    }
+    let has_note = world.messages.values().any(|m| m.kind == MessageType::Note);
+    if let (false, Some(&first)) = (has_note, ticket_ids.first()) {
+        let (created_at, agent) = match world.tickets.get(&first) {
+            Some(t) => (t.created_at + TimeDelta::minutes(1), world.ui_user_id),
+            None => return,
+        };
+        let id = world.next_id("message", id_start::MESSAGE);
+        world.insert_message(Message {
+            id,
+            ticket_id: first,
+            kind: MessageType::Note,
+            text: "Checked the order system: shipped on Monday.".to_owned(),
+            user_id: Some(agent),
+            created_at,
+        });
+    }
+}
+
+/// Seeds the GHL side with one contact per Trengo contact (same name, e-mail and phone), their
+/// tags, tasks and notes. All timestamps lie hours in the past, so the lagging search index
+/// already shows every contact.
+fn seed_ghl(
+    trengo: &TrengoFake,
+    ghl: &GhlFake,
+    seed: u64,
+    zone: Tz,
+) -> Result<Vec<WorldPerson>, WorldError> {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5EED_0F_60_1D);
+    let now = ghl_millis(ghl.now());
+    let users: Vec<String> = ghl.snapshot()["users"]
+        .as_array()
+        .map(|users| {
+            users
+                .iter()
+                .filter_map(|u| u["id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    // Trengo contact ids by e-mail, so people match by what the sync matches on.
+    let trengo_ids: BTreeMap<String, i64> = trengo
+        .sim()
+        .read(|world, _| {
+            world
+                .contacts
+                .values()
+                .filter_map(|c| c.email.clone().map(|e| (e, c.id)))
+                .collect()
+        });
+    let mut people = Vec::new();
+    for (index, trengo_contact_id) in (0..trengo_ids.len()).filter_map(|i| {
+        trengo_ids
+            .get(&seeded_person(i).email)
+            .map(|id| (i, *id))
+    }) {
+        let person = seeded_person(index);
+        let showcase = index == 0;
+        let in_scope = showcase || rng.gen_bool(0.4);
+        let mut tags = Vec::new();
+        if in_scope {
+            tags.push(LINK_TAG.to_owned());
+        }
+        for tag in MANAGED_TAGS {
+            if (showcase && tag == MANAGED_TAGS[0]) || rng.gen_bool(0.25) {
+                tags.push(tag.to_owned());
+            }
+        }
+        for tag in OTHER_TAGS {
+            if rng.gen_bool(0.3) {
+                tags.push(tag.to_owned());
+            }
+        }
+        let (first, last) = person
+            .name
+            .split_once(' ')
+            .unwrap_or((person.name.as_str(), ""));
+        let owner = (!users.is_empty() && rng.gen_bool(0.5))
+            .then(|| users[rng.gen_range(0..users.len())].clone());
+        // Between 45 days and 23 hours old; its tasks and notes follow within 8 hours, so
+        // everything lies in the past and the search index (seconds behind) shows it all.
+        let mut at = now - TimeDelta::days(45)
+            + TimeDelta::minutes(((index as i64) * 37) % (44 * 24 * 60))
+            + TimeDelta::seconds(rng.gen_range(0..3_600));
+        let input = ContactInput {
+            first_name: Some(first.to_owned()),
+            last_name: Some(last.to_owned()).filter(|l| !l.is_empty()),
+            email: Some(person.email.clone()),
+            phone: Some(person.phone.clone()),
+            source: Some("sim world".to_owned()),
+            assigned_to: owner.clone(),
+            timezone: Some(zone.name().to_owned()),
+            tags: Some(tags),
+            custom_fields: Some(vec![(
+                "contact.customer_number".to_owned(),
+                format!("C-{:05}", index + 1),
+            )]),
+            ..ContactInput::default()
+        };
+        let created_at = at;
+        let contact = ghl.edit(false, |s, _| s.create_contact(created_at, &input))?;
+
+        let tasks = if in_scope {
+            rng.gen_range(1..=2)
+        } else {
+            rng.gen_range(0..=2)
+        };
+        for n in 0..tasks {
+            at += TimeDelta::minutes(rng.gen_range(5..120));
+            let title = TASK_TITLES[rng.gen_range(0..TASK_TITLES.len())];
+            // A contact in scope keeps its first task open, so a link has something to do.
+            let completed = !(in_scope && n == 0) && rng.gen_bool(0.3);
+            let due = at + TimeDelta::days(rng.gen_range(1..14));
+            let mut fields = json!({
+                "title": title,
+                "body": format!("{title} for {}.", person.name),
+                "dueDate": ghl_time(due),
+                "completed": completed,
+            });
+            if let Some(owner) = &owner {
+                fields["assignedTo"] = json!(owner);
+            }
+            let input = TaskInput::from_json(&fields, true)?;
+            let created_at = at;
+            ghl.edit(false, |s, _| s.create_task(created_at, &contact.id, &input))?;
+        }
+        let notes = if showcase { 1 } else { rng.gen_range(0..=2) };
+        for _ in 0..notes {
+            at += TimeDelta::minutes(rng.gen_range(5..120));
+            let body = json!({ "body": NOTE_BODIES[rng.gen_range(0..NOTE_BODIES.len())] });
+            let created_at = at;
+            ghl.edit(false, |s, _| s.create_note(created_at, &contact.id, &body))?;
+        }
+        people.push(WorldPerson {
+            name: person.name,
+            email: person.email,
+            phone: person.phone,
+            trengo_contact_id,
+            ghl_contact_id: contact.id,
+        });
+    }
+    Ok(people)
+}
+
+/// `at` in whole milliseconds, as GHL stores times.
+fn ghl_millis(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or(at)
+}
