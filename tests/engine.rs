@@ -1,0 +1,135 @@
+//! The engine end to end against the simulated world: links are made, changes cross both
+//! ways, and a quiet pass writes nothing.
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use trengo_sync::clock::SystemClock;
+use trengo_sync::sim::world::{SimWorld, WorldOptions};
+use trengo_sync::store::{self, Store};
+use trengo_sync::sync::engine::{Engine, PassKind, PassOptions, PassReport};
+
+async fn world() -> SimWorld {
+    let t = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let g = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    SimWorld::start(
+        t,
+        g,
+        WorldOptions {
+            seed: 7,
+            tickets: 12,
+            contacts: 6,
+            ..WorldOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+async fn engine(world: &SimWorld, dir: &tempfile::TempDir) -> Engine {
+    let config = world
+        .config(&dir.path().join("state.sqlite"), "127.0.0.1:0".parse().unwrap())
+        .unwrap();
+    let engine = Engine::from_config(&config, SystemClock::shared(), false).unwrap();
+    engine.bind_identity().await.unwrap();
+    engine
+}
+
+async fn once(engine: &Engine) -> PassReport {
+    let report = engine
+        .pass(PassKind::Poll, PassOptions::default())
+        .await
+        .unwrap();
+    assert!(report.braked.is_none(), "brake: {:?}", report.braked);
+    report
+}
+
+/// Runs passes until one applies nothing (at most `max`), returning how many ran.
+async fn until_quiet(engine: &Engine, max: usize) -> usize {
+    for n in 1..=max {
+        let report = engine
+            .pass(PassKind::Reconcile, PassOptions::default())
+            .await
+            .unwrap();
+        if report.writes.trengo + report.writes.ghl == 0 {
+            return n;
+        }
+    }
+    panic!("no quiet pass within {max}");
+}
+
+fn links(dir: &tempfile::TempDir) -> Vec<store::links::Link> {
+    let s = Store::open_read_only(dir.path().join("state.sqlite")).unwrap();
+    store::links::active(s.conn()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_pass_links_labelled_tickets_and_a_second_pass_is_quiet() {
+    let world = world().await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(&world, &dir).await;
+    let first = once(&engine).await;
+    assert!(first.failed.is_empty(), "failed: {:?}", first.failed);
+    let linked = links(&dir);
+    assert!(!linked.is_empty(), "the world has tickets labelled GHL; none was linked");
+    // Every link's task carries its ticket URL.
+    for link in &linked {
+        let contact = world.ghl().contact_json(&link.ghl_contact_id).unwrap();
+        assert!(contact.is_object());
+    }
+    until_quiet(&engine, 4).await;
+    let quiet = once(&engine).await;
+    assert_eq!(quiet.writes.trengo + quiet.writes.ghl, 0, "{:?}", quiet.plans);
+    drop(Arc::new(()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trengo_close_completes_the_task_and_ghl_completion_closes_the_ticket() {
+    let world = world().await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(&world, &dir).await;
+    once(&engine).await;
+    until_quiet(&engine, 4).await;
+    let linked = links(&dir);
+    let (a, b) = (&linked[0], linked.get(1).unwrap_or(&linked[0]));
+
+    world.trengo().close_ticket(a.ticket_id).unwrap();
+    until_quiet(&engine, 4).await;
+    let task = world.ghl().contact_json(&a.ghl_contact_id).unwrap();
+    let _ = task;
+    let tasks = engine.ghl.tasks(&a.ghl_contact_id).await.unwrap();
+    let t = tasks.iter().find(|t| t.id == a.task_id).unwrap();
+    assert!(t.completed, "closing ticket #{} did not complete its task", a.ticket_id);
+
+    if b.ticket_id != a.ticket_id {
+        world.ghl().complete_task(&b.task_id).unwrap();
+        until_quiet(&engine, 4).await;
+        let ticket = world.trengo().ticket_json(b.ticket_id).unwrap();
+        assert_eq!(ticket["status"], "CLOSED", "{ticket}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internal_note_crosses_once_and_never_comes_back() {
+    let world = world().await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(&world, &dir).await;
+    once(&engine).await;
+    until_quiet(&engine, 4).await;
+    let link = links(&dir)[0].clone();
+    world
+        .trengo()
+        .post_note(link.ticket_id, "Customer wants a call back on Friday")
+        .unwrap();
+    until_quiet(&engine, 4).await;
+    until_quiet(&engine, 2).await;
+    let notes = engine.ghl.notes(&link.ghl_contact_id).await.unwrap();
+    let copies = notes
+        .iter()
+        .filter(|n| {
+            n.body
+                .as_deref()
+                .is_some_and(|b| b.contains("Customer wants a call back on Friday"))
+        })
+        .count();
+    assert_eq!(copies, 1, "{notes:?}");
+}
