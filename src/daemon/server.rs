@@ -307,8 +307,16 @@ async fn ghl_webhook(
 ) -> Response {
     const SOURCE: &str = "ghl";
     let hooks = &state.webhooks;
-    let (true, Some(key)) = (hooks.enabled, hooks.ghl_key.as_ref()) else {
+    if !hooks.enabled {
         return webhooks_off();
+    }
+    let Some(key) = hooks.ghl_key.as_ref() else {
+        return counted(
+            SOURCE,
+            "unknown_event",
+            StatusCode::NOT_FOUND,
+            "no GHL webhook key is configured (webhooks.ghl_public_key)\n".into(),
+        );
     };
     // ghl-api.md §8.2: Ed25519 over the raw body in `x-ghl-signature`, no fallback to the
     // legacy RSA header.

@@ -124,3 +124,44 @@ pub struct BackfillProgress {
     /// When it should complete at that rate.
     pub eta_at: Option<DateTime<Utc>>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
+    }
+
+    #[test]
+    fn eta_is_what_is_left_over_the_observed_rate() {
+        let b = Backfill::new();
+        b.start("trengo.tickets", 1000, at(0));
+        let before = b.snapshot(at(0));
+        assert_eq!(before[0].eta_secs, None, "no rate before the first item");
+        b.advance(100, at(50));
+        b.advance(100, at(100));
+        let p = &b.snapshot(at(100))[0];
+        assert_eq!(p.done, 200);
+        assert_eq!(p.rate_per_sec, Some(2.0));
+        assert_eq!(p.eta_secs, Some(400));
+        assert_eq!(p.eta_at, Some(at(500)));
+        assert_eq!(p.percent, Some(20.0));
+    }
+
+    #[test]
+    fn a_finished_backfill_stays_listed_as_done() {
+        let b = Backfill::new();
+        b.start("trengo.tickets", 10, at(0));
+        b.advance(12, at(5));
+        b.finish(at(6));
+        b.start("ghl.contacts", 5, at(7));
+        b.advance(1, at(8));
+        let all = b.snapshot(at(9));
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].eta_secs, Some(0));
+        assert_eq!(all[0].percent, Some(100.0));
+        assert_eq!(all[1].stream, "ghl.contacts");
+        assert_eq!(all[1].done, 1);
+    }
+}

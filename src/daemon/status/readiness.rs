@@ -160,3 +160,53 @@ pub struct ApiReadiness {
     /// Why.
     pub last_failure: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
+    }
+
+    const RECENT: Duration = Duration::from_secs(300);
+
+    #[test]
+    fn ready_only_once_both_apis_answered() {
+        let r = Readiness::new();
+        let reasons = r.check(at(0), RECENT).unwrap_err();
+        assert_eq!(reasons.len(), 2, "{reasons:?}");
+        r.api_ok(Api::Trengo, at(1));
+        let reasons = r.check(at(2), RECENT).unwrap_err();
+        assert_eq!(reasons, ["GHL has not answered yet"]);
+        r.api_ok(Api::Ghl, at(3));
+        assert_eq!(r.check(at(4), RECENT), Ok(()));
+    }
+
+    #[test]
+    fn a_silent_or_failing_api_or_a_brake_makes_it_unready() {
+        let r = Readiness::new();
+        r.api_ok(Api::Trengo, at(0));
+        r.api_ok(Api::Ghl, at(0));
+        let reasons = r.check(at(301), RECENT).unwrap_err();
+        assert!(
+            reasons[0].contains("Trengo has not answered since"),
+            "{reasons:?}"
+        );
+
+        r.api_ok(Api::Trengo, at(400));
+        r.api_ok(Api::Ghl, at(400));
+        r.api_failed(Api::Ghl, at(410), "GHL answered HTTP 401");
+        let reasons = r.check(at(420), RECENT).unwrap_err();
+        assert_eq!(reasons.len(), 1);
+        assert!(reasons[0].contains("HTTP 401"), "{reasons:?}");
+        r.api_ok(Api::Ghl, at(430));
+        assert_eq!(r.check(at(440), RECENT), Ok(()));
+
+        r.brake(Some("12 of 20 links would close".into()));
+        let reasons = r.check(at(450), RECENT).unwrap_err();
+        assert!(reasons[0].contains("brake"), "{reasons:?}");
+        r.brake(None);
+        assert_eq!(r.check(at(460), RECENT), Ok(()));
+    }
+}

@@ -109,7 +109,7 @@ pub fn render_table(report: &StatusReport) -> String {
             r.attempts.to_string(),
             stamp(r.first_failed_at),
             stamp(r.next_at),
-            if stuck { "STUCK" } else { "" }.into(),
+            if stuck { "stuck" } else { "retrying" }.into(),
             r.reason.clone(),
         ]
     });
