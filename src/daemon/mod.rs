@@ -6,4 +6,6 @@
 pub mod jobs;
 pub mod metrics;
 pub mod schedule;
+pub mod server;
+pub mod status;
 pub mod webhooks;
