@@ -95,7 +95,9 @@ impl State {
     }
 
     fn refill(&mut self, now: Instant) {
-        let elapsed = now.saturating_duration_since(self.last_refill).as_secs_f64();
+        let elapsed = now
+            .saturating_duration_since(self.last_refill)
+            .as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.rate()).min(self.capacity());
         self.last_refill = now;
     }
@@ -216,7 +218,9 @@ impl Budget {
             state.window = window;
             resized = true;
         }
-        if !state.sized_from_headers && (observation.limit.is_some() || observation.remaining.is_some()) {
+        if !state.sized_from_headers
+            && (observation.limit.is_some() || observation.remaining.is_some())
+        {
             state.sized_from_headers = true;
             resized = true;
         }
@@ -238,7 +242,10 @@ impl Budget {
         if let Some(daily) = observation.daily_remaining {
             state.daily_remaining = Some(daily);
             if daily == 0 {
-                tracing::warn!(budget = self.label, "daily request allowance exhausted; pausing requests");
+                tracing::warn!(
+                    budget = self.label,
+                    "daily request allowance exhausted; pausing requests"
+                );
                 let until = now + DAILY_EXHAUSTED_PAUSE;
                 state.blocked_until = Some(state.blocked_until.map_or(until, |b| b.max(until)));
             }

@@ -15,7 +15,8 @@ use serde_json::Value;
 /// An `i64` written as a number or a numeric string.
 pub fn id<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     let value = Value::deserialize(d)?;
-    value_to_i64(&value).ok_or_else(|| D::Error::custom(format!("expected an integer id, got {value}")))
+    value_to_i64(&value)
+        .ok_or_else(|| D::Error::custom(format!("expected an integer id, got {value}")))
 }
 
 /// An optional `i64` written as a number, a numeric string, `""` or `null`.
@@ -110,7 +111,9 @@ pub fn opt_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>
                 .map(Some)
                 .ok_or_else(|| D::Error::custom(format!("timestamp {raw} out of range")))
         }
-        other => Err(D::Error::custom(format!("expected a timestamp, got {other}"))),
+        other => Err(D::Error::custom(format!(
+            "expected a timestamp, got {other}"
+        ))),
     }
 }
 

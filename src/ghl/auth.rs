@@ -159,9 +159,9 @@ impl TokenSource {
     ) -> Result<SecretString, ApiError> {
         let mut cache = self.cache.lock().await;
         self.ensure_persisted(&mut cache).await?;
-        let already_replaced = cache.as_ref().is_some_and(|c| {
-            c.tokens.access_token.expose_secret() != rejected.expose_secret()
-        });
+        let already_replaced = cache
+            .as_ref()
+            .is_some_and(|c| c.tokens.access_token.expose_secret() != rejected.expose_secret());
         if !already_replaced {
             self.refresh(&mut cache).await?;
         }
@@ -213,7 +213,10 @@ impl TokenSource {
         // Form body per apps/oauth.json (ghl-api.md §1.2): client_id, client_secret,
         // grant_type=refresh_token, refresh_token, user_type.
         let form = vec![
-            ("client_id".to_string(), SecretString::from(client_id.clone())),
+            (
+                "client_id".to_string(),
+                SecretString::from(client_id.clone()),
+            ),
             ("client_secret".to_string(), client_secret.clone()),
             (
                 "grant_type".to_string(),
@@ -270,10 +273,13 @@ impl TokenSource {
             tokens: tokens.clone(),
             persisted: false,
         });
-        vault.store(tokens).await.map_err(|e| ApiError::TokenVault {
-            action: "store tokens",
-            message: e.to_string(),
-        })?;
+        vault
+            .store(tokens)
+            .await
+            .map_err(|e| ApiError::TokenVault {
+                action: "store tokens",
+                message: e.to_string(),
+            })?;
         if let Some(cached) = cache.as_mut() {
             cached.persisted = true;
         }

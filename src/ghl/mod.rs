@@ -114,8 +114,12 @@ impl GhlClient {
         let mut headers = HeaderMap::new();
         headers.insert(HeaderName::from_static("version"), version);
         let auth_hint = match &config.auth {
-            GhlAuth::PrivateToken(_) => "check ghl.token / TRENGO_SYNC__GHL__TOKEN (a private integration token of this location with the contacts and tasks scopes), then run `trengo-sync check`",
-            GhlAuth::OAuth { .. } => "the OAuth access token was refused even after a refresh; check the app's scopes and that it is installed on this location, or re-run the install",
+            GhlAuth::PrivateToken(_) => {
+                "check ghl.token / TRENGO_SYNC__GHL__TOKEN (a private integration token of this location with the contacts and tasks scopes), then run `trengo-sync check`"
+            }
+            GhlAuth::OAuth { .. } => {
+                "the OAuth access token was refused even after a refresh; check the app's scopes and that it is installed on this location, or re-run the install"
+            }
         };
         let endpoint = Endpoint::new(
             EndpointConfig {
@@ -214,7 +218,11 @@ impl GhlClient {
     pub async fn create_contact(&self, fields: &ContactFields) -> Result<Contact, ApiError> {
         let body = self.with_location(fields)?;
         let answer: ContactAnswer = self
-            .send_as(Request::new(Method::POST, "/contacts/").json(body).create_once())
+            .send_as(
+                Request::new(Method::POST, "/contacts/")
+                    .json(body)
+                    .create_once(),
+            )
             .await?;
         Ok(answer.contact)
     }
@@ -500,8 +508,11 @@ impl GhlClient {
     pub async fn custom_fields(&self) -> Result<Vec<CustomField>, ApiError> {
         let answer: CustomFieldsAnswer = self
             .send_as(
-                Request::get(format!("/locations/{}/customFields", seg(&self.location_id)))
-                    .query("model", "contact"),
+                Request::get(format!(
+                    "/locations/{}/customFields",
+                    seg(&self.location_id)
+                ))
+                .query("model", "contact"),
             )
             .await?;
         Ok(answer.custom_fields)

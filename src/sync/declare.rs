@@ -81,7 +81,11 @@ impl Scope {
     }
 
     /// Whether a task of a contact with these tags, with this title, matches the GHL rule.
-    pub fn task_in_scope<'a>(&self, contact_tags: impl IntoIterator<Item = &'a Tag>, title: &str) -> bool {
+    pub fn task_in_scope<'a>(
+        &self,
+        contact_tags: impl IntoIterator<Item = &'a Tag>,
+        title: &str,
+    ) -> bool {
         if !self.ghl_to_trengo() {
             return false;
         }
@@ -171,10 +175,16 @@ mod tests {
     #[test]
     fn ticket_url_round_trips_and_ignores_other_accounts() {
         let s = scope();
-        let body = format!("Customer asked.\n\nTrengo ticket: {}", s.ticket_url(913790661));
+        let body = format!(
+            "Customer asked.\n\nTrengo ticket: {}",
+            s.ticket_url(913790661)
+        );
         assert_eq!(s.ticket_in_text(&body), Some(913790661));
         assert_eq!(s.ticket_in_text("https://other.trengo.com/tickets/5"), None);
-        assert_eq!(s.ticket_in_text("https://app.trengo.com/tickets/ and then"), None);
+        assert_eq!(
+            s.ticket_in_text("https://app.trengo.com/tickets/ and then"),
+            None
+        );
     }
 
     #[test]

@@ -201,7 +201,9 @@ impl TrengoClient {
 
     /// `GET /tickets/{id}`.
     pub async fn ticket(&self, ticket: i64) -> Result<Ticket, ApiError> {
-        let reply = self.send(Request::get(format!("/tickets/{ticket}"))).await?;
+        let reply = self
+            .send(Request::get(format!("/tickets/{ticket}")))
+            .await?;
         self.decode_one(&reply, "data")
     }
 
@@ -237,7 +239,11 @@ impl TrengoClient {
             body["subject"] = json!(subject);
         }
         let reply = self
-            .send(Request::new(Method::POST, "/tickets").json(body).create_once())
+            .send(
+                Request::new(Method::POST, "/tickets")
+                    .json(body)
+                    .create_once(),
+            )
             .await?;
         self.decode_one(&reply, "data")
     }
@@ -273,16 +279,22 @@ impl TrengoClient {
 
     /// `POST /tickets/{id}/spam`: marks the ticket as spam (status `INVALID`).
     pub async fn mark_spam(&self, ticket: i64) -> Result<(), ApiError> {
-        self.send(Request::new(Method::POST, format!("/tickets/{ticket}/spam")))
-            .await
-            .map(drop)
+        self.send(Request::new(
+            Method::POST,
+            format!("/tickets/{ticket}/spam"),
+        ))
+        .await
+        .map(drop)
     }
 
     /// `DELETE /tickets/{id}/spam`: un-marks spam.
     pub async fn unmark_spam(&self, ticket: i64) -> Result<(), ApiError> {
-        self.send(Request::new(Method::DELETE, format!("/tickets/{ticket}/spam")))
-            .await
-            .map(drop)
+        self.send(Request::new(
+            Method::DELETE,
+            format!("/tickets/{ticket}/spam"),
+        ))
+        .await
+        .map(drop)
     }
 
     /// `POST /tickets/{id}/labels {label_id}` (one label per call).
@@ -323,7 +335,10 @@ impl TrengoClient {
     // ----- messages and notes -----
 
     /// `GET /tickets/{id}/messages`: every message, newest first (§4.5 [OBS]).
-    pub fn messages(&self, ticket: i64) -> impl Stream<Item = Result<Message, ApiError>> + Send + '_ {
+    pub fn messages(
+        &self,
+        ticket: i64,
+    ) -> impl Stream<Item = Result<Message, ApiError>> + Send + '_ {
         self.paginate_owned(format!("/tickets/{ticket}/messages"), Vec::new())
     }
 
@@ -336,11 +351,20 @@ impl TrengoClient {
     /// Sends `text` **to the customer** on the ticket's channel
     /// (`POST /tickets/{id}/messages {message, internal_note: false}`). The sync never routes
     /// GHL text here; this exists only so that messaging a customer is an explicit choice.
-    pub async fn send_customer_message(&self, ticket: i64, text: &str) -> Result<Message, ApiError> {
+    pub async fn send_customer_message(
+        &self,
+        ticket: i64,
+        text: &str,
+    ) -> Result<Message, ApiError> {
         self.post_message(ticket, text, false).await
     }
 
-    async fn post_message(&self, ticket: i64, text: &str, internal: bool) -> Result<Message, ApiError> {
+    async fn post_message(
+        &self,
+        ticket: i64,
+        text: &str,
+        internal: bool,
+    ) -> Result<Message, ApiError> {
         let reply = self
             .send(
                 Request::new(Method::POST, format!("/tickets/{ticket}/messages"))
@@ -390,7 +414,9 @@ impl TrengoClient {
 
     /// `GET /contacts/{id}`.
     pub async fn contact(&self, contact: i64) -> Result<Contact, ApiError> {
-        let reply = self.send(Request::get(format!("/contacts/{contact}"))).await?;
+        let reply = self
+            .send(Request::get(format!("/contacts/{contact}")))
+            .await?;
         self.decode_one(&reply, "data")
     }
 

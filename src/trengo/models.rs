@@ -417,7 +417,9 @@ pub fn normalize_times(value: &mut Value, zone: Tz) {
                 }
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(|item| normalize_times(item, zone)),
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| normalize_times(item, zone)),
         _ => {}
     }
 }
@@ -434,7 +436,9 @@ pub fn naive_in_zone(text: &str, zone: Tz) -> Option<DateTime<Utc>> {
     let local = match zone.from_local_datetime(&naive) {
         LocalResult::Single(t) => t,
         LocalResult::Ambiguous(first, _) => first,
-        LocalResult::None => zone.from_local_datetime(&(naive + Duration::hours(1))).earliest()?,
+        LocalResult::None => zone
+            .from_local_datetime(&(naive + Duration::hours(1)))
+            .earliest()?,
     };
     Some(local.with_timezone(&Utc))
 }
@@ -442,7 +446,9 @@ pub fn naive_in_zone(text: &str, zone: Tz) -> Option<DateTime<Utc>> {
 /// Formats an instant the way `updated_at_gt` was verified to accept it: `YYYY-MM-DD HH:MM:SS`
 /// in the account's zone (trengo-api.md §3.4 [OBS]).
 pub fn format_filter_time(at: DateTime<Utc>, zone: Tz) -> String {
-    at.with_timezone(&zone).format("%Y-%m-%d %H:%M:%S").to_string()
+    at.with_timezone(&zone)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
 }
 
 #[cfg(test)]
@@ -500,7 +506,10 @@ mod tests {
         let value = json!({"id": 1, "status": "ASSIGNED", "channel_id": 5, "contact_id": 9,
             "latest_message": "2024-01-02T10:24:40.000000Z", "created_at": "2024-01-02T10:24:40.000000Z"});
         let ticket: Ticket = serde_json::from_value(value).unwrap();
-        assert!(matches!(ticket.latest_message, Some(LatestMessage::Text(_))));
+        assert!(matches!(
+            ticket.latest_message,
+            Some(LatestMessage::Text(_))
+        ));
         assert_eq!(ticket.channel_id(), Some(5));
     }
 
