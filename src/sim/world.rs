@@ -355,6 +355,7 @@ ghl_public_key = {public_key}
             trengo_base = quoted(&self.trengo_base_url()),
             trengo_web = quoted(&self.trengo_web_url()),
             trengo_token = quoted(t.token.expose_secret()),
+            // The account's zone of naive timestamps (trengo-api.md §4.3 [REC]): the fake's.
             zone = quoted(t.zone.name()),
             ghl_base = quoted(&self.ghl_base_url()),
             location = quoted(self.location_id()),
@@ -363,6 +364,7 @@ ghl_public_key = {public_key}
             store = quoted(&store_path.display().to_string()),
             listen = quoted(&listen.to_string()),
             lag = humantime::format_duration(g.index_lag),
+            // Well past the search index's lag (ghl-api.md §3.2: "a few seconds").
             ghl_overlap = quoted(&span(g.index_lag * 3 + Duration::from_secs(5))),
             label = quoted(LINK_LABEL),
             tag = quoted(LINK_TAG),
