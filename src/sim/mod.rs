@@ -8,8 +8,7 @@
 //! pessimistic setting is the default.
 //!
 //! Rooms: [`faults`] (fault injection and request counters both fakes share),
-//! [`trengo`] (the Trengo fake), [`ghl`] (the GHL fake), [`world`] (both fakes seeded with the same people, their
-//! daemon configuration, and the `sim` command's body).
+//! [`trengo`] (the Trengo fake), [`ghl`] (the GHL fake).
 
 pub mod faults;
 pub mod ghl;

@@ -11,33 +11,26 @@
 //!
 //! [`SimWorld::config_toml`] writes a complete daemon configuration for the world, and
 //! [`SimWorld::config`] loads that very text through [`crate::config::load_with`], so it
-//! passes the same validation as a user's file.
+//! passes the same validation as a user's file. The seeding itself lives in `seed`.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::future::Future;
 use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 use figment::providers::Env;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{self, Config, ConfigError};
-use crate::sim::ghl::activity::TaskInput;
-use crate::sim::ghl::model::ghl_time;
-use crate::sim::ghl::state::ContactInput;
 use crate::sim::ghl::{API_VERSION, GhlError, GhlFake, GhlFakeOptions};
-use crate::sim::trengo::model::{Message, MessageType, id_start};
-use crate::sim::trengo::{SeedSpec, TrengoFake, TrengoFakeOptions, seeded_person};
+use crate::sim::trengo::{SeedSpec, TrengoFake, TrengoFakeOptions};
+
+mod seed;
 
 /// The Trengo label that puts a ticket in the sync's scope in the world's configuration.
 pub const LINK_LABEL: &str = "GHL";
@@ -49,25 +42,6 @@ pub const MANAGED_PREFIX: &str = "trengo:";
 pub const DEFAULT_CONTACTS: usize = 10;
 /// Tickets seeded unless told otherwise (more than one page of 25).
 pub const DEFAULT_TICKETS: usize = 30;
-
-/// Managed tags handed out on the GHL side. `trengo:billing` has no Trengo label yet, so the
-/// demo shows `tags.create_labels` at work.
-const MANAGED_TAGS: [&str; 3] = ["trengo:vip", "trengo:callback", "trengo:billing"];
-/// Tags outside the managed set, which the sync must never touch.
-const OTHER_TAGS: [&str; 3] = ["customer", "lead", "newsletter"];
-const TASK_TITLES: [&str; 5] = [
-    "Call back about the quote",
-    "Send the contract",
-    "Check the invoice",
-    "Follow up on the demo",
-    "Confirm the delivery date",
-];
-const NOTE_BODIES: [&str; 4] = [
-    "Prefers e-mail over phone.",
-    "Asked about the annual plan.",
-    "Spoke with the billing department.",
-    "Out of office until next week.",
-];
 
 /// How to build a world.
 #[derive(Debug, Clone)]
@@ -202,15 +176,20 @@ impl SimWorld {
                 side: "Trengo",
                 source,
             })?;
-        let ghl_fake = GhlFake::start(ghl_listener, ghl.clone(), clock.clone())
-            .map_err(|source| WorldError::Start { side: "GHL", source })?;
+        let ghl_fake =
+            GhlFake::start(ghl_listener, ghl.clone(), clock.clone()).map_err(|source| {
+                WorldError::Start {
+                    side: "GHL",
+                    source,
+                }
+            })?;
         trengo_fake.seed(&SeedSpec {
             contacts,
             tickets,
             ..SeedSpec::default()
         });
-        ensure_trengo_variety(&trengo_fake);
-        let people = seed_ghl(&trengo_fake, &ghl_fake, seed, trengo.zone)?;
+        seed::ensure_trengo_variety(&trengo_fake);
+        let people = seed::seed_ghl(&trengo_fake, &ghl_fake, seed, trengo.zone)?;
         // Seeding raised ContactCreate/TaskCreate/NoteCreate events nobody should see.
         ghl_fake.outbox().clear_log();
         Ok(Self {
@@ -376,6 +355,7 @@ ghl_public_key = {public_key}
             trengo_base = quoted(&self.trengo_base_url()),
             trengo_web = quoted(&self.trengo_web_url()),
             trengo_token = quoted(t.token.expose_secret()),
+            // The account's zone of naive timestamps (trengo-api.md §4.3 [REC]): the fake's.
             zone = quoted(t.zone.name()),
             ghl_base = quoted(&self.ghl_base_url()),
             location = quoted(self.location_id()),
@@ -384,6 +364,7 @@ ghl_public_key = {public_key}
             store = quoted(&store_path.display().to_string()),
             listen = quoted(&listen.to_string()),
             lag = humantime::format_duration(g.index_lag),
+            // Well past the search index's lag (ghl-api.md §3.2: "a few seconds").
             ghl_overlap = quoted(&span(g.index_lag * 3 + Duration::from_secs(5))),
             label = quoted(LINK_LABEL),
             tag = quoted(LINK_TAG),
@@ -413,50 +394,40 @@ ghl_public_key = {public_key}
 
     /// What `trengo-sync sim` prints: URLs, admin surfaces, tokens and the configuration.
     pub fn banner(&self, store_path: &Path, listen: SocketAddr) -> String {
-        let mut out = String::new();
-        let trengo = self.trengo_web_url();
+        let web = self.trengo_web_url();
         let ghl = self.ghl_base_url();
-        let tickets = self.trengo.ticket_ids().len();
-        // Writing to a String cannot fail.
-        let _ = writeln!(
-            out,
-            "trengo-sync sim: seed {}, {} people on both sides, {tickets} tickets\n",
-            self.seed,
-            self.people.len()
-        );
-        let _ = writeln!(out, "Trengo fake");
-        let _ = writeln!(out, "  API        {}", self.trengo_base_url());
-        let _ = writeln!(
-            out,
-            "  token      {}  (Authorization: Bearer …)",
-            self.trengo_options.token.expose_secret()
-        );
-        let _ = writeln!(out, "  zone       {}", self.trengo_options.zone.name());
-        let _ = writeln!(out, "  tickets    {trengo}/tickets/{{id}}");
-        let _ = writeln!(
-            out,
-            "  admin      {trengo}/_sim/state, /_sim/tickets/{{id}}/close, /_sim/tickets/{{id}}/notes, …"
-        );
-        let _ = writeln!(out, "\nGHL fake");
-        let _ = writeln!(out, "  API        {ghl}  (header Version: {API_VERSION})");
-        let _ = writeln!(
-            out,
-            "  token      {}",
-            self.ghl_options.private_token.expose_secret()
-        );
-        let _ = writeln!(out, "  location   {}", self.location_id());
-        let _ = writeln!(out, "  webhooks   public key {}", self.ghl_public_key());
-        let _ = writeln!(
-            out,
-            "  admin      {ghl}/_sim/state, /_sim/tasks/{{id}}/complete, /_sim/contacts/{{id}}/tags, …"
-        );
-        let _ = writeln!(
-            out,
-            "\nA configuration for a daemon pointed at these fakes (save it as sim.toml and \
-             run `trengo-sync check --config sim.toml`):\n"
-        );
-        out.push_str(&self.config_toml(store_path, listen));
-        out
+        format!(
+            "trengo-sync sim: seed {seed}, {people} people on both sides, {tickets} tickets
+
+Trengo fake
+  API        {trengo_api}
+  token      {trengo_token}  (Authorization: Bearer …)
+  zone       {zone}
+  tickets    {web}/tickets/{{id}}
+  admin      {web}/_sim/state, /_sim/tickets/{{id}}/close, /_sim/tickets/{{id}}/notes, …
+
+GHL fake
+  API        {ghl}  (header Version: {API_VERSION})
+  token      {ghl_token}
+  location   {location}
+  webhooks   public key {key}
+  admin      {ghl}/_sim/state, /_sim/tasks/{{id}}/complete, /_sim/contacts/{{id}}/tags, …
+
+A configuration for a daemon pointed at these fakes (save it as sim.toml and run
+`trengo-sync check --config sim.toml`):
+
+{config}",
+            seed = self.seed,
+            people = self.people.len(),
+            tickets = self.trengo.ticket_ids().len(),
+            trengo_api = self.trengo_base_url(),
+            trengo_token = self.trengo_options.token.expose_secret(),
+            zone = self.trengo_options.zone.name(),
+            ghl_token = self.ghl_options.private_token.expose_secret(),
+            location = self.location_id(),
+            key = self.ghl_public_key(),
+            config = self.config_toml(store_path, listen),
+        )
     }
 
     /// Stops both fakes and waits for their servers to end.
@@ -486,7 +457,10 @@ pub const SIM_STORE_PATH: &str = "trengo-sync-sim.sqlite";
 /// The body of `trengo-sync sim`: starts the world on the given ports with the wall clock,
 /// prints its URLs, admin surfaces, tokens and configuration to stdout, and serves until
 /// `shutdown` resolves.
-pub async fn serve(options: ServeOptions, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn serve(
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let world = SimWorld::bind(
         options.trengo_port,
         options.ghl_port,
@@ -499,12 +473,8 @@ pub async fn serve(options: ServeOptions, shutdown: impl Future<Output = ()>) ->
     .await?;
     let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 8642));
     let banner = world.banner(Path::new(SIM_STORE_PATH), listen);
-    {
-        let mut stdout = std::io::stdout().lock();
-        stdout.write_all(banner.as_bytes())?;
-        stdout.write_all(b"\nServing until Ctrl-C.\n")?;
-        stdout.flush()?;
-    }
+    // print! rather than a raw stdout handle: test harnesses capture it.
+    print!("{banner}\nServing until Ctrl-C.\n");
     tracing::info!(
         trengo = %world.trengo_base_url(),
         ghl = %world.ghl_base_url(),
@@ -543,182 +513,4 @@ fn span(d: Duration) -> String {
     } else {
         format!("{}ms", d.as_millis().max(1))
     }
-}
-
-/// Makes sure the random Trengo seed shows every case the demo and tests rely on: a ticket
-/// with the link label, one with a managed label, one with an internal note. Done on the
-/// state directly, as part of the seed: no timestamps move and no webhooks fire.
-fn ensure_trengo_variety(trengo: &TrengoFake) {
-    let mut world = trengo
-        .sim()
-        .shared
-        .world
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    let ticket_ids: Vec<i64> = world.tickets.keys().copied().collect();
-    let label_id = |name: &str| {
-        world
-            .labels
-            .values()
-            .find(|l| l.name == name)
-            .map(|l| l.id)
-    };
-    let link = label_id(LINK_LABEL);
-    let managed = label_id("trengo:vip");
-    let wanted = [(link, 0usize), (managed, 1usize)];
-    for (label, slot) in wanted {
-        let Some(label) = label else { continue };
-        let carried = world.tickets.values().any(|t| t.label_ids.contains(&label));
-        let target = ticket_ids.get(slot).or(ticket_ids.first()).copied();
-        if let (false, Some(target)) = (carried, target)
-            && let Some(ticket) = world.tickets.get_mut(&target)
-        {
-            ticket.label_ids.push(label);
-        }
-    }
-    let has_note = world.messages.values().any(|m| m.kind == MessageType::Note);
-    if let (false, Some(&first)) = (has_note, ticket_ids.first()) {
-        let (created_at, agent) = match world.tickets.get(&first) {
-            Some(t) => (t.created_at + TimeDelta::minutes(1), world.ui_user_id),
-            None => return,
-        };
-        let id = world.next_id("message", id_start::MESSAGE);
-        world.insert_message(Message {
-            id,
-            ticket_id: first,
-            kind: MessageType::Note,
-            text: "Checked the order system: shipped on Monday.".to_owned(),
-            user_id: Some(agent),
-            created_at,
-        });
-    }
-}
-
-/// Seeds the GHL side with one contact per Trengo contact (same name, e-mail and phone), their
-/// tags, tasks and notes. All timestamps lie hours in the past, so the lagging search index
-/// already shows every contact.
-fn seed_ghl(
-    trengo: &TrengoFake,
-    ghl: &GhlFake,
-    seed: u64,
-    zone: Tz,
-) -> Result<Vec<WorldPerson>, WorldError> {
-    let mut rng = StdRng::seed_from_u64(seed ^ 0x5EED_0F_60_1D);
-    let now = ghl_millis(ghl.now());
-    let users: Vec<String> = ghl.snapshot()["users"]
-        .as_array()
-        .map(|users| {
-            users
-                .iter()
-                .filter_map(|u| u["id"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    // Trengo contact ids by e-mail, so people match by what the sync matches on.
-    let trengo_ids: BTreeMap<String, i64> = trengo
-        .sim()
-        .read(|world, _| {
-            world
-                .contacts
-                .values()
-                .filter_map(|c| c.email.clone().map(|e| (e, c.id)))
-                .collect()
-        });
-    let mut people = Vec::new();
-    for (index, trengo_contact_id) in (0..trengo_ids.len()).filter_map(|i| {
-        trengo_ids
-            .get(&seeded_person(i).email)
-            .map(|id| (i, *id))
-    }) {
-        let person = seeded_person(index);
-        let showcase = index == 0;
-        let in_scope = showcase || rng.gen_bool(0.4);
-        let mut tags = Vec::new();
-        if in_scope {
-            tags.push(LINK_TAG.to_owned());
-        }
-        for tag in MANAGED_TAGS {
-            if (showcase && tag == MANAGED_TAGS[0]) || rng.gen_bool(0.25) {
-                tags.push(tag.to_owned());
-            }
-        }
-        for tag in OTHER_TAGS {
-            if rng.gen_bool(0.3) {
-                tags.push(tag.to_owned());
-            }
-        }
-        let (first, last) = person
-            .name
-            .split_once(' ')
-            .unwrap_or((person.name.as_str(), ""));
-        let owner = (!users.is_empty() && rng.gen_bool(0.5))
-            .then(|| users[rng.gen_range(0..users.len())].clone());
-        // Between 45 days and 23 hours old; its tasks and notes follow within 8 hours, so
-        // everything lies in the past and the search index (seconds behind) shows it all.
-        let mut at = now - TimeDelta::days(45)
-            + TimeDelta::minutes(((index as i64) * 37) % (44 * 24 * 60))
-            + TimeDelta::seconds(rng.gen_range(0..3_600));
-        let input = ContactInput {
-            first_name: Some(first.to_owned()),
-            last_name: Some(last.to_owned()).filter(|l| !l.is_empty()),
-            email: Some(person.email.clone()),
-            phone: Some(person.phone.clone()),
-            source: Some("sim world".to_owned()),
-            assigned_to: owner.clone(),
-            timezone: Some(zone.name().to_owned()),
-            tags: Some(tags),
-            custom_fields: Some(vec![(
-                "contact.customer_number".to_owned(),
-                format!("C-{:05}", index + 1),
-            )]),
-            ..ContactInput::default()
-        };
-        let created_at = at;
-        let contact = ghl.edit(false, |s, _| s.create_contact(created_at, &input))?;
-
-        let tasks = if in_scope {
-            rng.gen_range(1..=2)
-        } else {
-            rng.gen_range(0..=2)
-        };
-        for n in 0..tasks {
-            at += TimeDelta::minutes(rng.gen_range(5..120));
-            let title = TASK_TITLES[rng.gen_range(0..TASK_TITLES.len())];
-            // A contact in scope keeps its first task open, so a link has something to do.
-            let completed = !(in_scope && n == 0) && rng.gen_bool(0.3);
-            let due = at + TimeDelta::days(rng.gen_range(1..14));
-            let mut fields = json!({
-                "title": title,
-                "body": format!("{title} for {}.", person.name),
-                "dueDate": ghl_time(due),
-                "completed": completed,
-            });
-            if let Some(owner) = &owner {
-                fields["assignedTo"] = json!(owner);
-            }
-            let input = TaskInput::from_json(&fields, true)?;
-            let created_at = at;
-            ghl.edit(false, |s, _| s.create_task(created_at, &contact.id, &input))?;
-        }
-        let notes = if showcase { 1 } else { rng.gen_range(0..=2) };
-        for _ in 0..notes {
-            at += TimeDelta::minutes(rng.gen_range(5..120));
-            let body = json!({ "body": NOTE_BODIES[rng.gen_range(0..NOTE_BODIES.len())] });
-            let created_at = at;
-            ghl.edit(false, |s, _| s.create_note(created_at, &contact.id, &body))?;
-        }
-        people.push(WorldPerson {
-            name: person.name,
-            email: person.email,
-            phone: person.phone,
-            trengo_contact_id,
-            ghl_contact_id: contact.id,
-        });
-    }
-    Ok(people)
-}
-
-/// `at` in whole milliseconds, as GHL stores times.
-fn ghl_millis(at: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or(at)
 }
