@@ -64,6 +64,34 @@ pub enum Command {
     },
     /// Show what one pass would do, writing nothing.
     Plan,
+    /// Run the daemon: schedules, webhooks, status endpoint; stops on SIGTERM or Ctrl-C.
+    Run,
+    /// Show the daemon's status (from its endpoint, or from the store when it is down).
+    Status,
+    /// Serve both API fakes (for trying a configuration without real accounts).
+    Sim {
+        /// Port of the Trengo fake on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 0)]
+        trengo_port: u16,
+        /// Port of the GHL fake on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 0)]
+        ghl_port: u16,
+        /// Seed of the simulated data.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Tickets to seed.
+        #[arg(long, default_value_t = crate::sim::world::DEFAULT_TICKETS)]
+        tickets: usize,
+    },
+    /// The daemon on the embedded fakes with scripted edits; needs no config and no account.
+    Demo {
+        /// How long to run, in seconds.
+        #[arg(long, default_value_t = 60)]
+        duration: u64,
+        /// Seed of the simulated data.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 /// Runs the command line; returns the process exit code.
@@ -104,16 +132,100 @@ impl From<anyhow::Error> for Failure {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    // The commands that need no configuration file.
+    match &cli.command {
+        Command::Sim {
+            trengo_port,
+            ghl_port,
+            seed,
+            tickets,
+        } => {
+            crate::logging::init(LogFormat::Text, "warn", cli.verbose);
+            let options = crate::sim::world::ServeOptions {
+                trengo_port: *trengo_port,
+                ghl_port: *ghl_port,
+                seed: *seed,
+                tickets: *tickets,
+            };
+            runtime()?.block_on(crate::sim::world::serve(options, async {
+                let _ = tokio::signal::ctrl_c().await;
+            }))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Demo { duration, seed } => {
+            crate::logging::init(LogFormat::Text, "warn", cli.verbose);
+            runtime()?.block_on(crate::demo::run(
+                std::time::Duration::from_secs(*duration),
+                *seed,
+            ))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
     let config = config::load(&cli.config)?;
     init_logging(&cli, &config);
     match cli.command {
-        Command::Once { allow_mass_change } => runtime()?.block_on(once(&config, allow_mass_change)),
+        Command::Once { allow_mass_change } => {
+            runtime()?.block_on(once(&config, allow_mass_change))
+        }
         Command::Plan => runtime()?.block_on(plan(&config)),
+        Command::Run => runtime()?.block_on(daemon(config)),
+        Command::Status => {
+            let text = runtime()?.block_on(crate::daemon::status::status_command(
+                &config,
+                crate::clock::SystemClock::shared(),
+            ))?;
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sim { .. } | Command::Demo { .. } => Ok(ExitCode::SUCCESS),
         Command::Check => {
             print!("{}", check_report(&cli.config, &config));
             println!("{}", store_report(&config.store.path)?);
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+async fn daemon(config: Config) -> Result<ExitCode, Failure> {
+    let listener = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on {} (http.listen): {e}; choose a free address",
+                config.http.listen
+            )
+        })?;
+    let daemon = crate::daemon::run::Daemon {
+        config,
+        clock: crate::clock::SystemClock::shared(),
+        listener,
+        events: None,
+    };
+    daemon.run(stop_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGTERM (systemd's stop) or SIGINT (Ctrl-C).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

@@ -20,6 +20,7 @@
 //! | [`ghl`] | the GoHighLevel API v2 client (private token or rotating OAuth) and its models |
 //! | [`daemon`] | the service: cron schedules feeding one serial work loop, HTTP surface, systemd |
 //! | [`sync`] | the engine: scope rules, normalisation, the pure planner, the executor |
+//! | [`demo`] | `trengo-sync demo`: the daemon on the embedded fakes, with scripted edits |
 //! | [`sim`] | faithful, unkind in-process fakes of both APIs, for tests, `sim` and `demo` |
 //!
 //! One sync pass: change detection reads both APIs through [`trengo`] and [`ghl`], the pure
@@ -34,6 +35,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod daemon;
+pub mod demo;
 pub mod ghl;
 pub mod logging;
 pub mod sim;

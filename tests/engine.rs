@@ -1,8 +1,6 @@
 //! The engine end to end against the simulated world: links are made, changes cross both
 //! ways, and a quiet pass writes nothing.
 
-use std::sync::Arc;
-
 use tokio::net::TcpListener;
 use trengo_sync::clock::SystemClock;
 use trengo_sync::sim::world::{SimWorld, WorldOptions};
@@ -12,22 +10,24 @@ use trengo_sync::sync::engine::{Engine, PassKind, PassOptions, PassReport};
 async fn world() -> SimWorld {
     let t = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let g = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    SimWorld::start(
-        t,
-        g,
-        WorldOptions {
-            seed: 7,
-            tickets: 12,
-            contacts: 6,
-            ..WorldOptions::default()
-        },
-    )
-    .unwrap()
+    let mut options = WorldOptions {
+        seed: 7,
+        tickets: 12,
+        contacts: 6,
+        ..WorldOptions::default()
+    };
+    // Rate limits stay real in shape but generous, so the suite is not paced for minutes.
+    options.trengo.rate_limit_per_minute = 6_000;
+    options.ghl.burst_limit = 1_000;
+    SimWorld::start(t, g, options).unwrap()
 }
 
 async fn engine(world: &SimWorld, dir: &tempfile::TempDir) -> Engine {
     let config = world
-        .config(&dir.path().join("state.sqlite"), "127.0.0.1:0".parse().unwrap())
+        .config(
+            &dir.path().join("state.sqlite"),
+            "127.0.0.1:0".parse().unwrap(),
+        )
         .unwrap();
     let engine = Engine::from_config(&config, SystemClock::shared(), false).unwrap();
     engine.bind_identity().await.unwrap();
@@ -70,7 +70,10 @@ async fn first_pass_links_labelled_tickets_and_a_second_pass_is_quiet() {
     let first = once(&engine).await;
     assert!(first.failed.is_empty(), "failed: {:?}", first.failed);
     let linked = links(&dir);
-    assert!(!linked.is_empty(), "the world has tickets labelled GHL; none was linked");
+    assert!(
+        !linked.is_empty(),
+        "the world has tickets labelled GHL; none was linked"
+    );
     // Every link's task carries its ticket URL.
     for link in &linked {
         let contact = world.ghl().contact_json(&link.ghl_contact_id).unwrap();
@@ -78,8 +81,12 @@ async fn first_pass_links_labelled_tickets_and_a_second_pass_is_quiet() {
     }
     until_quiet(&engine, 4).await;
     let quiet = once(&engine).await;
-    assert_eq!(quiet.writes.trengo + quiet.writes.ghl, 0, "{:?}", quiet.plans);
-    drop(Arc::new(()));
+    assert_eq!(
+        quiet.writes.trengo + quiet.writes.ghl,
+        0,
+        "{:?}",
+        quiet.plans
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,11 +101,13 @@ async fn trengo_close_completes_the_task_and_ghl_completion_closes_the_ticket() 
 
     world.trengo().close_ticket(a.ticket_id).unwrap();
     until_quiet(&engine, 4).await;
-    let task = world.ghl().contact_json(&a.ghl_contact_id).unwrap();
-    let _ = task;
     let tasks = engine.ghl.tasks(&a.ghl_contact_id).await.unwrap();
     let t = tasks.iter().find(|t| t.id == a.task_id).unwrap();
-    assert!(t.completed, "closing ticket #{} did not complete its task", a.ticket_id);
+    assert!(
+        t.completed,
+        "closing ticket #{} did not complete its task",
+        a.ticket_id
+    );
 
     if b.ticket_id != a.ticket_id {
         world.ghl().complete_task(&b.task_id).unwrap();

@@ -5,6 +5,7 @@
 
 pub mod jobs;
 pub mod metrics;
+pub mod run;
 pub mod schedule;
 pub mod server;
 pub mod status;

@@ -33,14 +33,8 @@ use crate::config::Config;
 use crate::store::runs::JobRun;
 use crate::store::{Store, StoreError, StoreHandle, conflicts, cursors, links, retries, runs};
 
-/// A verified webhook's "re-read this item now" (sync-model.md §4.10: webhooks are hints).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Hint {
-    /// Re-read this Trengo ticket.
-    Ticket(i64),
-    /// Re-read this GHL contact (its tasks, tags and notes).
-    Contact(String),
-}
+/// A verified webhook's "re-read this item now" (the engine's own type).
+pub use crate::sync::engine::Hint;
 
 /// The lowercase name of an API, as `/status`, metrics and readiness reasons use it.
 pub fn api_name(api: Api) -> &'static str {

@@ -851,7 +851,7 @@ impl Engine {
             key.to_string(),
             reason.to_string(),
             self.clock.now(),
-            self.settings.retry.clone(),
+            self.settings.retry,
         );
         self.store
             .call(move |s| {

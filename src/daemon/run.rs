@@ -1,0 +1,301 @@
+//! `trengo-sync run`: the service.
+//!
+//! Cron jobs (tokio-cron-scheduler) and webhook hints feed one serial work loop, so passes
+//! never overlap and the executor stays the only writer. The HTTP surface runs beside it. The
+//! systemd protocol is spoken through sd-notify: READY once the store is open and the server
+//! listens, WATCHDOG only while the scheduler ticks (a stalled scheduler is restarted by
+//! systemd), STATUS after each pass, STOPPING on SIGTERM. On stop the loop takes no new work,
+//! lets the current pass finish within the grace period (the intent journal covers an
+//! abandoned one), and returns.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use super::jobs::{JobBoard, JobKind};
+use super::schedule::Schedule;
+use super::server::{self, DEDUPE_CAPACITY, ServerState, WebhookSettings};
+use super::status::{Backfill, Readiness};
+use super::webhooks::Dedupe;
+use crate::api::Api;
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::store;
+use crate::sync::engine::{Engine, Hint, PassKind, PassOptions, PassReport};
+
+/// What the loop tells an observer (the demo) after each pass.
+#[derive(Debug, Clone)]
+pub struct PassEvent {
+    /// Which job ran.
+    pub job: String,
+    /// Writes to Trengo and GHL.
+    pub writes: (u64, u64),
+    /// Items that failed.
+    pub failed: usize,
+}
+
+/// A running daemon's edges, injected.
+pub struct Daemon {
+    /// The configuration.
+    pub config: Config,
+    /// The clock.
+    pub clock: SharedClock,
+    /// Where the HTTP surface listens.
+    pub listener: tokio::net::TcpListener,
+    /// Receives each pass's outcome, when set.
+    pub events: Option<mpsc::UnboundedSender<PassEvent>>,
+}
+
+fn notify(state: &[sd_notify::NotifyState<'_>]) {
+    // Outside systemd NOTIFY_SOCKET is unset and this does nothing.
+    let _ = sd_notify::notify(state);
+}
+
+impl Daemon {
+    /// Runs until `shutdown` resolves.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Daemon {
+            config,
+            clock,
+            listener,
+            events,
+        } = self;
+        let engine = Arc::new(Engine::from_config(&config, clock.clone(), false)?);
+        engine.bind_identity().await?;
+        let jobs = vec![
+            (JobKind::TrengoPoll, config.schedule.trengo_poll.clone()),
+            (JobKind::GhlPoll, config.schedule.ghl_poll.clone()),
+            (JobKind::Sweep, config.schedule.sweep.clone()),
+            (JobKind::Reconcile, config.schedule.reconcile.clone()),
+        ];
+        let board = Arc::new(JobBoard::new(&jobs, clock.now()));
+        let readiness = Arc::new(Readiness::new());
+        let backfill = Arc::new(Backfill::new());
+        let (hint_tx, mut hint_rx) = mpsc::unbounded_channel::<Hint>();
+        let (job_tx, mut job_rx) = mpsc::unbounded_channel::<JobKind>();
+        let (stop_tx, stop_rx) = watch::channel(false);
+
+        let state = Arc::new(ServerState {
+            board: board.clone(),
+            store: engine.store.clone(),
+            clock: clock.clone(),
+            budgets: vec![
+                (Api::Trengo, engine.trengo.budget().clone()),
+                (Api::Ghl, engine.ghl.budget().clone()),
+            ],
+            readiness: readiness.clone(),
+            backfill: backfill.clone(),
+            hints: hint_tx,
+            webhooks: WebhookSettings::from_config(&config)?,
+            dedupe: Dedupe::new(DEDUPE_CAPACITY),
+            stuck_after: config.limits.stuck_after.get(),
+        });
+        let mut server_stop = stop_rx.clone();
+        let server = tokio::spawn(server::serve(listener, state, async move {
+            let _ = server_stop.wait_for(|s| *s).await;
+        }));
+        let schedule = Schedule::start(&jobs, board.clone(), clock.clone(), job_tx.clone()).await?;
+
+        // A job whose last success is older than its period runs once at once.
+        let runs = engine.store.call(|s| store::runs::all(s.conn())).await?;
+        for (kind, _) in &jobs {
+            let period = board.period(*kind).unwrap_or(Duration::from_secs(60));
+            let last = runs
+                .iter()
+                .find(|r| r.job == kind.name())
+                .and_then(|r| r.last_success_at);
+            let stale =
+                last.is_none_or(|t| (clock.now() - t).to_std().unwrap_or(Duration::ZERO) > period);
+            if stale && *kind != JobKind::Reconcile && board.queue(*kind) {
+                let _ = job_tx.send(*kind);
+            }
+        }
+
+        notify(&[sd_notify::NotifyState::Ready]);
+        let watchdog = tokio::spawn(feed_watchdog(board.clone(), clock.clone(), stop_rx.clone()));
+        tracing::info!(listen = %config.http.listen, "trengo-sync is running");
+
+        let mut stop_signal = Box::pin(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut stop_signal => break,
+                Some(kind) = job_rx.recv() => {
+                    let pass_kind = match kind {
+                        JobKind::TrengoPoll => PassKind::TrengoPoll,
+                        JobKind::GhlPoll => PassKind::GhlPoll,
+                        JobKind::Sweep => PassKind::Sweep,
+                        JobKind::Reconcile => PassKind::Reconcile,
+                    };
+                    run_one(&engine, &board, &readiness, kind.name(), Some(kind), pass_kind, &events).await;
+                }
+                Some(hint) = hint_rx.recv() => {
+                    let mut hints = vec![hint];
+                    while let Ok(more) = hint_rx.try_recv() {
+                        hints.push(more);
+                    }
+                    run_one(&engine, &board, &readiness, "webhook", None, PassKind::Hints(hints), &events).await;
+                }
+            }
+        }
+        notify(&[sd_notify::NotifyState::Stopping]);
+        tracing::info!("stopping: no new work is taken");
+        schedule.stop().await;
+        let _ = stop_tx.send(true);
+        let grace = config.schedule.stop_grace.get();
+        if tokio::time::timeout(grace, server).await.is_err() {
+            tracing::warn!("the HTTP server did not stop within the grace period");
+        }
+        watchdog.abort();
+        Ok(())
+    }
+}
+
+async fn run_one(
+    engine: &Engine,
+    board: &JobBoard,
+    readiness: &Readiness,
+    name: &str,
+    kind: Option<JobKind>,
+    pass: PassKind,
+    events: &Option<mpsc::UnboundedSender<PassEvent>>,
+) {
+    let started = engine.clock.now();
+    if let Some(kind) = kind {
+        board.started(kind, started);
+    }
+    let job = name.to_string();
+    let _ = engine
+        .store
+        .call(move |s| {
+            let tx = s.transaction()?;
+            store::runs::started(&tx, &job, started)?;
+            tx.commit().map_err(crate::store::StoreError::from)
+        })
+        .await;
+    let result = engine.pass(pass, PassOptions::default()).await;
+    let now = engine.clock.now();
+    let outcome = match &result {
+        Ok(report) => {
+            readiness.api_ok(Api::Trengo, now);
+            readiness.api_ok(Api::Ghl, now);
+            readiness.brake(report.braked.as_ref().map(|b| b.to_string()));
+            Ok(())
+        }
+        Err(e) => {
+            if let crate::sync::engine::EngineError::Api(api) = e
+                && let Some(call) = api.call()
+            {
+                readiness.api_failed(call.api, now, api.to_string());
+            }
+            Err(e.to_string())
+        }
+    };
+    if let Some(kind) = kind {
+        board.finished(kind, now, outcome.clone());
+    }
+    record_run(engine, name, started, now, &result).await;
+    metrics::counter!("trengo_sync_passes_total", "job" => name.to_string(),
+        "outcome" => if outcome.is_ok() { "ok" } else { "error" })
+    .increment(1);
+    match &result {
+        Ok(report) => {
+            let w = (report.writes.trengo, report.writes.ghl);
+            if w != (0, 0) || !report.failed.is_empty() {
+                tracing::info!(
+                    job = name,
+                    trengo_writes = w.0,
+                    ghl_writes = w.1,
+                    failed = report.failed.len(),
+                    "pass done"
+                );
+            }
+            notify(&[sd_notify::NotifyState::Status(&format!(
+                "last pass {name}: {} writes, {} failed",
+                w.0 + w.1,
+                report.failed.len()
+            ))]);
+            if let Some(tx) = events {
+                let _ = tx.send(PassEvent {
+                    job: name.to_string(),
+                    writes: w,
+                    failed: report.failed.len(),
+                });
+            }
+        }
+        Err(e) => tracing::warn!(job = name, error = %e, "pass failed; the next run retries"),
+    }
+}
+
+async fn record_run(
+    engine: &Engine,
+    name: &str,
+    started: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+    result: &Result<PassReport, crate::sync::engine::EngineError>,
+) {
+    use crate::store::runs::RunOutcome;
+    let (outcome, counts) = match result {
+        Ok(r) if r.failed.is_empty() => (RunOutcome::Succeeded, r),
+        Ok(r) => (RunOutcome::PartlyFailed, r),
+        Err(_) => {
+            let job = name.to_string();
+            let duration = (now - started).to_std().unwrap_or(Duration::ZERO);
+            let _ = engine
+                .store
+                .call(move |s| {
+                    let tx = s.transaction()?;
+                    store::runs::finished(
+                        &tx,
+                        &job,
+                        now,
+                        RunOutcome::Failed,
+                        duration,
+                        &serde_json::json!({}),
+                    )?;
+                    tx.commit().map_err(crate::store::StoreError::from)
+                })
+                .await;
+            return;
+        }
+    };
+    let counts = serde_json::json!({
+        "applied_items": counts.applied_items,
+        "trengo_writes": counts.writes.trengo,
+        "ghl_writes": counts.writes.ghl,
+        "failed": counts.failed.len(),
+    });
+    let job = name.to_string();
+    let duration = (now - started).to_std().unwrap_or(Duration::ZERO);
+    let _ = engine
+        .store
+        .call(move |s| {
+            let tx = s.transaction()?;
+            store::runs::finished(&tx, &job, now, outcome, duration, &counts)?;
+            tx.commit().map_err(crate::store::StoreError::from)
+        })
+        .await;
+}
+
+/// Feeds the systemd watchdog while the scheduler ticks; stops feeding when it stalls.
+async fn feed_watchdog(board: Arc<JobBoard>, clock: SharedClock, mut stop: watch::Receiver<bool>) {
+    let Some(period) = sd_notify::watchdog_enabled() else {
+        return;
+    };
+    let every = (period / 2).max(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = tokio::time::sleep(every) => {
+                match board.health(clock.now()) {
+                    Ok(()) => notify(&[sd_notify::NotifyState::Watchdog]),
+                    Err(reason) => tracing::error!(%reason, "not feeding the systemd watchdog"),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! `trengo-sync demo`: the daemon's main job on the embedded fakes, with no account needed.
+//!
+//! It starts the simulated world (both fakes, the same people on both sides), runs the real
+//! daemon against it with a generated configuration, a temporary store and its status
+//! endpoint, makes scripted edits on both sides as a person would, and prints each change as
+//! it crosses, read from the daemon's own ledger. It stops after `--duration` or on Ctrl-C and
+//! prints a summary.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::clock::SystemClock;
+use crate::daemon::run::Daemon;
+use crate::sim::world::{SimWorld, WorldOptions};
+use crate::store::{self, Store};
+
+/// One scripted edit: when (seconds after start), what it does, and to which link.
+struct Edit {
+    at: u64,
+    what: &'static str,
+}
+
+const SCRIPT: [Edit; 6] = [
+    Edit {
+        at: 12,
+        what: "Trengo: an agent closes a linked ticket",
+    },
+    Edit {
+        at: 18,
+        what: "GHL: a sales rep completes a linked task",
+    },
+    Edit {
+        at: 24,
+        what: "GHL: a sales rep tags a contact trengo:callback",
+    },
+    Edit {
+        at: 30,
+        what: "Trengo: an agent writes an internal note",
+    },
+    Edit {
+        at: 36,
+        what: "GHL: a sales rep adds a note to a contact",
+    },
+    Edit {
+        at: 42,
+        what: "Trengo: an agent labels a ticket trengo:vip",
+    },
+];
+
+/// Runs the demo for `duration`, or until Ctrl-C.
+pub async fn run(duration: Duration, seed: u64) -> anyhow::Result<()> {
+    let world = SimWorld::start(
+        TcpListener::bind("127.0.0.1:0").await?,
+        TcpListener::bind("127.0.0.1:0").await?,
+        WorldOptions {
+            seed,
+            tickets: 20,
+            contacts: 8,
+            ..WorldOptions::default()
+        },
+    )?;
+    let dir = tempfile::tempdir()?;
+    let store_path = dir.path().join("state.sqlite");
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let listen = listener.local_addr()?;
+    let config = world.config(&store_path, listen)?;
+    println!("trengo-sync demo: the real daemon against in-process fakes of Trengo and GHL");
+    println!(
+        "  Trengo fake  {}  (admin: {}/_sim/)",
+        world.trengo_base_url(),
+        world.trengo_web_url()
+    );
+    println!(
+        "  GHL fake     {}  (admin: {}/_sim/)",
+        world.ghl_base_url(),
+        world.ghl_base_url()
+    );
+    println!("  status       http://{listen}/status   metrics http://{listen}/metrics");
+    println!("  store        {} (temporary)", store_path.display());
+    println!(
+        "  rules        tickets labelled GHL ⇄ GHL tasks; tags with prefix trengo:; internal notes; \
+         polls every 5 s"
+    );
+    println!("  stops after {}s or on Ctrl-C\n", duration.as_secs());
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let daemon = Daemon {
+        config,
+        clock: SystemClock::shared(),
+        listener,
+        events: None,
+    };
+    let handle = tokio::spawn(daemon.run(async move {
+        let _ = stop_rx.await;
+    }));
+
+    let start = tokio::time::Instant::now();
+    let deadline = start + duration;
+    let mut seen = BTreeSet::new();
+    let mut next_edit = 0;
+    let mut crossed = 0usize;
+    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+    loop {
+        tokio::select! {
+            _ = &mut ctrl_c => { println!("\nCtrl-C: stopping"); break; }
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+        if tokio::time::Instant::now() >= deadline || handle.is_finished() {
+            break;
+        }
+        let elapsed = start.elapsed().as_secs();
+        while next_edit < SCRIPT.len() && SCRIPT[next_edit].at <= elapsed {
+            match edit(&world, &store_path, next_edit) {
+                Ok(detail) => println!(
+                    "[{elapsed:>3}s] edit  {} ({detail})",
+                    SCRIPT[next_edit].what
+                ),
+                Err(e) => println!(
+                    "[{elapsed:>3}s] edit  {} skipped: {e}",
+                    SCRIPT[next_edit].what
+                ),
+            }
+            next_edit += 1;
+        }
+        crossed += print_crossings(&store_path, &mut seen, elapsed);
+    }
+    let _ = stop_tx.send(());
+    match handle.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => println!("the daemon stopped with an error: {e:#}"),
+        Err(e) => println!("the daemon task failed: {e}"),
+    }
+    crossed += print_crossings(&store_path, &mut seen, start.elapsed().as_secs());
+    summary(&world, &store_path, crossed);
+    world.shutdown().await;
+    Ok(())
+}
+
+fn links(store_path: &std::path::Path) -> anyhow::Result<Vec<store::links::Link>> {
+    let s = Store::open_read_only(store_path)?;
+    Ok(store::links::active(s.conn())?)
+}
+
+/// Makes scripted edit `n` on a linked item; returns what it touched.
+fn edit(world: &SimWorld, store_path: &std::path::Path, n: usize) -> anyhow::Result<String> {
+    let links = links(store_path)?;
+    let pick = |i: usize| links.get(i % links.len().max(1)).cloned();
+    let Some(link) = pick(n) else {
+        anyhow::bail!("no link yet");
+    };
+    let t = world.trengo();
+    let g = world.ghl();
+    Ok(match n {
+        0 => {
+            t.close_ticket(link.ticket_id)?;
+            format!("ticket #{}", link.ticket_id)
+        }
+        1 => {
+            g.complete_task(&link.task_id).map_err(ghl_err)?;
+            format!("task {}", link.task_id)
+        }
+        2 => {
+            g.add_contact_tag(&link.ghl_contact_id, "trengo:callback")
+                .map_err(ghl_err)?;
+            format!("contact {}", link.ghl_contact_id)
+        }
+        3 => {
+            t.post_note(
+                link.ticket_id,
+                "Called the customer: wants a quote by Friday.",
+            )?;
+            format!("ticket #{}", link.ticket_id)
+        }
+        4 => {
+            g.add_note(&link.ghl_contact_id, "Discount of 10% approved by sales.")
+                .map_err(ghl_err)?;
+            format!("contact {}", link.ghl_contact_id)
+        }
+        _ => {
+            let label = t
+                .label_id("trengo:vip")
+                .ok_or_else(|| anyhow::anyhow!("the fake has no trengo:vip label"))?;
+            t.add_label(link.ticket_id, label)?;
+            format!("ticket #{}", link.ticket_id)
+        }
+    })
+}
+
+fn ghl_err(e: crate::sim::ghl::error::GhlError) -> anyhow::Error {
+    anyhow::anyhow!("the GHL fake refused: {} {}", e.status, e.message)
+}
+
+/// Prints ledger entries not printed yet; returns how many.
+fn print_crossings(
+    store_path: &std::path::Path,
+    seen: &mut BTreeSet<String>,
+    elapsed: u64,
+) -> usize {
+    let Ok(s) = Store::open_read_only(store_path) else {
+        return 0;
+    };
+    let Ok(mut entries) = store::ledger::recent(s.conn(), None, 500) else {
+        return 0;
+    };
+    entries.reverse();
+    let mut n = 0;
+    for e in entries {
+        let key = format!(
+            "{}|{:?}|{:?}|{:?}",
+            e.at.to_rfc3339(),
+            e.op,
+            e.link_id,
+            e.detail
+        );
+        if !seen.insert(key) {
+            continue;
+        }
+        n += 1;
+        let side = match e.side.as_deref() {
+            Some("ghl") => "→ GHL   ",
+            Some("trengo") => "→ Trengo",
+            _ => "  store ",
+        };
+        let what =
+            e.op.clone()
+                .or(e.detail.clone())
+                .unwrap_or_else(|| format!("{:?}", e.kind));
+        println!("[{elapsed:>3}s] sync  {side} {what}");
+    }
+    n
+}
+
+fn summary(world: &SimWorld, store_path: &std::path::Path, crossed: usize) {
+    println!("\nsummary");
+    if let Ok(s) = Store::open_read_only(store_path) {
+        if let Ok(counts) = store::links::count_by_state(s.conn()) {
+            println!(
+                "  links: {} active, {} out of scope",
+                counts.active, counts.out_of_scope
+            );
+        }
+        if let Ok(held) = store::conflicts::list(s.conn()) {
+            println!("  conflicts held: {}", held.len());
+        }
+        if let Ok(retries) = store::retries::all(s.conn()) {
+            println!("  items waiting for a retry: {}", retries.len());
+        }
+    }
+    println!("  changes recorded in the ledger: {crossed}");
+    let t = world.trengo().counters();
+    let g = world.ghl().counter_snapshot();
+    println!(
+        "  API requests: Trengo {} ({} writes), GHL {} ({} writes)",
+        t.total, t.writes, g.total, g.writes
+    );
+}
