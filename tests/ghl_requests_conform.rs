@@ -1,0 +1,128 @@
+//! Every write our GHL client sends conforms to GHL's official OpenAPI files
+//! (`shared/reference/specs/ghl/`): the request bodies are captured by a mock server and
+//! checked against the operation's request schema.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::Utc;
+use secrecy::SecretString;
+use serde_json::Value;
+use trengo_sync::api::Budget;
+use trengo_sync::clock::SystemClock;
+use trengo_sync::ghl::{
+    ContactFields, GhlAuth, GhlClient, GhlClientConfig, NewTask, NoteFields, TaskUpdate,
+};
+use trengo_sync::sim::ghl::openapi;
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn spec() -> Option<PathBuf> {
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/reference/specs/ghl/apps/contacts.json");
+    if file.exists() {
+        Some(file)
+    } else {
+        eprintln!("skipped: {} is not present", file.display());
+        None
+    }
+}
+
+/// The spec's path template for a concrete path of ours.
+fn template(method: &str, path: &str) -> Option<&'static str> {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    Some(match (method, parts.as_slice()) {
+        ("POST", ["contacts"]) => "/contacts/",
+        ("POST", ["contacts", "upsert"]) => "/contacts/upsert",
+        ("PUT", ["contacts", _]) => "/contacts/{contactId}",
+        ("POST", ["contacts", _, "tasks"]) => "/contacts/{contactId}/tasks",
+        ("PUT", ["contacts", _, "tasks", _]) => "/contacts/{contactId}/tasks/{taskId}",
+        ("PUT", ["contacts", _, "tasks", _, "completed"]) => {
+            "/contacts/{contactId}/tasks/{taskId}/completed"
+        }
+        ("POST", ["contacts", _, "notes"]) => "/contacts/{contactId}/notes",
+        ("PUT", ["contacts", _, "notes", _]) => "/contacts/{contactId}/notes/{id}",
+        ("POST", ["contacts", _, "tags"]) => "/contacts/{contactId}/tags",
+        ("DELETE", ["contacts", _, "tags"]) => "/contacts/{contactId}/tags",
+        _ => return None,
+    })
+}
+
+#[tokio::test]
+async fn every_ghl_write_body_conforms_to_the_official_spec() {
+    let Some(file) = spec() else { return };
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
+        .mount(&server)
+        .await;
+    let config = GhlClientConfig::new(
+        server.uri().parse().unwrap(),
+        "loc-1",
+        GhlAuth::PrivateToken(SecretString::from("pit-test".to_string())),
+    );
+    let client = GhlClient::new(
+        config,
+        SystemClock::shared(),
+        Arc::new(Budget::new("ghl", 1000, std::time::Duration::from_secs(10))),
+    )
+    .unwrap();
+    // Answers are `{}`: decoding may fail, which is fine here; only what was sent matters.
+    let fields = ContactFields {
+        email: Some("ada@example.com".into()),
+        phone: Some("+31612345678".into()),
+        name: Some("Ada Example".into()),
+        source: Some("trengo-sync".into()),
+        ..ContactFields::default()
+    };
+    let _ = client.create_contact(&fields).await;
+    let _ = client.upsert_contact(&fields).await;
+    let _ = client.update_contact("c1", &fields).await;
+    let task = NewTask {
+        title: "Call back".into(),
+        body: Some("Trengo ticket: https://app.trengo.com/tickets/1".into()),
+        due_date: Utc::now(),
+        completed: false,
+        assigned_to: None,
+    };
+    let _ = client.create_task("c1", &task).await;
+    let update = TaskUpdate {
+        title: Some("Call back".into()),
+        body: Some("body".into()),
+        ..TaskUpdate::default()
+    };
+    let _ = client.update_task("c1", "t1", &update).await;
+    let _ = client.set_task_completed("c1", "t1", true).await;
+    let note = NoteFields {
+        body: "hello".into(),
+        user_id: None,
+        title: None,
+    };
+    let _ = client.create_note("c1", &note).await;
+    let _ = client.add_tags("c1", &["trengo:vip".to_string()]).await;
+    let _ = client.remove_tags("c1", &["trengo:vip".to_string()]).await;
+
+    let received = server.received_requests().await.unwrap();
+    let mut checked = 0;
+    for request in &received {
+        let method = request.method.as_str();
+        let Some(template) = template(method, request.url.path()) else {
+            continue;
+        };
+        let version = request.headers.get("version").and_then(|v| v.to_str().ok());
+        assert_eq!(
+            version,
+            Some("2021-07-28"),
+            "{method} {template} without Version"
+        );
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        if let Err(errors) = openapi::check_request(&file, method, template, &body) {
+            panic!("our {method} {template} breaks GHL's spec: {errors:?}\nbody: {body}");
+        }
+        checked += 1;
+    }
+    assert!(
+        checked >= 9,
+        "only {checked} requests were checked: {received:?}"
+    );
+}
