@@ -42,6 +42,15 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `resolve --take` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TakeSide {
+    /// Trengo's value wins.
+    Trengo,
+    /// GHL's value wins.
+    Ghl,
+}
+
 /// `--log-format` values.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum LogFormatArg {
@@ -66,6 +75,23 @@ pub enum Command {
     Plan,
     /// Run the daemon: schedules, webhooks, status endpoint; stops on SIGTERM or Ctrl-C.
     Run,
+    /// Both sides' current values of one link, its bases, last actions and pending errors.
+    Explain {
+        /// The link id (`trengo-sync status` and `conflicts` show them).
+        link: i64,
+    },
+    /// List the conflicts held for a person (fields whose policy is `manual`).
+    Conflicts,
+    /// Settle one held conflict: the chosen side's value wins on the next pass.
+    Resolve {
+        /// The link id.
+        link: i64,
+        /// The field: status, tags or assignee.
+        field: crate::sync::policy::Field,
+        /// Which side's value wins.
+        #[arg(long, value_enum)]
+        take: TakeSide,
+    },
     /// Show the daemon's status (from its endpoint, or from the store when it is down).
     Status,
     /// Serve both API fakes (for trying a configuration without real accounts).
@@ -170,6 +196,38 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         }
         Command::Plan => runtime()?.block_on(plan(&config)),
         Command::Run => runtime()?.block_on(daemon(config)),
+        Command::Conflicts => {
+            let store = crate::store::Store::open_read_only(&config.store.path)
+                .map_err(anyhow::Error::new)?;
+            print!("{}", crate::inspect::conflicts_report(&store)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Resolve { link, field, take } => {
+            let mut store =
+                crate::store::Store::open(&config.store.path).map_err(anyhow::Error::new)?;
+            let text = crate::inspect::resolve(
+                &mut store,
+                link,
+                field,
+                matches!(take, TakeSide::Trengo),
+                chrono::Utc::now(),
+            )?;
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Explain { link } => {
+            let read_only = config.ghl.oauth.is_none();
+            let text = runtime()?.block_on(async {
+                let engine = crate::sync::engine::Engine::from_config(
+                    &config,
+                    crate::clock::SystemClock::shared(),
+                    read_only,
+                )?;
+                crate::inspect::explain(&engine, link).await
+            })?;
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Status => {
             let text = runtime()?.block_on(crate::daemon::status::status_command(
                 &config,

@@ -21,6 +21,7 @@
 //! | [`daemon`] | the service: cron schedules feeding one serial work loop, HTTP surface, systemd |
 //! | [`sync`] | the engine: scope rules, normalisation, the pure planner, the executor |
 //! | [`demo`] | `trengo-sync demo`: the daemon on the embedded fakes, with scripted edits |
+//! | [`inspect`] | what `explain`, `conflicts` and `resolve` show and do |
 //! | [`sim`] | faithful, unkind in-process fakes of both APIs, for tests, `sim` and `demo` |
 //!
 //! One sync pass: change detection reads both APIs through [`trengo`] and [`ghl`], the pure
@@ -37,6 +38,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod ghl;
+pub mod inspect;
 pub mod logging;
 pub mod sim;
 pub mod store;

@@ -142,3 +142,62 @@ async fn internal_note_crosses_once_and_never_comes_back() {
         .count();
     assert_eq!(copies, 1, "{notes:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_lists_pending_changes_and_writes_nothing() {
+    let world = world().await;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let engine = engine(&world, &dir).await;
+        once(&engine).await;
+        until_quiet(&engine, 4).await;
+    }
+    let link = links(&dir)[0].clone();
+    world.trengo().close_ticket(link.ticket_id).unwrap();
+    let path = dir.path().join("state.sqlite");
+    // Fold the WAL into the main file first, so a byte comparison sees every change.
+    {
+        let s = Store::open(&path).unwrap();
+        s.conn()
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    let config = world.config(&path, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let planner = Engine::from_config(&config, SystemClock::shared(), true).unwrap();
+    let report = planner
+        .pass(
+            PassKind::Poll,
+            PassOptions {
+                dry_run: true,
+                allow_mass_change: false,
+            },
+        )
+        .await
+        .unwrap();
+    let listed: Vec<String> = report.ops().map(|o| o.to_string()).collect();
+    assert!(
+        listed.iter().any(|o| o.contains("complete GHL task")),
+        "the closed ticket's task completion is not listed: {listed:?}"
+    );
+    drop(planner);
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "plan changed the store"
+    );
+    let task = world.ghl().contact_json(&link.ghl_contact_id).unwrap();
+    assert!(task.is_object());
+    let tasks = {
+        let engine = engine(&world, &dir).await;
+        engine.ghl.tasks(&link.ghl_contact_id).await.unwrap()
+    };
+    assert!(
+        !tasks
+            .iter()
+            .find(|t| t.id == link.task_id)
+            .unwrap()
+            .completed,
+        "plan wrote to GHL"
+    );
+}

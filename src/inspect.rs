@@ -1,0 +1,179 @@
+//! What `trengo-sync conflicts`, `resolve` and `explain` show: the store's view of a link
+//! (bases, comment pairs, held conflicts, retries, recent ledger), and for `explain` both
+//! sides' current values read from the APIs.
+
+use std::fmt::Write as _;
+
+use crate::store::{self, Store};
+use crate::sync::engine::Engine;
+use crate::sync::policy::Field;
+
+/// The held conflicts as a table.
+pub fn conflicts_report(store: &Store) -> anyhow::Result<String> {
+    let held = store::conflicts::list(store.conn())?;
+    if held.is_empty() {
+        return Ok("no conflicts are held\n".to_string());
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<6} {:<10} {:<24} {:<24} {:<24} detected",
+        "link", "field", "base", "trengo", "ghl"
+    );
+    for h in &held {
+        let base = h.base.as_ref().map_or("-".to_string(), |b| b.to_string());
+        let _ = writeln!(
+            out,
+            "{:<6} {:<10} {:<24} {:<24} {:<24} {}",
+            h.link_id.0, h.field, base, h.trengo_value, h.ghl_value, h.detected_at
+        );
+    }
+    let _ = writeln!(
+        out,
+        "settle one with `trengo-sync resolve LINK FIELD --take trengo|ghl`"
+    );
+    Ok(out)
+}
+
+/// Settles one held conflict; the next pass carries the chosen value across.
+pub fn resolve(
+    store: &mut Store,
+    link: i64,
+    field: Field,
+    take_trengo: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<String> {
+    let tx = store.transaction()?;
+    let held =
+        crate::sync::execute::resolve(&tx, store::links::LinkId(link), field, take_trengo, now)?;
+    tx.commit()?;
+    let (winner, value, other) = if take_trengo {
+        ("Trengo", &held.trengo_value, "GHL")
+    } else {
+        ("GHL", &held.ghl_value, "Trengo")
+    };
+    Ok(format!(
+        "link {link} {field}: {winner}'s value {value} wins; the next pass writes it to {other}\n"
+    ))
+}
+
+/// Everything known about one link: the store's records and both sides' current values.
+pub async fn explain(engine: &Engine, link: i64) -> anyhow::Result<String> {
+    let id = store::links::LinkId(link);
+    let (record, bases, comments, held, retries, ledger) = engine
+        .store
+        .call(move |s| {
+            let c = s.conn();
+            let record = store::links::get(c, id)?;
+            let bases = store::bases::for_link(c, id)?;
+            let comments = store::comments::for_link(c, id)?;
+            let held: Vec<_> = store::conflicts::list(c)?
+                .into_iter()
+                .filter(|h| h.link_id == id)
+                .collect();
+            let retries = store::retries::all(c)?;
+            let ledger = store::ledger::recent(c, Some(id), 10)?;
+            Ok((record, bases, comments, held, retries, ledger))
+        })
+        .await?;
+    let Some(record) = record else {
+        anyhow::bail!("there is no link {link}; `trengo-sync status` counts the links");
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "link {link}: Trengo ticket #{} ⇄ GHL task {} of contact {} ({:?}, {:?}, since {})",
+        record.ticket_id,
+        record.task_id,
+        record.ghl_contact_id,
+        record.origin,
+        record.state,
+        record.created_at
+    );
+    let _ = writeln!(out, "\ncurrent values");
+    match engine.trengo.ticket(record.ticket_id).await {
+        Ok(t) => {
+            let labels: Vec<String> = crate::sync::views::labels(&t)
+                .into_iter()
+                .map(|l| l.to_string())
+                .collect();
+            let _ = writeln!(
+                out,
+                "  Trengo: status {}, labels [{}], assignee {:?}, updated {:?}",
+                t.status,
+                labels.join(", "),
+                t.user_id,
+                t.updated_at
+            );
+        }
+        Err(e) => {
+            let _ = writeln!(out, "  Trengo: cannot read the ticket: {e}");
+        }
+    }
+    match engine.ghl.tasks(&record.ghl_contact_id).await {
+        Ok(tasks) => match tasks.iter().find(|t| t.id == record.task_id) {
+            Some(t) => {
+                let _ = writeln!(
+                    out,
+                    "  GHL task: completed {}, assignee {:?}, title {:?}",
+                    t.completed, t.assigned_to, t.title
+                );
+            }
+            None => {
+                let _ = writeln!(out, "  GHL task: not found on the contact (deleted?)");
+            }
+        },
+        Err(e) => {
+            let _ = writeln!(out, "  GHL task: cannot read the contact's tasks: {e}");
+        }
+    }
+    if let Ok(c) = engine.ghl.contact(&record.ghl_contact_id).await {
+        let _ = writeln!(
+            out,
+            "  GHL contact tags: [{}], updated {:?}",
+            c.tags.join(", "),
+            c.date_updated
+        );
+    }
+    let _ = writeln!(out, "\nbases (last synced values)");
+    for b in &bases {
+        let _ = writeln!(out, "  {:<12} {} (at {})", b.field, b.value, b.updated_at);
+    }
+    let _ = writeln!(out, "\nnotes paired: {}", comments.len());
+    if !held.is_empty() {
+        let _ = writeln!(out, "\nheld conflicts");
+        for h in &held {
+            let _ = writeln!(
+                out,
+                "  {}: trengo {} vs ghl {}",
+                h.field, h.trengo_value, h.ghl_value
+            );
+        }
+    }
+    let mine = [
+        format!("ticket:{}", record.ticket_id),
+        format!("contact:{}", record.ghl_contact_id),
+    ];
+    let pending: Vec<_> = retries.iter().filter(|r| mine.contains(&r.item)).collect();
+    if !pending.is_empty() {
+        let _ = writeln!(out, "\npending errors");
+        for r in pending {
+            let _ = writeln!(
+                out,
+                "  {} ({} attempts, next at {}): {}",
+                r.item, r.attempts, r.next_at, r.reason
+            );
+        }
+    }
+    let _ = writeln!(out, "\nlast actions");
+    for e in &ledger {
+        let _ = writeln!(
+            out,
+            "  {} {:?} {}",
+            e.at,
+            e.kind,
+            e.op.clone().or(e.detail.clone()).unwrap_or_default()
+        );
+    }
+    Ok(out)
+}
