@@ -177,3 +177,70 @@ async fn crash_after_every_remote_write_neither_duplicates_nor_loses() {
 async fn engine_with_crash(world: &SimWorld, dir: &tempfile::TempDir, n: i64) -> Engine {
     engine(world, dir, Some(n)).await
 }
+
+fn total_writes(world: &SimWorld) -> u64 {
+    world.trengo().counters().writes + world.ghl().counter_snapshot().writes
+}
+
+fn spawn_daemon(config: &std::path::Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_trengo-sync"))
+        .args(["run", "--config", config.to_str().unwrap()])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_of_a_running_daemon_mid_pass_then_restart_converges_without_duplicates() {
+    let world = world().await;
+    let dir = tempfile::tempdir().unwrap();
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        world.config_toml(&dir.path().join("state.sqlite"), listen),
+    )
+    .unwrap();
+
+    let start = total_writes(&world);
+    let mut daemon = spawn_daemon(&config);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while total_writes(&world) < start + 3 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        total_writes(&world) >= start + 3,
+        "the daemon made no writes within a minute"
+    );
+    daemon.kill().unwrap(); // SIGKILL, mid-pass
+    daemon.wait().unwrap();
+
+    let mut daemon = spawn_daemon(&config);
+    // Quiet = no write for three poll periods (polls run every 5 s in the world's config).
+    let mut last = total_writes(&world);
+    let mut quiet_since = std::time::Instant::now();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while quiet_since.elapsed() < std::time::Duration::from_secs(15)
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let now = total_writes(&world);
+        if now != last {
+            last = now;
+            quiet_since = std::time::Instant::now();
+        }
+    }
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+
+    let engine = engine(&world, &dir, None).await;
+    first_pass_and_converge(&engine).await.unwrap();
+    let (links, problems) = audit(&world, &dir, &engine).await;
+    assert!(problems.is_empty(), "{problems:?}");
+    assert!(links > 0);
+}
