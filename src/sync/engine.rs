@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
 use serde_json::json;
 
-use super::execute::{Applied, Executor, ItemError, PassFacts, refresh_labels};
+use super::execute::{Applied, Executor, PassFacts, refresh_labels};
 use super::marker;
 use super::model::{Candidate, LinkId, PlanInput};
 use super::operation::{BrakeReport, ItemKey, Op, Plan};
@@ -263,23 +263,19 @@ impl Engine {
             report.settled_intents = self.settle_intents(&mut facts).await?;
         }
         let mut work = Work::default();
-        let forced = match &kind {
+        match &kind {
             PassKind::Poll => {
                 self.poll_trengo(&mut work, started).await?;
                 self.poll_ghl(&mut work, started).await?;
-                false
             }
             PassKind::TrengoPoll => {
                 self.poll_trengo(&mut work, started).await?;
-                false
             }
             PassKind::GhlPoll => {
                 self.poll_ghl(&mut work, started).await?;
-                false
             }
             PassKind::Sweep => {
                 self.sweep(&mut work).await?;
-                true
             }
             PassKind::Reconcile => {
                 let contacts = self
@@ -292,14 +288,11 @@ impl Engine {
                     })
                     .await?;
                 work.contacts.extend(contacts);
-                true
             }
             PassKind::Hints(hints) => {
                 self.hints(&mut work, hints).await?;
-                true
             }
-        };
-        let _ = forced;
+        }
         self.due_retries(&mut work).await?;
 
         let mut round_contacts = std::mem::take(&mut work.contacts);
@@ -1116,9 +1109,4 @@ fn record_found(
         _ => {}
     }
     Ok(())
-}
-
-/// Whether an error is worth an item retry rather than a pass failure (kept for callers).
-pub fn item_error_text(e: &ItemError) -> String {
-    e.to_string()
 }

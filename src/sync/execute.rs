@@ -96,10 +96,6 @@ pub struct Applied {
     pub ghl: u64,
 }
 
-fn json_err(e: serde_json::Error) -> ItemError {
-    ItemError::Blocked(format!("internal: could not encode a value: {e}"))
-}
-
 impl Executor<'_> {
     fn now(&self) -> DateTime<Utc> {
         self.clock.now()
@@ -920,9 +916,4 @@ pub fn resolve(
             .detail("settled by `trengo-sync resolve`"),
     )?;
     Ok(held)
-}
-
-/// Value of `serde_json` encoding, kept for the executor's callers.
-pub fn encode<T: serde::Serialize>(value: &T) -> Result<Value, ItemError> {
-    serde_json::to_value(value).map_err(json_err)
 }
