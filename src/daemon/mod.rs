@@ -1,7 +1,10 @@
 //! The long-running service: schedules, the serial work loop, the HTTP surface, systemd.
 //!
-//! Rooms: [`jobs`] (what each job did, skip counting, scheduler liveness) and
-//! [`schedule`] (tokio-cron-scheduler cron jobs feeding one serial queue).
+//! Rooms: [`run`] (the service itself: the serial work loop, sd-notify, graceful stop),
+//! [`jobs`] (what each job did, skip counting, scheduler liveness), [`schedule`]
+//! (tokio-cron-scheduler cron jobs feeding one serial queue), [`server`] (healthz, readyz,
+//! status, metrics, webhooks), [`status`] (the status report and readiness), [`webhooks`]
+//! (signature checks and de-duplication), [`metrics`] (the Prometheus recorder).
 
 pub mod jobs;
 pub mod metrics;

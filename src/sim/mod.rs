@@ -8,7 +8,8 @@
 //! pessimistic setting is the default.
 //!
 //! Rooms: [`faults`] (fault injection and request counters both fakes share),
-//! [`trengo`] (the Trengo fake), [`ghl`] (the GHL fake).
+//! [`trengo`] (the Trengo fake), [`ghl`] (the GHL fake), [`world`] (both fakes seeded with
+//! the same people, and a configuration pointing at them: the demo's and the tests' world).
 
 pub mod faults;
 pub mod ghl;
