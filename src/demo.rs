@@ -24,48 +24,61 @@ struct Edit {
 
 const SCRIPT: [Edit; 6] = [
     Edit {
-        at: 12,
+        at: 8,
         what: "Trengo: an agent closes a linked ticket",
     },
     Edit {
-        at: 18,
+        at: 12,
         what: "GHL: a sales rep completes a linked task",
     },
     Edit {
-        at: 24,
+        at: 16,
         what: "GHL: a sales rep tags a contact trengo:callback",
     },
     Edit {
-        at: 30,
+        at: 20,
         what: "Trengo: an agent writes an internal note",
     },
     Edit {
-        at: 36,
+        at: 24,
         what: "GHL: a sales rep adds a note to a contact",
     },
     Edit {
-        at: 42,
+        at: 28,
         what: "Trengo: an agent labels a ticket trengo:vip",
     },
 ];
+
+/// The demo's world: a small account whose rate limits are ten times Trengo's documented
+/// default, so a one-minute demo is not paced by a budget meant for a day's work.
+fn demo_world_options(seed: u64) -> WorldOptions {
+    let mut options = WorldOptions {
+        seed,
+        tickets: 20,
+        contacts: 8,
+        ..WorldOptions::default()
+    };
+    options.trengo.rate_limit_per_minute = 1_200;
+    options
+}
 
 /// Runs the demo for `duration`, or until Ctrl-C.
 pub async fn run(duration: Duration, seed: u64) -> anyhow::Result<()> {
     let world = SimWorld::start(
         TcpListener::bind("127.0.0.1:0").await?,
         TcpListener::bind("127.0.0.1:0").await?,
-        WorldOptions {
-            seed,
-            tickets: 20,
-            contacts: 8,
-            ..WorldOptions::default()
-        },
+        demo_world_options(seed),
     )?;
     let dir = tempfile::tempdir()?;
     let store_path = dir.path().join("state.sqlite");
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let listen = listener.local_addr()?;
-    let config = world.config(&store_path, listen)?;
+    let mut config = world.config(&store_path, listen)?;
+    // A short demo: sweep every 10 s, so changes that move no watermark (a task completed in
+    // GHL, a note) cross within seconds instead of the minutes a real schedule would take.
+    config.schedule.sweep = "*/10 * * * * *"
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!(e))?;
     println!("trengo-sync demo: the real daemon against in-process fakes of Trengo and GHL");
     println!(
         "  Trengo fake  {}  (admin: {}/_sim/)",
