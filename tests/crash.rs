@@ -16,14 +16,7 @@ use trengo_sync::sync::marker;
 use trengo_sync::trengo::TicketFilters;
 
 async fn world() -> SimWorld {
-    let mut options = WorldOptions {
-        seed: 11,
-        tickets: 10,
-        contacts: 5,
-        ..WorldOptions::default()
-    };
-    options.trengo.rate_limit_per_minute = 60_000;
-    options.ghl.burst_limit = 10_000;
+    let options = WorldOptions::unpaced(11, 10, 5);
     SimWorld::start(
         TcpListener::bind("127.0.0.1:0").await.unwrap(),
         TcpListener::bind("127.0.0.1:0").await.unwrap(),

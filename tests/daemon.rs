@@ -11,14 +11,7 @@ use trengo_sync::sim::world::{SimWorld, WorldOptions};
 use trengo_sync::store::{self, Store};
 
 async fn world(seed: u64) -> SimWorld {
-    let mut options = WorldOptions {
-        seed,
-        tickets: 10,
-        contacts: 5,
-        ..WorldOptions::default()
-    };
-    options.trengo.rate_limit_per_minute = 60_000;
-    options.ghl.burst_limit = 10_000;
+    let options = WorldOptions::unpaced(seed, 10, 5);
     SimWorld::start(
         TcpListener::bind("127.0.0.1:0").await.unwrap(),
         TcpListener::bind("127.0.0.1:0").await.unwrap(),

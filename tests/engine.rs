@@ -10,15 +10,7 @@ use trengo_sync::sync::engine::{Engine, PassKind, PassOptions, PassReport};
 async fn world() -> SimWorld {
     let t = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let g = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mut options = WorldOptions {
-        seed: 7,
-        tickets: 12,
-        contacts: 6,
-        ..WorldOptions::default()
-    };
-    // Rate limits stay real in shape but generous, so the suite is not paced for minutes.
-    options.trengo.rate_limit_per_minute = 6_000;
-    options.ghl.burst_limit = 1_000;
+    let options = WorldOptions::unpaced(7, 12, 6);
     SimWorld::start(t, g, options).unwrap()
 }
 

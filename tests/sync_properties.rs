@@ -157,14 +157,7 @@ fn apply(world: &SimWorld, links: &[Link], edit: &Edit) {
 }
 
 async fn case(seed: u64, edits: Vec<Edit>) {
-    let mut options = WorldOptions {
-        seed,
-        tickets: 10,
-        contacts: 5,
-        ..WorldOptions::default()
-    };
-    options.trengo.rate_limit_per_minute = 60_000;
-    options.ghl.burst_limit = 10_000;
+    let options = WorldOptions::unpaced(seed, 10, 5);
     let world = SimWorld::start(
         TcpListener::bind("127.0.0.1:0").await.unwrap(),
         TcpListener::bind("127.0.0.1:0").await.unwrap(),

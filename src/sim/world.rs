@@ -75,6 +75,22 @@ impl Default for WorldOptions {
 }
 
 /// Why a world could not be started or configured.
+impl WorldOptions {
+    /// A small world whose fakes allow far more requests than the documented limits, for
+    /// tests that check behaviour rather than pacing (the limits keep their real shape).
+    pub fn unpaced(seed: u64, tickets: usize, contacts: usize) -> Self {
+        let mut options = Self {
+            seed,
+            tickets,
+            contacts,
+            ..Self::default()
+        };
+        options.trengo.rate_limit_per_minute = 60_000;
+        options.ghl.burst_limit = 10_000;
+        options
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum WorldError {
     /// A port could not be bound.
