@@ -258,7 +258,6 @@ async fn daemon(config: Config) -> Result<ExitCode, Failure> {
         config,
         clock: crate::clock::SystemClock::shared(),
         listener,
-        events: None,
     };
     daemon.run(stop_signal()).await?;
     Ok(ExitCode::SUCCESS)

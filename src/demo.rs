@@ -103,7 +103,6 @@ pub async fn run(duration: Duration, seed: u64) -> anyhow::Result<()> {
         config,
         clock: SystemClock::shared(),
         listener,
-        events: None,
     };
     let handle = tokio::spawn(daemon.run(async move {
         let _ = stop_rx.await;

@@ -59,7 +59,6 @@ async fn daemon_becomes_ready_and_changes_cross_by_schedule_and_by_signed_webhoo
             config,
             clock: SystemClock::shared(),
             listener,
-            events: None,
         }
         .run(async move {
             let _ = stop_rx.await;

@@ -25,17 +25,6 @@ use crate::config::Config;
 use crate::store;
 use crate::sync::engine::{Engine, Hint, PassKind, PassOptions, PassReport};
 
-/// What the loop tells an observer (the demo) after each pass.
-#[derive(Debug, Clone)]
-pub struct PassEvent {
-    /// Which job ran.
-    pub job: String,
-    /// Writes to Trengo and GHL.
-    pub writes: (u64, u64),
-    /// Items that failed.
-    pub failed: usize,
-}
-
 /// A running daemon's edges, injected.
 pub struct Daemon {
     /// The configuration.
@@ -44,8 +33,6 @@ pub struct Daemon {
     pub clock: SharedClock,
     /// Where the HTTP surface listens.
     pub listener: tokio::net::TcpListener,
-    /// Receives each pass's outcome, when set.
-    pub events: Option<mpsc::UnboundedSender<PassEvent>>,
 }
 
 fn notify(state: &[sd_notify::NotifyState<'_>]) {
@@ -63,7 +50,6 @@ impl Daemon {
             config,
             clock,
             listener,
-            events,
         } = self;
         let engine = Arc::new(Engine::from_config(&config, clock.clone(), false)?);
         engine.bind_identity().await?;
@@ -131,14 +117,14 @@ impl Daemon {
                         JobKind::Sweep => PassKind::Sweep,
                         JobKind::Reconcile => PassKind::Reconcile,
                     };
-                    run_one(&engine, &board, &readiness, kind.name(), Some(kind), pass_kind, &events).await;
+                    run_one(&engine, &board, &readiness, kind.name(), Some(kind), pass_kind).await;
                 }
                 Some(hint) = hint_rx.recv() => {
                     let mut hints = vec![hint];
                     while let Ok(more) = hint_rx.try_recv() {
                         hints.push(more);
                     }
-                    run_one(&engine, &board, &readiness, "webhook", None, PassKind::Hints(hints), &events).await;
+                    run_one(&engine, &board, &readiness, "webhook", None, PassKind::Hints(hints)).await;
                 }
             }
         }
@@ -162,7 +148,6 @@ async fn run_one(
     name: &str,
     kind: Option<JobKind>,
     pass: PassKind,
-    events: &Option<mpsc::UnboundedSender<PassEvent>>,
 ) {
     let started = engine.clock.now();
     if let Some(kind) = kind {
@@ -219,13 +204,6 @@ async fn run_one(
                 w.0 + w.1,
                 report.failed.len()
             ))]);
-            if let Some(tx) = events {
-                let _ = tx.send(PassEvent {
-                    job: name.to_string(),
-                    writes: w,
-                    failed: report.failed.len(),
-                });
-            }
         }
         Err(e) => tracing::warn!(job = name, error = %e, "pass failed; the next run retries"),
     }

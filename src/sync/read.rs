@@ -164,11 +164,13 @@ pub async fn load_group(
                     .into_iter()
                     .map(|m| (m.trengo_message_id, m.ghl_note_id))
                     .collect();
-                let held = store::conflicts::list(c)?
-                    .into_iter()
-                    .filter(|h| h.link_id == link.id)
-                    .filter_map(|h| h.field.parse::<Field>().ok())
-                    .collect();
+                // Indexed lookups per field, not a scan of every held conflict per link.
+                let mut held = Vec::new();
+                for field in Field::ALL {
+                    if store::conflicts::get(c, link.id, &field.to_string())?.is_some() {
+                        held.push(field);
+                    }
+                }
                 out.push(StoredLink {
                     link,
                     bases,
