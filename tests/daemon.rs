@@ -2,38 +2,19 @@
 //! webhook, `/status` and `/metrics` show it, a bad signature changes nothing, and SIGTERM
 //! mid-pass leaves a store from which the next start converges.
 
+mod support;
+
 use std::time::{Duration, Instant};
+
+use support::{links, wait_for};
 
 use tokio::net::TcpListener;
 use trengo_sync::clock::SystemClock;
 use trengo_sync::daemon::run::Daemon;
-use trengo_sync::sim::world::{SimWorld, WorldOptions};
-use trengo_sync::store::{self, Store};
+use trengo_sync::sim::world::SimWorld;
 
 async fn world(seed: u64) -> SimWorld {
-    let options = WorldOptions::unpaced(seed, 10, 5);
-    SimWorld::start(
-        TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        options,
-    )
-    .unwrap()
-}
-
-async fn wait_for(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("{what} did not happen within {limit:?}");
-}
-
-fn links(dir: &tempfile::TempDir) -> Vec<store::links::Link> {
-    let s = Store::open_read_only(dir.path().join("state.sqlite")).unwrap();
-    store::links::active(s.conn()).unwrap()
+    support::world(seed, 10, 5).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,57 +1,16 @@
 //! The engine end to end against the simulated world: links are made, changes cross both
 //! ways, and a quiet pass writes nothing.
 
-use tokio::net::TcpListener;
+mod support;
+
+use support::{engine, links, once, until_quiet};
 use trengo_sync::clock::SystemClock;
-use trengo_sync::sim::world::{SimWorld, WorldOptions};
-use trengo_sync::store::{self, Store};
-use trengo_sync::sync::engine::{Engine, PassKind, PassOptions, PassReport};
+use trengo_sync::sim::world::SimWorld;
+use trengo_sync::store::Store;
+use trengo_sync::sync::engine::{Engine, PassKind, PassOptions};
 
 async fn world() -> SimWorld {
-    let t = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let g = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let options = WorldOptions::unpaced(7, 12, 6);
-    SimWorld::start(t, g, options).unwrap()
-}
-
-async fn engine(world: &SimWorld, dir: &tempfile::TempDir) -> Engine {
-    let config = world
-        .config(
-            &dir.path().join("state.sqlite"),
-            "127.0.0.1:0".parse().unwrap(),
-        )
-        .unwrap();
-    let engine = Engine::from_config(&config, SystemClock::shared(), false).unwrap();
-    engine.bind_identity().await.unwrap();
-    engine
-}
-
-async fn once(engine: &Engine) -> PassReport {
-    let report = engine
-        .pass(PassKind::Poll, PassOptions::default())
-        .await
-        .unwrap();
-    assert!(report.braked.is_none(), "brake: {:?}", report.braked);
-    report
-}
-
-/// Runs passes until one applies nothing (at most `max`), returning how many ran.
-async fn until_quiet(engine: &Engine, max: usize) -> usize {
-    for n in 1..=max {
-        let report = engine
-            .pass(PassKind::Reconcile, PassOptions::default())
-            .await
-            .unwrap();
-        if report.writes.trengo + report.writes.ghl == 0 {
-            return n;
-        }
-    }
-    panic!("no quiet pass within {max}");
-}
-
-fn links(dir: &tempfile::TempDir) -> Vec<store::links::Link> {
-    let s = Store::open_read_only(dir.path().join("state.sqlite")).unwrap();
-    store::links::active(s.conn()).unwrap()
+    support::world(7, 12, 6).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
