@@ -1,7 +1,7 @@
 //! The stored GHL OAuth tokens.
 //!
-//! GHL returns a new refresh token on every use (ghl-api.md §1.2 [spec S5], treated as single-use
-//! there [recon]): the newest one must survive
+//! GHL returns a new refresh token on every use (ghl-api.md §1.2 \[spec S5\], treated as single-use
+//! there \[recon\]): the newest one must survive
 //! a restart, so it is stored on purpose, in the same file as the rest of the state (keep that
 //! file's permissions tight). The tokens stay `SecretString`s in memory and never reach
 //! `Debug`, logs or errors.

@@ -7,7 +7,7 @@
 //! Every remote create is journalled first: an intent with its idempotency key is committed
 //! before the call, the key travels inside the created object (the ticket URL in a task body,
 //! a source marker in a note, a task marker in a ticket subject), and the intent ends in the
-//! same transaction that records the result. [`Journal::settle`] finds what a crash left open.
+//! same transaction that records the result. The engine's `settle_intents` finds what a crash left open.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -7,7 +7,7 @@
 //! twice (a crash between the create and the store commit).
 //!
 //! Parsing must survive what the other side does to a body: GHL's rich-text editor may wrap it
-//! in HTML and escape the dash (ghl-api.md §5 [recon]), Trengo bodies are text or HTML
+//! in HTML and escape the dash (ghl-api.md §5 \[recon\]), Trengo bodies are text or HTML
 //! (trengo-api.md §4.5). It must not match user text by accident, so only the LAST non-empty
 //! line counts, and it must be the whole marker, nothing before or after it. A user quoting a
 //! copied note and writing below it therefore makes a new note, as they should.

@@ -105,7 +105,7 @@ impl TagRule {
     }
 }
 
-/// A Trengo ticket status (trengo-api.md §4.1 [CLI]).
+/// A Trengo ticket status (trengo-api.md §4.1 \[CLI\]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum TicketStatus {
     /// New or unassigned.
@@ -201,7 +201,7 @@ pub struct TaskView {
 pub struct GhlNote {
     /// The note id.
     pub id: String,
-    /// Its body; may be HTML (ghl-api.md §5 [recon]).
+    /// Its body; may be HTML (ghl-api.md §5 \[recon\]).
     pub body: String,
     /// Its `dateAdded`, UTC.
     pub date_added: DateTime<Utc>,

@@ -1,6 +1,6 @@
 //! Who may call the GHL fake: the Private Integration Token, and OAuth access tokens that
 //! expire on the injected clock and come from `POST /oauth/token` with a refresh token that
-//! rotates on every use (ghl-api.md §1.2 [spec S3, S5]).
+//! rotates on every use (ghl-api.md §1.2 \[spec S3, S5\]).
 //!
 //! Tokens are secrets: they are kept out of `Debug` output and error messages.
 
@@ -136,7 +136,7 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-/// `POST /oauth/token` (form-encoded, no `Version` header; ghl-api.md §1.2 [spec S3]).
+/// `POST /oauth/token` (form-encoded, no `Version` header; ghl-api.md §1.2 \[spec S3\]).
 pub async fn token(State(state): State<GhlFakeState>, headers: HeaderMap, body: Bytes) -> Response {
     match grant(&state, &headers, &body) {
         Ok(response) => response,

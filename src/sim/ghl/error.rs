@@ -1,7 +1,7 @@
 //! GHL's error bodies, as the fake renders them.
 //!
 //! GHL v2 answers errors as `{statusCode, message, error?, traceId}`; `message` is a string,
-//! except on 422 where it is an array of validation messages (ghl-api.md §9 [spec S4]).
+//! except on 422 where it is an array of validation messages (ghl-api.md §9 \[spec S4\]).
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -54,7 +54,7 @@ impl GhlError {
         )
     }
 
-    /// 403 when a request names a location the token does not belong to (§9 [obs n8n#11353]).
+    /// 403 when a request names a location the token does not belong to (§9 \[obs n8n#11353\]).
     pub fn wrong_location() -> Self {
         Self::new(
             StatusCode::FORBIDDEN,

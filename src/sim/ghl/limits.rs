@@ -1,6 +1,6 @@
 //! GHL's rate limits on the injected clock: a burst budget per window (100 per 10 s) and a
 //! daily budget (200 000), with the five `X-RateLimit-*` headers on every API response and a
-//! 429 without `Retry-After` when either runs out (ghl-api.md §2 [spec S5, S13]).
+//! 429 without `Retry-After` when either runs out (ghl-api.md §2 \[spec S5, S13\]).
 //!
 //! The daily budget resets at midnight UTC; GHL documents no reset time (§11.7).
 

@@ -262,7 +262,7 @@ impl Note {
     }
 
     /// NoteCreate/NoteUpdate/NoteDelete payload: a fixed allow-list without `userId` and
-    /// `title` (ghl-api.md §5, §8.3 [obs #312]).
+    /// `title` (ghl-api.md §5, §8.3 \[obs #312\]).
     pub fn to_webhook_fields(&self) -> Map<String, Value> {
         let mut map = Map::new();
         map.insert("id".into(), self.id.clone().into());

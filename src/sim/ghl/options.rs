@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// The only `Version` header value the contacts and locations specs enumerate
-/// (ghl-api.md §1.1 [spec S1, S2]).
+/// (ghl-api.md §1.1 \[spec S1, S2\]).
 pub const API_VERSION: &str = "2021-07-28";
 
 /// Everything the GHL fake can be told at start.
@@ -51,7 +51,7 @@ pub struct GhlFakeOptions {
     /// Seed of the Ed25519 key that signs webhooks (`x-ghl-signature`). Default 7.
     pub webhook_key_seed: u64,
     /// Attempts per webhook delivery before giving up. Default 3 (GHL itself retries up to 12
-    /// times, ghl-api.md §8.1 [3p]; a fake that long-lived is no use to a test).
+    /// times, ghl-api.md §8.1 \[3p\]; a fake that long-lived is no use to a test).
     pub webhook_attempts: u32,
     /// Pause before the first webhook retry; doubles each time. Default 200 ms.
     #[serde(deserialize_with = "human_duration")]
@@ -108,7 +108,7 @@ pub struct GhlSwitches {
     /// tags that changed. Default false (ghl-api.md §11.12).
     pub tag_writes_echo_full_list: bool,
     /// TaskCreate webhooks arrive without `contactId` and `body`, as reported in
-    /// highlevel-api-docs#332 (ghl-api.md §8.3 [obs]). Default true.
+    /// highlevel-api-docs#332 (ghl-api.md §8.3 \[obs\]). Default true.
     pub task_create_webhook_thin: bool,
     /// Largest `limit` `POST /locations/{id}/tasks/search` honours; larger asks are cut
     /// silently. Default 25, the documented default; a larger limit is unverified (§11.2).

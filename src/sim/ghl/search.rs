@@ -1,7 +1,7 @@
 //! `POST /contacts/search`: validation, filters, sort and both paging modes, as a pure
 //! function over the (lagged) contacts the index shows.
 //!
-//! Behaviour per ghl-api.md §3.2 [S17, obs]: `locationId` and `pageLimit` (≤ 500) required,
+//! Behaviour per ghl-api.md §3.2 \[S17, obs\]: `locationId` and `pageLimit` (≤ 500) required,
 //! else 422 with a message array (#31); filters `{field, operator, value}` ANDed, groups
 //! `{group: AND|OR, filters}`; unknown field → 400 `Invalid field X` (#170); sort on
 //! `dateUpdated`/`dateAdded`; cursor paging with each hit's `searchAfter` = `[sort value ms,
@@ -18,7 +18,7 @@ use super::options::GhlSwitches;
 
 /// Most hits one page may ask for.
 const MAX_PAGE_LIMIT: u64 = 500;
-/// How deep offset paging reaches (ghl-api.md §3.2 [S17]).
+/// How deep offset paging reaches (ghl-api.md §3.2 \[S17\]).
 const OFFSET_WINDOW: u64 = 10_000;
 /// Longest `query` and filter string (ghl-api.md §3.2).
 const MAX_TEXT: usize = 75;

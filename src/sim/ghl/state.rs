@@ -70,7 +70,7 @@ pub struct ContactInput {
     pub assigned_to: Option<String>,
     /// IANA zone.
     pub timezone: Option<String>,
-    /// Tags; on update they replace the whole list (ghl-api.md §3.1 [spec S1]).
+    /// Tags; on update they replace the whole list (ghl-api.md §3.1 \[spec S1\]).
     pub tags: Option<Vec<String>>,
     /// Custom field writes: `(id or key, value)`.
     pub custom_fields: Option<Vec<(String, String)>>,

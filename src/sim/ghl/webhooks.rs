@@ -3,7 +3,7 @@
 //! Each event body is JSON with `type`, `locationId`, the event's documented fields, and the
 //! `timestamp` and `webhookId` GHL adds for replay protection (ghl-api.md §8.1, §8.3). The
 //! raw body bytes are signed with Ed25519 and the base64 signature goes in
-//! `x-ghl-signature` (§8.2 [obs S11]). The key comes from a seed; its public half is offered
+//! `x-ghl-signature` (§8.2 \[obs S11\]). The key comes from a seed; its public half is offered
 //! as base64 SPKI DER, the form GHL publishes its key in. A background task posts to every
 //! registered URL (as a marketplace app's webhook URL would be configured), retries a few
 //! times on failure, and keeps a log tests can read and wait on.

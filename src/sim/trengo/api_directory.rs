@@ -202,7 +202,7 @@ fn find_contact(world: &TrengoState, id: i64) -> Result<&Contact, SimError> {
 }
 
 /// `POST /channels/{channel_id}/contacts {identifier, name?}`: answers the existing contact
-/// when the identifier is known (§6 [OBS]), else creates one.
+/// when the identifier is known (§6 \[OBS\]), else creates one.
 pub async fn create_contact(
     State(sim): State<TrengoSimState>,
     Path(channel_id): Path<i64>,
@@ -338,7 +338,7 @@ pub async fn channels(State(sim): State<TrengoSimState>, RawQuery(raw): RawQuery
 
 // ----- webhooks (§10.1) -----
 
-/// `GET /webhooks`: the full paginator with `per_page` 999 (§3.1 [OBS]).
+/// `GET /webhooks`: the full paginator with `per_page` 999 (§3.1 \[OBS\]).
 pub async fn webhooks(State(sim): State<TrengoSimState>, RawQuery(raw): RawQuery) -> Answer {
     let query = QueryPairs::parse(raw.as_deref());
     let path = format!("{}/webhooks", sim.base_url());
@@ -387,7 +387,7 @@ fn hook_input(fields: &Fields) -> Result<HookInput, SimError> {
 }
 
 /// `POST /webhooks {name, type, url}`: one event type per webhook; answers with its
-/// `signing_secret` (§10.1 [OBS]).
+/// `signing_secret` (§10.1 \[OBS\]).
 pub async fn create_webhook(State(sim): State<TrengoSimState>, fields: Fields) -> Answer {
     let input = hook_input(&fields)?;
     let id = sim.edit(None, |w, _| {
@@ -409,7 +409,7 @@ pub async fn create_webhook(State(sim): State<TrengoSimState>, fields: Fields) -
     Ok((StatusCode::CREATED, answer).into_response())
 }
 
-/// `PUT /webhooks/{id} {name, type, url}`: empty body on success (§10.1 [OBS]).
+/// `PUT /webhooks/{id} {name, type, url}`: empty body on success (§10.1 \[OBS\]).
 pub async fn update_webhook(
     State(sim): State<TrengoSimState>,
     Path(id): Path<i64>,
@@ -431,7 +431,7 @@ pub async fn update_webhook(
     Ok(empty_ok())
 }
 
-/// `DELETE /webhooks/{id}`: empty body (§10.1 [OBS]).
+/// `DELETE /webhooks/{id}`: empty body (§10.1 \[OBS\]).
 pub async fn delete_webhook(State(sim): State<TrengoSimState>, Path(id): Path<i64>) -> Answer {
     sim.edit(None, |w, _| {
         w.webhooks

@@ -19,7 +19,7 @@ use super::sim::TrengoSimState;
 type Answer = Result<Response, ApiError>;
 
 /// Items per page: `page_size`, or the client's `per_page` (1..=100) when the switch honours
-/// it (trengo-api.md §3.2 [U]).
+/// it (trengo-api.md §3.2 \[U\]).
 pub(crate) fn per_page(options: &TrengoFakeOptions, query: &QueryPairs) -> usize {
     let asked = query
         .get("per_page")
@@ -104,14 +104,14 @@ fn matching_tickets<'a>(
         .collect()
 }
 
-/// `GET /tickets/{id}`: the list item's shape (§4.4 [ONE]).
+/// `GET /tickets/{id}`: the list item's shape (§4.4 \[ONE\]).
 pub async fn show(State(sim): State<TrengoSimState>, Path(id): Path<i64>) -> Answer {
     let value = sim.ticket_json(id)?;
     Ok(Json(value).into_response())
 }
 
 /// `POST /tickets {channel_id, contact_id, subject}`: the raw model, assigned to the token
-/// user (§4.2, §4.4 [OBS]).
+/// user (§4.2, §4.4 \[OBS\]).
 pub async fn create(State(sim): State<TrengoSimState>, fields: Fields) -> Answer {
     let channel_id = fields.required_int("channel_id")?;
     let contact_id = fields.required_int("contact_id")?;
@@ -184,7 +184,7 @@ pub async fn unmark_spam(State(sim): State<TrengoSimState>, Path(id): Path<i64>)
     Ok(empty_ok())
 }
 
-/// `GET /tickets/{id}/labels`: `{data: [label…]}` (§4.4 [ONE]).
+/// `GET /tickets/{id}/labels`: `{data: [label…]}` (§4.4 \[ONE\]).
 pub async fn labels(State(sim): State<TrengoSimState>, Path(id): Path<i64>) -> Answer {
     let value = sim.read(|world, options| {
         let render = Renderer {
@@ -203,7 +203,7 @@ pub async fn labels(State(sim): State<TrengoSimState>, Path(id): Path<i64>) -> A
     Ok(Json(value).into_response())
 }
 
-/// `POST /tickets/{id}/labels {label_id}`: one label per call (§4.4 [CLI]); an array of
+/// `POST /tickets/{id}/labels {label_id}`: one label per call (§4.4 \[CLI\]); an array of
 /// labels is refused as Laravel's `integer` rule would.
 pub async fn attach_label(
     State(sim): State<TrengoSimState>,
@@ -224,7 +224,7 @@ pub async fn detach_label(
     Ok(empty_ok())
 }
 
-/// `GET /tickets/{id}/messages`: newest first, paginated (§4.5 [OBS]).
+/// `GET /tickets/{id}/messages`: newest first, paginated (§4.5 \[OBS\]).
 pub async fn messages(
     State(sim): State<TrengoSimState>,
     Path(id): Path<i64>,
@@ -273,7 +273,7 @@ pub async fn message(
 }
 
 /// `POST /tickets/{id}/messages {message, internal_note?}`: `internal_note: true` makes a
-/// NOTE; anything else is sent to the customer as OUTBOUND (§4.5 [OBS]). Answers
+/// NOTE; anything else is sent to the customer as OUTBOUND (§4.5 \[OBS\]). Answers
 /// `{"message": {…}}`.
 pub async fn post_message(
     State(sim): State<TrengoSimState>,

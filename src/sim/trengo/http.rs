@@ -236,7 +236,7 @@ impl QueryPairs {
     }
 }
 
-/// Laravel's simple paginator (§3.1 [OBS]: `/tickets`, `/contacts`): `links.last` null and no
+/// Laravel's simple paginator (§3.1 \[OBS\]: `/tickets`, `/contacts`): `links.last` null and no
 /// `last_page` or `total` in `meta`; `links.next` is null only on the last page.
 /// Only the items of the asked page are rendered.
 pub fn simple_page<T>(

@@ -63,7 +63,7 @@ pub async fn faults(State(sim): State<TrengoSimState>, req: Request, next: Next)
 
 /// Spends one request of the token's per-minute budget; answers 429 with `Retry-After` and
 /// `X-RateLimit-Reset` past it, and puts `x-ratelimit-limit`/`-remaining` on every answer
-/// (trengo-api.md §2 [OFF]). Unauthenticated requests are not charged.
+/// (trengo-api.md §2 \[OFF\]). Unauthenticated requests are not charged.
 pub async fn rate_limit(State(sim): State<TrengoSimState>, req: Request, next: Next) -> Response {
     if !authorised(&sim, req.headers()) {
         let mut response = next.run(req).await;

@@ -14,7 +14,7 @@ use rand::{Rng, SeedableRng};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-/// Ticket status (trengo-api.md §4.1 [CLI]).
+/// Ticket status (trengo-api.md §4.1 \[CLI\]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum TicketStatus {
@@ -40,7 +40,7 @@ impl TicketStatus {
     }
 }
 
-/// Message type (trengo-api.md §4.5 [OBS]: upper case).
+/// Message type (trengo-api.md §4.5 \[OBS\]: upper case).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum MessageType {
@@ -88,7 +88,7 @@ pub struct Ticket {
     pub updated_at: DateTime<Utc>,
     /// Time of the last assignment.
     pub assigned_at: Option<DateTime<Utc>>,
-    /// Time of closing; equal to `updated_at` right after a close (trengo-api.md §3.4 [OBS]).
+    /// Time of closing; equal to `updated_at` right after a close (trengo-api.md §3.4 \[OBS\]).
     pub closed_at: Option<DateTime<Utc>>,
     /// Time of the newest message: the list's sort key (trengo-api.md §3.3).
     pub latest_message_at: Option<DateTime<Utc>>,
@@ -108,7 +108,7 @@ impl Ticket {
 /// A ticket message: customer message, agent reply or internal note.
 #[derive(Debug, Clone, Serialize)]
 pub struct Message {
-    /// Message id (above 2^31, as in reality: trengo-api.md §4.5 [OBS]).
+    /// Message id (above 2^31, as in reality: trengo-api.md §4.5 \[OBS\]).
     pub id: i64,
     /// The ticket it belongs to.
     pub ticket_id: i64,
@@ -225,7 +225,7 @@ pub struct CustomField {
     pub sort_order: i64,
 }
 
-/// A registered webhook: one event type, one URL (trengo-api.md §10.1 [OBS]).
+/// A registered webhook: one event type, one URL (trengo-api.md §10.1 \[OBS\]).
 #[derive(Debug, Clone, Serialize)]
 pub struct Webhook {
     /// Webhook id.
@@ -241,7 +241,7 @@ pub struct Webhook {
     pub signing_secret: SecretString,
 }
 
-/// Webhook event types (trengo-api.md §10.2 [OFF]) the fake can emit or accept.
+/// Webhook event types (trengo-api.md §10.2 \[OFF\]) the fake can emit or accept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum EventType {
@@ -332,7 +332,7 @@ impl EventType {
     }
 }
 
-/// One webhook event: its type and the flat payload (trengo-api.md §10.3 [OFF]); every value
+/// One webhook event: its type and the flat payload (trengo-api.md §10.3 \[OFF\]); every value
 /// is a string because Trengo posts them form-encoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
@@ -505,7 +505,7 @@ impl TrengoState {
         self.messages.insert(message.id, message);
     }
 
-    /// Messages of one ticket, newest first (trengo-api.md §4.5 [OBS]).
+    /// Messages of one ticket, newest first (trengo-api.md §4.5 \[OBS\]).
     pub fn ticket_messages(&self, ticket_id: i64) -> Vec<&Message> {
         let mut messages: Vec<&Message> = self
             .messages_by_ticket

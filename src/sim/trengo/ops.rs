@@ -2,7 +2,7 @@
 //! returning the webhook events Trengo would fire for it.
 //!
 //! Timestamp rules live here: closing sets `closed_at == updated_at` (trengo-api.md §3.4
-//! [OBS]); messages move `latest_message_at` (the list's sort key) and `messages_count`; label,
+//! \[OBS\]); messages move `latest_message_at` (the list's sort key) and `messages_count`; label,
 //! note, message and custom-field edits bump `updated_at` only when their switch says so.
 
 use chrono::{DateTime, Utc};
@@ -36,7 +36,7 @@ pub struct Assignment {
 
 impl TrengoState {
     /// Creates a ticket as `POST /tickets` does: it comes back ASSIGNED to the token user
-    /// (trengo-api.md §4.4 [OBS]).
+    /// (trengo-api.md §4.4 \[OBS\]).
     pub fn create_ticket_via_api(
         &mut self,
         edit: &Edit,

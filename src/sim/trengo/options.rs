@@ -23,31 +23,31 @@ pub struct TrengoFakeOptions {
     /// Seed of every random choice (ids, seeded data, signing secrets, faults). Default 1.
     pub seed: u64,
     /// Zone in which naive `YYYY-MM-DD HH:MM:SS` timestamps are rendered and `updated_at_gt` is
-    /// read (trengo-api.md §4.3 [REC]: an account-level zone). Default `Europe/Amsterdam`.
+    /// read (trengo-api.md §4.3 \[REC\]: an account-level zone). Default `Europe/Amsterdam`.
     #[serde(deserialize_with = "deserialize_zone")]
     pub zone: Tz,
-    /// Items per page of the list endpoints (trengo-api.md §3.2 [OBS]: 25). Default 25.
+    /// Items per page of the list endpoints (trengo-api.md §3.2 \[OBS\]: 25). Default 25.
     pub page_size: u32,
     /// Whether attaching or detaching a label bumps the ticket's `updated_at`
-    /// (trengo-api.md §3.4 [U]). Default `false`.
+    /// (trengo-api.md §3.4 \[U\]). Default `false`.
     pub label_bumps_updated_at: bool,
-    /// Whether a new internal note bumps the ticket's `updated_at` (§3.4 [U]). Default `false`.
+    /// Whether a new internal note bumps the ticket's `updated_at` (§3.4 \[U\]). Default `false`.
     pub note_bumps_updated_at: bool,
-    /// Whether a new customer or agent message bumps the ticket's `updated_at` (§3.4 [U]).
+    /// Whether a new customer or agent message bumps the ticket's `updated_at` (§3.4 \[U\]).
     /// Default `false`.
     pub message_bumps_updated_at: bool,
-    /// Whether setting a ticket custom field bumps the ticket's `updated_at` (§3.4 [U]).
+    /// Whether setting a ticket custom field bumps the ticket's `updated_at` (§3.4 \[U\]).
     /// Default `false`.
     pub custom_field_bumps_updated_at: bool,
-    /// Requests allowed per minute for the token (trengo-api.md §2 [OFF]: 120). Default 120.
+    /// Requests allowed per minute for the token (trengo-api.md §2 \[OFF\]: 120). Default 120.
     pub rate_limit_per_minute: u32,
-    /// Whether `per_page` on list endpoints is honoured (trengo-api.md §3.2 [U]). Default
+    /// Whether `per_page` on list endpoints is honoured (trengo-api.md §3.2 \[U\]). Default
     /// `false`: pages stay at `page_size` whatever the client asks.
     pub per_page_honoured: bool,
     /// The account (`agency_id`) every object belongs to. Default 193412.
     pub agency_id: i64,
     /// The user the token acts as: tickets created through the API are assigned to them and
-    /// notes written through the API carry their id (trengo-api.md §4.4 [OBS], §14).
+    /// notes written through the API carry their id (trengo-api.md §4.4 \[OBS\], §14).
     pub api_user: SimUser,
 }
 

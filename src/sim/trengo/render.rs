@@ -1,7 +1,7 @@
 //! JSON shapes of the Trengo fake's answers, as `trengo-api.md` §4.2, §4.5, §5–§8, §10 and §13
 //! record them.
 //!
-//! Three timestamp styles coexist, as in reality (§4.3 [OBS]): resources render naive
+//! Three timestamp styles coexist, as in reality (§4.3 \[OBS\]): resources render naive
 //! `YYYY-MM-DD HH:MM:SS` in the account zone, nested contacts use ISO with `+00:00`, and the
 //! raw model of a created ticket uses `…000000Z`.
 

@@ -1,8 +1,8 @@
 //! Webhook delivery of the Trengo fake: each event goes to every URL registered for its type,
 //! form-encoded with string values and signed as Trengo signs (trengo-api.md §10.3, §10.4
-//! [OFF]), from one background task so deliveries keep their order.
+//! \[OFF\]), from one background task so deliveries keep their order.
 //!
-//! Delivery is best effort, once, as far as anyone knows of Trengo (§10.4 [U]: retries are
+//! Delivery is best effort, once, as far as anyone knows of Trengo (§10.4 \[U\]: retries are
 //! undocumented). Every attempt lands in a log tests can read; [`Outbox::settled`] waits until
 //! everything enqueued has been attempted.
 
@@ -49,7 +49,7 @@ pub struct WebhookDelivery {
     pub error: Option<String>,
 }
 
-/// `Trengo-Signature: <ts>;<hex hmac-sha256(secret, "<ts>." + body)>` (§10.4 [OFF]).
+/// `Trengo-Signature: <ts>;<hex hmac-sha256(secret, "<ts>." + body)>` (§10.4 \[OFF\]).
 pub fn sign(secret: &str, timestamp: i64, body: &str) -> String {
     let digest = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
         Ok(mut mac) => {

@@ -5,9 +5,9 @@
 //! item key and, within an item, by the ids of what it touches, so the same input always gives
 //! the same plan. Each rule has its own file:
 //!
-//! - [`fields`]: status and assignee, the per-link three-way merge;
-//! - [`tags`]: labels ⇄ managed contact tags, the contact-level set merge;
-//! - [`comments`]: notes, append-only, with markers instead of echoes;
+//! - `fields`: status and assignee, the per-link three-way merge;
+//! - `tags`: labels ⇄ managed contact tags, the contact-level set merge;
+//! - `comments`: notes, append-only, with markers instead of echoes;
 //! - this file: the link life (new links, adoption, leaving scope) and the brake.
 
 mod comments;

@@ -1,5 +1,5 @@
 //! Contact routes: get, create, upsert, update, delete, duplicate lookup, search, and tag
-//! add/remove (ghl-api.md §3 [spec S1]).
+//! add/remove (ghl-api.md §3 \[spec S1\]).
 
 use std::collections::BTreeMap;
 
@@ -83,7 +83,7 @@ pub async fn delete(State(state): State<GhlFakeState>, Path(id): Path<String>) -
 }
 
 /// `GET /contacts/search/duplicate?locationId&email&number` → `{contact}` (the contact or
-/// null). The spec leaves the answer untyped; this shape is a reconstruction [recon].
+/// null). The spec leaves the answer untyped; this shape is a reconstruction \[recon\].
 pub async fn duplicate(
     State(state): State<GhlFakeState>,
     Query(query): Query<BTreeMap<String, String>>,

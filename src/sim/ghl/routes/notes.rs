@@ -1,4 +1,4 @@
-//! Note routes: list/get/create/update/delete on a contact (ghl-api.md §5 [spec S1]).
+//! Note routes: list/get/create/update/delete on a contact (ghl-api.md §5 \[spec S1\]).
 
 use axum::Json;
 use axum::body::Bytes;

@@ -1,5 +1,5 @@
 //! Task routes: per-contact list/get/create/update/complete/delete and the location-wide
-//! task search (ghl-api.md §4 [spec S1, S2]).
+//! task search (ghl-api.md §4 \[spec S1, S2\]).
 
 use axum::Json;
 use axum::body::Bytes;
@@ -90,7 +90,7 @@ pub async fn delete(
 
 /// `POST /locations/{locationId}/tasks/search` → `{tasks}`, offset-paged by `skip`/`limit`.
 /// The spec types the items as arrays (a spec defect, ghl-api.md §4.1); real answers carry
-/// task objects with `contactId` [obs #332], as here.
+/// task objects with `contactId` \[obs #332\], as here.
 pub async fn search(
     State(state): State<GhlFakeState>,
     Path(location): Path<String>,
