@@ -1,0 +1,255 @@
+//! Settling the intents a crash left open: before a pass plans anything, each open intent's
+//! idempotency key is looked for on the remote side (the ticket URL in a task body, a source
+//! marker in a note, the task marker in a ticket subject). A found object is recorded as the
+//! interrupted create would have recorded it; a missing one is abandoned, and the next plan
+//! makes it again. No create is ever retried blindly.
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt as _;
+use serde_json::json;
+
+use super::{Engine, EngineError};
+use crate::store::{self, StoreError};
+use crate::sync::execute::{Executor, PassFacts};
+use crate::sync::marker;
+use crate::sync::model::LinkId;
+use crate::sync::read;
+use crate::trengo::TicketFilters;
+
+impl Engine {
+    /// Looks on the remote side for the object an open intent was about to create.
+    pub(super) async fn find_created(
+        &self,
+        intent: &store::intents::Intent,
+    ) -> Result<Option<serde_json::Value>, EngineError> {
+        let p = &intent.payload;
+        let text = |k: &str| p.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        let number = |k: &str| p.get(k).and_then(|v| v.as_i64());
+        let found = match intent.kind.as_str() {
+            "ghl-note" => {
+                let (Some(contact), Some(message)) = (text("contact_id"), number("message_id"))
+                else {
+                    return Ok(None);
+                };
+                self.ghl.notes(&contact).await?.into_iter().find_map(|n| {
+                    let src = marker::trengo_source(n.body.as_deref().unwrap_or(""))?;
+                    (src.message_id == message)
+                        .then(|| json!({"note_id": n.id, "message_id": message}))
+                })
+            }
+            "trengo-note" => {
+                let (Some(ticket), Some(note)) = (number("ticket_id"), text("note_id")) else {
+                    return Ok(None);
+                };
+                let (notes, _) = read::new_notes(&self.trengo, ticket, None).await?;
+                notes.into_iter().find_map(|m| {
+                    (marker::ghl_source(&m.body).as_deref() == Some(note.as_str()))
+                        .then(|| json!({"message_id": m.message_id, "note_id": note}))
+                })
+            }
+            "task" => {
+                let (Some(contact), Some(ticket)) = (text("contact_id"), number("ticket_id"))
+                else {
+                    return Ok(None);
+                };
+                self.ghl.tasks(&contact).await?.into_iter().find_map(|t| {
+                    (self
+                        .settings
+                        .scope
+                        .ticket_in_text(t.body.as_deref().unwrap_or(""))
+                        == Some(ticket))
+                    .then(|| json!({"task_id": t.id, "ticket_id": ticket, "contact_id": contact}))
+                })
+            }
+            "ticket" => {
+                let (Some(task), Some(person)) = (text("task_id"), number("trengo_contact_id"))
+                else {
+                    return Ok(None);
+                };
+                let marker = crate::sync::declare::task_subject_marker(&task);
+                let filters = TicketFilters {
+                    contact_id: Some(person),
+                    ..TicketFilters::default()
+                };
+                let mut stream = std::pin::pin!(self.trengo.tickets(&filters));
+                let mut hit = None;
+                while let Some(t) = stream.next().await {
+                    let t = t?;
+                    if t.subject.as_deref().is_some_and(|s| s.contains(&marker)) {
+                        hit = Some(json!({"ticket_id": t.id, "task_id": task}));
+                        break;
+                    }
+                }
+                hit
+            }
+            _ => None,
+        };
+        Ok(found)
+    }
+
+    /// Settles intents a crash left open: looks for each one's key on the remote side; a
+    /// found object is recorded, a missing one is abandoned (the next plan makes it again).
+    pub(super) async fn settle_intents(&self, facts: &mut PassFacts) -> Result<usize, EngineError> {
+        let open = self
+            .store
+            .call(|s| store::intents::open_all(s.conn()))
+            .await?;
+        let mut settled = 0;
+        for intent in open {
+            let p = &intent.payload;
+            let text = |k: &str| p.get(k).and_then(|v| v.as_str()).map(str::to_string);
+            let found = self.find_created(&intent).await?;
+            let (key, kind, link, now) = (
+                intent.key.clone(),
+                intent.kind.clone(),
+                intent.link_id,
+                self.clock.now(),
+            );
+            let payload = intent.payload.clone();
+            self.store
+                .call(move |s| {
+                    let tx = s.transaction()?;
+                    match &found {
+                        Some(result) => {
+                            record_found(&tx, &kind, link, &payload, result, now)?;
+                            store::intents::finish(&tx, &key, result, now)?;
+                        }
+                        None => {
+                            store::intents::abandon(
+                                &tx,
+                                &key,
+                                "not found on the remote side after a restart; it will be made again",
+                                now,
+                            )?;
+                        }
+                    }
+                    tx.commit()?;
+                    Ok(())
+                })
+                .await?;
+            settled += 1;
+            // A ticket made for a task also needs its first note and the URL in the task.
+            if let (Some(result), "ticket") = (
+                self.store
+                    .call({
+                        let key = intent.key.clone();
+                        move |s| store::intents::get(s.conn(), &key)
+                    })
+                    .await?
+                    .and_then(|i| i.result),
+                intent.kind.as_str(),
+            ) && let (Some(ticket), Some(task), Some(contact)) = (
+                result.get("ticket_id").and_then(|v| v.as_i64()),
+                text("task_id"),
+                text("contact_id"),
+            ) {
+                let link = self
+                    .store
+                    .call(move |s| store::links::by_ticket(s.conn(), ticket))
+                    .await?;
+                if let Some(link) = link {
+                    let t = self.ghl.task(&contact, &task).await?;
+                    let executor = Executor {
+                        store: &self.store,
+                        trengo: &self.trengo,
+                        ghl: &self.ghl,
+                        clock: &self.clock,
+                        settings: &self.settings,
+                        facts,
+                        crash_after: self.crash_after.clone(),
+                    };
+                    let body = t.body.clone().unwrap_or_default();
+                    let title = t.title.clone().unwrap_or_default();
+                    match executor
+                        .finish_task_link(LinkId(link.id.0), ticket, &task, &contact, &title, &body)
+                        .await
+                    {
+                        Ok(_) => {}
+                        Err(e) if e.is_crash() => return Err(EngineError::Crashed),
+                        Err(e) => {
+                            self.fail_item(&format!("contact:{contact}"), &e.to_string())
+                                .await?
+                        }
+                    }
+                }
+            }
+        }
+        Ok(settled)
+    }
+}
+
+/// Records what a settled intent had made, as the interrupted create would have.
+fn record_found(
+    c: &rusqlite::Connection,
+    kind: &str,
+    link: Option<store::links::LinkId>,
+    payload: &serde_json::Value,
+    result: &serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    use store::comments::CommentOrigin;
+    let text =
+        |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+    let number = |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_i64());
+    match kind {
+        "ghl-note" | "trengo-note" => {
+            if let (Some(link), Some(message), Some(note)) =
+                (link, number(result, "message_id"), text(result, "note_id"))
+                && store::comments::by_message(c, message)?.is_none()
+                && store::comments::by_note(c, &note)?.is_none()
+            {
+                let origin = if kind == "ghl-note" {
+                    CommentOrigin::Trengo
+                } else {
+                    CommentOrigin::Ghl
+                };
+                store::comments::insert(c, link, message, &note, origin, now)?;
+            }
+        }
+        "task" => {
+            if let (Some(task), Some(ticket), Some(contact)) = (
+                text(result, "task_id"),
+                number(result, "ticket_id"),
+                text(result, "contact_id"),
+            ) && store::links::by_ticket(c, ticket)?.is_none()
+                && store::links::by_task(c, &task)?.is_none()
+            {
+                store::links::insert(
+                    c,
+                    &store::links::NewLink {
+                        ticket_id: ticket,
+                        task_id: task,
+                        ghl_contact_id: contact,
+                        trengo_contact_id: None,
+                        origin: store::links::Origin::Trengo,
+                    },
+                    now,
+                )?;
+            }
+        }
+        "ticket" => {
+            if let (Some(ticket), Some(task), Some(contact)) = (
+                number(result, "ticket_id"),
+                text(result, "task_id"),
+                text(payload, "contact_id"),
+            ) && store::links::by_ticket(c, ticket)?.is_none()
+                && store::links::by_task(c, &task)?.is_none()
+            {
+                let link = store::links::insert(
+                    c,
+                    &store::links::NewLink {
+                        ticket_id: ticket,
+                        task_id: task,
+                        ghl_contact_id: contact,
+                        trengo_contact_id: number(payload, "trengo_contact_id"),
+                        origin: store::links::Origin::Ghl,
+                    },
+                    now,
+                )?;
+                store::bases::put(c, link.id, "status", &json!(false), now)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
