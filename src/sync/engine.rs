@@ -220,6 +220,19 @@ impl Engine {
         })
     }
 
+    /// The executor for this engine's clients and store, writing what it learns into `facts`.
+    fn executor<'a>(&'a self, facts: &'a mut PassFacts) -> Executor<'a> {
+        Executor {
+            store: &self.store,
+            trengo: &self.trengo,
+            ghl: &self.ghl,
+            clock: &self.clock,
+            settings: &self.settings,
+            facts,
+            crash_after: self.crash_after.clone(),
+        }
+    }
+
     /// Binds the database to this Trengo account and GHL location on first use, and refuses
     /// to run against any other (sync-model.md §4.7).
     pub async fn bind_identity(&self) -> Result<Identity, EngineError> {
@@ -714,15 +727,7 @@ impl Engine {
                     task_contacts.get(t).map(String::as_str).unwrap_or("")
                 ),
             };
-            let mut executor = Executor {
-                store: &self.store,
-                trengo: &self.trengo,
-                ghl: &self.ghl,
-                clock: &self.clock,
-                settings: &self.settings,
-                facts,
-                crash_after: self.crash_after.clone(),
-            };
+            let mut executor = self.executor(facts);
             match executor.apply(item).await {
                 Ok(applied) => {
                     report.applied_items += 1;

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::{Engine, EngineError};
 use crate::store::{self, StoreError};
-use crate::sync::execute::{Executor, PassFacts};
+use crate::sync::execute::PassFacts;
 use crate::sync::marker;
 use crate::sync::model::LinkId;
 use crate::sync::read;
@@ -149,15 +149,7 @@ impl Engine {
                     .await?;
                 if let Some(link) = link {
                     let t = self.ghl.task(&contact, &task).await?;
-                    let executor = Executor {
-                        store: &self.store,
-                        trengo: &self.trengo,
-                        ghl: &self.ghl,
-                        clock: &self.clock,
-                        settings: &self.settings,
-                        facts,
-                        crash_after: self.crash_after.clone(),
-                    };
+                    let executor = self.executor(facts);
                     let body = t.body.clone().unwrap_or_default();
                     let title = t.title.clone().unwrap_or_default();
                     match executor
