@@ -611,6 +611,11 @@ impl Executor<'_> {
         self.remote_done()?;
         writes += 1;
         let contact_id = contact.id.clone();
+        let assignee = self.assignee_base(
+            task.assigned_to
+                .as_ref()
+                .map(|u| self.facts.directory.ghl.get(u).cloned()),
+        );
         self.tx(move |c| {
             let link = store::links::insert(
                 c,
@@ -624,6 +629,9 @@ impl Executor<'_> {
                 now,
             )?;
             store::bases::put(c, link.id, "status", &json!(done), now)?;
+            if let Some(assignee) = &assignee {
+                store::bases::put(c, link.id, "assignee", assignee, now)?;
+            }
             store::intents::finish(c, &key, &json!({"task_id": task.id}), now)?;
             Ok(())
         })
@@ -701,6 +709,11 @@ impl Executor<'_> {
         applied.trengo += 1;
         let (task, contact_id2, now) = (task_id.to_string(), contact_id.to_string(), self.now());
         let ticket_id = ticket.id;
+        let assignee = self.assignee_base(
+            ticket
+                .user_id
+                .map(|u| self.facts.directory.trengo.get(&u).cloned()),
+        );
         let link = self
             .tx(move |c| {
                 let link = store::links::insert(
@@ -715,6 +728,9 @@ impl Executor<'_> {
                     now,
                 )?;
                 store::bases::put(c, link.id, "status", &json!(false), now)?;
+                if let Some(assignee) = &assignee {
+                    store::bases::put(c, link.id, "assignee", assignee, now)?;
+                }
                 store::intents::finish(c, &key, &json!({"ticket_id": ticket_id}), now)?;
                 Ok(link.id)
             })
@@ -765,6 +781,19 @@ impl Executor<'_> {
             applied.ghl += 1;
         }
         Ok(applied)
+    }
+
+    /// The assignee base of an item this pass just created, from the server's answer (the
+    /// user id it came back with, mapped to an e-mail): the created side's value, so only the
+    /// originating side counts as changed and its assignee travels. Without a base, a new
+    /// link would be a conflict, and `newest` could hand it to the side that never chose
+    /// (a task made unassigned, or a ticket assigned to the API user, sync-model.md §4.1).
+    /// `None` when the assignee is not synced: the directory is then not loaded.
+    fn assignee_base(&self, answered: Option<Option<String>>) -> Option<Value> {
+        self.settings
+            .plan
+            .assignee_enabled
+            .then(|| json!(answered.flatten()))
     }
 
     fn scope(&self) -> &Scope {
