@@ -59,6 +59,10 @@ pub struct WorldOptions {
     pub trengo: TrengoFakeOptions,
     /// GHL fake settings (its `seed` and `contacts` are overridden: the world seeds them).
     pub ghl: GhlFakeOptions,
+    /// Sync the assignee: GHL contacts and tasks are owned by the GHL twins of the Trengo
+    /// agents (same e-mails), and [`SimWorld::config_toml`] writes `[assignee] enabled = true`.
+    /// Default off.
+    pub assignee: bool,
 }
 
 impl Default for WorldOptions {
@@ -70,11 +74,11 @@ impl Default for WorldOptions {
             clock: SystemClock::shared(),
             trengo: TrengoFakeOptions::default(),
             ghl: GhlFakeOptions::default(),
+            assignee: false,
         }
     }
 }
 
-/// Why a world could not be started or configured.
 impl WorldOptions {
     /// A small world whose fakes allow far more requests than the documented limits, for
     /// tests that check behaviour rather than pacing (the limits keep their real shape).
@@ -91,6 +95,7 @@ impl WorldOptions {
     }
 }
 
+/// Why a world could not be started or configured.
 #[derive(Debug, thiserror::Error)]
 pub enum WorldError {
     /// A port could not be bound.
@@ -165,6 +170,7 @@ pub struct SimWorld {
     trengo_options: TrengoFakeOptions,
     ghl_options: GhlFakeOptions,
     people: Vec<WorldPerson>,
+    assignee: bool,
 }
 
 impl SimWorld {
@@ -182,6 +188,7 @@ impl SimWorld {
             clock,
             mut trengo,
             mut ghl,
+            assignee,
         } = options;
         trengo.seed = seed;
         ghl.seed = seed;
@@ -205,7 +212,7 @@ impl SimWorld {
             ..SeedSpec::default()
         });
         seed::ensure_trengo_variety(&trengo_fake);
-        let people = seed::seed_ghl(&trengo_fake, &ghl_fake, seed, trengo.zone)?;
+        let people = seed::seed_ghl(&trengo_fake, &ghl_fake, seed, trengo.zone, assignee)?;
         // Seeding raised ContactCreate/TaskCreate/NoteCreate events nobody should see.
         ghl_fake.outbox().clear_log();
         Ok(Self {
@@ -215,6 +222,7 @@ impl SimWorld {
             trengo_options: trengo,
             ghl_options: ghl,
             people,
+            assignee,
         })
     }
 
@@ -303,13 +311,20 @@ impl SimWorld {
 
     /// A complete daemon configuration for this world, as TOML text: the fakes' URLs and
     /// tokens, the Trengo fake's zone, link label [`LINK_LABEL`], tag [`LINK_TAG`], managed
-    /// prefix [`MANAGED_PREFIX`], and schedules short enough for a demo.
+    /// prefix [`MANAGED_PREFIX`], schedules short enough for a demo, and an `[assignee]`
+    /// section when [`WorldOptions::assignee`] is on.
     pub fn config_toml(&self, store_path: &Path, listen: SocketAddr) -> String {
         let t = &self.trengo_options;
         let g = &self.ghl_options;
         let channel = self
             .trengo_channel_id()
             .map_or_else(String::new, |id| format!("trengo_channel_id = {id}\n"));
+        // Users are matched by e-mail; the world gives every Trengo agent a GHL twin.
+        let assignee = if self.assignee {
+            "\n[assignee]\nenabled = true\n"
+        } else {
+            ""
+        };
         format!(
             r#"# trengo-sync configuration for the simulated world (seed {seed}).
 # The tokens are the fakes' own; nothing here reaches a real account.
@@ -366,7 +381,7 @@ retry_max = "1m"
 [webhooks]
 enabled = false
 ghl_public_key = {public_key}
-"#,
+{assignee}"#,
             seed = self.seed,
             trengo_base = quoted(&self.trengo_base_url()),
             trengo_web = quoted(&self.trengo_web_url()),
