@@ -129,6 +129,14 @@ pub enum WorldError {
         /// Its message.
         message: String,
     },
+    /// A scripted edit of the world was refused by a fake.
+    #[error("the {side} fake refused the edit: {message}")]
+    Edit {
+        /// `Trengo` or `GHL`.
+        side: &'static str,
+        /// The fake's reason.
+        message: String,
+    },
     /// The generated configuration could not be written to a temporary file.
     #[error("cannot write the generated configuration to a temporary file: {0}")]
     ConfigFile(std::io::Error),
@@ -301,6 +309,64 @@ impl SimWorld {
     /// The people seeded on both sides, in seed order.
     pub fn people(&self) -> &[WorldPerson] {
         &self.people
+    }
+
+    /// Reassigns a linked ticket in Trengo and its task in GHL to two different agents, as two
+    /// people would at the same time: a conflict on the assignee. Neither agent is assigned on
+    /// either side now, so both sides count as changed. GHL's edit goes first, and reassigning
+    /// a task moves no contact time (ghl-api.md §3.2), so under `newest` Trengo is the later
+    /// side. Returns (Trengo's agent e-mail, GHL's).
+    pub fn reassign_both(
+        &self,
+        ticket_id: i64,
+        task_id: &str,
+    ) -> Result<(String, String), WorldError> {
+        let trengo_err = |e: crate::sim::trengo::SimError| WorldError::Edit {
+            side: "Trengo",
+            message: e.to_string(),
+        };
+        let ghl_err = |e: GhlError| WorldError::Edit {
+            side: "GHL",
+            message: format!("{} {}", e.status, e.message),
+        };
+        let on_ticket = self
+            .trengo
+            .sim()
+            .read(|w, _| w.ticket(ticket_id).map(|t| t.user_id))
+            .map_err(trengo_err)?;
+        let on_task = self
+            .ghl
+            .read(|s| s.task_by_id(task_id).map(|t| t.assigned_to.clone()))
+            .map_err(ghl_err)?;
+        let free: Vec<String> = self
+            .trengo
+            .agent_emails()
+            .into_iter()
+            .filter(|e| on_ticket.is_none() || self.trengo.user_id(e) != on_ticket)
+            .filter(|e| on_task.is_none() || self.ghl.user_id(e) != on_task)
+            .collect();
+        let [to_trengo, to_ghl, ..] = free.as_slice() else {
+            return Err(WorldError::Edit {
+                side: "Trengo",
+                message: "fewer than two agents are free to take the ticket and the task".into(),
+            });
+        };
+        let ghl_user = self.ghl.user_id(to_ghl).ok_or_else(|| WorldError::Edit {
+            side: "GHL",
+            message: format!("no GHL user has the e-mail {to_ghl}"),
+        })?;
+        self.ghl.assign_task(task_id, &ghl_user).map_err(ghl_err)?;
+        let trengo_user = self
+            .trengo
+            .user_id(to_trengo)
+            .ok_or_else(|| WorldError::Edit {
+                side: "Trengo",
+                message: format!("no Trengo user has the e-mail {to_trengo}"),
+            })?;
+        self.trengo
+            .assign_ticket(ticket_id, trengo_user)
+            .map_err(trengo_err)?;
+        Ok((to_trengo.clone(), to_ghl.clone()))
     }
 
     /// Both fakes' whole state as JSON (`{"trengo": …, "ghl": …}`), without secrets or ports:
