@@ -721,53 +721,26 @@ async fn assignee_is_left_alone_unless_enabled() {
 
 // ----- conflict policies (sync-model.md §4.1) -----
 
-/// Reassigns a settled link's ticket and task to two different agents, the side named
-/// `later` last (by two seconds on the fakes' clock); returns (Trengo's, GHL's) agent.
-async fn assignee_conflict(
+/// Reassigns a settled link's ticket and task to two different agents at once (as the demo
+/// does), then, when `later` is "ghl", has a person touch the GHL contact two seconds later on
+/// the fakes' clock: reassigning a task moves no contact time (ghl-api.md §3.2), so without
+/// that Trengo is the later side. Returns (Trengo's agent, GHL's agent).
+fn assignee_conflict(
     world: &SimWorld,
     clock: &trengo_sync::clock::ManualClock,
-    engine: &Engine,
     link: &Link,
     later: &str,
 ) -> (String, String) {
-    let (now_t, now_g) = assignees(world, engine, link).await;
-    let others: Vec<String> = agents(world)
-        .into_iter()
-        .filter(|a| Some(a) != now_t.as_ref() && Some(a) != now_g.as_ref())
-        .collect();
-    let (to_t, to_g) = match others.as_slice() {
-        [a, b, ..] => (a.clone(), b.clone()),
-        _ => panic!("need two agents assigned to neither side: {others:?}"),
-    };
-    let trengo = || {
-        world
-            .trengo()
-            .assign_ticket(link.ticket_id, world.trengo().user_id(&to_t).unwrap())
-            .unwrap()
-    };
-    let ghl = || {
-        world
-            .ghl()
-            .assign_task(&link.task_id, &world.ghl().user_id(&to_g).unwrap())
-            .unwrap();
-        // Reassigning a task moves no contact time (ghl-api.md §3.2); a person's tag edit
-        // after it does, which is what makes GHL's side the newer one.
+    clock.advance(chrono::Duration::seconds(2));
+    let agents = world.reassign_both(link.ticket_id, &link.task_id).unwrap();
+    if later == "ghl" {
+        clock.advance(chrono::Duration::seconds(2));
         world
             .ghl()
             .add_contact_tag(&link.ghl_contact_id, "called-back")
             .unwrap();
-    };
-    clock.advance(chrono::Duration::seconds(2));
-    if later == "ghl" {
-        trengo();
-        clock.advance(chrono::Duration::seconds(2));
-        ghl();
-    } else {
-        ghl();
-        clock.advance(chrono::Duration::seconds(2));
-        trengo();
     }
-    (to_t, to_g)
+    agents
 }
 
 /// The latest settled-conflict ledger entry of a link: (winning side, losing value).
@@ -799,7 +772,7 @@ async fn policy_case(
     let extra = format!("\n[conflicts]\nassignee = \"{policy}\"\n");
     let engine = settled(&world, &dir, &[], &extra).await;
     let link = open_link(&engine, &dir).await;
-    let (to_t, to_g) = assignee_conflict(&world, &clock, &engine, &link, later).await;
+    let (to_t, to_g) = assignee_conflict(&world, &clock, &link, later);
     until_quiet(&engine, 4).await;
     let now = assignees(&world, &engine, &link).await;
     (to_t, to_g, now, settled_conflict(&dir, &link))
@@ -837,7 +810,7 @@ async fn manual_policy_holds_an_assignee_conflict_until_resolve_settles_it() {
     let extra = "\n[conflicts]\nassignee = \"manual\"\n";
     let engine = settled(&world, &dir, &[], extra).await;
     let link = open_link(&engine, &dir).await;
-    let (to_t, to_g) = assignee_conflict(&world, &clock, &engine, &link, "trengo").await;
+    let (to_t, to_g) = assignee_conflict(&world, &clock, &link, "trengo");
     until_quiet(&engine, 4).await;
     until_quiet(&engine, 2).await;
     // Held: neither side is written, and `conflicts` lists both values.
