@@ -22,7 +22,7 @@ struct Edit {
     what: &'static str,
 }
 
-const SCRIPT: [Edit; 6] = [
+const SCRIPT: [Edit; 7] = [
     Edit {
         at: 8,
         what: "Trengo: an agent closes a linked ticket",
@@ -47,15 +47,21 @@ const SCRIPT: [Edit; 6] = [
         at: 28,
         what: "Trengo: an agent labels a ticket trengo:vip",
     },
+    Edit {
+        at: 34,
+        what: "both: a ticket and its task are reassigned to different people at once",
+    },
 ];
 
 /// The demo's world: a small account whose rate limits are ten times Trengo's documented
-/// default, so a one-minute demo is not paced by a budget meant for a day's work.
+/// default, so a one-minute demo is not paced by a budget meant for a day's work, and whose
+/// agents exist on both sides, so the assignee syncs and a conflict can be shown.
 fn demo_world_options(seed: u64) -> WorldOptions {
     let mut options = WorldOptions {
         seed,
         tickets: 20,
         contacts: 8,
+        assignee: true,
         ..WorldOptions::default()
     };
     options.trengo.rate_limit_per_minute = 1_200;
@@ -94,7 +100,7 @@ pub async fn run(duration: Duration, seed: u64) -> anyhow::Result<()> {
     println!("  store        {} (temporary)", store_path.display());
     println!(
         "  rules        tickets labelled GHL ⇄ GHL tasks; tags with prefix trengo:; internal notes; \
-         polls every 5 s"
+         assignee by e-mail; conflicts settled by `newest`; polls every 5 s"
     );
     println!("  stops after {}s or on Ctrl-C\n", duration.as_secs());
 
@@ -190,12 +196,27 @@ fn edit(world: &SimWorld, store_path: &std::path::Path, n: usize) -> anyhow::Res
                 .map_err(ghl_err)?;
             format!("contact {}", link.ghl_contact_id)
         }
-        _ => {
+        5 => {
             let label = t
                 .label_id("trengo:vip")
                 .ok_or_else(|| anyhow::anyhow!("the fake has no trengo:vip label"))?;
             t.add_label(link.ticket_id, label)?;
             format!("ticket #{}", link.ticket_id)
+        }
+        _ => {
+            // An open link, so the reassignment is the only change on it.
+            let open = links
+                .iter()
+                .find(|l| {
+                    t.ticket_json(l.ticket_id)
+                        .is_ok_and(|j| j["status"] == "OPEN" || j["status"] == "ASSIGNED")
+                })
+                .ok_or_else(|| anyhow::anyhow!("no link with an open ticket"))?;
+            let (to_trengo, to_ghl) = world.reassign_both(open.ticket_id, &open.task_id)?;
+            format!(
+                "ticket #{} to {to_trengo} in Trengo, task {} to {to_ghl} in GHL",
+                open.ticket_id, open.task_id
+            )
         }
     })
 }
@@ -230,6 +251,22 @@ fn print_crossings(
             continue;
         }
         n += 1;
+        if e.kind == store::ledger::EntryKind::ConflictSettled {
+            let link = e
+                .link_id
+                .map_or_else(String::new, |l| format!(" on link {}", l.0));
+            let field = e.field.as_deref().unwrap_or("a field");
+            let winner = e.side.as_deref().unwrap_or("?");
+            let losing = e
+                .losing_value
+                .as_ref()
+                .map_or_else(|| "(none)".to_string(), |v| v.to_string());
+            println!(
+                "[{elapsed:>3}s] conflict {field}{link}: both sides changed; the policy gave it \
+                 to {winner}; the losing value {losing} is kept in the ledger"
+            );
+            continue;
+        }
         let side = match e.side.as_deref() {
             Some("ghl") => "→ GHL   ",
             Some("trengo") => "→ Trengo",

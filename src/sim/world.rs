@@ -59,6 +59,10 @@ pub struct WorldOptions {
     pub trengo: TrengoFakeOptions,
     /// GHL fake settings (its `seed` and `contacts` are overridden: the world seeds them).
     pub ghl: GhlFakeOptions,
+    /// Sync the assignee: GHL contacts and tasks are owned by the GHL twins of the Trengo
+    /// agents (same e-mails), and [`SimWorld::config_toml`] writes `[assignee] enabled = true`.
+    /// Default off.
+    pub assignee: bool,
 }
 
 impl Default for WorldOptions {
@@ -70,11 +74,11 @@ impl Default for WorldOptions {
             clock: SystemClock::shared(),
             trengo: TrengoFakeOptions::default(),
             ghl: GhlFakeOptions::default(),
+            assignee: false,
         }
     }
 }
 
-/// Why a world could not be started or configured.
 impl WorldOptions {
     /// A small world whose fakes allow far more requests than the documented limits, for
     /// tests that check behaviour rather than pacing (the limits keep their real shape).
@@ -91,6 +95,7 @@ impl WorldOptions {
     }
 }
 
+/// Why a world could not be started or configured.
 #[derive(Debug, thiserror::Error)]
 pub enum WorldError {
     /// A port could not be bound.
@@ -122,6 +127,14 @@ pub enum WorldError {
         /// HTTP status the fake's operation gave.
         status: u16,
         /// Its message.
+        message: String,
+    },
+    /// A scripted edit of the world was refused by a fake.
+    #[error("the {side} fake refused the edit: {message}")]
+    Edit {
+        /// `Trengo` or `GHL`.
+        side: &'static str,
+        /// The fake's reason.
         message: String,
     },
     /// The generated configuration could not be written to a temporary file.
@@ -165,6 +178,7 @@ pub struct SimWorld {
     trengo_options: TrengoFakeOptions,
     ghl_options: GhlFakeOptions,
     people: Vec<WorldPerson>,
+    assignee: bool,
 }
 
 impl SimWorld {
@@ -182,6 +196,7 @@ impl SimWorld {
             clock,
             mut trengo,
             mut ghl,
+            assignee,
         } = options;
         trengo.seed = seed;
         ghl.seed = seed;
@@ -205,7 +220,7 @@ impl SimWorld {
             ..SeedSpec::default()
         });
         seed::ensure_trengo_variety(&trengo_fake);
-        let people = seed::seed_ghl(&trengo_fake, &ghl_fake, seed, trengo.zone)?;
+        let people = seed::seed_ghl(&trengo_fake, &ghl_fake, seed, trengo.zone, assignee)?;
         // Seeding raised ContactCreate/TaskCreate/NoteCreate events nobody should see.
         ghl_fake.outbox().clear_log();
         Ok(Self {
@@ -215,6 +230,7 @@ impl SimWorld {
             trengo_options: trengo,
             ghl_options: ghl,
             people,
+            assignee,
         })
     }
 
@@ -295,6 +311,64 @@ impl SimWorld {
         &self.people
     }
 
+    /// Reassigns a linked ticket in Trengo and its task in GHL to two different agents, as two
+    /// people would at the same time: a conflict on the assignee. Neither agent is assigned on
+    /// either side now, so both sides count as changed. GHL's edit goes first, and reassigning
+    /// a task moves no contact time (ghl-api.md §3.2), so under `newest` Trengo is the later
+    /// side. Returns (Trengo's agent e-mail, GHL's).
+    pub fn reassign_both(
+        &self,
+        ticket_id: i64,
+        task_id: &str,
+    ) -> Result<(String, String), WorldError> {
+        let trengo_err = |e: crate::sim::trengo::SimError| WorldError::Edit {
+            side: "Trengo",
+            message: e.to_string(),
+        };
+        let ghl_err = |e: GhlError| WorldError::Edit {
+            side: "GHL",
+            message: format!("{} {}", e.status, e.message),
+        };
+        let on_ticket = self
+            .trengo
+            .sim()
+            .read(|w, _| w.ticket(ticket_id).map(|t| t.user_id))
+            .map_err(trengo_err)?;
+        let on_task = self
+            .ghl
+            .read(|s| s.task_by_id(task_id).map(|t| t.assigned_to.clone()))
+            .map_err(ghl_err)?;
+        let free: Vec<String> = self
+            .trengo
+            .agent_emails()
+            .into_iter()
+            .filter(|e| on_ticket.is_none() || self.trengo.user_id(e) != on_ticket)
+            .filter(|e| on_task.is_none() || self.ghl.user_id(e) != on_task)
+            .collect();
+        let [to_trengo, to_ghl, ..] = free.as_slice() else {
+            return Err(WorldError::Edit {
+                side: "Trengo",
+                message: "fewer than two agents are free to take the ticket and the task".into(),
+            });
+        };
+        let ghl_user = self.ghl.user_id(to_ghl).ok_or_else(|| WorldError::Edit {
+            side: "GHL",
+            message: format!("no GHL user has the e-mail {to_ghl}"),
+        })?;
+        self.ghl.assign_task(task_id, &ghl_user).map_err(ghl_err)?;
+        let trengo_user = self
+            .trengo
+            .user_id(to_trengo)
+            .ok_or_else(|| WorldError::Edit {
+                side: "Trengo",
+                message: format!("no Trengo user has the e-mail {to_trengo}"),
+            })?;
+        self.trengo
+            .assign_ticket(ticket_id, trengo_user)
+            .map_err(trengo_err)?;
+        Ok((to_trengo.clone(), to_ghl.clone()))
+    }
+
     /// Both fakes' whole state as JSON (`{"trengo": …, "ghl": …}`), without secrets or ports:
     /// equal for worlds of the same options and start time.
     pub fn snapshot(&self) -> Value {
@@ -303,13 +377,20 @@ impl SimWorld {
 
     /// A complete daemon configuration for this world, as TOML text: the fakes' URLs and
     /// tokens, the Trengo fake's zone, link label [`LINK_LABEL`], tag [`LINK_TAG`], managed
-    /// prefix [`MANAGED_PREFIX`], and schedules short enough for a demo.
+    /// prefix [`MANAGED_PREFIX`], schedules short enough for a demo, and an `[assignee]`
+    /// section when [`WorldOptions::assignee`] is on.
     pub fn config_toml(&self, store_path: &Path, listen: SocketAddr) -> String {
         let t = &self.trengo_options;
         let g = &self.ghl_options;
         let channel = self
             .trengo_channel_id()
             .map_or_else(String::new, |id| format!("trengo_channel_id = {id}\n"));
+        // Users are matched by e-mail; the world gives every Trengo agent a GHL twin.
+        let assignee = if self.assignee {
+            "\n[assignee]\nenabled = true\n"
+        } else {
+            ""
+        };
         format!(
             r#"# trengo-sync configuration for the simulated world (seed {seed}).
 # The tokens are the fakes' own; nothing here reaches a real account.
@@ -366,7 +447,7 @@ retry_max = "1m"
 [webhooks]
 enabled = false
 ghl_public_key = {public_key}
-"#,
+{assignee}"#,
             seed = self.seed,
             trengo_base = quoted(&self.trengo_base_url()),
             trengo_web = quoted(&self.trengo_web_url()),

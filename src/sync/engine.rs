@@ -499,13 +499,16 @@ impl Engine {
                 .ghl_tag
                 .as_ref()
                 .is_some_and(|t| view.tags.contains(t));
+            // With a title prefix, any contact may hold a task in scope: the contact list
+            // does not show task titles, so its tasks must be read to know.
+            let by_prefix = self.settings.scope.ghl_title_prefix.is_some();
             if linked {
                 work.contacts.insert(id.clone());
             }
-            if tagged && self.settings.scope.ghl_to_trengo() {
+            if (tagged || by_prefix) && self.settings.scope.ghl_to_trengo() {
                 work.candidate_contacts.insert(id.clone());
             }
-            if linked || tagged {
+            if linked || tagged || by_prefix {
                 work.contact_prints.insert(id, print);
             }
         }

@@ -508,6 +508,19 @@ impl Executor<'_> {
         .await
     }
 
+    /// The assignee base of an item this pass just created, from the server's answer (the
+    /// user id it came back with, mapped to an e-mail): the created side's value, so only the
+    /// originating side counts as changed and its assignee travels. Without a base, a new
+    /// link would be a conflict, and `newest` could hand it to the side that never chose
+    /// (a task made unassigned, or a ticket assigned to the API user, sync-model.md §4.1).
+    /// `None` when the assignee is not synced: the directory is then not loaded.
+    fn assignee_base(&self, answered: Option<Option<String>>) -> Option<Value> {
+        self.settings
+            .plan
+            .assignee_enabled
+            .then(|| json!(answered.flatten()))
+    }
+
     fn scope(&self) -> &Scope {
         &self.settings.scope
     }

@@ -4,6 +4,8 @@
 //! Each test file includes it with `mod support;`; not every file uses every item.
 #![allow(dead_code)]
 
+pub mod rules;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::activity::TaskInput;
 use super::error::GhlError;
-use super::model::ghl_time;
+use super::model::{User, ghl_time};
 use super::options::GhlSwitches;
 use super::server::{GhlFakeState, json_body};
 use super::state::ContactInput;
@@ -37,6 +37,62 @@ impl GhlFakeState {
             let contact = s.task_by_id(task_id)?.contact_id.clone();
             s.set_task_completed(now, &contact, task_id, completed)
                 .map(|t| t.to_json())
+        })
+    }
+
+    /// Reassigns a task to another user of the location, as picking a new assignee in the UI
+    /// does. Moves no contact timestamp unless `task_completion_bumps_contact` is on (the same
+    /// pessimism as completion, ghl-api.md §3.2).
+    pub fn assign_task(&self, task_id: &str, user_id: &str) -> Result<Value, GhlError> {
+        self.edit(false, |s, now| {
+            if !s.users.iter().any(|u| u.id == user_id) {
+                return Err(GhlError::bad_request(format!(
+                    "assignedTo {user_id} is not a user of this location"
+                )));
+            }
+            let contact = s.task_by_id(task_id)?.contact_id.clone();
+            let input = TaskInput {
+                assigned_to: Some(user_id.to_owned()),
+                ..TaskInput::default()
+            };
+            s.update_task(now, &contact, task_id, &input)
+                .map(|t| t.to_json())
+        })
+    }
+
+    /// Adds a user to the location, as an admin inviting a colleague does; returns its id.
+    pub fn add_user(
+        &self,
+        first_name: &str,
+        last_name: &str,
+        email: &str,
+        role: &str,
+    ) -> Result<String, GhlError> {
+        self.edit(false, |s, _| {
+            if s.users.iter().any(|u| u.email.eq_ignore_ascii_case(email)) {
+                return Err(GhlError::bad_request(format!(
+                    "a user with the e-mail {email} already exists"
+                )));
+            }
+            let id = s.new_id();
+            s.users.push(User {
+                id: id.clone(),
+                first_name: first_name.to_owned(),
+                last_name: last_name.to_owned(),
+                email: email.to_owned(),
+                role: role.to_owned(),
+            });
+            Ok(id)
+        })
+    }
+
+    /// The id of the location's user with this e-mail, case-insensitive.
+    pub fn user_id(&self, email: &str) -> Option<String> {
+        self.read(|s| {
+            s.users
+                .iter()
+                .find(|u| u.email.eq_ignore_ascii_case(email.trim()))
+                .map(|u| u.id.clone())
         })
     }
 
@@ -191,6 +247,7 @@ pub fn admin_routes() -> Router<GhlFakeState> {
         .route("/_sim/notes/{noteId}", put(edit_note))
         .route("/_sim/tasks/{taskId}/complete", post(complete))
         .route("/_sim/tasks/{taskId}/reopen", post(reopen))
+        .route("/_sim/tasks/{taskId}/assign", post(assign))
 }
 
 type Answer = Result<Json<Value>, GhlError>;
@@ -355,4 +412,17 @@ async fn complete(State(state): State<GhlFakeState>, Path(task): Path<String>) -
 
 async fn reopen(State(state): State<GhlFakeState>, Path(task): Path<String>) -> Answer {
     Ok(Json(json!({ "task": state.reopen_task(&task)? })))
+}
+
+async fn assign(
+    State(state): State<GhlFakeState>,
+    Path(task): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let body = json_body(&body)?;
+    let user = body
+        .get("assignedTo")
+        .and_then(Value::as_str)
+        .ok_or_else(|| GhlError::bad_request("send {\"assignedTo\": \"<user id>\"}"))?;
+    Ok(Json(json!({ "task": state.assign_task(&task, user)? })))
 }

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `POST /_sim/tickets` `{contact_id, channel_id, subject?, message}` | a customer writes in |
 //! | `POST /_sim/tickets/{id}/close`, `/reopen` | an agent closes / reopens |
+//! | `POST /_sim/tickets/{id}/assign` `{user_id}` | a supervisor assigns it to an agent |
 //! | `POST /_sim/tickets/{id}/labels` `{label_id}` | an agent attaches a label |
 //! | `DELETE /_sim/tickets/{id}/labels/{label_id}` | an agent detaches it |
 //! | `POST /_sim/tickets/{id}/notes` `{message}` | an agent writes an internal note |
@@ -41,6 +42,7 @@ pub fn routes() -> Router<TrengoSimState> {
         .route("/_sim/tickets", post(create_ticket))
         .route("/_sim/tickets/{id}/close", post(close))
         .route("/_sim/tickets/{id}/reopen", post(reopen))
+        .route("/_sim/tickets/{id}/assign", post(assign))
         .route("/_sim/tickets/{id}/labels", post(add_label))
         .route("/_sim/tickets/{id}/labels/{label_id}", delete(remove_label))
         .route("/_sim/tickets/{id}/notes", post(note))
@@ -84,6 +86,11 @@ async fn close(State(sim): State<TrengoSimState>, Path(id): Path<i64>) -> Answer
 
 async fn reopen(State(sim): State<TrengoSimState>, Path(id): Path<i64>) -> Answer {
     sim.reopen_ticket(id)?;
+    done()
+}
+
+async fn assign(State(sim): State<TrengoSimState>, Path(id): Path<i64>, fields: Fields) -> Answer {
+    sim.assign_ticket(id, fields.required_int("user_id")?)?;
     done()
 }
 

@@ -14,7 +14,7 @@ use crate::clock::SharedClock;
 use crate::sim::faults::{CounterSnapshot, FaultInjector, Faults, RequestCounters};
 
 use super::model::{Event, MessageType, SimError, TrengoState};
-use super::ops::Edit;
+use super::ops::{Assignment, Edit};
 use super::options::{TrengoFakeOptions, TrengoSwitches};
 use super::render::Renderer;
 use super::seed::SeedSpec;
@@ -290,6 +290,43 @@ impl TrengoSimState {
         let user = self.ui_user();
         self.edit(user, |w, e| {
             Ok(((), w.detach_label(e, ticket_id, label_id)?))
+        })
+    }
+
+    /// The id of the user (agent) with this e-mail, case-insensitive.
+    pub fn user_id(&self, email: &str) -> Option<i64> {
+        self.read(|world, _| {
+            world
+                .users
+                .values()
+                .find(|u| u.email.eq_ignore_ascii_case(email.trim()))
+                .map(|u| u.id)
+        })
+    }
+
+    /// The e-mails of the human agents (every user but the API token's own), by id.
+    pub fn agent_emails(&self) -> Vec<String> {
+        self.read(|world, options| {
+            world
+                .users
+                .values()
+                .filter(|u| u.id != options.api_user.id)
+                .map(|u| u.email.clone())
+                .collect()
+        })
+    }
+
+    /// A supervisor assigns the ticket to an agent, as in the web app's assignee picker
+    /// (raises TICKET_ASSIGNED; the ticket becomes ASSIGNED).
+    pub fn assign_ticket(&self, ticket_id: i64, user_id: i64) -> Result<(), SimError> {
+        let user = self.ui_user();
+        self.edit(user, |w, e| {
+            let assignment = Assignment {
+                user_id: Some(user_id),
+                team_id: None,
+                note: None,
+            };
+            Ok(((), w.assign_ticket(e, ticket_id, assignment)?))
         })
     }
 

@@ -85,26 +85,51 @@ pub(super) fn ensure_trengo_variety(trengo: &TrengoFake) {
     }
 }
 
+/// Gives every Trengo agent a GHL user with the same e-mail (the assignee field matches
+/// users by e-mail, sync-model.md §3); returns their GHL ids in Trengo's user order.
+fn seed_user_twins(trengo: &TrengoFake, ghl: &GhlFake) -> Result<Vec<String>, WorldError> {
+    let mut ids = Vec::new();
+    for email in trengo.agent_emails() {
+        let name = email.split('@').next().unwrap_or("agent");
+        let mut letters = name.chars();
+        let first: String = letters
+            .next()
+            .map(|c| c.to_uppercase().chain(letters).collect())
+            .unwrap_or_default();
+        ids.push(ghl.add_user(&first, "Twin", &email, "user")?);
+    }
+    Ok(ids)
+}
+
 /// Seeds the GHL side with one contact per Trengo contact (same name, e-mail and phone), their
-/// tags, tasks and notes. All timestamps lie hours in the past, so the lagging search index
-/// already shows every contact.
+/// tags, tasks and notes, and a GHL user for every Trengo agent. All timestamps lie hours in
+/// the past, so the lagging search index already shows every contact.
+///
+/// With `matched_owners`, contacts and tasks are owned by those twin users, so every assignee
+/// can cross; otherwise by the GHL fake's own users (no Trengo counterpart), and the twins are
+/// added last, so the world is the one it always was.
 pub(super) fn seed_ghl(
     trengo: &TrengoFake,
     ghl: &GhlFake,
     seed: u64,
     zone: Tz,
+    matched_owners: bool,
 ) -> Result<Vec<WorldPerson>, WorldError> {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5EED_0F60_1D00);
     let now = ghl_millis(ghl.now());
-    let users: Vec<String> = ghl.snapshot()["users"]
-        .as_array()
-        .map(|users| {
-            users
-                .iter()
-                .filter_map(|u| u["id"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let users: Vec<String> = if matched_owners {
+        seed_user_twins(trengo, ghl)?
+    } else {
+        ghl.snapshot()["users"]
+            .as_array()
+            .map(|users| {
+                users
+                    .iter()
+                    .filter_map(|u| u["id"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
     // Trengo contact ids by e-mail, so people match by what the sync matches on.
     let trengo_ids: BTreeMap<String, i64> = trengo.sim().read(|world, _| {
         world
@@ -201,6 +226,9 @@ pub(super) fn seed_ghl(
             trengo_contact_id,
             ghl_contact_id: contact.id,
         });
+    }
+    if !matched_owners {
+        seed_user_twins(trengo, ghl)?;
     }
     Ok(people)
 }

@@ -120,6 +120,11 @@ impl Executor<'_> {
         self.remote_done()?;
         writes += 1;
         let contact_id = contact.id.clone();
+        let assignee = self.assignee_base(
+            task.assigned_to
+                .as_ref()
+                .map(|u| self.facts.directory.ghl.get(u).cloned()),
+        );
         self.tx(move |c| {
             let link = store::links::insert(
                 c,
@@ -133,6 +138,9 @@ impl Executor<'_> {
                 now,
             )?;
             store::bases::put(c, link.id, "status", &json!(done), now)?;
+            if let Some(assignee) = &assignee {
+                store::bases::put(c, link.id, "assignee", assignee, now)?;
+            }
             store::intents::finish(c, &key, &json!({"task_id": task.id}), now)?;
             Ok(())
         })
@@ -210,6 +218,11 @@ impl Executor<'_> {
         applied.trengo += 1;
         let (task, contact_id2, now) = (task_id.to_string(), contact_id.to_string(), self.now());
         let ticket_id = ticket.id;
+        let assignee = self.assignee_base(
+            ticket
+                .user_id
+                .map(|u| self.facts.directory.trengo.get(&u).cloned()),
+        );
         let link = self
             .tx(move |c| {
                 let link = store::links::insert(
@@ -224,6 +237,9 @@ impl Executor<'_> {
                     now,
                 )?;
                 store::bases::put(c, link.id, "status", &json!(false), now)?;
+                if let Some(assignee) = &assignee {
+                    store::bases::put(c, link.id, "assignee", assignee, now)?;
+                }
                 store::intents::finish(c, &key, &json!({"ticket_id": ticket_id}), now)?;
                 Ok(link.id)
             })
