@@ -704,6 +704,45 @@ async fn assignee_crosses_both_ways_by_email() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aliased_assignee_crosses_to_the_mapped_ghl_user_and_then_stays_quiet() {
+    let (world, clock) = assignee_world(37).await;
+    let dir = tempfile::tempdir().unwrap();
+    let agent = agents(&world)[1].clone();
+    // The agent works in GHL under another address; [assignee.users] says so.
+    let desk = world
+        .ghl()
+        .add_user("Ops", "Desk", "ops-desk@ghl.example", "user")
+        .unwrap();
+    let extra = format!("\n[assignee.users]\n\"{agent}\" = \"ops-desk@ghl.example\"\n");
+    let engine = settled(&world, &dir, &[], &extra).await;
+    let link = open_link(&engine, &dir).await;
+    clock.advance(chrono::Duration::seconds(2));
+    world
+        .trengo()
+        .assign_ticket(link.ticket_id, world.trengo().user_id(&agent).unwrap())
+        .unwrap();
+    until_quiet(&engine, 4).await;
+    assert_eq!(task(&engine, &link).await.assigned_to, Some(desk.clone()));
+    // Read back, the alias is the same person: the next passes write nothing.
+    assert_eq!(until_quiet(&engine, 1).await, 1);
+    // And the way back: the task given to the aliased user puts the agent on the ticket.
+    let other = agents(&world)[2].clone();
+    clock.advance(chrono::Duration::seconds(2));
+    world
+        .trengo()
+        .assign_ticket(link.ticket_id, world.trengo().user_id(&other).unwrap())
+        .unwrap();
+    until_quiet(&engine, 4).await;
+    clock.advance(chrono::Duration::seconds(2));
+    world.ghl().assign_task(&link.task_id, &desk).unwrap();
+    until_quiet(&engine, 4).await;
+    assert_eq!(
+        ticket(&engine, link.ticket_id).await.user_id,
+        world.trengo().user_id(&agent)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn assignee_is_left_alone_unless_enabled() {
     let world = world(36, 10, 5).await;
     let dir = tempfile::tempdir().unwrap();

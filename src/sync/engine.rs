@@ -386,9 +386,26 @@ impl Engine {
                         .insert(user.id, email.trim().to_lowercase());
                 }
             }
+            // GHL users are filed under the Trengo e-mail they stand for ([assignee.users]
+            // maps a Trengo e-mail to a different GHL one), so both sides compare in one
+            // space and an aliased assignee reads as equal, not as a change every pass.
+            let trengo_of: HashMap<&str, &str> = self
+                .settings
+                .assignee_aliases
+                .iter()
+                .map(|(trengo, ghl)| (ghl.as_str(), trengo.as_str()))
+                .collect();
             for user in self.ghl.users().await? {
                 if let Some(email) = user.email {
-                    directory.ghl.insert(user.id, email.trim().to_lowercase());
+                    let email = email.trim().to_lowercase();
+                    let email = match trengo_of.get(email.as_str()) {
+                        Some(trengo) => {
+                            directory.ghl_aliased.insert(user.id.clone());
+                            (*trengo).to_string()
+                        }
+                        None => email,
+                    };
+                    directory.ghl.insert(user.id, email);
                 }
             }
             facts.directory = directory;

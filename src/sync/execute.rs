@@ -292,13 +292,14 @@ impl Executor<'_> {
             } => {
                 let user = match email {
                     Some(email) => {
-                        let ghl_email = self
-                            .settings
-                            .assignee_aliases
-                            .get(email)
-                            .cloned()
-                            .unwrap_or_else(|| email.clone());
-                        Some(self.facts.directory.ghl_user(&ghl_email).ok_or_else(|| {
+                        // The directory files GHL users under the Trengo e-mail an
+                        // [assignee.users] alias maps them from (see the engine's refresh).
+                        Some(self.facts.directory.ghl_user(email).ok_or_else(|| {
+                            let ghl_email = self
+                                .settings
+                                .assignee_aliases
+                                .get(email)
+                                .map_or(email.as_str(), String::as_str);
                             ItemError::Blocked(format!(
                                 "no GHL user has the e-mail {ghl_email}; add the user in GHL or \
                                  map it under [assignee.users]"

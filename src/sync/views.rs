@@ -24,8 +24,12 @@ pub struct Unreadable(pub String);
 pub struct Directory {
     /// Trengo user id → e-mail (lower-case).
     pub trengo: BTreeMap<i64, String>,
-    /// GHL user id → e-mail (lower-case).
+    /// GHL user id → e-mail (lower-case), in Trengo's terms: a GHL user that an
+    /// `[assignee.users]` alias names is filed under the Trengo e-mail it stands for.
     pub ghl: BTreeMap<String, String>,
+    /// The GHL users filed through an alias: they win over a GHL user who merely has the
+    /// Trengo e-mail, since the alias is the user's explicit word on who is who.
+    pub ghl_aliased: BTreeSet<String>,
 }
 
 impl Directory {
@@ -37,12 +41,19 @@ impl Directory {
             .map(|(id, _)| *id)
     }
 
-    /// The GHL user id for an e-mail.
+    /// The GHL user id for a (Trengo-side) e-mail; an aliased user first.
     pub fn ghl_user(&self, email: &str) -> Option<String> {
-        self.ghl
+        let matching: Vec<&String> = self
+            .ghl
             .iter()
-            .find(|(_, e)| e.as_str() == email)
-            .map(|(id, _)| id.clone())
+            .filter(|(_, e)| e.as_str() == email)
+            .map(|(id, _)| id)
+            .collect();
+        matching
+            .iter()
+            .find(|id| self.ghl_aliased.contains(**id))
+            .or(matching.first())
+            .map(|id| (*id).clone())
     }
 }
 
