@@ -16,7 +16,7 @@ use trengo_sync::store::{self, Store, links::Link};
 use trengo_sync::sync::engine::Engine;
 use trengo_sync::trengo::{self, MessageKind};
 
-use super::{once, start_world, store_path, until_quiet};
+use super::{links, once, start_world, store_path, until_quiet};
 
 /// A world whose fakes run on a manual clock (started at the current whole second), so a
 /// test decides which side changed last.
@@ -203,4 +203,58 @@ pub async fn messages(engine: &Engine, id: i64) -> Vec<(MessageKind, String)> {
 /// How many times `text` occurs among `bodies`.
 pub fn copies(bodies: &[String], text: &str) -> usize {
     bodies.iter().filter(|b| b.contains(text)).count()
+}
+
+/// An active link whose ticket is open and whose task is not completed.
+pub async fn open_link(engine: &Engine, dir: &tempfile::TempDir) -> Link {
+    for link in links(dir) {
+        let open = !ticket(engine, link.ticket_id).await.status.is_done();
+        if open && !task(engine, &link).await.completed {
+            return link;
+        }
+    }
+    panic!("no open link")
+}
+
+/// A person outside the tag rule with two fresh labelled tickets, linked: (person, a, b).
+pub async fn two_tickets(world: &SimWorld, dir: &tempfile::TempDir) -> (Engine, i64, i64) {
+    let person = untagged_person(world);
+    let a = labelled_ticket(world, &person, "First question");
+    let b = labelled_ticket(world, &person, "Second question");
+    (settled(world, dir, &[], "").await, a, b)
+}
+
+/// A world whose users match by e-mail on both sides and whose config syncs the assignee.
+pub async fn assignee_world(
+    seed: u64,
+) -> (SimWorld, std::sync::Arc<trengo_sync::clock::ManualClock>) {
+    let mut options = WorldOptions::unpaced(seed, 10, 5);
+    options.assignee = true;
+    world_on_manual_clock(options).await
+}
+
+/// The agents' e-mails, the same on both sides.
+pub fn agents(world: &SimWorld) -> Vec<String> {
+    world.trengo().agent_emails()
+}
+
+/// The assignee e-mails of a link's ticket and task.
+pub async fn assignees(
+    world: &SimWorld,
+    engine: &Engine,
+    link: &Link,
+) -> (Option<String>, Option<String>) {
+    let on_ticket = ticket(engine, link.ticket_id).await.user_id;
+    let on_task = task(engine, link).await.assigned_to;
+    let agents = agents(world);
+    (
+        agents
+            .iter()
+            .find(|e| on_ticket.is_some() && world.trengo().user_id(e) == on_ticket)
+            .cloned(),
+        agents
+            .iter()
+            .find(|e| on_task.is_some() && world.ghl().user_id(e) == on_task)
+            .cloned(),
+    )
 }
