@@ -200,8 +200,20 @@ fn edit(world: &SimWorld, store_path: &std::path::Path, n: usize) -> anyhow::Res
             let label = t
                 .label_id("trengo:vip")
                 .ok_or_else(|| anyhow::anyhow!("the fake has no trengo:vip label"))?;
-            t.add_label(link.ticket_id, label)?;
-            format!("ticket #{}", link.ticket_id)
+            // A contact not yet tagged, so the label is news to GHL and visibly crosses
+            // (on a tagged contact the union over its tickets would not change).
+            let untagged = links
+                .iter()
+                .find(|l| {
+                    g.contact_json(&l.ghl_contact_id).is_ok_and(|c| {
+                        !c["tags"]
+                            .as_array()
+                            .is_some_and(|tags| tags.iter().any(|t| t == "trengo:vip"))
+                    })
+                })
+                .unwrap_or(&link);
+            t.add_label(untagged.ticket_id, label)?;
+            format!("ticket #{}", untagged.ticket_id)
         }
         _ => {
             // An open link, so the reassignment is the only change on it.
