@@ -247,3 +247,4 @@ pub async fn audit(
     }
     (links, problems)
 }
+pub mod reliability;
