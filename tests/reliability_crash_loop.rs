@@ -192,8 +192,12 @@ async fn daemon_killed_at_random_during_edits_converges_without_duplicates_or_lo
         for _ in 0..per_round {
             let edit = expectations.next_edit(&linked, &mut rng);
             match apply(&world, &linked, &edit) {
-                Made::TrengoNote(id) => drop(trengo_notes.insert(id)),
-                Made::GhlNote(id) => drop(ghl_notes.insert(id)),
+                Made::TrengoNote(id) => {
+                    let _ = trengo_notes.insert(id);
+                }
+                Made::GhlNote(id) => {
+                    let _ = ghl_notes.insert(id);
+                }
                 Made::Nothing => {}
             }
             edits += 1;

@@ -60,23 +60,33 @@ pub fn apply(world: &SimWorld, links: &[Link], edit: &Edit) -> Made {
     let g = world.ghl();
     let label = |k: usize| t.label_id(MANAGED[k % MANAGED.len()]);
     match edit {
-        Edit::CloseTicket(i) => drop(t.close_ticket(link(*i).ticket_id)),
-        Edit::ReopenTicket(i) => drop(t.reopen_ticket(link(*i).ticket_id)),
+        Edit::CloseTicket(i) => {
+            let _ = t.close_ticket(link(*i).ticket_id);
+        }
+        Edit::ReopenTicket(i) => {
+            let _ = t.reopen_ticket(link(*i).ticket_id);
+        }
         Edit::AddLabel(i, k) => {
             if let Some(label) = label(*k) {
-                drop(t.add_label(link(*i).ticket_id, label));
+                let _ = t.add_label(link(*i).ticket_id, label);
             }
         }
         Edit::RemoveLabel(i, k) => {
             if let Some(label) = label(*k) {
-                drop(t.remove_label(link(*i).ticket_id, label));
+                let _ = t.remove_label(link(*i).ticket_id, label);
             }
         }
-        Edit::CompleteTask(i) => drop(g.complete_task(&link(*i).task_id)),
-        Edit::ReopenTask(i) => drop(g.reopen_task(&link(*i).task_id)),
-        Edit::AddTag(i, k) => drop(g.add_contact_tag(&link(*i).ghl_contact_id, MANAGED[*k % 2])),
+        Edit::CompleteTask(i) => {
+            let _ = g.complete_task(&link(*i).task_id);
+        }
+        Edit::ReopenTask(i) => {
+            let _ = g.reopen_task(&link(*i).task_id);
+        }
+        Edit::AddTag(i, k) => {
+            let _ = g.add_contact_tag(&link(*i).ghl_contact_id, MANAGED[*k % 2]);
+        }
         Edit::RemoveTag(i, k) => {
-            drop(g.remove_contact_tag(&link(*i).ghl_contact_id, MANAGED[*k % 2]))
+            let _ = g.remove_contact_tag(&link(*i).ghl_contact_id, MANAGED[*k % 2]);
         }
         Edit::TrengoNote(i) => {
             let l = link(*i);
