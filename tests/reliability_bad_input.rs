@@ -5,14 +5,13 @@
 
 mod support;
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use support::reliability::{Edit, Made, apply, crossed_notes, long_mode};
-use support::{links, total_writes, wait_for};
+use support::reliability::{OneWayEdits, long_mode, settled_links};
+use support::{links, total_writes};
 use tokio::net::TcpListener;
 use trengo_sync::clock::SystemClock;
 use trengo_sync::config::types::Secret;
@@ -210,14 +209,13 @@ async fn fuzzed_webhooks_get_4xx_and_change_nothing() {
             let _ = stop_rx.await;
         }),
     );
-    wait_for("the first links", Duration::from_secs(60), async || {
-        Store::open_read_only(dir.path().join("state.sqlite"))
-            .is_ok_and(|s| trengo_sync::store::links::active(s.conn()).is_ok_and(|l| !l.is_empty()))
-    })
+    let linked = settled_links(
+        &world,
+        &dir.path().join("state.sqlite"),
+        Duration::from_secs(6),
+    )
     .await;
-    support::wait_until_writes_stop(&world, Duration::from_secs(6), Duration::from_secs(60)).await;
     let writes = total_writes(&world);
-    let linked = links(&dir);
 
     let http = reqwest::Client::new();
     let base = format!("http://{addr}");
@@ -342,41 +340,10 @@ async fn garbage_and_wrong_shaped_api_answers_are_item_errors_and_converge_after
     let mut rng = StdRng::seed_from_u64(43);
     let passes = if long_mode() { 60 } else { 12 };
     let (mut ok, mut failed_items, mut failed_passes) = (0, 0, 0);
-    // Every edit pushes one way (done, tag added, note written), so any link or contact that
-    // ends otherwise lost an update to a misread answer.
-    let mut done = BTreeSet::new();
-    let mut tagged = BTreeSet::new();
-    let mut trengo_notes = BTreeSet::new();
-    let mut ghl_notes = BTreeSet::new();
+    let mut edits = OneWayEdits::default();
     for n in 0..passes {
         for _ in 0..3 {
-            let i = rng.gen_range(0..linked.len());
-            let edit = match rng.gen_range(0..6) {
-                0 => Edit::CloseTicket(i),
-                1 => Edit::CompleteTask(i),
-                2 => Edit::AddLabel(i, 0),
-                3 => Edit::AddTag(i, 1),
-                4 => Edit::TrengoNote(i),
-                _ => Edit::GhlNote(i),
-            };
-            match &edit {
-                Edit::CloseTicket(i) | Edit::CompleteTask(i) => {
-                    let _ = done.insert(linked[*i].id.0);
-                }
-                Edit::AddLabel(i, _) | Edit::AddTag(i, _) => {
-                    let _ = tagged.insert(linked[*i].ghl_contact_id.clone());
-                }
-                _ => {}
-            }
-            match apply(&world, &linked, &edit) {
-                Made::TrengoNote(id) => {
-                    let _ = trengo_notes.insert(id);
-                }
-                Made::GhlNote(id) => {
-                    let _ = ghl_notes.insert(id);
-                }
-                Made::Nothing => {}
-            }
+            edits.make(&world, &linked, &mut rng);
         }
         let kind = if n % 3 == 0 {
             PassKind::Reconcile
@@ -422,30 +389,8 @@ async fn garbage_and_wrong_shaped_api_answers_are_item_errors_and_converge_after
         "{:#?}",
         sides.disagreements()
     );
-    for link in &done {
-        assert_eq!(
-            sides.status[link],
-            (true, true),
-            "link {link}: the close/completion was lost"
-        );
-    }
-    for contact in &tagged {
-        assert!(
-            !sides.tags[contact].1.is_empty(),
-            "{contact}: the managed tag was lost"
-        );
-    }
-    let (to_ghl, to_trengo) = crossed_notes(&world, &engine).await;
-    let lost: Vec<String> = trengo_notes
-        .difference(&to_ghl)
-        .map(|id| format!("Trengo message {id}"))
-        .chain(
-            ghl_notes
-                .difference(&to_trengo)
-                .map(|id| format!("GHL note {id}")),
-        )
-        .collect();
-    assert!(lost.is_empty(), "notes that never crossed: {lost:?}");
+    let lost = edits.lost(&world, &engine, &sides).await;
+    assert!(lost.is_empty(), "lost updates: {lost:#?}");
     let (_, duplicates) = support::audit(&world, &dir, &engine).await;
     assert!(duplicates.is_empty(), "duplicates: {duplicates:#?}");
     world.shutdown().await;

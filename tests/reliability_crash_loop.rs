@@ -21,11 +21,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use support::reliability::{
     Edit, FAST_SCHEDULE, MANAGED, Made, Sides, apply, crossed_notes, long_mode, read_sides,
-    signal_and_wait, spawn_trengo_sync,
+    settled_links, signal_and_wait, spawn_trengo_sync,
 };
-use support::{links, total_writes, wait_for, write_config};
+use support::{total_writes, write_config};
 use trengo_sync::store::links::Link;
-use trengo_sync::store::{self, Store};
 
 /// What each field must end as, given who may edit it in this epoch.
 struct Expectations {
@@ -163,14 +162,7 @@ async fn daemon_killed_at_random_during_edits_converges_without_duplicates_or_lo
     let reader = support::engine(&world, &reader_dir).await;
 
     let mut daemon = spawn();
-    wait_for("the first links", Duration::from_secs(60), async || {
-        // The daemon may not have made (or migrated) the file yet.
-        Store::open_read_only(support::store_path(&dir))
-            .is_ok_and(|s| store::links::active(s.conn()).is_ok_and(|l| !l.is_empty()))
-    })
-    .await;
-    support::wait_until_writes_stop(&world, Duration::from_secs(3), Duration::from_secs(60)).await;
-    let linked = links(&dir);
+    let linked = settled_links(&world, &support::store_path(&dir), Duration::from_secs(3)).await;
     assert!(
         linked.len() >= 8,
         "too few links to matter: {}",

@@ -6,9 +6,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use futures::StreamExt as _;
 use trengo_sync::sim::world::SimWorld;
+use trengo_sync::store::Store;
 use trengo_sync::store::links::Link;
 use trengo_sync::sync::engine::Engine;
 use trengo_sync::sync::marker;
@@ -261,4 +263,103 @@ pub fn signal_and_wait(child: &mut Child, signal: &str) -> std::process::ExitSta
         .unwrap();
     assert!(sent.success(), "kill -{signal} failed");
     child.wait().unwrap()
+}
+
+/// Edits that all push one way (a link done, a managed tag added, a note written), so the
+/// oracle needs no conflict rule: whatever the order of events, each edited link must end
+/// done on both sides, each tagged contact must keep a managed tag, and every note must cross.
+#[derive(Debug, Default)]
+pub struct OneWayEdits {
+    done: BTreeSet<i64>,
+    tagged: BTreeSet<String>,
+    trengo_notes: BTreeSet<i64>,
+    ghl_notes: BTreeSet<String>,
+}
+
+impl OneWayEdits {
+    /// Makes one random one-way edit on a random side.
+    pub fn make(&mut self, world: &SimWorld, links: &[Link], rng: &mut impl rand::Rng) {
+        let i = rng.gen_range(0..links.len());
+        let edit = match rng.gen_range(0..6) {
+            0 => Edit::CloseTicket(i),
+            1 => Edit::CompleteTask(i),
+            2 => Edit::AddLabel(i, rng.gen_range(0..MANAGED.len())),
+            3 => Edit::AddTag(i, rng.gen_range(0..MANAGED.len())),
+            4 => Edit::TrengoNote(i),
+            _ => Edit::GhlNote(i),
+        };
+        match &edit {
+            Edit::CloseTicket(i) | Edit::CompleteTask(i) => {
+                self.done.insert(links[*i].id.0);
+            }
+            Edit::AddLabel(i, _) | Edit::AddTag(i, _) => {
+                self.tagged.insert(links[*i].ghl_contact_id.clone());
+            }
+            _ => {}
+        }
+        match apply(world, links, &edit) {
+            Made::TrengoNote(id) => {
+                self.trengo_notes.insert(id);
+            }
+            Made::GhlNote(id) => {
+                self.ghl_notes.insert(id);
+            }
+            Made::Nothing => {}
+        }
+    }
+
+    /// One line per edit that did not survive: read once both sides have converged.
+    pub async fn lost(&self, world: &SimWorld, engine: &Engine, sides: &Sides) -> Vec<String> {
+        let mut lost = Vec::new();
+        for link in &self.done {
+            if sides.status[link] != (true, true) {
+                lost.push(format!("link {link}: the close/completion was lost"));
+            }
+        }
+        for contact in &self.tagged {
+            if sides.tags[contact].1.is_empty() {
+                lost.push(format!("{contact}: the managed tag was lost"));
+            }
+        }
+        let (to_ghl, to_trengo) = crossed_notes(world, engine).await;
+        lost.extend(
+            self.trengo_notes
+                .difference(&to_ghl)
+                .map(|id| format!("Trengo message {id} never reached GHL")),
+        );
+        lost.extend(
+            self.ghl_notes
+                .difference(&to_trengo)
+                .map(|id| format!("GHL note {id} never reached Trengo")),
+        );
+        lost
+    }
+}
+
+/// The active links in the store at `path`, or none while the daemon has not made (or
+/// migrated) the file yet.
+pub fn links_so_far(path: &Path) -> Vec<Link> {
+    Store::open_read_only(path)
+        .ok()
+        .and_then(|s| trengo_sync::store::links::active(s.conn()).ok())
+        .unwrap_or_default()
+}
+
+/// Waits (a daemon running on the store at `path`) until the first links exist and then until
+/// no write has been made for `quiet` twice in a row with the same links; returns them.
+pub async fn settled_links(world: &SimWorld, path: &Path, quiet: Duration) -> Vec<Link> {
+    super::wait_for("the first links", Duration::from_secs(60), async || {
+        !links_so_far(path).is_empty()
+    })
+    .await;
+    let mut last = Vec::new();
+    for _ in 0..20 {
+        super::wait_until_writes_stop(world, quiet, Duration::from_secs(90)).await;
+        let now = links_so_far(path);
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+    panic!("the links never settled: {} so far", last.len());
 }
