@@ -389,7 +389,8 @@ async fn garbage_and_wrong_shaped_api_answers_are_item_errors_and_converge_after
         "{:#?}",
         sides.disagreements()
     );
-    let lost = edits.lost(&world, &engine, &sides).await;
+    let mut lost = edits.lost_fields(&sides);
+    lost.extend(edits.lost_notes(&world, &engine).await);
     assert!(lost.is_empty(), "lost updates: {lost:#?}");
     let (_, duplicates) = support::audit(&world, &dir, &engine).await;
     assert!(duplicates.is_empty(), "duplicates: {duplicates:#?}");

@@ -308,8 +308,8 @@ impl OneWayEdits {
         }
     }
 
-    /// One line per edit that did not survive: read once both sides have converged.
-    pub async fn lost(&self, world: &SimWorld, engine: &Engine, sides: &Sides) -> Vec<String> {
+    /// One line per status or tag edit that did not survive, once both sides have converged.
+    pub fn lost_fields(&self, sides: &Sides) -> Vec<String> {
         let mut lost = Vec::new();
         for link in &self.done {
             if sides.status[link] != (true, true) {
@@ -321,6 +321,12 @@ impl OneWayEdits {
                 lost.push(format!("{contact}: the managed tag was lost"));
             }
         }
+        lost
+    }
+
+    /// One line per note that never crossed.
+    pub async fn lost_notes(&self, world: &SimWorld, engine: &Engine) -> Vec<String> {
+        let mut lost = Vec::new();
         let (to_ghl, to_trengo) = crossed_notes(world, engine).await;
         lost.extend(
             self.trengo_notes
