@@ -3,29 +3,17 @@
 //! writes nothing), no lost update (a field changed on one side only ends with that side's
 //! value), and scope (unmanaged tags are never touched).
 
-use std::collections::{BTreeMap, BTreeSet};
+mod support;
+
+use std::collections::BTreeSet;
 
 use proptest::prelude::*;
+use support::reliability::{Edit, MANAGED, apply, read_sides};
 use tokio::net::TcpListener;
 use trengo_sync::clock::SystemClock;
 use trengo_sync::sim::world::{SimWorld, WorldOptions};
-use trengo_sync::store::{self, Store, links::Link};
+use trengo_sync::store::{self, Store};
 use trengo_sync::sync::engine::{Engine, PassKind, PassOptions};
-use trengo_sync::sync::model::Tag;
-
-const MANAGED: [&str; 2] = ["trengo:vip", "trengo:callback"];
-
-#[derive(Debug, Clone)]
-enum Edit {
-    CloseTicket(usize),
-    ReopenTicket(usize),
-    AddLabel(usize, usize),
-    RemoveLabel(usize, usize),
-    CompleteTask(usize),
-    ReopenTask(usize),
-    AddTag(usize, usize),
-    RemoveTag(usize, usize),
-}
 
 fn edit() -> impl Strategy<Value = Edit> {
     prop_oneof![
@@ -38,60 +26,6 @@ fn edit() -> impl Strategy<Value = Edit> {
         (0..8usize, 0..2usize).prop_map(|(l, t)| Edit::AddTag(l, t)),
         (0..8usize, 0..2usize).prop_map(|(l, t)| Edit::RemoveTag(l, t)),
     ]
-}
-
-struct Sides {
-    /// Per link id: (ticket done, task completed).
-    status: BTreeMap<i64, (bool, bool)>,
-    /// Per contact: (union of managed labels on its linked tickets, managed contact tags).
-    tags: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)>,
-    /// Per contact: the unmanaged tags.
-    unmanaged: BTreeMap<String, BTreeSet<String>>,
-}
-
-async fn read_sides(engine: &Engine, links: &[Link]) -> Sides {
-    let mut sides = Sides {
-        status: BTreeMap::new(),
-        tags: BTreeMap::new(),
-        unmanaged: BTreeMap::new(),
-    };
-    for link in links {
-        let ticket = engine.trengo.ticket(link.ticket_id).await.unwrap();
-        let tasks = engine.ghl.tasks(&link.ghl_contact_id).await.unwrap();
-        let completed = tasks
-            .iter()
-            .find(|t| t.id == link.task_id)
-            .is_some_and(|t| t.completed);
-        sides
-            .status
-            .insert(link.id.0, (ticket.status.is_done(), completed));
-        let labels: BTreeSet<String> = ticket
-            .labels
-            .iter()
-            .filter_map(|l| l.name.as_deref())
-            .map(|n| Tag::new(n).to_string())
-            .filter(|n| n.starts_with("trengo:"))
-            .collect();
-        let entry = sides.tags.entry(link.ghl_contact_id.clone()).or_default();
-        entry.0.extend(labels);
-    }
-    for contact in sides.tags.keys().cloned().collect::<Vec<_>>() {
-        let c = engine.ghl.contact(&contact).await.unwrap();
-        let all: BTreeSet<String> = c.tags.iter().map(|t| Tag::new(t).to_string()).collect();
-        let managed = all
-            .iter()
-            .filter(|t| t.starts_with("trengo:"))
-            .cloned()
-            .collect();
-        let unmanaged = all
-            .iter()
-            .filter(|t| !t.starts_with("trengo:"))
-            .cloned()
-            .collect();
-        sides.tags.entry(contact.clone()).or_default().1 = managed;
-        sides.unmanaged.insert(contact, unmanaged);
-    }
-    sides
 }
 
 async fn quiet(engine: &Engine) {
@@ -116,44 +50,6 @@ async fn quiet(engine: &Engine) {
         }
     }
     panic!("no quiet pass within 6");
-}
-
-fn apply(world: &SimWorld, links: &[Link], edit: &Edit) {
-    let link = |i: usize| &links[i % links.len()];
-    let t = world.trengo();
-    let g = world.ghl();
-    // Edits that make no sense in the current state (closing a closed ticket) are no-ops.
-    let _ = match edit {
-        Edit::CloseTicket(i) => t
-            .close_ticket(link(*i).ticket_id)
-            .map(|_| ())
-            .map_err(|_| ()),
-        Edit::ReopenTicket(i) => t
-            .reopen_ticket(link(*i).ticket_id)
-            .map(|_| ())
-            .map_err(|_| ()),
-        Edit::AddLabel(i, k) => match t.label_id(MANAGED[*k]) {
-            Some(label) => t.add_label(link(*i).ticket_id, label).map_err(|_| ()),
-            None => Ok(()),
-        },
-        Edit::RemoveLabel(i, k) => match t.label_id(MANAGED[*k]) {
-            Some(label) => t.remove_label(link(*i).ticket_id, label).map_err(|_| ()),
-            None => Ok(()),
-        },
-        Edit::CompleteTask(i) => g
-            .complete_task(&link(*i).task_id)
-            .map(|_| ())
-            .map_err(|_| ()),
-        Edit::ReopenTask(i) => g.reopen_task(&link(*i).task_id).map(|_| ()).map_err(|_| ()),
-        Edit::AddTag(i, k) => g
-            .add_contact_tag(&link(*i).ghl_contact_id, MANAGED[*k])
-            .map(|_| ())
-            .map_err(|_| ()),
-        Edit::RemoveTag(i, k) => g
-            .remove_contact_tag(&link(*i).ghl_contact_id, MANAGED[*k])
-            .map(|_| ())
-            .map_err(|_| ()),
-    };
 }
 
 async fn case(seed: u64, edits: Vec<Edit>) {
@@ -194,7 +90,7 @@ async fn case(seed: u64, edits: Vec<Edit>) {
     );
     let before = read_sides(&engine, &links).await;
     for e in &edits {
-        apply(&world, &links, e);
+        let _ = apply(&world, &links, e);
     }
     let edited = read_sides(&engine, &links).await;
     quiet(&engine).await;

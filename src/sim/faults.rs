@@ -32,6 +32,9 @@ pub struct Faults {
     pub malformed_rate: f64,
     /// Fraction of requests answered 429 regardless of the real budget.
     pub rate_limit_rate: f64,
+    /// Fraction of requests served, then answered with structurally wrong JSON: the real
+    /// answer with values swapped for other types, nulls, or removed fields.
+    pub wrong_shape_rate: f64,
 }
 
 /// One decision for one request.
@@ -47,6 +50,9 @@ pub enum Fault {
     Drop,
     /// Serve the request, then replace the body with garbage.
     Malformed,
+    /// Serve the request, then bend the JSON answer out of shape (see [`wrong_shape_response`]);
+    /// the number seeds the bending.
+    WrongShape(u64),
 }
 
 /// Decides, per request, which fault (if any) to inject.
@@ -112,6 +118,8 @@ impl FaultInjector {
             Fault::RateLimited
         } else if hit(&mut rng, faults.malformed_rate) {
             Fault::Malformed
+        } else if hit(&mut rng, faults.wrong_shape_rate) {
+            Fault::WrongShape(rng.r#gen())
         } else {
             Fault::None
         };
@@ -146,6 +154,75 @@ pub fn malformed_response() -> Response<Body> {
         axum::http::HeaderValue::from_static("application/json"),
     );
     response
+}
+
+/// `response` with its JSON body bent out of shape, deterministically from `seed`: about a
+/// third of the values (at least one) become another type (null, a number, a string, an
+/// array, an object) or, inside objects, disappear. Status and headers stay, except the length.
+/// A body that is not JSON is returned as it was.
+pub async fn wrong_shape_response(response: Response<Body>, seed: u64) -> Response<Body> {
+    let (mut parts, body) = response.into_parts();
+    // The fakes' answers are small; the cap only guards against a runaway body.
+    let Ok(bytes) = axum::body::to_bytes(body, 16 * 1024 * 1024).await else {
+        return dropped_response();
+    };
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    let mut rng = StdRng::seed_from_u64(seed);
+    if !bend(&mut value, &mut rng, 0) {
+        value = wrong_value(&mut rng);
+    }
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(value.to_string()))
+}
+
+/// Bends values below `value`; whether anything was bent.
+fn bend(value: &mut serde_json::Value, rng: &mut StdRng, depth: usize) -> bool {
+    use serde_json::Value;
+    let mut bent = false;
+    match value {
+        Value::Object(map) => {
+            let keys: Vec<String> = map.keys().cloned().collect();
+            for key in keys {
+                if rng.gen_bool(0.15) {
+                    map.remove(&key);
+                    bent = true;
+                } else if let Some(child) = map.get_mut(&key) {
+                    bent |= bend_or_swap(child, rng, depth);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for child in items.iter_mut() {
+                bent |= bend_or_swap(child, rng, depth);
+            }
+        }
+        _ => {}
+    }
+    bent
+}
+
+fn bend_or_swap(child: &mut serde_json::Value, rng: &mut StdRng, depth: usize) -> bool {
+    if rng.gen_bool(0.2) {
+        *child = wrong_value(rng);
+        true
+    } else {
+        depth < 8 && bend(child, rng, depth + 1)
+    }
+}
+
+fn wrong_value(rng: &mut StdRng) -> serde_json::Value {
+    use serde_json::{Value, json};
+    match rng.gen_range(0..7) {
+        0 => Value::Null,
+        1 => json!(rng.gen_range(-5i64..100_000)),
+        2 => json!(-1.5),
+        3 => json!("not what you expected"),
+        4 => json!([]),
+        5 => json!({ "unexpected": true }),
+        _ => json!(true),
+    }
 }
 
 /// Counts of requests by method and route template, and of successful writes.
@@ -245,6 +322,22 @@ mod tests {
                 Fault::None
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn wrong_shape_bends_json_and_keeps_the_status() {
+        let original = serde_json::json!({
+            "data": [{"id": 1, "status": "OPEN", "labels": [{"id": 2, "name": "x"}]}],
+            "meta": {"current_page": 1, "last_page": 1}
+        });
+        let response = Response::new(Body::from(original.to_string()));
+        let bent = wrong_shape_response(response, 9).await;
+        assert_eq!(bent.status(), StatusCode::OK);
+        let bytes = axum::body::to_bytes(bent.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_ne!(value, original);
     }
 
     #[test]

@@ -249,3 +249,4 @@ pub async fn audit(
     }
     (links, problems)
 }
+pub mod reliability;

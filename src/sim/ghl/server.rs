@@ -30,6 +30,7 @@ use super::{admin, routes, seed};
 use crate::clock::SharedClock;
 use crate::sim::faults::{
     Fault, FaultInjector, RequestCounters, dropped_response, malformed_response,
+    wrong_shape_response,
 };
 
 /// A handle on one fake's state; cheap to clone, shared by the router and the admin methods.
@@ -250,6 +251,7 @@ async fn inject_faults(
             let _served = next.run(request).await;
             malformed_response()
         }
+        Fault::WrongShape(seed) => wrong_shape_response(next.run(request).await, seed).await,
     }
 }
 

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 use serde_json::json;
 
-use crate::sim::faults::{Fault, dropped_response, malformed_response};
+use crate::sim::faults::{Fault, dropped_response, malformed_response, wrong_shape_response};
 
 use super::http::ApiError;
 use super::sim::{Budget, TrengoSimState};
@@ -58,6 +58,7 @@ pub async fn faults(State(sim): State<TrengoSimState>, req: Request, next: Next)
             *response.status_mut() = applied.status();
             response
         }
+        Fault::WrongShape(seed) => wrong_shape_response(next.run(req).await, seed).await,
     }
 }
 

@@ -1,0 +1,398 @@
+//! Bad input from every direction: API answers that are garbage or the wrong shape, fuzzed
+//! webhooks, a corpus of wrong configuration files, and store files that are damaged, foreign,
+//! newer or not SQLite at all. Each must end in a clear refusal or an item error, never a panic,
+//! and must change nothing it should not.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use support::reliability::{OneWayEdits, long_mode, settled_links};
+use support::{links, total_writes};
+use tokio::net::TcpListener;
+use trengo_sync::clock::SystemClock;
+use trengo_sync::config::types::Secret;
+use trengo_sync::daemon::run::Daemon;
+use trengo_sync::daemon::webhooks::sign_trengo;
+use trengo_sync::sim::faults::Faults;
+use trengo_sync::store::Store;
+use trengo_sync::sync::engine::{PassKind, PassOptions};
+
+fn command(args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_trengo-sync"));
+    cmd.args(args).env_remove("RUST_LOG");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("TRENGO_SYNC__") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn every_bad_config_in_the_corpus_exits_78_naming_its_key() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/bad-configs");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&corpus)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 20, "the corpus shrank: {files:?}");
+    let mut wrong = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        // First line: `# wrong key: <key> (<why>)`.
+        let key = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# wrong key: "))
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or_else(|| panic!("{} lacks its `# wrong key:` line", file.display()));
+        let out = command(&["check", "--config", file.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.code() != Some(78) || !stderr.contains(key) {
+            wrong.push(format!(
+                "{}: exit {:?}, expected 78 and `{key}` in:\n{stderr}",
+                file.display(),
+                out.status.code()
+            ));
+        }
+        assert!(!stderr.contains("panicked"), "{}: {stderr}", file.display());
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// A configuration whose APIs are unreachable (port 9 on loopback refuses): a store refusal
+/// must come before any request.
+fn offline_config(dir: &Path, store: &Path) -> PathBuf {
+    let path = dir.join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"[trengo]
+token = "trengo-test-token"
+base_url = "http://127.0.0.1:9/api/v2"
+[ghl]
+location_id = "loc-1"
+token = "pit-test-token"
+base_url = "http://127.0.0.1:9"
+[store]
+path = "{}"
+[http]
+listen = "127.0.0.1:0"
+"#,
+            store.display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// A real, migrated store file with some rows, closed (its WAL folded back in).
+fn real_store(path: &Path) -> Vec<u8> {
+    let store = Store::open(path).unwrap();
+    store
+        .conn()
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
+    drop(store);
+    std::fs::read(path).unwrap()
+}
+
+#[test]
+fn damaged_foreign_newer_or_non_sqlite_store_is_refused_by_name_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("state.sqlite");
+    let config = offline_config(dir.path(), &store);
+    let good = real_store(&dir.path().join("template.sqlite"));
+    assert!(
+        good.len() >= 8192,
+        "the template store is too small to damage"
+    );
+
+    let mut truncated = good.clone();
+    truncated.truncate(good.len() / 2 + 100);
+    let mut scribbled = good.clone();
+    let mut rng = StdRng::seed_from_u64(77);
+    // Past the 100-byte header, through the schema page and beyond.
+    for b in &mut scribbled[200..good.len() - 100] {
+        if rng.gen_bool(0.3) {
+            *b = rng.r#gen();
+        }
+    }
+    let foreign = {
+        let path = dir.path().join("foreign.sqlite");
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch("CREATE TABLE photos(id INTEGER PRIMARY KEY, path TEXT); INSERT INTO photos VALUES (1, 'a.jpg');")
+            .unwrap();
+        drop(c);
+        std::fs::read(&path).unwrap()
+    };
+    let newer = {
+        let path = dir.path().join("newer.sqlite");
+        real_store(&path);
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch("PRAGMA journal_mode=DELETE; PRAGMA user_version = 9999;")
+            .unwrap();
+        drop(c);
+        std::fs::read(&path).unwrap()
+    };
+    let cases: [(&str, Vec<u8>, &str); 5] = [
+        ("truncated", truncated, "damaged"),
+        ("scribbled over", scribbled, "damaged"),
+        ("another program's", foreign, "another program"),
+        ("newer", newer, "newer"),
+        (
+            "not SQLite",
+            b"name,email\nAda,ada@example.com\n".repeat(200),
+            "not an SQLite",
+        ),
+    ];
+    for (what, bytes, says) in cases {
+        for args in [&["once"][..], &["run"][..], &["status"][..]] {
+            std::fs::write(&store, &bytes).unwrap();
+            let mut argv = args.to_vec();
+            argv.extend(["--config", config.to_str().unwrap()]);
+            let out = command(&argv);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !out.status.success() && out.status.code().is_some(),
+                "{what} store, {args:?}: exit {:?}\n{stderr}",
+                out.status.code()
+            );
+            assert!(
+                stderr.contains(store.to_str().unwrap())
+                    && stderr.to_lowercase().contains(&says.to_lowercase()),
+                "{what} store, {args:?}: the error should name the file and say `{says}`:\n{stderr}"
+            );
+            assert!(!stderr.contains("panicked"), "{what}, {args:?}: {stderr}");
+            assert_eq!(
+                std::fs::read(&store).unwrap(),
+                bytes,
+                "{what} store, {args:?}: the file was modified"
+            );
+            for side in ["-wal", "-shm", "-journal"] {
+                let side_file = PathBuf::from(format!("{}{side}", store.display()));
+                assert!(!side_file.exists(), "{what}, {args:?}: {side} was left");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fuzzed_webhooks_get_4xx_and_change_nothing() {
+    const SECRET: &str = "whsec-reliability-test";
+    let world = support::world(41, 10, 5).await;
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = world
+        .config(&dir.path().join("state.sqlite"), addr)
+        .unwrap();
+    config.webhooks.enabled = true;
+    config.webhooks.ghl_public_key = world.ghl_public_key();
+    config
+        .webhooks
+        .trengo_secrets
+        .insert("TICKET_CLOSED".into(), Secret::new(SECRET));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let daemon = tokio::spawn(
+        Daemon {
+            config,
+            clock: SystemClock::shared(),
+            listener,
+        }
+        .run(async move {
+            let _ = stop_rx.await;
+        }),
+    );
+    let linked = settled_links(
+        &world,
+        &dir.path().join("state.sqlite"),
+        Duration::from_secs(6),
+    )
+    .await;
+    let writes = total_writes(&world);
+
+    let http = reqwest::Client::new();
+    let base = format!("http://{addr}");
+    let now = chrono::Utc::now().timestamp();
+    let mut rng = StdRng::seed_from_u64(4242);
+    let content_types = [
+        "application/json",
+        "application/x-www-form-urlencoded",
+        "text/plain",
+        "multipart/form-data; boundary=x",
+        "application/octet-stream",
+        "",
+    ];
+    let mut bodies: Vec<Vec<u8>> = (0..if long_mode() { 400 } else { 60 })
+        .map(|_| {
+            let n = rng.gen_range(0..2048);
+            (0..n).map(|_| rng.r#gen::<u8>()).collect()
+        })
+        .collect();
+    bodies.extend(
+        [
+            "",
+            "null",
+            "[]",
+            "\"TaskComplete\"",
+            "{}",
+            "{\"type\": 5, \"locationId\": []}",
+            "{\"type\": \"TaskComplete\", \"contactId\": {\"a\": 1}, \"locationId\": null}",
+            "ticket_id=abc",
+            "ticket_id=&ticket_id=",
+            "ticket_id[]=1",
+            "{\"ticket_id\": null}",
+            "{\"ticket_id\": \"\u{0}\"}",
+            "%%%%===&&&",
+        ]
+        .map(|s| s.as_bytes().to_vec()),
+    );
+    // A huge body, well past any sane webhook size.
+    bodies.push(vec![b'{'; 4 * 1024 * 1024]);
+    let mut answers = std::collections::BTreeMap::<u16, usize>::new();
+    for (n, body) in bodies.iter().enumerate() {
+        let content_type = content_types[n % content_types.len()];
+        let trengo_sig = sign_trengo(SECRET, now, body);
+        let ghl_sig = world.ghl().outbox().sign(body);
+        let requests = [
+            ("/webhooks/trengo/TICKET_CLOSED", None),
+            (
+                "/webhooks/trengo/TICKET_CLOSED",
+                Some(("Trengo-Signature", trengo_sig.as_str())),
+            ),
+            (
+                "/webhooks/trengo/TICKET_CLOSED",
+                Some(("Trengo-Signature", "1;zz")),
+            ),
+            (
+                "/webhooks/trengo/NO_SUCH_EVENT",
+                Some(("Trengo-Signature", trengo_sig.as_str())),
+            ),
+            ("/webhooks/ghl", None),
+            ("/webhooks/ghl", Some(("x-ghl-signature", ghl_sig.as_str()))),
+            ("/webhooks/ghl", Some(("x-ghl-signature", "@@not base64@@"))),
+        ];
+        for (path, signature) in requests {
+            let mut request = http.post(format!("{base}{path}")).body(body.clone());
+            if !content_type.is_empty() {
+                request = request.header("content-type", content_type);
+            }
+            if let Some((name, value)) = signature {
+                request = request.header(name, value);
+            }
+            let status = match request.send().await {
+                Ok(response) => response.status(),
+                // The server may close on a body it refuses to read in full: not a 5xx.
+                Err(e) if body.len() > 1024 * 1024 => {
+                    eprintln!("huge body to {path}: {e}");
+                    continue;
+                }
+                Err(e) => panic!("{path}: the daemon did not answer: {e}"),
+            };
+            *answers.entry(status.as_u16()).or_default() += 1;
+            assert!(
+                status.is_client_error(),
+                "{path} with {} bytes ({content_type}), signature {:?}: {status}",
+                body.len(),
+                signature.map(|s| s.0)
+            );
+        }
+    }
+    eprintln!("webhook fuzz answers by status: {answers:?}");
+
+    // Nothing changed: no write reached either side, no link appeared or went, and the daemon
+    // is alive and healthy.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(
+        total_writes(&world),
+        writes,
+        "a fuzzed webhook caused a write"
+    );
+    assert_eq!(links(&dir), linked);
+    assert!(!daemon.is_finished(), "the daemon stopped");
+    let health = http.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let _ = stop_tx.send(());
+    daemon.await.unwrap().unwrap();
+    world.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_and_wrong_shaped_api_answers_are_item_errors_and_converge_after() {
+    let world = support::world(43, 12, 6).await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = std::sync::Arc::new(support::engine(&world, &dir).await);
+    support::first_pass_and_converge(&engine).await.unwrap();
+    let linked = links(&dir);
+    let faults = Faults {
+        wrong_shape_rate: 0.3,
+        malformed_rate: 0.1,
+        ..Faults::default()
+    };
+    world.trengo().set_faults(faults.clone());
+    world.ghl().set_faults(faults);
+    let mut rng = StdRng::seed_from_u64(43);
+    let passes = if long_mode() { 60 } else { 12 };
+    let (mut ok, mut failed_items, mut failed_passes) = (0, 0, 0);
+    let mut edits = OneWayEdits::default();
+    for n in 0..passes {
+        for _ in 0..3 {
+            edits.make(&world, &linked, &mut rng);
+        }
+        let kind = if n % 3 == 0 {
+            PassKind::Reconcile
+        } else {
+            PassKind::Poll
+        };
+        let pass_engine = engine.clone();
+        // In a task of its own, so that a panic shows as a JoinError rather than ending the test.
+        let outcome =
+            tokio::spawn(async move { pass_engine.pass(kind, PassOptions::default()).await }).await;
+        match outcome {
+            Err(join) => panic!("pass {n} panicked: {join}"),
+            Ok(Ok(report)) => {
+                ok += 1;
+                failed_items += report.failed.len();
+            }
+            // A garbled answer to a listing fails the pass with a typed, explained error;
+            // the next pass starts from the same cursors.
+            Ok(Err(e)) => {
+                failed_passes += 1;
+                let text = e.to_string();
+                if failed_passes == 1 {
+                    eprintln!("a refused pass says: {text}");
+                }
+                assert!(!text.is_empty() && !text.contains("panicked"), "{text}");
+            }
+        }
+    }
+    eprintln!(
+        "under garbage: {ok} passes ran ({failed_items} item errors), {failed_passes} passes refused"
+    );
+    assert!(
+        failed_items + failed_passes > 0,
+        "no fault reached the engine"
+    );
+
+    world.trengo().set_faults(Faults::default());
+    world.ghl().set_faults(Faults::default());
+    support::until_quiet(&engine, 8).await;
+    let sides = support::reliability::read_sides(&engine, &linked).await;
+    assert!(
+        sides.disagreements().is_empty(),
+        "{:#?}",
+        sides.disagreements()
+    );
+    let mut lost = edits.lost_fields(&sides);
+    lost.extend(edits.lost_notes(&world, &engine).await);
+    assert!(lost.is_empty(), "lost updates: {lost:#?}");
+    let (_, duplicates) = support::audit(&world, &dir, &engine).await;
+    assert!(duplicates.is_empty(), "duplicates: {duplicates:#?}");
+    world.shutdown().await;
+}

@@ -1,0 +1,280 @@
+//! Secrets stay secret: with every log level on, through links being made, a wrong token
+//! (401s), webhooks good and forged, `/status`, `/metrics`, `status`, `explain`, `check` and
+//! configuration errors, neither the API tokens, the webhook signing secret, nor the OAuth
+//! client secret and refresh tokens appear in any output, nor anywhere in the store except the
+//! table that keeps the rotating OAuth tokens on purpose.
+
+mod support;
+
+use std::path::Path;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+use support::reliability::{Edit, apply, settled_links, signal_and_wait, spawn_trengo_sync};
+use support::write_config;
+use trengo_sync::daemon::webhooks::sign_trengo;
+use trengo_sync::sim::world::WorldOptions;
+
+const TRENGO_TOKEN: &str = "trg-SECRET-7f3a9c1e5b2d";
+const GHL_TOKEN: &str = "pit-SECRET-0c8e4a6f2b91";
+const WEBHOOK_SECRET: &str = "whsec-SECRET-5d1f7b3e9a";
+const CLIENT_SECRET: &str = "cs-SECRET-9b2e6d4a8c10";
+const REFRESH_TOKEN: &str = "rt-SECRET-3a7c5e1f9d2b";
+const CLIENT_ID: &str = "reliability-app-1";
+const WRONG_TOKEN: &str = "wrong-SECRET-e4b8d2f6a0c3";
+
+/// The world's table that holds the OAuth tokens on purpose (store/schema.rs).
+const VAULT_TABLE: &str = "oauth";
+
+fn trace_env() -> Vec<(&'static str, &'static str)> {
+    vec![("RUST_LOG", "trace")]
+}
+
+/// Waits for a short-lived command, failing after a minute.
+fn finish(mut child: Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the command did not finish within a minute");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Every text value of every table, by table.
+fn store_text(path: &Path) -> Vec<(String, String)> {
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut out = Vec::new();
+    for table in tables {
+        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
+        let columns = stmt.column_count();
+        let mut rows = stmt.query([]).unwrap();
+        let mut text = String::new();
+        while let Some(row) = rows.next().unwrap() {
+            for i in 0..columns {
+                match row.get_ref(i).unwrap() {
+                    rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+                        text.push_str(&String::from_utf8_lossy(t));
+                    }
+                    other => text.push_str(&format!("{other:?}")),
+                }
+                text.push('\t');
+            }
+            text.push('\n');
+        }
+        out.push((table, text));
+    }
+    out
+}
+
+fn leaks<'a>(text: &str, secrets: &[&'a str]) -> Vec<&'a str> {
+    secrets
+        .iter()
+        .copied()
+        .filter(|s| text.contains(s))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_and_secrets_never_appear_in_logs_answers_commands_or_the_store() {
+    let mut options = WorldOptions::unpaced(61, 10, 5);
+    options.trengo.token = SecretString::from(TRENGO_TOKEN.to_owned());
+    options.ghl.private_token = SecretString::from(GHL_TOKEN.to_owned());
+    options.ghl.client_secret = SecretString::from(CLIENT_SECRET.to_owned());
+    options.ghl.refresh_token = SecretString::from(REFRESH_TOKEN.to_owned());
+    options.ghl.client_id = CLIENT_ID.to_owned();
+    let world = support::start_world(options).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, listen) = write_config(&world, &dir);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text = text.replace("enabled = false", "enabled = true");
+    text.push_str(&format!(
+        "\n[webhooks.trengo_secrets]\nTICKET_CLOSED = \"{WEBHOOK_SECRET}\"\n"
+    ));
+    std::fs::write(&config, &text).unwrap();
+    let log = dir.path().join("output.log");
+    let mut seen = String::new();
+
+    // The daemon at trace level, making links and copying notes.
+    let mut daemon = spawn_trengo_sync(&["run"], &config, &trace_env(), Some(&log));
+    let store = support::store_path(&dir);
+    let linked = settled_links(&world, &store, Duration::from_secs(6)).await;
+    let _ = apply(&world, &linked, &Edit::CloseTicket(0));
+    let _ = apply(&world, &linked, &Edit::GhlNote(1));
+    let _ = apply(&world, &linked, &Edit::TrengoNote(2));
+
+    // Webhooks: one good, and forged ones (whose refusals are logged).
+    let http = reqwest::Client::new();
+    let base = format!("http://{listen}");
+    let body = format!("ticket_id={}", linked[0].ticket_id);
+    let now = chrono::Utc::now().timestamp();
+    for signature in [
+        sign_trengo(WEBHOOK_SECRET, now, body.as_bytes()),
+        format!("{now};00"),
+    ] {
+        let answer = http
+            .post(format!("{base}/webhooks/trengo/TICKET_CLOSED"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("Trengo-Signature", signature)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        seen.push_str(&answer.text().await.unwrap());
+    }
+    let forged = http
+        .post(format!("{base}/webhooks/ghl"))
+        .header("x-ghl-signature", "bm90IGEgc2lnbmF0dXJl")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    seen.push_str(&forged.text().await.unwrap());
+    support::wait_until_writes_stop(&world, Duration::from_secs(6), Duration::from_secs(60)).await;
+    for path in ["/status", "/metrics", "/healthz", "/readyz"] {
+        let answer = http.get(format!("{base}{path}")).send().await.unwrap();
+        seen.push_str(&answer.text().await.unwrap());
+    }
+    for args in [
+        &["status"][..],
+        &["explain", &linked[0].id.0.to_string()][..],
+        &["check"][..],
+    ] {
+        finish(spawn_trengo_sync(args, &config, &trace_env(), Some(&log)));
+    }
+    assert_eq!(signal_and_wait(&mut daemon, "TERM").code(), Some(0));
+    // With the daemon down, `status` reads the store.
+    finish(spawn_trengo_sync(
+        &["status"],
+        &config,
+        &trace_env(),
+        Some(&log),
+    ));
+
+    // Wrong tokens: both APIs answer 401.
+    let wrong = [
+        ("RUST_LOG", "trace"),
+        ("TRENGO_SYNC__TRENGO__TOKEN", WRONG_TOKEN),
+        ("TRENGO_SYNC__GHL__TOKEN", WRONG_TOKEN),
+    ];
+    let status = finish(spawn_trengo_sync(&["once"], &config, &wrong, Some(&log)));
+    assert!(!status.success(), "a wrong token must fail `once`");
+
+    // Configuration errors around the secrets themselves.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        text.replace(
+            &format!("token = \"{TRENGO_TOKEN}\""),
+            &format!("token = [\"{TRENGO_TOKEN}\"]\ntokn = \"{TRENGO_TOKEN}\""),
+        ),
+    )
+    .unwrap();
+    let status = finish(spawn_trengo_sync(
+        &["check"],
+        &bad,
+        &trace_env(),
+        Some(&log),
+    ));
+    assert_eq!(status.code(), Some(78));
+    let bad_secret = dir.path().join("bad-secret.toml");
+    std::fs::write(
+        &bad_secret,
+        text.replace(
+            &format!("TICKET_CLOSED = \"{WEBHOOK_SECRET}\""),
+            &format!("TICKET_CLOSED = {{ value = \"{WEBHOOK_SECRET}\" }}"),
+        ),
+    )
+    .unwrap();
+    let status = finish(spawn_trengo_sync(
+        &["check"],
+        &bad_secret,
+        &trace_env(),
+        Some(&log),
+    ));
+    assert_eq!(status.code(), Some(78));
+
+    // OAuth: the client secret and the rotating refresh tokens.
+    let oauth_config = dir.path().join("oauth.toml");
+    let oauth_store = dir.path().join("oauth.sqlite");
+    let oauth_text = text
+        .replace(&format!("token = \"{GHL_TOKEN}\""), "")
+        .replace(
+            &format!("path = \"{}\"", store.display()),
+            &format!("path = \"{}\"", oauth_store.display()),
+        )
+        + &format!(
+            "\n[ghl.oauth]\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
+             refresh_token = \"{REFRESH_TOKEN}\"\n"
+        );
+    std::fs::write(&oauth_config, oauth_text).unwrap();
+    let status = finish(spawn_trengo_sync(
+        &["once"],
+        &oauth_config,
+        &trace_env(),
+        Some(&log),
+    ));
+    assert!(status.code().is_some(), "`once` with OAuth was killed");
+    assert!(
+        world.ghl().refresh_count() > 0,
+        "the OAuth run never refreshed"
+    );
+    let rotated = world.ghl().current_refresh_token();
+    let rotated = secrecy::ExposeSecret::expose_secret(&rotated).to_owned();
+
+    let secrets = [
+        TRENGO_TOKEN,
+        GHL_TOKEN,
+        WEBHOOK_SECRET,
+        CLIENT_SECRET,
+        REFRESH_TOKEN,
+        WRONG_TOKEN,
+        rotated.as_str(),
+    ];
+    let output = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        output.contains("TRACE") || output.contains("trace"),
+        "no trace output was captured"
+    );
+    assert!(
+        output.lines().count() > 100,
+        "too little output to prove anything"
+    );
+    assert_eq!(
+        leaks(&output, &secrets),
+        Vec::<&str>::new(),
+        "secrets in the output"
+    );
+    assert_eq!(
+        leaks(&seen, &secrets),
+        Vec::<&str>::new(),
+        "secrets in HTTP answers"
+    );
+    for store in [&store, &oauth_store] {
+        for (table, text) in store_text(store) {
+            if table != VAULT_TABLE {
+                assert_eq!(
+                    leaks(&text, &secrets),
+                    Vec::<&str>::new(),
+                    "secrets in table {table} of {}",
+                    store.display()
+                );
+            }
+        }
+    }
+    world.shutdown().await;
+}
