@@ -35,6 +35,29 @@ pub const GHL_CURSOR: &str = "ghl.date_updated";
 /// Cursor of the safety sweep (the last link id swept).
 pub const SWEEP_CURSOR: &str = "sweep.position";
 
+/// Stream name under which the Trengo backfill is reported.
+pub const TRENGO_BACKFILL: &str = "trengo.tickets";
+
+/// Where the engine reports a backfill: a Trengo poll with no cursor yet (the first start on an
+/// existing account) reads every ticket and links those in scope, which can take hours at the
+/// documented rate limits. The daemon's `/status` shows what it is told here.
+///
+/// Progress is counted in units of work the pass will apply: one per planned item (a ticket to
+/// link, a contact group to sync), so that the ETA follows the calls still to make, not the
+/// tickets listed (listing 25 tickets costs one call; linking one costs several).
+pub trait BackfillTracker: Send + Sync {
+    /// A backfill of `stream` begins (listing starts).
+    fn backfill_started(&self, stream: &str, now: DateTime<Utc>);
+    /// `listed` items were listed so far; nothing is applied yet.
+    fn backfill_listed(&self, listed: u64, now: DateTime<Utc>);
+    /// The work to apply is known (or re-estimated): `total` units in all, done ones included.
+    fn backfill_planned(&self, total: u64, now: DateTime<Utc>);
+    /// `n` more units were applied (or failed and went to the retry queue).
+    fn backfill_advanced(&self, n: u64, now: DateTime<Utc>);
+    /// The backfill is complete (its cursor is committed).
+    fn backfill_finished(&self, now: DateTime<Utc>);
+}
+
 /// Why a pass could not run at all (items failing on their own are not errors of the pass).
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -130,6 +153,8 @@ pub struct Engine {
     pub settings: EngineSettings,
     /// Test hook: stop as if killed after this many remote writes.
     pub crash_after: Option<Arc<AtomicI64>>,
+    /// Where backfill progress goes (the daemon's `/status`); none for one-shot commands.
+    pub backfill: Option<Arc<dyn BackfillTracker>>,
     facts: tokio::sync::Mutex<PassFacts>,
 }
 
@@ -215,6 +240,7 @@ impl Engine {
             clock,
             settings: EngineSettings::from_config(config),
             crash_after: None,
+            backfill: None,
             facts: tokio::sync::Mutex::new(PassFacts::default()),
         })
     }
@@ -263,13 +289,19 @@ impl Engine {
             report.settled_intents = self.settle_intents(&mut facts).await?;
         }
         let mut work = Work::default();
+        // Whether this pass is the Trengo backfill (reported only when it will write).
+        let mut backfill = None;
         match &kind {
             PassKind::Poll => {
-                self.poll_trengo(&mut work, started).await?;
+                backfill = self
+                    .poll_trengo(&mut work, started, !options.dry_run)
+                    .await?;
                 self.poll_ghl(&mut work, started).await?;
             }
             PassKind::TrengoPoll => {
-                self.poll_trengo(&mut work, started).await?;
+                backfill = self
+                    .poll_trengo(&mut work, started, !options.dry_run)
+                    .await?;
             }
             PassKind::GhlPoll => {
                 self.poll_ghl(&mut work, started).await?;
@@ -311,6 +343,9 @@ impl Engine {
                 report.plans.push(plan);
                 break;
             }
+            if let Some(b) = &backfill {
+                b.planned(&plan, self.clock.now());
+            }
             if let Some(brake) = &plan.brake
                 && !options.allow_mass_change
             {
@@ -327,6 +362,7 @@ impl Engine {
                     &loaded,
                     &candidates_tasks,
                     &mut report,
+                    backfill.as_ref(),
                 )
                 .await?;
             report.plans.push(plan);
@@ -352,6 +388,9 @@ impl Engine {
                         Ok(())
                     })
                     .await?;
+            }
+            if let Some(b) = &backfill {
+                b.tracker.backfill_finished(self.clock.now());
             }
         }
         Ok(report)
@@ -382,11 +421,14 @@ impl Engine {
         Ok(())
     }
 
+    /// Lists the tickets updated since the watermark (all of them without one: a backfill,
+    /// reported to the tracker when `report` and one is set).
     async fn poll_trengo(
         &self,
         work: &mut Work,
         started: DateTime<Utc>,
-    ) -> Result<(), EngineError> {
+        report: bool,
+    ) -> Result<Option<BackfillRun>, EngineError> {
         let cursor = self
             .store
             .call(|s| store::cursors::get(s.conn(), TRENGO_CURSOR))
@@ -397,6 +439,13 @@ impl Engine {
             .map(|d| d.with_timezone(&Utc));
         let filters = TicketFilters::default();
         let mut seen: HashMap<i64, trengo::Ticket> = HashMap::new();
+        let backfill = match (&self.backfill, watermark, report) {
+            (Some(tracker), None, true) => {
+                tracker.backfill_started(TRENGO_BACKFILL, self.clock.now());
+                Some(BackfillRun::new(tracker.clone()))
+            }
+            _ => None,
+        };
         {
             let mut stream = match watermark {
                 Some(w) => self.trengo.tickets_updated_since(w, &filters).boxed(),
@@ -415,10 +464,14 @@ impl Engine {
                     );
                 }
                 seen.insert(ticket.id, ticket);
+                if let Some(b) = &backfill {
+                    b.tracker
+                        .backfill_listed(seen.len() as u64, self.clock.now());
+                }
             }
         }
         if seen.is_empty() {
-            return Ok(());
+            return Ok(backfill);
         }
         let links = read::links_for_tickets(&self.store, seen.keys().copied().collect()).await?;
         for (id, ticket) in seen {
@@ -447,7 +500,7 @@ impl Engine {
         let next = started - self.settings.trengo_overlap;
         work.cursors
             .push((TRENGO_CURSOR.to_string(), next.to_rfc3339()));
-        Ok(())
+        Ok(backfill)
     }
 
     async fn poll_ghl(&self, work: &mut Work, started: DateTime<Utc>) -> Result<(), EngineError> {
@@ -684,6 +737,8 @@ impl Engine {
         Ok((super::plan(&input), loaded, task_contacts))
     }
 
+    // The round's pieces travel separately: bundling them would only rename the list.
+    #[allow(clippy::too_many_arguments)]
     async fn apply_plan(
         &self,
         plan: &Plan,
@@ -692,6 +747,7 @@ impl Engine {
         loaded: &[read::LoadedGroup],
         task_contacts: &HashMap<String, String>,
         report: &mut PassReport,
+        backfill: Option<&BackfillRun>,
     ) -> Result<BTreeSet<String>, EngineError> {
         let mut failed_contacts = BTreeSet::new();
         let mut new_contacts = BTreeSet::new();
@@ -772,6 +828,9 @@ impl Engine {
                         ItemKey::Task(_) => {}
                     }
                 }
+            }
+            if let Some(b) = backfill {
+                b.tracker.backfill_advanced(1, self.clock.now());
             }
         }
         self.record_seen(work, loaded, &failed_contacts).await?;
@@ -1032,6 +1091,44 @@ impl Engine {
             }
         }
         Ok(settled)
+    }
+}
+
+/// A backfill under way in one pass: its tracker and the units earlier rounds planned.
+struct BackfillRun {
+    tracker: Arc<dyn BackfillTracker>,
+    planned_before: std::sync::atomic::AtomicU64,
+}
+
+impl BackfillRun {
+    fn new(tracker: Arc<dyn BackfillTracker>) -> Self {
+        Self {
+            tracker,
+            planned_before: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Sizes the backfill from a round's plan: one unit per item. The first round links new
+    /// tickets, and each new link's group is planned once more in a second round (its notes
+    /// and tags), so a link also counts one unit for that round until the second round's own
+    /// plan replaces the guess with its real items.
+    fn planned(&self, plan: &Plan, now: DateTime<Utc>) {
+        use std::sync::atomic::Ordering;
+        let links = plan
+            .items
+            .iter()
+            .filter(|i| {
+                i.ops.iter().any(|op| {
+                    matches!(
+                        op,
+                        Op::LinkTicket { .. } | Op::LinkTask { .. } | Op::AdoptTask { .. }
+                    )
+                })
+            })
+            .count() as u64;
+        let items = plan.items.len() as u64;
+        let before = self.planned_before.fetch_add(items, Ordering::Relaxed);
+        self.tracker.backfill_planned(before + items + links, now);
     }
 }
 
