@@ -42,9 +42,10 @@ pub const TRENGO_BACKFILL: &str = "trengo.tickets";
 /// existing account) reads every ticket and links those in scope, which can take hours at the
 /// documented rate limits. The daemon's `/status` shows what it is told here.
 ///
-/// Progress is counted in units of work the pass will apply: one per planned item (a ticket to
-/// link, a contact group to sync), so that the ETA follows the calls still to make, not the
-/// tickets listed (listing 25 tickets costs one call; linking one costs several).
+/// Progress is counted in units of work: the milliseconds of rate budget the calls still to make
+/// take at the configured limits (reading a group, linking a ticket, each write), so that the
+/// ETA follows the calls, not the tickets listed (listing 25 tickets costs one call; linking one
+/// costs several, and reading its group afterwards more on the slower API).
 pub trait BackfillTracker: Send + Sync {
     /// A backfill of `stream` begins (listing starts).
     fn backfill_started(&self, stream: &str, now: DateTime<Utc>);
@@ -337,6 +338,7 @@ impl Engine {
                     &round_contacts,
                     round_candidates,
                     started,
+                    backfill.as_ref(),
                 )
                 .await?;
             if options.dry_run {
@@ -442,7 +444,11 @@ impl Engine {
         let backfill = match (&self.backfill, watermark, report) {
             (Some(tracker), None, true) => {
                 tracker.backfill_started(TRENGO_BACKFILL, self.clock.now());
-                Some(BackfillRun::new(tracker.clone()))
+                Some(BackfillRun::new(
+                    tracker.clone(),
+                    self.trengo.budget(),
+                    self.ghl.budget(),
+                ))
             }
             _ => None,
         };
@@ -667,6 +673,7 @@ impl Engine {
         contacts: &BTreeSet<String>,
         with_candidates: bool,
         now: DateTime<Utc>,
+        backfill: Option<&BackfillRun>,
     ) -> Result<(Plan, Vec<read::LoadedGroup>, HashMap<String, String>), EngineError> {
         let mut groups = Vec::new();
         let mut loaded = Vec::new();
@@ -682,6 +689,9 @@ impl Engine {
                 &mut facts.tickets,
             )
             .await;
+            if let (Some(b), Ok(Some(g))) = (backfill, &group) {
+                b.advanced(b.load_cost(g.group.links.len()), self.clock.now());
+            }
             match group {
                 Ok(Some(g)) => {
                     groups.push(g.group.clone());
@@ -830,7 +840,7 @@ impl Engine {
                 }
             }
             if let Some(b) = backfill {
-                b.tracker.backfill_advanced(1, self.clock.now());
+                b.advanced(b.item_cost(item), self.clock.now());
             }
         }
         self.record_seen(work, loaded, &failed_contacts).await?;
@@ -1094,26 +1104,64 @@ impl Engine {
     }
 }
 
-/// A backfill under way in one pass: its tracker and the units earlier rounds planned.
+/// A backfill under way in one pass, counted in milliseconds of rate budget: the pass is
+/// paced by the two APIs' limits, so the time its calls take at those limits is what makes an
+/// ETA hold (a GHL call costs a tenth of a second at 100 per 10 s, a Trengo call half a second
+/// at 120 a minute; an item that links a ticket costs three GHL calls, reading a group costs
+/// reads on both sides).
 struct BackfillRun {
     tracker: Arc<dyn BackfillTracker>,
-    planned_before: std::sync::atomic::AtomicU64,
+    /// Budget milliseconds of one call: (Trengo, GHL).
+    per_call: (f64, f64),
+    done: std::sync::atomic::AtomicU64,
 }
 
 impl BackfillRun {
-    fn new(tracker: Arc<dyn BackfillTracker>) -> Self {
+    fn new(tracker: Arc<dyn BackfillTracker>, trengo: &Budget, ghl: &Budget) -> Self {
+        let ms = |b: &Budget| {
+            let s = b.snapshot();
+            s.window.as_secs_f64() * 1000.0 / f64::from(s.limit.max(1))
+        };
         Self {
             tracker,
-            planned_before: std::sync::atomic::AtomicU64::new(0),
+            per_call: (ms(trengo), ms(ghl)),
+            done: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
-    /// Sizes the backfill from a round's plan: one unit per item. The first round links new
-    /// tickets, and each new link's group is planned once more in a second round (its notes
-    /// and tags), so a link also counts one unit for that round until the second round's own
-    /// plan replaces the guess with its real items.
+    fn cost(&self, trengo: u64, ghl: u64) -> u64 {
+        (trengo as f64 * self.per_call.0 + ghl as f64 * self.per_call.1).round() as u64
+    }
+
+    /// The calls an item makes: linking a ticket finds the contact, lists its tasks and creates
+    /// one (three GHL calls); linking a task creates a ticket, posts its note and writes the URL
+    /// back; every other write is one call on its side.
+    fn item_cost(&self, item: &super::operation::ItemPlan) -> u64 {
+        item.ops
+            .iter()
+            .map(|op| match op {
+                Op::LinkTicket { .. } => self.cost(0, 3),
+                Op::LinkTask { .. } => self.cost(2, 1),
+                op => match op.side() {
+                    Some(super::operation::Side::Trengo) => self.cost(1, 0),
+                    Some(super::operation::Side::Ghl) => self.cost(0, 1),
+                    None => 0,
+                },
+            })
+            .sum()
+    }
+
+    /// Reading a group of `links` links: the contact, its tasks and notes; each ticket and its
+    /// messages.
+    fn load_cost(&self, links: usize) -> u64 {
+        self.cost(2 * links as u64, 3)
+    }
+
+    /// Sizes the backfill from a round's plan. Each link it makes has its group read and
+    /// planned once more in a second round (its notes and tags): that read is counted now, and
+    /// the second round's own plan replaces the guess with its real items.
     fn planned(&self, plan: &Plan, now: DateTime<Utc>) {
-        use std::sync::atomic::Ordering;
+        let items: u64 = plan.items.iter().map(|i| self.item_cost(i)).sum();
         let links = plan
             .items
             .iter()
@@ -1125,10 +1173,19 @@ impl BackfillRun {
                     )
                 })
             })
-            .count() as u64;
-        let items = plan.items.len() as u64;
-        let before = self.planned_before.fetch_add(items, Ordering::Relaxed);
-        self.tracker.backfill_planned(before + items + links, now);
+            .count();
+        // A new link usually has notes to carry across once its group is read: count one write
+        // each way with the read; the second round's plan then says what it really holds.
+        let next = self.load_cost(1) + self.cost(1, 1);
+        let done = self.done.load(std::sync::atomic::Ordering::Relaxed);
+        self.tracker
+            .backfill_planned(done + items + links as u64 * next, now);
+    }
+
+    fn advanced(&self, units: u64, now: DateTime<Utc>) {
+        self.done
+            .fetch_add(units, std::sync::atomic::Ordering::Relaxed);
+        self.tracker.backfill_advanced(units, now);
     }
 }
 

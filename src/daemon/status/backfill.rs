@@ -1,7 +1,7 @@
 //! Backfill progress: how far the first full read of each stream is, and when it should end.
 //!
 //! The engine reports through [`BackfillTracker`]: listing first (no ETA: nothing applied
-//! yet), then the units of work its plan holds, each counted as it is applied. The rate, and
+//! yet), then the work its plan holds, in milliseconds of rate budget, counted as it is done. The rate, and
 //! so the ETA, is measured from when the work became known, not from the start of the
 //! listing, whose pace (25 tickets a call) says nothing about the pace of linking.
 
@@ -157,9 +157,10 @@ pub struct BackfillProgress {
     pub listed: u64,
     /// When it completed.
     pub finished_at: Option<DateTime<Utc>>,
-    /// Units of work done (an item linked or synced).
+    /// Work done, in milliseconds of API rate budget at the configured limits (the calls made
+    /// so far, each weighted by how long its API's limit makes it take).
     pub done: u64,
-    /// Units expected (an estimate: `done` may pass it).
+    /// Work expected, in the same unit (an estimate: `done` may pass it).
     pub total_estimate: u64,
     /// `done` as a share of the estimate, capped at 100.
     pub percent: Option<f64>,

@@ -1,0 +1,170 @@
+//! Propagation latency through the daemon, in real time on the documented rate limits: from an
+//! edit on one side to the write that carries it to the other, by the poll schedules and by a
+//! signed GHL webhook.
+
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng as _};
+use trengo_sync::clock::SystemClock;
+use trengo_sync::daemon::run::Daemon;
+use trengo_sync::sim::world::SimWorld;
+use trengo_sync::store::{self, Store};
+
+use crate::Sizes;
+use crate::table::{Row, quantile};
+use crate::world::{self, writes};
+
+/// The poll period of the world's configuration (`*/5 * * * * *`).
+const POLL: Duration = Duration::from_secs(5);
+
+/// Waits until `side` (0 Trengo, 1 GHL) has served a write more than `before`; the time taken.
+async fn until_written(world: &SimWorld, side: usize, before: (u64, u64)) -> anyhow::Result<f64> {
+    let t = Instant::now();
+    let pick = |w: (u64, u64)| if side == 0 { w.0 } else { w.1 };
+    while pick(writes(world)) <= pick(before) {
+        anyhow::ensure!(
+            t.elapsed() < Duration::from_secs(60),
+            "no write within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(t.elapsed().as_secs_f64())
+}
+
+fn row(what: &str, target: &str, limit: f64, samples: &[f64]) -> Row {
+    let (p50, p95) = (quantile(samples, 0.5), quantile(samples, 0.95));
+    Row::new(
+        format!("propagation latency {what}"),
+        target,
+        format!("p50 {p50:.1} s, p95 {p95:.1} s ({} edits)", samples.len()),
+        Some(p95 <= limit),
+    )
+}
+
+/// Polling latency both ways and webhook latency.
+pub async fn run(s: Sizes) -> anyhow::Result<Vec<Row>> {
+    let world = world::start(world::options(3, 40, 20, 1)).await?;
+    world::label_every_ticket(&world)?;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("state.sqlite");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let mut config = world.config(&path, addr)?;
+    config.webhooks.enabled = true;
+    config.webhooks.ghl_public_key = world.ghl_public_key();
+    let never: trengo_sync::config::types::CronExpr =
+        "0 0 0 1 1 *".parse().map_err(anyhow::Error::msg)?;
+    config.schedule.sweep = never.clone();
+    config.schedule.reconcile = never;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let daemon = tokio::spawn(
+        Daemon {
+            config,
+            clock: SystemClock::shared(),
+            listener,
+        }
+        .run(async move {
+            let _ = stop_rx.await;
+        }),
+    );
+    eprintln!("latency: waiting for the first links to settle");
+    let mut last = writes(&world);
+    let mut quiet_since = Instant::now();
+    while quiet_since.elapsed() < Duration::from_secs(12) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = writes(&world);
+        if now != last || now == (0, 0) {
+            (last, quiet_since) = (now, Instant::now());
+        }
+    }
+    let links = {
+        let st = Store::open_read_only(&path)?;
+        store::links::active(st.conn())?
+    };
+    anyhow::ensure!(links.len() >= 2, "too few links for the latency figures");
+    let mut rng = StdRng::seed_from_u64(5);
+    let (mut by_trengo_poll, mut by_ghl_poll, mut by_webhook) = (vec![], vec![], vec![]);
+    for i in 0..s.latency_samples {
+        // A random phase against the poll schedule.
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(0..5_000))).await;
+        let link = &links[i % links.len()];
+        let before = writes(&world);
+        if world.trengo().ticket_json(link.ticket_id)?["status"] == "CLOSED" {
+            world.trengo().reopen_ticket(link.ticket_id)?;
+        } else {
+            world.trengo().close_ticket(link.ticket_id)?;
+        }
+        by_trengo_poll.push(until_written(&world, 1, before).await?);
+
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(0..5_000))).await;
+        let before = writes(&world);
+        let tag = "trengo:callback";
+        let contact = &link.ghl_contact_id;
+        let tags = world::fake(world.ghl().contact_json(contact))?["tags"].clone();
+        if tags.as_array().is_some_and(|t| t.iter().any(|x| x == tag)) {
+            world::fake(world.ghl().remove_contact_tag(contact, tag))?;
+        } else {
+            world::fake(world.ghl().add_contact_tag(contact, tag))?;
+        }
+        by_ghl_poll.push(until_written(&world, 0, before).await?);
+    }
+    // Webhooks: a GHL task completion moves no watermark (ghl-api.md §11.3), and the sweep is
+    // off, so only the signed TaskComplete event can carry it.
+    world
+        .ghl()
+        .register_webhook(&format!("http://{addr}/webhooks/ghl"));
+    // Tasks still open, from the end of the list (the polling edits used the start).
+    for link in links.iter().rev() {
+        if by_webhook.len() >= s.latency_samples {
+            break;
+        }
+        if task_completed(&world, &link.task_id) {
+            continue;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(0..2_000))).await;
+        let before = writes(&world);
+        world::fake(world.ghl().complete_task(&link.task_id))?;
+        by_webhook.push(until_written(&world, 0, before).await?);
+    }
+    let _ = stop_tx.send(());
+    daemon.await??;
+    world.shutdown().await;
+    let poll = POLL.as_secs_f64();
+    Ok(vec![
+        row(
+            "by polling, Trengo → GHL (ticket status)",
+            "p95 ≤ poll interval (5 s here) + 2 s",
+            poll + 2.0,
+            &by_trengo_poll,
+        ),
+        row(
+            "by polling, GHL → Trengo (contact tag)",
+            "p95 ≤ poll interval (5 s here) + 2 s",
+            poll + 2.0,
+            &by_ghl_poll,
+        ),
+        row(
+            "by webhook, GHL → Trengo (task completed)",
+            "≤ 2 s",
+            2.0,
+            &by_webhook,
+        ),
+    ])
+}
+
+fn task_completed(world: &SimWorld, task_id: &str) -> bool {
+    fn find(v: &serde_json::Value, id: &str) -> Option<bool> {
+        match v {
+            serde_json::Value::Object(m) => {
+                if m.get("id").and_then(|x| x.as_str()) == Some(id) && m.contains_key("completed") {
+                    return m.get("completed").and_then(|c| c.as_bool());
+                }
+                m.values().find_map(|x| find(x, id))
+            }
+            serde_json::Value::Array(a) => a.iter().find_map(|x| find(x, id)),
+            _ => None,
+        }
+    }
+    find(&world.ghl().snapshot(), task_id).unwrap_or(false)
+}
