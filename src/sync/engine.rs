@@ -35,6 +35,9 @@ pub const GHL_CURSOR: &str = "ghl.date_updated";
 /// Cursor of the safety sweep (the last link id swept).
 pub const SWEEP_CURSOR: &str = "sweep.position";
 
+/// Contact groups read at the same time while loading a round (see `plan_round`).
+const GROUP_READS_AT_ONCE: usize = 4;
+
 /// Stream name under which the Trengo backfill is reported.
 pub const TRENGO_BACKFILL: &str = "trengo.tickets";
 
@@ -677,21 +680,40 @@ impl Engine {
     ) -> Result<(Plan, Vec<read::LoadedGroup>, HashMap<String, String>), EngineError> {
         let mut groups = Vec::new();
         let mut loaded = Vec::new();
-        for contact in contacts {
-            let group = read::load_group(
-                &self.store,
-                &self.trengo,
-                &self.ghl,
-                &self.settings,
-                &facts.directory,
-                contact,
-                &work.tickets,
-                &mut facts.tickets,
-            )
+        // Groups are read a few at a time: each read waits mostly on one API's budget (GHL for
+        // the contact, its tasks and notes; Trengo for each ticket and its messages), so reading
+        // groups side by side keeps both budgets busy instead of one idling while the other
+        // paces. `buffered` keeps the order, so the plan is the same as one read at a time.
+        let (directory, fresh) = (&facts.directory, &work.tickets);
+        // The futures are made first: a stream's `map` with a borrowing async closure trips
+        // the compiler's `Send` check of the daemon's spawned task.
+        let reads: Vec<_> = contacts
+            .iter()
+            .map(|contact| async move {
+                let mut read_tickets = HashMap::new();
+                let group = read::load_group(
+                    &self.store,
+                    &self.trengo,
+                    &self.ghl,
+                    &self.settings,
+                    directory,
+                    contact,
+                    fresh,
+                    &mut read_tickets,
+                )
+                .await;
+                if let (Some(b), Ok(Some(g))) = (backfill, &group) {
+                    b.advanced(b.load_cost(g.group.links.len()), self.clock.now());
+                }
+                (contact, group, read_tickets)
+            })
+            .collect();
+        let reads: Vec<_> = futures::stream::iter(reads)
+            .buffered(GROUP_READS_AT_ONCE)
+            .collect()
             .await;
-            if let (Some(b), Ok(Some(g))) = (backfill, &group) {
-                b.advanced(b.load_cost(g.group.links.len()), self.clock.now());
-            }
+        for (contact, group, read_tickets) in reads {
+            facts.tickets.extend(read_tickets);
             match group {
                 Ok(Some(g)) => {
                     groups.push(g.group.clone());
