@@ -44,7 +44,7 @@ fn row(what: &str, target: &str, limit: f64, samples: &[f64]) -> Row {
 
 /// Polling latency both ways and webhook latency.
 pub async fn run(s: Sizes) -> anyhow::Result<Vec<Row>> {
-    let world = world::start(world::options(3, 40, 20, 1)).await?;
+    let world = world::start(world::options(3, 16, 8, 1)).await?;
     world::label_every_ticket(&world)?;
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("state.sqlite");
@@ -73,6 +73,10 @@ pub async fn run(s: Sizes) -> anyhow::Result<Vec<Row>> {
     let mut quiet_since = Instant::now();
     while quiet_since.elapsed() < Duration::from_secs(12) {
         tokio::time::sleep(Duration::from_millis(500)).await;
+        if daemon.is_finished() {
+            daemon.await??;
+            anyhow::bail!("the daemon stopped before the latency edits");
+        }
         let now = writes(&world);
         if now != last || now == (0, 0) {
             (last, quiet_since) = (now, Instant::now());

@@ -29,8 +29,10 @@ pub struct Sizes {
     pub latency_samples: usize,
     /// Links seeded for the CPU/RSS pass.
     pub scale_links: usize,
-    /// Rate-limit factor `K`.
+    /// Rate-limit factor `K` of the edit workload.
     pub k: u32,
+    /// Rate-limit factor `K` of the backfill (larger: it makes tens of thousands of calls).
+    pub k_backfill: u32,
 }
 
 const FULL: Sizes = Sizes {
@@ -40,6 +42,7 @@ const FULL: Sizes = Sizes {
     latency_samples: 12,
     scale_links: 100_000,
     k: 25,
+    k_backfill: 100,
 };
 
 const QUICK: Sizes = Sizes {
@@ -49,6 +52,7 @@ const QUICK: Sizes = Sizes {
     latency_samples: 2,
     scale_links: 5_000,
     k: 25,
+    k_backfill: 25,
 };
 
 fn main() -> anyhow::Result<()> {
@@ -72,9 +76,10 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     eprintln!(
-        "trengo-sync benchmark ({}), rate limits ×{} where simulated",
+        "trengo-sync benchmark ({}), rate limits ×{} (edits) and ×{} (backfill) where simulated",
         if quick { "quick" } else { "full" },
-        sizes.k
+        sizes.k,
+        sizes.k_backfill
     );
     let mut rows: Vec<Row> = Vec::new();
     let wants = |name: &str| only.is_none_or(|o| o == name);

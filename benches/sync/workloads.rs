@@ -301,9 +301,10 @@ fn time_of(v: &Value) -> Option<DateTime<Utc>> {
 /// The backfill of existing tickets, run by the daemon and read through `/status`; then idle
 /// polls at the links it made.
 pub async fn backfill(s: Sizes) -> anyhow::Result<Vec<Row>> {
+    let k = k_backfill;
     let n = s.backfill_tickets;
     eprintln!("backfill: seeding {n} tickets");
-    let world = world::start(world::options(9, n, n / 4, s.k)).await?;
+    let world = world::start(world::options(9, n, n / 4, k)).await?;
     world::label_every_ticket(&world)?;
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("state.sqlite");
@@ -370,7 +371,7 @@ pub async fn backfill(s: Sizes) -> anyhow::Result<Vec<Row>> {
     let _ = stop_tx.send(());
     daemon.await??;
     let took = (finished - started).to_std()?;
-    let fl = floor(used, s.k);
+    let fl = floor(used, k);
     let ratio = took.as_secs_f64() / fl.as_secs_f64().max(1e-9);
     let links = active_links(&path)?;
     let mut errors = Vec::new();
@@ -396,9 +397,9 @@ pub async fn backfill(s: Sizes) -> anyhow::Result<Vec<Row>> {
             used.1,
             took.as_secs_f64(),
             fl.as_secs_f64(),
-            serial_floor(used, s.k).as_secs_f64(),
-            s.k,
-            took.as_secs_f64() * f64::from(s.k) / 3600.0
+            serial_floor(used, k).as_secs_f64(),
+            k,
+            took.as_secs_f64() * f64::from(k) / 3600.0
         ),
         Some(ratio <= 1.15),
     )];
