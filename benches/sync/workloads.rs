@@ -301,7 +301,7 @@ fn time_of(v: &Value) -> Option<DateTime<Utc>> {
 /// The backfill of existing tickets, run by the daemon and read through `/status`; then idle
 /// polls at the links it made.
 pub async fn backfill(s: Sizes) -> anyhow::Result<Vec<Row>> {
-    let k = k_backfill;
+    let k = s.k_backfill;
     let n = s.backfill_tickets;
     eprintln!("backfill: seeding {n} tickets");
     let world = world::start(world::options(9, n, n / 4, k)).await?;
