@@ -18,18 +18,34 @@ use crate::world::{self, writes};
 /// The poll period of the world's configuration (`*/5 * * * * *`).
 const POLL: Duration = Duration::from_secs(5);
 
-/// Waits until `side` (0 Trengo, 1 GHL) has served a write more than `before`; the time taken.
-async fn until_written(world: &SimWorld, side: usize, before: (u64, u64)) -> anyhow::Result<f64> {
+/// Waits until `done` holds (checked every 10 ms); the time taken.
+async fn until(mut done: impl FnMut() -> anyhow::Result<bool>) -> anyhow::Result<f64> {
     let t = Instant::now();
-    let pick = |w: (u64, u64)| if side == 0 { w.0 } else { w.1 };
-    while pick(writes(world)) <= pick(before) {
+    while !done()? {
         anyhow::ensure!(
             t.elapsed() < Duration::from_secs(60),
-            "no write within 60 s"
+            "not carried within 60 s"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     Ok(t.elapsed().as_secs_f64())
+}
+
+/// Whether the union of `tag` over the contact's linked tickets is `present` (the model's
+/// Trengo value of a contact's tag, sync-model.md §3 "tags").
+fn label_union(
+    world: &SimWorld,
+    links: &[store::links::Link],
+    contact: &str,
+    tag: &str,
+) -> anyhow::Result<bool> {
+    let mut any = false;
+    for l in links.iter().filter(|l| l.ghl_contact_id == contact) {
+        any |= world.trengo().ticket_json(l.ticket_id)?["labels"]
+            .as_array()
+            .is_some_and(|ls| ls.iter().any(|x| x["name"] == tag));
+    }
+    Ok(any)
 }
 
 fn row(what: &str, target: &str, limit: f64, samples: &[f64]) -> Row {
@@ -69,17 +85,17 @@ pub async fn run(s: Sizes) -> anyhow::Result<Vec<Row>> {
         }),
     );
     eprintln!("latency: waiting for the first links to settle");
-    let mut last = writes(&world);
-    let mut quiet_since = Instant::now();
-    while quiet_since.elapsed() < Duration::from_secs(12) {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    // Settled: a stretch of 6 s in which only idle polls ran (at most two calls per poll).
+    loop {
+        let before = world::calls(&world);
+        tokio::time::sleep(Duration::from_secs(6)).await;
         if daemon.is_finished() {
             daemon.await??;
             anyhow::bail!("the daemon stopped before the latency edits");
         }
-        let now = writes(&world);
-        if now != last || now == (0, 0) {
-            (last, quiet_since) = (now, Instant::now());
+        let after = world::calls(&world);
+        if writes(&world) != (0, 0) && (after.0 + after.1) - (before.0 + before.1) <= 6 {
+            break;
         }
     }
     let links = {
@@ -93,25 +109,25 @@ pub async fn run(s: Sizes) -> anyhow::Result<Vec<Row>> {
         // A random phase against the poll schedule.
         tokio::time::sleep(Duration::from_millis(rng.gen_range(0..5_000))).await;
         let link = &links[i % links.len()];
-        let before = writes(&world);
-        if world.trengo().ticket_json(link.ticket_id)?["status"] == "CLOSED" {
-            world.trengo().reopen_ticket(link.ticket_id)?;
-        } else {
+        let close = world.trengo().ticket_json(link.ticket_id)?["status"] != "CLOSED";
+        if close {
             world.trengo().close_ticket(link.ticket_id)?;
+        } else {
+            world.trengo().reopen_ticket(link.ticket_id)?;
         }
-        by_trengo_poll.push(until_written(&world, 1, before).await?);
+        by_trengo_poll.push(until(|| Ok(task_completed(&world, &link.task_id) == close)).await?);
 
         tokio::time::sleep(Duration::from_millis(rng.gen_range(0..5_000))).await;
-        let before = writes(&world);
         let tag = "trengo:callback";
         let contact = &link.ghl_contact_id;
         let tags = world::fake(world.ghl().contact_json(contact))?["tags"].clone();
-        if tags.as_array().is_some_and(|t| t.iter().any(|x| x == tag)) {
-            world::fake(world.ghl().remove_contact_tag(contact, tag))?;
-        } else {
+        let add = !tags.as_array().is_some_and(|t| t.iter().any(|x| x == tag));
+        if add {
             world::fake(world.ghl().add_contact_tag(contact, tag))?;
+        } else {
+            world::fake(world.ghl().remove_contact_tag(contact, tag))?;
         }
-        by_ghl_poll.push(until_written(&world, 0, before).await?);
+        by_ghl_poll.push(until(|| Ok(label_union(&world, &links, contact, tag)? == add)).await?);
     }
     // Webhooks: a GHL task completion moves no watermark (ghl-api.md §11.3), and the sweep is
     // off, so only the signed TaskComplete event can carry it.
@@ -127,9 +143,10 @@ pub async fn run(s: Sizes) -> anyhow::Result<Vec<Row>> {
             continue;
         }
         tokio::time::sleep(Duration::from_millis(rng.gen_range(0..2_000))).await;
-        let before = writes(&world);
         world::fake(world.ghl().complete_task(&link.task_id))?;
-        by_webhook.push(until_written(&world, 0, before).await?);
+        let ticket = link.ticket_id;
+        by_webhook
+            .push(until(|| Ok(world.trengo().ticket_json(ticket)?["status"] == "CLOSED")).await?);
     }
     let _ = stop_tx.send(());
     daemon.await??;

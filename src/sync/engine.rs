@@ -1174,9 +1174,10 @@ impl BackfillRun {
     }
 
     /// Reading a group of `links` links: the contact, its tasks and notes; each ticket and its
-    /// messages.
+    /// messages. Groups are read side by side (`plan_round`), so the two APIs' reads overlap and
+    /// the slower side's share is what the read takes.
     fn load_cost(&self, links: usize) -> u64 {
-        self.cost(2 * links as u64, 3)
+        self.cost(2 * links as u64, 0).max(self.cost(0, 3))
     }
 
     /// Sizes the backfill from a round's plan. Each link it makes has its group read and
