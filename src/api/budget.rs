@@ -81,8 +81,12 @@ struct State {
 }
 
 impl State {
+    /// The burst: a twentieth of the limit (6 of Trengo's 120 a minute, 5 of GHL's 100 per
+    /// 10 s), enough for a poll and one item's reads to leave at once. Every token of burst is
+    /// a token less of sustained rate (see `rate`): a tenth left a rate-bound pass at 85 % of
+    /// the limit; a twentieth leaves it at 90 %.
     fn capacity(&self) -> f64 {
-        f64::from((self.limit / 10).max(1))
+        f64::from((self.limit / 20).max(1))
     }
 
     /// Refill per second: the limit minus the burst capacity minus a 5 % headroom for network

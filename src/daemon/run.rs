@@ -51,7 +51,10 @@ impl Daemon {
             clock,
             listener,
         } = self;
-        let engine = Arc::new(Engine::from_config(&config, clock.clone(), false)?);
+        let backfill = Arc::new(Backfill::new());
+        let mut engine = Engine::from_config(&config, clock.clone(), false)?;
+        engine.backfill = Some(backfill.clone());
+        let engine = Arc::new(engine);
         engine.bind_identity().await?;
         let jobs = vec![
             (JobKind::TrengoPoll, config.schedule.trengo_poll.clone()),
@@ -61,7 +64,6 @@ impl Daemon {
         ];
         let board = Arc::new(JobBoard::new(&jobs, clock.now()));
         let readiness = Arc::new(Readiness::new());
-        let backfill = Arc::new(Backfill::new());
         let (hint_tx, mut hint_rx) = mpsc::unbounded_channel::<Hint>();
         let (job_tx, mut job_rx) = mpsc::unbounded_channel::<JobKind>();
         let (stop_tx, stop_rx) = watch::channel(false);

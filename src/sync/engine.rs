@@ -36,6 +36,33 @@ pub const GHL_CURSOR: &str = "ghl.date_updated";
 /// Cursor of the safety sweep (the last link id swept).
 pub const SWEEP_CURSOR: &str = "sweep.position";
 
+/// Contact groups read at the same time while loading a round (see `plan_round`).
+const GROUP_READS_AT_ONCE: usize = 4;
+
+/// Stream name under which the Trengo backfill is reported.
+pub const TRENGO_BACKFILL: &str = "trengo.tickets";
+
+/// Where the engine reports a backfill: a Trengo poll with no cursor yet (the first start on an
+/// existing account) reads every ticket and links those in scope, which can take hours at the
+/// documented rate limits. The daemon's `/status` shows what it is told here.
+///
+/// Progress is counted in units of work: the milliseconds of rate budget the calls still to make
+/// take at the configured limits (reading a group, linking a ticket, each write), so that the
+/// ETA follows the calls, not the tickets listed (listing 25 tickets costs one call; linking one
+/// costs several, and reading its group afterwards more on the slower API).
+pub trait BackfillTracker: Send + Sync {
+    /// A backfill of `stream` begins (listing starts).
+    fn backfill_started(&self, stream: &str, now: DateTime<Utc>);
+    /// `listed` items were listed so far; nothing is applied yet.
+    fn backfill_listed(&self, listed: u64, now: DateTime<Utc>);
+    /// The work to apply is known (or re-estimated): `total` units in all, done ones included.
+    fn backfill_planned(&self, total: u64, now: DateTime<Utc>);
+    /// `n` more units were applied (or failed and went to the retry queue).
+    fn backfill_advanced(&self, n: u64, now: DateTime<Utc>);
+    /// The backfill is complete (its cursor is committed).
+    fn backfill_finished(&self, now: DateTime<Utc>);
+}
+
 /// Why a pass could not run at all (items failing on their own are not errors of the pass).
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -131,6 +158,8 @@ pub struct Engine {
     pub settings: EngineSettings,
     /// Test hook: stop as if killed after this many remote writes.
     pub crash_after: Option<Arc<AtomicI64>>,
+    /// Where backfill progress goes (the daemon's `/status`); none for one-shot commands.
+    pub backfill: Option<Arc<dyn BackfillTracker>>,
     facts: tokio::sync::Mutex<PassFacts>,
 }
 
@@ -216,6 +245,7 @@ impl Engine {
             clock,
             settings: EngineSettings::from_config(config),
             crash_after: None,
+            backfill: None,
             facts: tokio::sync::Mutex::new(PassFacts::default()),
         })
     }
@@ -277,13 +307,19 @@ impl Engine {
             report.settled_intents = self.settle_intents(&mut facts).await?;
         }
         let mut work = Work::default();
+        // Whether this pass is the Trengo backfill (reported only when it will write).
+        let mut backfill = None;
         match &kind {
             PassKind::Poll => {
-                self.poll_trengo(&mut work, started).await?;
+                backfill = self
+                    .poll_trengo(&mut work, started, !options.dry_run)
+                    .await?;
                 self.poll_ghl(&mut work, started).await?;
             }
             PassKind::TrengoPoll => {
-                self.poll_trengo(&mut work, started).await?;
+                backfill = self
+                    .poll_trengo(&mut work, started, !options.dry_run)
+                    .await?;
             }
             PassKind::GhlPoll => {
                 self.poll_ghl(&mut work, started).await?;
@@ -319,11 +355,15 @@ impl Engine {
                     &round_contacts,
                     round_candidates,
                     started,
+                    backfill.as_ref(),
                 )
                 .await?;
             if options.dry_run {
                 report.plans.push(plan);
                 break;
+            }
+            if let Some(b) = &backfill {
+                b.planned(&plan, self.clock.now());
             }
             if let Some(brake) = &plan.brake
                 && !options.allow_mass_change
@@ -341,6 +381,7 @@ impl Engine {
                     &loaded,
                     &candidates_tasks,
                     &mut report,
+                    backfill.as_ref(),
                 )
                 .await?;
             report.plans.push(plan);
@@ -366,6 +407,9 @@ impl Engine {
                         Ok(())
                     })
                     .await?;
+            }
+            if let Some(b) = &backfill {
+                b.tracker.backfill_finished(self.clock.now());
             }
         }
         Ok(report)
@@ -413,11 +457,14 @@ impl Engine {
         Ok(())
     }
 
+    /// Lists the tickets updated since the watermark (all of them without one: a backfill,
+    /// reported to the tracker when `report` and one is set).
     async fn poll_trengo(
         &self,
         work: &mut Work,
         started: DateTime<Utc>,
-    ) -> Result<(), EngineError> {
+        report: bool,
+    ) -> Result<Option<BackfillRun>, EngineError> {
         let cursor = self
             .store
             .call(|s| store::cursors::get(s.conn(), TRENGO_CURSOR))
@@ -428,6 +475,17 @@ impl Engine {
             .map(|d| d.with_timezone(&Utc));
         let filters = TicketFilters::default();
         let mut seen: HashMap<i64, trengo::Ticket> = HashMap::new();
+        let backfill = match (&self.backfill, watermark, report) {
+            (Some(tracker), None, true) => {
+                tracker.backfill_started(TRENGO_BACKFILL, self.clock.now());
+                Some(BackfillRun::new(
+                    tracker.clone(),
+                    self.trengo.budget(),
+                    self.ghl.budget(),
+                ))
+            }
+            _ => None,
+        };
         {
             let mut stream = match watermark {
                 Some(w) => self.trengo.tickets_updated_since(w, &filters).boxed(),
@@ -446,10 +504,14 @@ impl Engine {
                     );
                 }
                 seen.insert(ticket.id, ticket);
+                if let Some(b) = &backfill {
+                    b.tracker
+                        .backfill_listed(seen.len() as u64, self.clock.now());
+                }
             }
         }
         if seen.is_empty() {
-            return Ok(());
+            return Ok(backfill);
         }
         let links = read::links_for_tickets(&self.store, seen.keys().copied().collect()).await?;
         for (id, ticket) in seen {
@@ -478,7 +540,7 @@ impl Engine {
         let next = started - self.settings.trengo_overlap;
         work.cursors
             .push((TRENGO_CURSOR.to_string(), next.to_rfc3339()));
-        Ok(())
+        Ok(backfill)
     }
 
     async fn poll_ghl(&self, work: &mut Work, started: DateTime<Utc>) -> Result<(), EngineError> {
@@ -648,21 +710,44 @@ impl Engine {
         contacts: &BTreeSet<String>,
         with_candidates: bool,
         now: DateTime<Utc>,
+        backfill: Option<&BackfillRun>,
     ) -> Result<(Plan, Vec<read::LoadedGroup>, HashMap<String, String>), EngineError> {
         let mut groups = Vec::new();
         let mut loaded = Vec::new();
-        for contact in contacts {
-            let group = read::load_group(
-                &self.store,
-                &self.trengo,
-                &self.ghl,
-                &self.settings,
-                &facts.directory,
-                contact,
-                &work.tickets,
-                &mut facts.tickets,
-            )
+        // Groups are read a few at a time: each read waits mostly on one API's budget (GHL for
+        // the contact, its tasks and notes; Trengo for each ticket and its messages), so reading
+        // groups side by side keeps both budgets busy instead of one idling while the other
+        // paces. `buffered` keeps the order, so the plan is the same as one read at a time.
+        let (directory, fresh) = (&facts.directory, &work.tickets);
+        // The futures are made first: a stream's `map` with a borrowing async closure trips
+        // the compiler's `Send` check of the daemon's spawned task.
+        let reads: Vec<_> = contacts
+            .iter()
+            .map(|contact| async move {
+                let mut read_tickets = HashMap::new();
+                let group = read::load_group(
+                    &self.store,
+                    &self.trengo,
+                    &self.ghl,
+                    &self.settings,
+                    directory,
+                    contact,
+                    fresh,
+                    &mut read_tickets,
+                )
+                .await;
+                if let (Some(b), Ok(Some(g))) = (backfill, &group) {
+                    b.advanced(b.load_cost(g.group.links.len()), self.clock.now());
+                }
+                (contact, group, read_tickets)
+            })
+            .collect();
+        let reads: Vec<_> = futures::stream::iter(reads)
+            .buffered(GROUP_READS_AT_ONCE)
+            .collect()
             .await;
+        for (contact, group, read_tickets) in reads {
+            facts.tickets.extend(read_tickets);
             match group {
                 Ok(Some(g)) => {
                     groups.push(g.group.clone());
@@ -718,6 +803,8 @@ impl Engine {
         Ok((super::plan(&input), loaded, task_contacts))
     }
 
+    // The round's pieces travel separately: bundling them would only rename the list.
+    #[allow(clippy::too_many_arguments)]
     async fn apply_plan(
         &self,
         plan: &Plan,
@@ -726,6 +813,7 @@ impl Engine {
         loaded: &[read::LoadedGroup],
         task_contacts: &HashMap<String, String>,
         report: &mut PassReport,
+        backfill: Option<&BackfillRun>,
     ) -> Result<BTreeSet<String>, EngineError> {
         let mut failed_contacts = BTreeSet::new();
         let mut new_contacts = BTreeSet::new();
@@ -798,6 +886,9 @@ impl Engine {
                         ItemKey::Task(_) => {}
                     }
                 }
+            }
+            if let Some(b) = backfill {
+                b.advanced(b.item_cost(item), self.clock.now());
             }
         }
         self.record_seen(work, loaded, &failed_contacts).await?;
@@ -898,5 +989,91 @@ impl Engine {
             })
             .await?;
         Ok(())
+    }
+}
+
+/// A backfill under way in one pass, counted in milliseconds of rate budget: the pass is
+/// paced by the two APIs' limits, so the time its calls take at those limits is what makes an
+/// ETA hold (a GHL call costs a tenth of a second at 100 per 10 s, a Trengo call half a second
+/// at 120 a minute; an item that links a ticket costs three GHL calls, reading a group costs
+/// reads on both sides).
+struct BackfillRun {
+    tracker: Arc<dyn BackfillTracker>,
+    /// Budget milliseconds of one call: (Trengo, GHL).
+    per_call: (f64, f64),
+    done: std::sync::atomic::AtomicU64,
+}
+
+impl BackfillRun {
+    fn new(tracker: Arc<dyn BackfillTracker>, trengo: &Budget, ghl: &Budget) -> Self {
+        let ms = |b: &Budget| {
+            let s = b.snapshot();
+            s.window.as_secs_f64() * 1000.0 / f64::from(s.limit.max(1))
+        };
+        Self {
+            tracker,
+            per_call: (ms(trengo), ms(ghl)),
+            done: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn cost(&self, trengo: u64, ghl: u64) -> u64 {
+        (trengo as f64 * self.per_call.0 + ghl as f64 * self.per_call.1).round() as u64
+    }
+
+    /// The calls an item makes: linking a ticket finds the contact, lists its tasks and creates
+    /// one (three GHL calls); linking a task creates a ticket, posts its note and writes the URL
+    /// back; every other write is one call on its side.
+    fn item_cost(&self, item: &super::operation::ItemPlan) -> u64 {
+        item.ops
+            .iter()
+            .map(|op| match op {
+                Op::LinkTicket { .. } => self.cost(0, 3),
+                Op::LinkTask { .. } => self.cost(2, 1),
+                op => match op.side() {
+                    Some(super::operation::Side::Trengo) => self.cost(1, 0),
+                    Some(super::operation::Side::Ghl) => self.cost(0, 1),
+                    None => 0,
+                },
+            })
+            .sum()
+    }
+
+    /// Reading a group of `links` links: the contact, its tasks and notes; each ticket and its
+    /// messages. Groups are read side by side (`plan_round`), so the two APIs' reads overlap and
+    /// the slower side's share is what the read takes.
+    fn load_cost(&self, links: usize) -> u64 {
+        self.cost(2 * links as u64, 0).max(self.cost(0, 3))
+    }
+
+    /// Sizes the backfill from a round's plan. Each link it makes has its group read and
+    /// planned once more in a second round (its notes and tags): that read is counted now, and
+    /// the second round's own plan replaces the guess with its real items.
+    fn planned(&self, plan: &Plan, now: DateTime<Utc>) {
+        let items: u64 = plan.items.iter().map(|i| self.item_cost(i)).sum();
+        let links = plan
+            .items
+            .iter()
+            .filter(|i| {
+                i.ops.iter().any(|op| {
+                    matches!(
+                        op,
+                        Op::LinkTicket { .. } | Op::LinkTask { .. } | Op::AdoptTask { .. }
+                    )
+                })
+            })
+            .count();
+        // A new link usually has notes to carry across once its group is read: count one write
+        // each way with the read; the second round's plan then says what it really holds.
+        let next = self.load_cost(1) + self.cost(1, 1);
+        let done = self.done.load(std::sync::atomic::Ordering::Relaxed);
+        self.tracker
+            .backfill_planned(done + items + links as u64 * next, now);
+    }
+
+    fn advanced(&self, units: u64, now: DateTime<Utc>) {
+        self.done
+            .fetch_add(units, std::sync::atomic::Ordering::Relaxed);
+        self.tracker.backfill_advanced(units, now);
     }
 }

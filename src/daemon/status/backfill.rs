@@ -1,9 +1,16 @@
 //! Backfill progress: how far the first full read of each stream is, and when it should end.
+//!
+//! The engine reports through [`BackfillTracker`]: listing first (no ETA: nothing applied
+//! yet), then the work its plan holds, in milliseconds of rate budget, counted as it is done. The rate, and
+//! so the ETA, is measured from when the work became known, not from the start of the
+//! listing, whose pace (25 tickets a call) says nothing about the pace of linking.
 
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::sync::engine::BackfillTracker;
 
 #[derive(Debug, Clone)]
 struct BackfillRun {
@@ -11,6 +18,10 @@ struct BackfillRun {
     total_estimate: u64,
     done: u64,
     started_at: DateTime<Utc>,
+    /// Where the rate is measured from: when the work to apply became known.
+    rated_from: Option<DateTime<Utc>>,
+    /// Items listed so far, while the work is not known yet.
+    listed: u64,
     finished_at: Option<DateTime<Utc>>,
 }
 
@@ -41,6 +52,8 @@ impl Backfill {
                 total_estimate,
                 done: 0,
                 started_at: now,
+                rated_from: None,
+                listed: 0,
                 finished_at: None,
             });
         });
@@ -49,8 +62,32 @@ impl Backfill {
     /// Counts `n` more items done in the running backfill (the last started, unfinished one).
     pub fn advance(&self, n: u64, _now: DateTime<Utc>) {
         self.with(|runs| {
-            if let Some(run) = runs.iter_mut().rev().find(|r| r.finished_at.is_none()) {
+            if let Some(run) = running(runs) {
                 run.done = run.done.saturating_add(n);
+            }
+        });
+    }
+
+    /// Records that `listed` items were listed so far by the running backfill; while nothing
+    /// is planned, they are its estimate.
+    pub fn listed(&self, listed: u64) {
+        self.with(|runs| {
+            if let Some(run) = running(runs) {
+                run.listed = listed;
+                if run.rated_from.is_none() {
+                    run.total_estimate = listed;
+                }
+            }
+        });
+    }
+
+    /// Sets the running backfill's total to `total` units of work (done ones included); the
+    /// first call starts the clock the rate is measured on.
+    pub fn planned(&self, total: u64, now: DateTime<Utc>) {
+        self.with(|runs| {
+            if let Some(run) = running(runs) {
+                run.total_estimate = total;
+                run.rated_from.get_or_insert(now);
             }
         });
     }
@@ -58,7 +95,7 @@ impl Backfill {
     /// Marks the running backfill as complete.
     pub fn finish(&self, now: DateTime<Utc>) {
         self.with(|runs| {
-            if let Some(run) = runs.iter_mut().rev().find(|r| r.finished_at.is_none()) {
+            if let Some(run) = running(runs) {
                 run.finished_at = Some(now);
             }
         });
@@ -71,9 +108,14 @@ impl Backfill {
     }
 }
 
+fn running(runs: &mut [BackfillRun]) -> Option<&mut BackfillRun> {
+    runs.iter_mut().rev().find(|r| r.finished_at.is_none())
+}
+
 fn progress(run: &BackfillRun, now: DateTime<Utc>) -> BackfillProgress {
     let end = run.finished_at.unwrap_or(now);
-    let elapsed = (end - run.started_at).num_milliseconds() as f64 / 1000.0;
+    let from = run.rated_from.unwrap_or(run.started_at);
+    let elapsed = (end - from).num_milliseconds() as f64 / 1000.0;
     let rate = (run.done > 0 && elapsed > 0.0).then(|| run.done as f64 / elapsed);
     let remaining = if run.finished_at.is_some() {
         0
@@ -88,6 +130,7 @@ fn progress(run: &BackfillRun, now: DateTime<Utc>) -> BackfillProgress {
     BackfillProgress {
         stream: run.stream.clone(),
         started_at: run.started_at,
+        listed: run.listed,
         finished_at: run.finished_at,
         done: run.done,
         total_estimate: run.total_estimate,
@@ -109,11 +152,15 @@ pub struct BackfillProgress {
     pub stream: String,
     /// When it started.
     pub started_at: DateTime<Utc>,
+    /// Items listed (for the Trengo backfill: tickets read).
+    #[serde(default)]
+    pub listed: u64,
     /// When it completed.
     pub finished_at: Option<DateTime<Utc>>,
-    /// Items done.
+    /// Work done, in milliseconds of API rate budget at the configured limits (the calls made
+    /// so far, each weighted by how long its API's limit makes it take).
     pub done: u64,
-    /// Items expected (an estimate: `done` may pass it).
+    /// Work expected, in the same unit (an estimate: `done` may pass it).
     pub total_estimate: u64,
     /// `done` as a share of the estimate, capped at 100.
     pub percent: Option<f64>,
@@ -123,6 +170,28 @@ pub struct BackfillProgress {
     pub eta_secs: Option<u64>,
     /// When it should complete at that rate.
     pub eta_at: Option<DateTime<Utc>>,
+}
+
+impl BackfillTracker for Backfill {
+    fn backfill_started(&self, stream: &str, now: DateTime<Utc>) {
+        self.start(stream, 0, now);
+    }
+
+    fn backfill_listed(&self, listed: u64, _now: DateTime<Utc>) {
+        self.listed(listed);
+    }
+
+    fn backfill_planned(&self, total: u64, now: DateTime<Utc>) {
+        self.planned(total, now);
+    }
+
+    fn backfill_advanced(&self, n: u64, now: DateTime<Utc>) {
+        self.advance(n, now);
+    }
+
+    fn backfill_finished(&self, now: DateTime<Utc>) {
+        self.finish(now);
+    }
 }
 
 #[cfg(test)]
@@ -163,5 +232,22 @@ mod tests {
         assert_eq!(all[0].percent, Some(100.0));
         assert_eq!(all[1].stream, "ghl.contacts");
         assert_eq!(all[1].done, 1);
+    }
+
+    #[test]
+    fn the_rate_counts_from_when_the_work_is_known_not_from_the_listing() {
+        let b = Backfill::new();
+        b.backfill_started("trengo.tickets", at(0));
+        b.backfill_listed(500, at(100));
+        let listing = &b.snapshot(at(100))[0];
+        assert_eq!((listing.listed, listing.total_estimate), (500, 500));
+        assert_eq!(listing.eta_secs, None, "nothing applied: no rate yet");
+        b.backfill_planned(200, at(100));
+        b.backfill_advanced(50, at(150));
+        let p = &b.snapshot(at(150))[0];
+        assert_eq!(p.rate_per_sec, Some(1.0));
+        assert_eq!(p.eta_secs, Some(150));
+        b.backfill_finished(at(300));
+        assert_eq!(b.snapshot(at(400))[0].eta_secs, Some(0));
     }
 }

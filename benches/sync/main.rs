@@ -1,0 +1,103 @@
+//! The benchmark of issue #7: API cost, latency and scale of the real engine and daemon
+//! against the in-process fakes on loopback. `cargo bench --bench sync` runs it in full;
+//! `cargo bench --bench sync -- --quick` runs every figure at a small size.
+//!
+//! Rate limits are simulated: both fakes' limits and the daemon's configured limits are
+//! multiplied by the same factor `K` (and the GHL search index lag divided by it), so a
+//! workload that would wait hours on the real limits takes minutes while its time ÷ floor
+//! stays what it would be. Latency figures run on the documented limits (`K = 1`) in real time.
+//! See `docs/benchmarks.md` for what each figure means and how it is measured.
+
+mod latency;
+mod scale;
+mod table;
+mod workloads;
+mod world;
+
+use table::Row;
+
+/// Sizes of one run.
+#[derive(Debug, Clone, Copy)]
+pub struct Sizes {
+    /// Tickets (all linked) for the edit workload and the 1k idle poll.
+    pub edit_links: usize,
+    /// Random edits on them.
+    pub edits: usize,
+    /// Existing tickets for the backfill (and the 10k idle poll).
+    pub backfill_tickets: usize,
+    /// Latency samples per kind.
+    pub latency_samples: usize,
+    /// Links seeded for the CPU/RSS pass.
+    pub scale_links: usize,
+    /// Rate-limit factor `K` of the edit workload.
+    pub k: u32,
+    /// Rate-limit factor `K` of the backfill (larger: it makes tens of thousands of calls).
+    pub k_backfill: u32,
+}
+
+const FULL: Sizes = Sizes {
+    edit_links: 1_000,
+    edits: 1_000,
+    backfill_tickets: 10_000,
+    latency_samples: 12,
+    scale_links: 100_000,
+    k: 25,
+    k_backfill: 100,
+};
+
+const QUICK: Sizes = Sizes {
+    edit_links: 100,
+    edits: 100,
+    backfill_tickets: 300,
+    latency_samples: 2,
+    scale_links: 5_000,
+    k: 25,
+    k_backfill: 25,
+};
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // The child of the CPU/RSS figure: one pass in a process of its own.
+    if let Some(at) = args.iter().position(|a| a == scale::CHILD_FLAG) {
+        let config = args
+            .get(at + 1)
+            .ok_or_else(|| anyhow::anyhow!("{} needs a configuration path", scale::CHILD_FLAG))?;
+        return scale::child(config);
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    let sizes = if quick { QUICK } else { FULL };
+    let only: Option<&str> = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    eprintln!(
+        "trengo-sync benchmark ({}), rate limits ×{} (edits) and ×{} (backfill) where simulated",
+        if quick { "quick" } else { "full" },
+        sizes.k,
+        sizes.k_backfill
+    );
+    let mut rows: Vec<Row> = Vec::new();
+    let wants = |name: &str| only.is_none_or(|o| o == name);
+    runtime.block_on(async {
+        if wants("edits") {
+            rows.extend(workloads::edits(sizes).await?);
+        }
+        if wants("backfill") {
+            rows.extend(workloads::backfill(sizes).await?);
+        }
+        if wants("latency") {
+            rows.extend(latency::run(sizes).await?);
+        }
+        anyhow::Ok(())
+    })?;
+    if wants("scale") {
+        rows.extend(runtime.block_on(scale::run(sizes))?);
+    }
+    println!("{}", table::render(&rows));
+    Ok(())
+}
