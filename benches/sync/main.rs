@@ -83,20 +83,25 @@ fn main() -> anyhow::Result<()> {
     );
     let mut rows: Vec<Row> = Vec::new();
     let wants = |name: &str| only.is_none_or(|o| o == name);
+    // Each part's rows are printed as soon as they are measured, and the whole table at the end.
+    let mut keep = |new: Vec<Row>| {
+        eprint!("{}", table::render(&new));
+        rows.extend(new);
+    };
     runtime.block_on(async {
         if wants("edits") {
-            rows.extend(workloads::edits(sizes).await?);
+            keep(workloads::edits(sizes).await?);
         }
         if wants("backfill") {
-            rows.extend(workloads::backfill(sizes).await?);
+            keep(workloads::backfill(sizes).await?);
         }
         if wants("latency") {
-            rows.extend(latency::run(sizes).await?);
+            keep(latency::run(sizes).await?);
         }
         anyhow::Ok(())
     })?;
     if wants("scale") {
-        rows.extend(runtime.block_on(scale::run(sizes))?);
+        keep(runtime.block_on(scale::run(sizes))?);
     }
     println!("{}", table::render(&rows));
     Ok(())
