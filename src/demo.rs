@@ -104,15 +104,12 @@ pub async fn run(duration: Duration, seed: u64) -> anyhow::Result<()> {
     );
     println!("  stops after {}s or on Ctrl-C\n", duration.as_secs());
 
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let daemon = Daemon {
         config,
         clock: SystemClock::shared(),
         listener,
-    };
-    let handle = tokio::spawn(daemon.run(async move {
-        let _ = stop_rx.await;
-    }));
+    }
+    .spawn();
 
     let start = tokio::time::Instant::now();
     let deadline = start + duration;
@@ -125,7 +122,7 @@ pub async fn run(duration: Duration, seed: u64) -> anyhow::Result<()> {
             _ = &mut ctrl_c => { println!("\nCtrl-C: stopping"); break; }
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
-        if tokio::time::Instant::now() >= deadline || handle.is_finished() {
+        if tokio::time::Instant::now() >= deadline || daemon.is_finished() {
             break;
         }
         let elapsed = start.elapsed().as_secs();
@@ -144,11 +141,8 @@ pub async fn run(duration: Duration, seed: u64) -> anyhow::Result<()> {
         }
         crossed += print_crossings(&store_path, &mut seen, elapsed);
     }
-    let _ = stop_tx.send(());
-    match handle.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => println!("the daemon stopped with an error: {e:#}"),
-        Err(e) => println!("the daemon task failed: {e}"),
+    if let Err(e) = daemon.stop().await {
+        println!("the daemon stopped with an error: {e:#}");
     }
     crossed += print_crossings(&store_path, &mut seen, start.elapsed().as_secs());
     summary(&world, &store_path, crossed);

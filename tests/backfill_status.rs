@@ -36,17 +36,12 @@ async fn status_shows_backfill_progress_and_an_eta_during_the_first_poll() {
     // Only the Trengo poll acts: at start it runs at once, with no cursor yet.
     config.schedule.ghl_poll = "0 0 0 1 1 *".parse().unwrap();
     config.schedule.sweep = "0 0 0 1 1 *".parse().unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let daemon = tokio::spawn(
-        Daemon {
-            config,
-            clock: SystemClock::shared(),
-            listener,
-        }
-        .run(async move {
-            let _ = stop_rx.await;
-        }),
-    );
+    let daemon = Daemon {
+        config,
+        clock: SystemClock::shared(),
+        listener,
+    }
+    .spawn();
     let http = reqwest::Client::new();
     let mut during = None;
     let mut finished = None;
@@ -67,8 +62,7 @@ async fn status_shows_backfill_progress_and_an_eta_during_the_first_poll() {
     }
     let during = during.expect("/status never showed the backfill under way");
     let finished = finished.expect("the backfill never completed");
-    stop_tx.send(()).unwrap();
-    daemon.await.unwrap().unwrap();
+    daemon.stop().await.unwrap();
 
     assert_eq!(during["listed"], 300, "every ticket is listed first");
     let (done, total) = (

@@ -20,28 +20,6 @@ async fn world(seed: u64) -> SimWorld {
     support::world(seed, 10, 5).await
 }
 
-/// A daemon running in-process on `config` and `listener`, stopped by sending on the channel.
-fn start_daemon(
-    config: trengo_sync::config::Config,
-    listener: TcpListener,
-) -> (
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<anyhow::Result<()>>,
-) {
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let daemon = tokio::spawn(
-        Daemon {
-            config,
-            clock: SystemClock::shared(),
-            listener,
-        }
-        .run(async move {
-            let _ = stop_rx.await;
-        }),
-    );
-    (stop_tx, daemon)
-}
-
 async fn wait_until_ready(http: &reqwest::Client, base: &str) {
     wait_for("readiness", Duration::from_secs(60), async || {
         http.get(format!("{base}/readyz"))
@@ -73,7 +51,12 @@ async fn daemon_becomes_ready_and_changes_cross_both_ways_by_schedule() {
     let config = world
         .config(&dir.path().join("state.sqlite"), addr)
         .unwrap();
-    let (stop, daemon) = start_daemon(config, listener);
+    let daemon = Daemon {
+        config,
+        clock: SystemClock::shared(),
+        listener,
+    }
+    .spawn();
     let http = reqwest::Client::new();
     let base = format!("http://{addr}");
     wait_until_ready(&http, &base).await;
@@ -130,8 +113,7 @@ async fn daemon_becomes_ready_and_changes_cross_both_ways_by_schedule() {
     );
     assert!(metrics.contains("trengo_sync_passes_total"), "{metrics}");
 
-    let _ = stop.send(());
-    daemon.await.unwrap().unwrap();
+    daemon.stop().await.unwrap();
 }
 
 /// Registers a Trengo webhook through the fake's API, as a user would in Trengo's settings,
@@ -183,7 +165,12 @@ async fn signed_webhooks_from_both_sides_cross_with_polls_idle_and_forgeries_are
     world
         .ghl()
         .register_webhook(&format!("http://{addr}/webhooks/ghl"));
-    let (stop, daemon) = start_daemon(config, listener);
+    let daemon = Daemon {
+        config,
+        clock: SystemClock::shared(),
+        listener,
+    }
+    .spawn();
     let http = reqwest::Client::new();
     let base = format!("http://{addr}");
     wait_until_ready(&http, &base).await;
@@ -258,8 +245,7 @@ async fn signed_webhooks_from_both_sides_cross_with_polls_idle_and_forgeries_are
     let metrics = get_text(&http, format!("{base}/metrics")).await;
     assert!(metrics.contains("trengo_sync_webhooks_total"), "{metrics}");
 
-    let _ = stop.send(());
-    daemon.await.unwrap().unwrap();
+    daemon.stop().await.unwrap();
 }
 
 fn task_completed(world: &SimWorld, task_id: &str) -> bool {

@@ -198,17 +198,12 @@ async fn fuzzed_webhooks_get_4xx_and_change_nothing() {
         .webhooks
         .trengo_secrets
         .insert("TICKET_CLOSED".into(), Secret::new(SECRET));
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let daemon = tokio::spawn(
-        Daemon {
-            config,
-            clock: SystemClock::shared(),
-            listener,
-        }
-        .run(async move {
-            let _ = stop_rx.await;
-        }),
-    );
+    let daemon = Daemon {
+        config,
+        clock: SystemClock::shared(),
+        listener,
+    }
+    .spawn();
     let linked = settled_links(
         &world,
         &dir.path().join("state.sqlite"),
@@ -318,8 +313,7 @@ async fn fuzzed_webhooks_get_4xx_and_change_nothing() {
     assert!(!daemon.is_finished(), "the daemon stopped");
     let health = http.get(format!("{base}/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
-    let _ = stop_tx.send(());
-    daemon.await.unwrap().unwrap();
+    daemon.stop().await.unwrap();
     world.shutdown().await;
 }
 

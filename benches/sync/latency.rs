@@ -73,24 +73,19 @@ pub async fn run(s: Sizes) -> anyhow::Result<Vec<Row>> {
         "0 0 0 1 1 *".parse().map_err(anyhow::Error::msg)?;
     config.schedule.sweep = never.clone();
     config.schedule.reconcile = never;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let daemon = tokio::spawn(
-        Daemon {
-            config,
-            clock: SystemClock::shared(),
-            listener,
-        }
-        .run(async move {
-            let _ = stop_rx.await;
-        }),
-    );
+    let daemon = Daemon {
+        config,
+        clock: SystemClock::shared(),
+        listener,
+    }
+    .spawn();
     eprintln!("latency: waiting for the first links to settle");
     // Settled: a stretch of 6 s in which only idle polls ran (at most two calls per poll).
     loop {
         let before = world::calls(&world);
         tokio::time::sleep(Duration::from_secs(6)).await;
         if daemon.is_finished() {
-            daemon.await??;
+            daemon.stop().await?;
             anyhow::bail!("the daemon stopped before the latency edits");
         }
         let after = world::calls(&world);
@@ -151,8 +146,7 @@ pub async fn run(s: Sizes) -> anyhow::Result<Vec<Row>> {
         by_webhook
             .push(until(|| Ok(world.trengo().ticket_json(ticket)?["status"] == "CLOSED")).await?);
     }
-    let _ = stop_tx.send(());
-    daemon.await??;
+    daemon.stop().await?;
     world.shutdown().await;
     let poll = POLL.as_secs_f64();
     Ok(vec![

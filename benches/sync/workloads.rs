@@ -327,17 +327,12 @@ pub async fn backfill(s: Sizes) -> anyhow::Result<Vec<Row>> {
     config.schedule.sweep = never.clone();
     config.schedule.reconcile = never;
     let c0 = calls(&world);
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let daemon = tokio::spawn(
-        Daemon {
-            config,
-            clock: SystemClock::shared(),
-            listener,
-        }
-        .run(async move {
-            let _ = stop_rx.await;
-        }),
-    );
+    let daemon = Daemon {
+        config,
+        clock: SystemClock::shared(),
+        listener,
+    }
+    .spawn();
     let http = reqwest::Client::new();
     let mut samples = Vec::new();
     let (started, finished, used) = loop {
@@ -368,8 +363,7 @@ pub async fn backfill(s: Sizes) -> anyhow::Result<Vec<Row>> {
             anyhow::bail!("the daemon stopped during the backfill");
         }
     };
-    let _ = stop_tx.send(());
-    daemon.await??;
+    daemon.stop().await?;
     let took = (finished - started).to_std()?;
     let fl = floor(used, k);
     let ratio = took.as_secs_f64() / fl.as_secs_f64().max(1e-9);

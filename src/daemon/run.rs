@@ -40,7 +40,40 @@ fn notify(state: &[sd_notify::NotifyState<'_>]) {
     let _ = sd_notify::notify(state);
 }
 
+/// A daemon running on a task of its own, stopped with [`Running::stop`] (the in-process
+/// form of SIGTERM): how the demo, the tests and the benchmark run one beside their fakes.
+#[derive(Debug)]
+pub struct Running {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Whether the daemon has already ended (on an error: [`Running::stop`] returns it).
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Asks the daemon to stop as SIGTERM would, and waits for it to return.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        // Already ended when the send fails: its result is what the task returned.
+        let _ = self.stop.send(());
+        self.task
+            .await
+            .map_err(|e| anyhow::anyhow!("the daemon's task failed: {e}"))?
+    }
+}
+
 impl Daemon {
+    /// Runs on a new task until [`Running::stop`]. Must be called inside a Tokio runtime.
+    pub fn spawn(self) -> Running {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(self.run(async move {
+            let _ = stopped.await;
+        }));
+        Running { stop, task }
+    }
+
     /// Runs until `shutdown` resolves.
     pub async fn run(
         self,
