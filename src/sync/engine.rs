@@ -20,14 +20,14 @@ use super::operation::{BrakeReport, ItemKey, Op, Plan};
 use super::read::{self, GHL_SEEN, NOTES_UPTO, ReadError, TRENGO_SEEN, Work};
 use super::settings::EngineSettings;
 use super::views::Directory;
-
-mod settle;
 use crate::api::{ApiError, Budget};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::ghl::{GhlAuth, GhlClient, GhlClientConfig};
 use crate::store::{self, Store, StoreError, StoreHandle, identity::Identity};
 use crate::trengo::{self, TicketFilters, TrengoClient, TrengoClientConfig};
+
+mod settle;
 
 /// Cursor of the Trengo `updated_at` watermark.
 pub const TRENGO_CURSOR: &str = "trengo.updated_at";
@@ -565,6 +565,9 @@ impl Engine {
             return Ok(());
         }
         let state = read::contacts_state(&self.store, seen.keys().cloned().collect()).await?;
+        // With a title prefix, any contact may hold a task in scope: the contact list does
+        // not show task titles, so its tasks must be read to know.
+        let by_prefix = self.settings.scope.ghl_title_prefix.is_some();
         for (id, contact) in seen {
             let print = super::views::contact_fingerprint(&contact);
             let (linked, recorded) = state.get(&id).cloned().unwrap_or((false, None));
@@ -578,9 +581,6 @@ impl Engine {
                 .ghl_tag
                 .as_ref()
                 .is_some_and(|t| view.tags.contains(t));
-            // With a title prefix, any contact may hold a task in scope: the contact list
-            // does not show task titles, so its tasks must be read to know.
-            let by_prefix = self.settings.scope.ghl_title_prefix.is_some();
             if linked {
                 work.contacts.insert(id.clone());
             }
