@@ -7,7 +7,6 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::net::TcpListener;
 use trengo_sync::clock::SystemClock;
 use trengo_sync::daemon::run::Daemon;
 use trengo_sync::sim::Faults;
@@ -30,9 +29,8 @@ async fn status_shows_backfill_progress_and_an_eta_during_the_first_poll() {
         ..Faults::default()
     });
     let dir = tempfile::tempdir().unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (mut config, listener) = support::daemon_config(&world, &dir).await;
     let addr = listener.local_addr().unwrap();
-    let mut config = world.config(&support::store_path(&dir), addr).unwrap();
     // Only the Trengo poll acts: at start it runs at once, with no cursor yet.
     config.schedule.ghl_poll = "0 0 0 1 1 *".parse().unwrap();
     config.schedule.sweep = "0 0 0 1 1 *".parse().unwrap();

@@ -7,11 +7,13 @@ mod support;
 use std::time::{Duration, Instant};
 
 use secrecy::ExposeSecret as _;
-use support::{links, spawn_daemon, total_writes, wait_for, wait_until_writes_stop, write_config};
+use support::{
+    daemon_config, links, spawn_daemon, total_writes, wait_for, wait_until_writes_stop,
+    write_config,
+};
 use trengo_sync::config::Secret;
 use trengo_sync::sim::world::MANAGED_PREFIX;
 
-use tokio::net::TcpListener;
 use trengo_sync::clock::SystemClock;
 use trengo_sync::daemon::run::Daemon;
 use trengo_sync::sim::world::SimWorld;
@@ -46,11 +48,8 @@ fn ticket_has_label(world: &SimWorld, ticket_id: i64, name: &str) -> bool {
 async fn daemon_becomes_ready_and_changes_cross_both_ways_by_schedule() {
     let world = world(5).await;
     let dir = tempfile::tempdir().unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (config, listener) = daemon_config(&world, &dir).await;
     let addr = listener.local_addr().unwrap();
-    let config = world
-        .config(&dir.path().join("state.sqlite"), addr)
-        .unwrap();
     let daemon = Daemon {
         config,
         clock: SystemClock::shared(),
@@ -138,11 +137,8 @@ async fn register_trengo_webhook(world: &SimWorld, event: &str, url: &str) -> St
 async fn signed_webhooks_from_both_sides_cross_with_polls_idle_and_forgeries_are_refused() {
     let world = world(6).await;
     let dir = tempfile::tempdir().unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (mut config, listener) = daemon_config(&world, &dir).await;
     let addr = listener.local_addr().unwrap();
-    let mut config = world
-        .config(&dir.path().join("state.sqlite"), addr)
-        .unwrap();
     // Each poll runs once at start (it has never succeeded), then not again this year; the
     // sweep and the reconcile never: after the first links, only webhooks can move anything.
     let yearly: trengo_sync::config::CronExpr = "0 0 0 1 1 *".parse().unwrap();

@@ -12,7 +12,6 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use support::reliability::{OneWayEdits, long_mode, settled_links};
 use support::{links, total_writes};
-use tokio::net::TcpListener;
 use trengo_sync::clock::SystemClock;
 use trengo_sync::config::types::Secret;
 use trengo_sync::daemon::run::Daemon;
@@ -187,11 +186,8 @@ async fn fuzzed_webhooks_get_4xx_and_change_nothing() {
     const SECRET: &str = "whsec-reliability-test";
     let world = support::world(41, 10, 5).await;
     let dir = tempfile::tempdir().unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (mut config, listener) = support::daemon_config(&world, &dir).await;
     let addr = listener.local_addr().unwrap();
-    let mut config = world
-        .config(&dir.path().join("state.sqlite"), addr)
-        .unwrap();
     config.webhooks.enabled = true;
     config.webhooks.ghl_public_key = world.ghl_public_key();
     config

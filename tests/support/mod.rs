@@ -154,6 +154,19 @@ pub fn write_config(world: &SimWorld, dir: &tempfile::TempDir) -> (PathBuf, std:
     (config, listen)
 }
 
+/// The world's configuration for an in-process daemon whose HTTP surface listens on the
+/// returned loopback listener (its address is the configuration's `http.listen`).
+pub async fn daemon_config(
+    world: &SimWorld,
+    dir: &tempfile::TempDir,
+) -> (trengo_sync::config::Config, TcpListener) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = world
+        .config(&store_path(dir), listener.local_addr().unwrap())
+        .unwrap();
+    (config, listener)
+}
+
 /// Starts `trengo-sync run --config CONFIG` as a child process, its output discarded.
 pub fn spawn_daemon(config: &Path) -> std::process::Child {
     std::process::Command::new(env!("CARGO_BIN_EXE_trengo-sync"))
