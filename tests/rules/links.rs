@@ -285,3 +285,37 @@ async fn ticket_leaving_scope_stops_syncing_and_deletes_nothing() {
         "a ticket out of scope still completed its task"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ticket_leaving_scope_leaves_the_contact_tags_its_labels_made() {
+    let world = world(22, 8, 5).await;
+    let dir = tempfile::tempdir().unwrap();
+    let person = untagged_person(&world);
+    let ticket = labelled_ticket(&world, &person, "Leaving with a tag");
+    // A second linked ticket keeps the contact's group in play after the first one leaves.
+    labelled_ticket(&world, &person, "Staying without the tag");
+    world
+        .trengo()
+        .add_label(ticket, label(&world, "trengo:vip"))
+        .unwrap();
+    let engine = settled(&world, &dir, &[], "").await;
+    let tags = |world: &SimWorld| {
+        world.ghl().contact_json(&person.ghl_contact_id).unwrap()["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|t| t.as_str().map(str::to_owned))
+            .collect::<Vec<_>>()
+    };
+    assert!(tags(&world).contains(&"trengo:vip".to_owned()));
+    world
+        .trengo()
+        .remove_label(ticket, label(&world, LINK_LABEL))
+        .unwrap();
+    until_quiet(&engine, 4).await;
+    assert!(
+        tags(&world).contains(&"trengo:vip".to_owned()),
+        "leaving scope removed the tag the ticket's label had made: {:?}",
+        tags(&world)
+    );
+}

@@ -67,7 +67,7 @@ pub fn plan(input: &PlanInput) -> Plan {
         // Leaving scope ends syncing and nothing else: no field of that link is planned.
         let (in_scope, leaving): (Vec<&LinkView>, Vec<&LinkView>) =
             links.iter().copied().partition(|l| l.in_scope);
-        for link in leaving {
+        for link in &leaving {
             items.push(
                 ItemKey::Ticket(link.ticket.id),
                 Op::Unlink { link: link.link },
@@ -83,7 +83,7 @@ pub fn plan(input: &PlanInput) -> Plan {
         }
         items.extend(
             ItemKey::Contact(group.contact.id.clone()),
-            tags::plan(group, &in_scope, settings),
+            tags::plan(group, &in_scope, &leaving, settings),
         );
         for (ticket_id, op) in comments::plan(group, &in_scope, settings) {
             items.push(ItemKey::Ticket(ticket_id), op);

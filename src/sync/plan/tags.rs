@@ -5,7 +5,8 @@
 //! labels over all its linked tickets, open or closed: closing a ticket must not strip the
 //! contact's tags. A GHL add goes to each open linked ticket (none open: the most recently
 //! updated one); a GHL remove goes to every linked ticket carrying the label, so the union agrees
-//! afterwards and nothing ping-pongs. Unmanaged tags are never read into the merge.
+//! afterwards and nothing ping-pongs. Unmanaged tags are never read into the merge. A label
+//! that only a ticket leaving scope carried leaves the base rather than reading as removed.
 //!
 //! Against a stored base set, a tag is either in the base or not, so "added on one side,
 //! removed on the other" cannot happen for the same tag: both sides moving a tag always moves it
@@ -17,11 +18,20 @@ use crate::sync::model::{ContactGroup, LinkView, Tag};
 use crate::sync::operation::Op;
 use crate::sync::policy::{Field, PlanSettings};
 
-/// The tag ops of one contact group; `links` are its in-scope links, sorted by id.
-pub(super) fn plan(group: &ContactGroup, links: &[&LinkView], settings: &PlanSettings) -> Vec<Op> {
+/// The tag ops of one contact group; `links` are its in-scope links and `leaving` the links
+/// leaving scope this pass, each sorted by id.
+pub(super) fn plan(
+    group: &ContactGroup,
+    links: &[&LinkView],
+    leaving: &[&LinkView],
+    settings: &PlanSettings,
+) -> Vec<Op> {
     let direction = settings.directions.tags;
     let held = links.iter().any(|l| l.held.contains(&Field::Tags));
-    if links.is_empty() || held || !(direction.writes_ghl() || direction.writes_trengo()) {
+    if (links.is_empty() && leaving.is_empty())
+        || held
+        || !(direction.writes_ghl() || direction.writes_trengo())
+    {
         return Vec::new();
     }
     let rule = &settings.tags;
@@ -32,11 +42,26 @@ pub(super) fn plan(group: &ContactGroup, links: &[&LinkView], settings: &PlanSet
         .collect();
     let ghl = rule.managed(&group.contact.tags);
     // Never synced: an empty base, so the first sync is a union and removes nothing.
-    let base = group
+    let mut base = group
         .tag_base
         .as_ref()
         .map(|b| rule.managed(b))
         .unwrap_or_default();
+    // Leaving scope deletes nothing (sync-model.md §2): labels that only a leaving ticket
+    // carried drop out of the union, which must not read as a Trengo removal. They leave the
+    // base instead, so the contact's tag is GHL's own from now on: like any GHL add, it goes
+    // to the contact's open linked tickets, and nothing is removed anywhere.
+    let departed: BTreeSet<Tag> = leaving
+        .iter()
+        .flat_map(|l| rule.managed(&l.ticket.labels))
+        .filter(|tag| !trengo.contains(tag))
+        .collect();
+    base.retain(|tag| !departed.contains(tag));
+    if links.is_empty() {
+        // Nothing left to sync on this contact; a base without the departed labels keeps a
+        // later link from reading them as removed.
+        return set_base(group, base);
+    }
 
     let mut merged = BTreeSet::new();
     let (mut add, mut remove) = (BTreeSet::new(), BTreeSet::new());
@@ -86,13 +111,19 @@ pub(super) fn plan(group: &ContactGroup, links: &[&LinkView], settings: &PlanSet
     }
     ops.extend(detach);
     ops.extend(attach);
-    if group.tag_base.as_ref() != Some(&merged) {
-        ops.push(Op::SetTagBase {
-            contact_id: contact_id.clone(),
-            tags: merged,
-        });
-    }
+    ops.extend(set_base(group, merged));
     ops
+}
+
+/// The op that records `tags` as the contact's base, if it differs from the stored one.
+fn set_base(group: &ContactGroup, tags: BTreeSet<Tag>) -> Vec<Op> {
+    if group.tag_base.as_ref() == Some(&tags) {
+        return Vec::new();
+    }
+    vec![Op::SetTagBase {
+        contact_id: group.contact.id.clone(),
+        tags,
+    }]
 }
 
 /// Where a GHL tag add goes: every open linked ticket, else the most recently updated one.
