@@ -754,7 +754,14 @@ impl Engine {
                     groups.push(g.group.clone());
                     loaded.push(g);
                 }
-                Ok(None) => {}
+                Ok(None) => {
+                    // No active link is left on the contact: nothing of it is failing any
+                    // more, and a retry row kept would stay "stuck" forever.
+                    let item = format!("contact:{contact}");
+                    self.store
+                        .call(move |s| store::retries::clear(s.conn(), &item).map(|_| ()))
+                        .await?;
+                }
                 Err(e) => {
                     // Not seen: recording its fingerprint would make the next poll skip a
                     // contact whose change was never synced.
