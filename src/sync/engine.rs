@@ -358,6 +358,7 @@ impl Engine {
                     backfill.as_ref(),
                 )
                 .await?;
+            report.failed.append(&mut work.failed);
             if options.dry_run {
                 report.plans.push(plan);
                 break;
@@ -753,10 +754,21 @@ impl Engine {
                     groups.push(g.group.clone());
                     loaded.push(g);
                 }
-                Ok(None) => {}
-                Err(e) => {
-                    self.fail_item(&format!("contact:{contact}"), &e.to_string())
+                Ok(None) => {
+                    // No active link is left on the contact: nothing of it is failing any
+                    // more, and a retry row kept would stay "stuck" forever.
+                    let item = format!("contact:{contact}");
+                    self.store
+                        .call(move |s| store::retries::clear(s.conn(), &item).map(|_| ()))
                         .await?;
+                }
+                Err(e) => {
+                    // Not seen: recording its fingerprint would make the next poll skip a
+                    // contact whose change was never synced.
+                    work.contact_prints.remove(contact.as_str());
+                    let item = format!("contact:{contact}");
+                    self.fail_item(&item, &e.to_string()).await?;
+                    work.failed.push((item, e.to_string()));
                 }
             }
         }
@@ -780,6 +792,11 @@ impl Engine {
                 .await
                 {
                     Ok((found, _)) => {
+                        // Its tasks were read: an earlier failure to read them is over.
+                        let item = format!("task:{contact}/");
+                        self.store
+                            .call(move |s| store::retries::clear(s.conn(), &item).map(|_| ()))
+                            .await?;
                         for c in &found {
                             if let Candidate::Task { task, .. } = c {
                                 task_contacts.insert(task.id.clone(), contact.clone());
@@ -788,8 +805,9 @@ impl Engine {
                         candidates.extend(found);
                     }
                     Err(e) => {
-                        self.fail_item(&format!("task:{contact}/"), &e.to_string())
-                            .await?;
+                        let item = format!("task:{contact}/");
+                        self.fail_item(&item, &e.to_string()).await?;
+                        work.failed.push((item, e.to_string()));
                     }
                 }
             }
@@ -896,7 +914,9 @@ impl Engine {
     }
 
     /// Records fingerprints and message positions of the groups applied without failure, so
-    /// the next poll skips them until they change again.
+    /// the next poll skips them until they change again, and forgets their earlier failures:
+    /// a group read and applied whole is in sync, even when this pass had nothing to write
+    /// for it (else a failed read would stay in the retry table, "stuck", forever).
     async fn record_seen(
         &self,
         work: &mut Work,
@@ -905,11 +925,19 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let mut link_bases: Vec<(LinkId, &'static str, serde_json::Value)> = Vec::new();
         let mut contact_bases: Vec<(String, serde_json::Value)> = Vec::new();
+        let mut recovered: Vec<String> = Vec::new();
         for g in loaded {
             let contact = &g.group.contact.id;
             if failed.contains(contact) {
                 continue;
             }
+            recovered.push(format!("contact:{contact}"));
+            recovered.extend(
+                g.group
+                    .links
+                    .iter()
+                    .map(|l| format!("ticket:{}", l.ticket.id)),
+            );
             for (link, upto) in &g.notes_upto {
                 link_bases.push((*link, NOTES_UPTO, json!(upto)));
             }
@@ -928,13 +956,16 @@ impl Engine {
                 contact_bases.push((contact, json!(print)));
             }
         }
-        if link_bases.is_empty() && contact_bases.is_empty() {
+        if link_bases.is_empty() && contact_bases.is_empty() && recovered.is_empty() {
             return Ok(());
         }
         let now = self.clock.now();
         self.store
             .call(move |s| {
                 let tx = s.transaction()?;
+                for item in &recovered {
+                    store::retries::clear(&tx, item)?;
+                }
                 for (link, field, value) in &link_bases {
                     let id = store::links::LinkId(link.0);
                     let current = store::bases::get(&tx, id, field)?.map(|b| b.value);

@@ -42,6 +42,16 @@ pub enum ReadError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A linked ticket's answer could not be synced (an unknown status); the whole group
+    /// waits, since a group planned without one of its links would read that link's labels
+    /// as removed.
+    #[error("ticket {ticket}: {reason}")]
+    Unreadable {
+        /// The ticket.
+        ticket: i64,
+        /// Why.
+        reason: views::Unreadable,
+    },
 }
 
 /// What a pass found to do.
@@ -61,6 +71,9 @@ pub struct Work {
     pub contact_prints: HashMap<String, String>,
     /// Cursors to advance once the pass's work is committed.
     pub cursors: Vec<(String, String)>,
+    /// Items whose reading failed (a group or a contact's tasks), with why: failures of the
+    /// pass's items as much as a failed write is.
+    pub failed: Vec<(String, String)>,
 }
 
 /// One contact group as loaded, with what must be recorded when it is applied.
@@ -217,13 +230,12 @@ pub async fn load_group(
                 if let Some(h) = highest {
                     notes_upto.push((lid, h));
                 }
-                let ticket_view = match views::ticket(&ticket, notes, directory) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        tracing::warn!(ticket = ticket.id, error = %e, "ticket left out of this pass");
-                        continue;
+                let ticket_view = views::ticket(&ticket, notes, directory).map_err(|reason| {
+                    ReadError::Unreadable {
+                        ticket: ticket.id,
+                        reason,
                     }
-                };
+                })?;
                 let ticket_matches = settings.scope.ticket_in_scope(
                     &ticket_view.labels,
                     ticket.channel_id(),
