@@ -1,7 +1,8 @@
 //! The executor: the only writer, to both APIs and to the store.
 //!
 //! It applies one item of a [`Plan`](super::Plan) at a time. Remote writes go first, in the
-//! planner's order; the item's store-only operations (bases, comment pairs, held conflicts)
+//! planner's order; the item's store-only operations (bases, comment pairs, held conflicts,
+//! links leaving scope)
 //! are committed together at the end, and only when every write of the item succeeded, so a
 //! half-applied item is simply seen again by the next pass and the three-way merge finishes it.
 //! Every remote create is journalled first: an intent with its idempotency key is committed
@@ -159,7 +160,8 @@ impl Executor<'_> {
                 | Op::SetTagBase { .. }
                 | Op::MapComment { .. }
                 | Op::HoldConflict { .. }
-                | Op::SettleConflict { .. } => deferred.push(op.clone()),
+                | Op::SettleConflict { .. }
+                | Op::Unlink { .. } => deferred.push(op.clone()),
                 _ => {
                     if let Some(update) = Update::of(op, item) {
                         journal.push(self.journal(update).await?);
@@ -461,22 +463,8 @@ impl Executor<'_> {
                 .await?;
                 none
             }
-            Op::Unlink { link } => {
-                let (id, now) = (store::links::LinkId(link.0), self.now());
-                self.tx(move |c| {
-                    store::links::set_state(c, id, store::links::LinkState::OutOfScope, now)?;
-                    store::ledger::record(
-                        c,
-                        &Entry::new(EntryKind::Unlinked, now)
-                            .link(id)
-                            .detail("left scope; nothing was deleted"),
-                    )?;
-                    Ok(())
-                })
-                .await?;
-                return Ok(none);
-            }
-            Op::SetLinkBase { .. }
+            Op::Unlink { .. }
+            | Op::SetLinkBase { .. }
             | Op::SetTagBase { .. }
             | Op::MapComment { .. }
             | Op::HoldConflict { .. }
@@ -654,6 +642,18 @@ fn record_pair(
 fn store_op(c: &rusqlite::Connection, op: &Op, now: DateTime<Utc>) -> Result<(), StoreError> {
     let sid = |l: &LinkId| store::links::LinkId(l.0);
     match op {
+        // In the same transaction as the contact's tag base (the planner puts both in the
+        // contact's item), so the labels that left with the link never read as removed.
+        Op::Unlink { link } => {
+            store::links::set_state(c, sid(link), store::links::LinkState::OutOfScope, now)?;
+            store::ledger::record(
+                c,
+                &Entry::new(EntryKind::Unlinked, now)
+                    .link(sid(link))
+                    .detail("left scope; nothing was deleted"),
+            )
+            .map(|_| ())
+        }
         Op::SetLinkBase { link, field, value } => {
             store::bases::put(c, sid(link), &field.to_string(), value, now)
         }
