@@ -264,6 +264,7 @@ impl Engine {
         } = round;
         let mut chunks = chunks(plan.items.clone(), LINKS_PER_CHUNK).into_iter();
         let first = chunks.next().unwrap_or_default();
+        let chunks: Vec<Vec<ItemPlan>> = chunks.collect();
         report.plans.push(plan);
         let progress = backfill.map(|b| (b, Round::First));
 
@@ -298,9 +299,21 @@ impl Engine {
         let (plan_tx, mut plan_rx) = mpsc::channel::<Planned>(1);
         // The last batch settled, so that reading waits for a group still being applied.
         let (settled_tx, settled_rx) = watch::channel(0u64);
-        // Linking only needs the tickets and users; settling keeps the pass's facts.
+        // Linking only needs its tickets and the users; settling keeps the pass's facts.
+        let linked_tickets: BTreeSet<i64> = chunks
+            .iter()
+            .flatten()
+            .flat_map(|i| &i.ops)
+            .filter_map(|op| match op {
+                Op::LinkTicket { ticket_id, .. } => Some(*ticket_id),
+                _ => None,
+            })
+            .collect();
         let mut linking_facts = PassFacts {
-            tickets: facts.tickets.clone(),
+            tickets: linked_tickets
+                .iter()
+                .filter_map(|id| Some((*id, facts.tickets.get(id)?.clone())))
+                .collect(),
             directory: facts.directory.clone(),
             labels: facts.labels.clone(),
         };
