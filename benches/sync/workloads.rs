@@ -288,11 +288,7 @@ fn group_reads(world: &SimWorld) -> u64 {
     world
         .ghl()
         .counter_snapshot()
-        .by_route
-        .iter()
-        .filter(|(route, _)| route.starts_with("GET ") && route.ends_with("/notes"))
-        .map(|(_, n)| n)
-        .sum()
+        .count("GET /contacts/{contactId}/notes")
 }
 
 /// One `/status` reading of the Trengo backfill.
