@@ -83,6 +83,8 @@ pub struct LoadedGroup {
     pub group: ContactGroup,
     /// Highest message id read per link.
     pub notes_upto: Vec<(LinkId, i64)>,
+    /// The contact's fingerprint as read (see [`views::contact_fingerprint`]).
+    pub contact_print: String,
 }
 
 /// The links of some tickets, with their recorded fingerprints.
@@ -293,6 +295,7 @@ pub async fn load_group(
             links: link_views,
         },
         notes_upto,
+        contact_print: views::contact_fingerprint(&contact),
     }))
 }
 
