@@ -184,3 +184,28 @@ async fn a_crash_anywhere_in_the_chunked_backfill_resumes_without_duplicates() {
         assert_eq!(links, expected_links, "crash after write {n}: links differ");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_ghl_poll_after_a_trengo_backfill_still_links_the_tagged_tasks() {
+    use trengo_sync::sync::engine::PassKind::{GhlPoll, TrengoPoll};
+    // One pass that polls both sides: the links an account should end with.
+    let reference = support::world(31, 24, 8).await;
+    let dir = tempfile::tempdir().unwrap();
+    support::first_pass_and_converge(&support::engine(&reference, &dir).await)
+        .await
+        .unwrap();
+    let expected = support::links(&dir).len();
+    // The daemon's order: the Trengo backfill first (it writes to contacts and records them),
+    // then the first GHL poll, which must still look at those contacts' tagged tasks.
+    let world = support::world(31, 24, 8).await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = support::engine(&world, &dir).await;
+    for kind in [TrengoPoll, GhlPoll] {
+        engine.pass(kind, PassOptions::default()).await.unwrap();
+    }
+    assert_eq!(
+        support::links(&dir).len(),
+        expected,
+        "a tagged GHL task was left unlinked"
+    );
+}

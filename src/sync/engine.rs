@@ -33,6 +33,9 @@ mod settle;
 
 use backfill::{BackfillRun, Round};
 
+/// How long a link whose status became done stays in the safety sweep (sync-model.md §4.6).
+pub const SWEEP_DONE_FOR: chrono::Duration = chrono::Duration::days(7);
+
 /// Cursor of the Trengo `updated_at` watermark.
 pub const TRENGO_CURSOR: &str = "trengo.updated_at";
 /// Cursor of the GHL `dateUpdated` watermark.
@@ -566,10 +569,16 @@ impl Engine {
         // With a title prefix, any contact may hold a task in scope: the contact list does
         // not show task titles, so its tasks must be read to know.
         let by_prefix = self.settings.scope.ghl_title_prefix.is_some();
+        // The first GHL listing looks at every contact's tasks for the link rule, even one
+        // whose print is already recorded: the Trengo backfill records the contacts it wrote
+        // to (so this poll need not read their groups again), but it never looked at their
+        // other tasks, and a tagged task would otherwise wait until the contact changes.
+        let first = cursor.is_none();
         for (id, contact) in seen {
             let print = super::views::contact_fingerprint(&contact);
             let (linked, recorded) = state.get(&id).cloned().unwrap_or((false, None));
-            if recorded.as_deref() == Some(print.as_str()) {
+            let unchanged = recorded.as_deref() == Some(print.as_str());
+            if unchanged && !first {
                 continue;
             }
             let view = super::views::contact(&contact, &[]);
@@ -579,13 +588,13 @@ impl Engine {
                 .ghl_tag
                 .as_ref()
                 .is_some_and(|t| view.tags.contains(t));
-            if linked {
+            if linked && !unchanged {
                 work.contacts.insert(id.clone());
             }
             if (tagged || by_prefix) && self.settings.scope.ghl_to_trengo() {
                 work.candidate_contacts.insert(id.clone());
             }
-            if linked || tagged || by_prefix {
+            if (linked || tagged || by_prefix) && !unchanged {
                 work.contact_prints.insert(id, print);
             }
         }
@@ -602,16 +611,21 @@ impl Engine {
             .await?
             .and_then(|p| p.parse().ok())
             .unwrap_or(0);
+        // Open links, and links done within `SWEEP_DONE_FOR`: a task reopened in GHL, or a
+        // label or note added to a ticket just closed, moves no watermark either, and those
+        // come soon after a close. Older done links wait for the nightly reconcile.
+        let since = self.clock.now() - SWEEP_DONE_FOR;
         let links = self
             .store
-            .call(|s| {
+            .call(move |s| {
                 let c = s.conn();
                 let mut open = Vec::new();
                 for link in store::links::active(c)? {
-                    let done = store::bases::get(c, link.id, "status")?
-                        .and_then(|b| b.value.as_bool())
-                        .unwrap_or(false);
-                    if !done {
+                    let status = store::bases::get(c, link.id, "status")?;
+                    let done_long_ago = status.is_some_and(|b| {
+                        b.value.as_bool().unwrap_or(false) && b.updated_at < since
+                    });
+                    if !done_long_ago {
                         open.push(link);
                     }
                 }

@@ -63,3 +63,26 @@ async fn completed_task_marks_its_ticket_as_spam_when_configured() {
         TicketStatus::Invalid
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_reopened_soon_after_its_ticket_closed_is_found_by_the_sweep() {
+    let world = world(28, 10, 5).await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = settled(&world, &dir, &[], "").await;
+    let link = open_link(&engine, &dir).await;
+    world.trengo().close_ticket(link.ticket_id).unwrap();
+    until_quiet(&engine, 4).await;
+    assert!(task(&engine, &link).await.completed);
+    // Reopening a task moves no GHL watermark (the fake's pessimistic default), so neither
+    // poll sees it; the sweep must, though the link's status is done.
+    world.ghl().reopen_task(&link.task_id).unwrap();
+    let swept = engine
+        .pass(PassKind::Sweep, PassOptions::default())
+        .await
+        .unwrap();
+    assert!(swept.failed.is_empty(), "{:?}", swept.failed);
+    assert!(
+        !ticket(&engine, link.ticket_id).await.status.is_done(),
+        "the sweep skipped a link closed a moment ago"
+    );
+}
