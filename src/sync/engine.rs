@@ -27,7 +27,10 @@ use crate::ghl::{GhlAuth, GhlClient, GhlClientConfig};
 use crate::store::{self, Store, StoreError, StoreHandle, identity::Identity};
 use crate::trengo::{self, TicketFilters, TrengoClient, TrengoClientConfig};
 
+mod hints;
 mod settle;
+
+pub use hints::Hint;
 
 /// Cursor of the Trengo `updated_at` watermark.
 pub const TRENGO_CURSOR: &str = "trengo.updated_at";
@@ -98,15 +101,6 @@ pub enum PassKind {
     Reconcile,
     /// Items named by webhooks.
     Hints(Vec<Hint>),
-}
-
-/// An item a webhook pointed at.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Hint {
-    /// Re-read this ticket.
-    Ticket(i64),
-    /// Re-read this GHL contact.
-    Contact(String),
 }
 
 /// How a pass runs.
@@ -392,6 +386,8 @@ impl Engine {
             // this pass instead of the next.
             round_contacts = new_contacts;
             round_candidates = false;
+            // A new link's notes and tags cross now: its group is read whole.
+            work.reach.clear();
         }
         if !options.dry_run {
             let cursors = std::mem::take(&mut work.cursors);
@@ -643,44 +639,6 @@ impl Engine {
         Ok(())
     }
 
-    async fn hints(&self, work: &mut Work, hints: &[Hint]) -> Result<(), EngineError> {
-        for hint in hints {
-            match hint {
-                Hint::Ticket(id) => {
-                    let id = *id;
-                    let link = self
-                        .store
-                        .call(move |s| store::links::by_ticket(s.conn(), id))
-                        .await?;
-                    match link {
-                        Some(link) if link.state == store::links::LinkState::Active => {
-                            work.contacts.insert(link.ghl_contact_id);
-                        }
-                        Some(_) => {}
-                        None => {
-                            let ticket = self.trengo.ticket(id).await?;
-                            let labels = super::views::labels(&ticket);
-                            if self.settings.scope.ticket_in_scope(
-                                &labels,
-                                ticket.channel_id(),
-                                ticket.team_id,
-                            ) {
-                                work.candidate_tickets.insert(id, ticket);
-                            }
-                        }
-                    }
-                }
-                Hint::Contact(id) => {
-                    work.contacts.insert(id.clone());
-                    if self.settings.scope.ghl_to_trengo() {
-                        work.candidate_contacts.insert(id.clone());
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
     async fn due_retries(&self, work: &mut Work) -> Result<(), EngineError> {
         let now = self.clock.now();
         let due = self
@@ -689,7 +647,7 @@ impl Engine {
             .await?;
         for retry in due {
             if let Some(id) = retry.item.strip_prefix("contact:") {
-                work.contacts.insert(id.to_string());
+                work.want(id, read::Reach::Whole);
             } else if let Some(id) = retry.item.strip_prefix("ticket:") {
                 if let Ok(id) = id.parse::<i64>() {
                     self.hints(work, &[Hint::Ticket(id)]).await?;
@@ -718,14 +676,14 @@ impl Engine {
         // the contact, its tasks and notes; Trengo for each ticket and its messages), so reading
         // groups side by side keeps both budgets busy instead of one idling while the other
         // paces. `buffered` keeps the order, so the plan is the same as one read at a time.
-        let (directory, fresh) = (&facts.directory, &work.tickets);
+        let (directory, fresh, reaches) = (&facts.directory, &work.tickets, &work.reach);
         // The futures are made first: a stream's `map` with a borrowing async closure trips
         // the compiler's `Send` check of the daemon's spawned task.
         let reads: Vec<_> = contacts
             .iter()
             .map(|contact| async move {
                 let mut read_tickets = HashMap::new();
-                let group = read::load_group(
+                let group = read::load_group_within(
                     &self.store,
                     &self.trengo,
                     &self.ghl,
@@ -734,6 +692,7 @@ impl Engine {
                     contact,
                     fresh,
                     &mut read_tickets,
+                    reaches.get(contact).unwrap_or(&read::Reach::Whole),
                 )
                 .await;
                 if let (Some(b), Ok(Some(g))) = (backfill, &group) {
@@ -800,7 +759,17 @@ impl Engine {
             candidates,
             settings: self.settings.plan.clone(),
         };
-        Ok((super::plan(&input), loaded, task_contacts))
+        let mut plan = super::plan(&input);
+        // A group read for one link's fields lacks its other tickets' labels: its tag merge
+        // would read them as removed. Its tags wait for a hint, poll or sweep that reads them.
+        let partial: BTreeSet<&str> = loaded
+            .iter()
+            .filter(|g| g.partial)
+            .map(|g| g.group.contact.id.as_str())
+            .collect();
+        plan.items
+            .retain(|i| !matches!(&i.item, ItemKey::Contact(c) if partial.contains(c.as_str())));
+        Ok((plan, loaded, task_contacts))
     }
 
     // The round's pieces travel separately: bundling them would only rename the list.
