@@ -88,7 +88,7 @@ async fn daemon_state(http: &reqwest::Client, base: &str) -> anyhow::Result<Stri
         .find(|b| b["api"] == "trengo")
         .map_or(-1, |b| b["remaining"].as_i64().unwrap_or(-1));
     Ok(format!(
-        "in flight: {}; Trengo budget left {trengo_left}",
+        "in flight: {}; Trengo window left {trengo_left}",
         if busy.is_empty() {
             "none".to_string()
         } else {

@@ -13,15 +13,7 @@
 //! most `c + r·W` requests, and both are chosen so that this is below the limit with some
 //! headroom. So the client slows down before the server would answer 429, whatever the phase
 //! of the server's fixed window. Time is tokio's, so tests run it paused.
-//!
-//! Webhook items go before scheduled work: requests made inside [`scheduled`] (the daemon's
-//! polls, sweep and reconcile) leave the last few tokens of the burst, the reserve, to webhook
-//! items. At Trengo's documented 120 a minute the burst is only 6, and a poll that re-read a
-//! group just before a webhook arrived used to leave its item waiting for refill. The reserve
-//! costs scheduled work nothing in sustained rate: the bucket refills as fast, it is only
-//! drained to the reserve instead of to zero.
 
-use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -57,21 +49,6 @@ pub struct BudgetSnapshot {
     pub blocked_for: Option<Duration>,
     /// Whether the size was learnt from response headers yet.
     pub sized_from_headers: bool,
-}
-
-/// Calls kept back from scheduled work for a webhook item: a link's read and its write, and
-/// the contact's read on GHL (see `sync::engine::hints`).
-const WEBHOOK_ITEM_CALLS: u32 = 3;
-
-tokio::task_local! {
-    /// Set while scheduled work runs on this task (see [`scheduled`]).
-    static SCHEDULED: ();
-}
-
-/// Runs `work` as scheduled work: its requests leave each budget's reserve to webhook items.
-/// Work not wrapped (webhook items, one-shot commands) may spend the whole burst.
-pub async fn scheduled<F: Future>(work: F) -> F::Output {
-    SCHEDULED.scope((), work).await
 }
 
 /// How long to hold everything back when the daily allowance reads zero; GHL documents no reset
@@ -119,17 +96,6 @@ impl State {
         let headroom = f64::from((self.limit / 20).max(1));
         let per_window = (f64::from(self.limit) - cap - headroom).max(1.0);
         per_window / self.window.as_secs_f64().max(0.001)
-    }
-
-    /// Tokens the current task must leave in the bucket: the reserve for scheduled work (at most
-    /// all but one token of the burst, so it can always proceed), none otherwise.
-    fn floor(&self) -> f64 {
-        if SCHEDULED.try_with(|_| ()).is_err() {
-            return 0.0;
-        }
-        f64::from(WEBHOOK_ITEM_CALLS)
-            .min(self.capacity() - 1.0)
-            .max(0.0)
     }
 
     fn refill(&mut self, now: Instant) {
@@ -199,17 +165,14 @@ impl Budget {
                     Some(until) if until > now => until - now,
                     _ => {
                         state.blocked_until = None;
-                        let floor = state.floor();
-                        if state.tokens >= 1.0 + floor {
+                        if state.tokens >= 1.0 {
                             state.tokens -= 1.0;
                             if let Some(remaining) = state.server_remaining.as_mut() {
                                 *remaining = remaining.saturating_sub(1);
                             }
                             return now;
                         }
-                        Duration::from_secs_f64(
-                            ((1.0 + floor - state.tokens) / state.rate()).max(0.001),
-                        )
+                        Duration::from_secs_f64(((1.0 - state.tokens) / state.rate()).max(0.001))
                     }
                 }
             };
@@ -225,9 +188,7 @@ impl Budget {
         let mut state = self.lock();
         let now = Instant::now();
         state.refill(now);
-        if state.blocked_until.is_some_and(|until| until > now)
-            || state.tokens < 1.0 + state.floor()
-        {
+        if state.blocked_until.is_some_and(|until| until > now) || state.tokens < 1.0 {
             return false;
         }
         let window = state.window;
@@ -404,79 +365,6 @@ mod tests {
         tokio::time::advance(Duration::from_secs(10)).await;
         let granted = (0..50).filter(|_| budget.try_acquire_share(0.05)).count();
         assert_eq!(granted, 5);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn scheduled_work_leaves_the_reserve_to_a_webhook_item() {
-        // Trengo's documented 120 a minute: a burst of 6.
-        let budget = Budget::trengo_default();
-        budget.observe(
-            RateObservation {
-                limit: Some(120),
-                remaining: Some(120),
-                ..Default::default()
-            },
-            Instant::now(),
-        );
-        tokio::time::advance(Duration::from_secs(60)).await;
-        // A poll re-reading a group takes what it may at once and then waits for refill.
-        let poll_start = Instant::now();
-        scheduled(async {
-            for _ in 0..3 {
-                budget.acquire().await;
-            }
-        })
-        .await;
-        assert_eq!(
-            poll_start.elapsed(),
-            Duration::ZERO,
-            "the poll's share of the burst"
-        );
-        // A webhook item arriving now finds its calls in the bucket.
-        let item_start = Instant::now();
-        for _ in 0..WEBHOOK_ITEM_CALLS {
-            budget.acquire().await;
-        }
-        assert_eq!(
-            item_start.elapsed(),
-            Duration::ZERO,
-            "the item waited for refill"
-        );
-        // Scheduled work then paces at the refill rate again.
-        scheduled(budget.acquire()).await;
-        assert!(item_start.elapsed() > Duration::ZERO);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn scheduled_work_keeps_the_sustained_rate() {
-        let budget = Budget::new("test", 120, Duration::from_secs(60));
-        budget.observe(
-            RateObservation {
-                limit: Some(120),
-                remaining: Some(120),
-                ..Default::default()
-            },
-            Instant::now(),
-        );
-        let (plain, start) = (
-            Budget::new("plain", 120, Duration::from_secs(60)),
-            Instant::now(),
-        );
-        for _ in 0..60 {
-            plain.acquire().await;
-        }
-        let unscheduled = start.elapsed();
-        let start = Instant::now();
-        scheduled(async {
-            for _ in 0..60 {
-                budget.acquire().await;
-            }
-        })
-        .await;
-        // The reserve is a few tokens once, not a slower rate: 60 calls at 108 a minute take
-        // about 33 s either way.
-        let reserve = Duration::from_secs_f64(f64::from(WEBHOOK_ITEM_CALLS) / (108.0 / 60.0));
-        assert!(start.elapsed() <= unscheduled + reserve + Duration::from_millis(10));
     }
 
     #[test]

@@ -1,14 +1,13 @@
 //! `trengo-sync run`: the service.
 //!
 //! Cron jobs (tokio-cron-scheduler) and webhook hints feed one serial work loop, so passes
-//! never overlap and the executor stays the only writer. Hints go before waiting jobs, and
-//! scheduled jobs leave the rate budgets' reserve to them (webhook latency, issue #7), but a
-//! job waiting after a hint pass goes next. The HTTP surface runs beside it. The
-//! systemd protocol is spoken through sd-notify: READY once the store is open and the server
-//! listens, WATCHDOG only while the scheduler ticks (a stalled scheduler is restarted by
-//! systemd), STATUS after each pass, STOPPING on SIGTERM. On stop the loop takes no new work,
-//! lets the current pass finish within the grace period (the intent journal covers an
-//! abandoned one), and returns.
+//! never overlap and the executor stays the only writer. Hints go before waiting jobs (webhook
+//! latency, issue #7), but a job waiting after a hint pass goes next. The HTTP surface runs
+//! beside it. The systemd protocol is spoken through sd-notify: READY once the store is open
+//! and the server listens, WATCHDOG only while the scheduler ticks (a stalled scheduler is
+//! restarted by systemd), STATUS after each pass, STOPPING on SIGTERM. On stop the loop takes
+//! no new work, lets the current pass finish within the grace period (the intent journal
+//! covers an abandoned one), and returns.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -241,12 +240,7 @@ async fn run_one(
             tx.commit().map_err(crate::store::StoreError::from)
         })
         .await;
-    let pass = engine.pass(pass, PassOptions::default());
-    // Scheduled jobs leave the rate budgets' reserve to webhook items (api::budget).
-    let result = match kind {
-        Some(_) => crate::api::budget::scheduled(pass).await,
-        None => pass.await,
-    };
+    let result = engine.pass(pass, PassOptions::default()).await;
     let now = engine.clock.now();
     let outcome = match &result {
         Ok(report) => {
