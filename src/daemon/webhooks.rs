@@ -380,6 +380,35 @@ mod tests {
     }
 
     #[test]
+    fn events_name_what_the_engine_reads() {
+        let trengo = |event: &str| TrengoHint::parse(event, b"ticket_id=4").unwrap().hint();
+        assert_eq!(trengo("TICKET_REOPENED"), Hint::TicketStatus(4));
+        assert_eq!(trengo("TICKET_LABEL_DELETED"), Hint::TicketLabels(4));
+        assert_eq!(
+            trengo("NOTE"),
+            Hint::Ticket(4),
+            "messages read the whole group"
+        );
+        let ghl = |body: &str| GhlHint::parse(body.as_bytes()).unwrap().hint();
+        assert_eq!(
+            ghl(r#"{"type":"TaskComplete","id":"t1","contactId":"c1"}"#),
+            Some(Hint::TaskCompleted {
+                contact_id: "c1".into(),
+                task_id: "t1".into()
+            })
+        );
+        assert_eq!(
+            ghl(r#"{"type":"ContactTagUpdate","id":"c1","tags":["x"]}"#),
+            Some(Hint::ContactTags("c1".into()))
+        );
+        assert_eq!(
+            ghl(r#"{"type":"NoteCreate","id":"n1","contactId":"c1"}"#),
+            Some(Hint::Contact("c1".into()))
+        );
+        assert_eq!(ghl(r#"{"type":"TaskCreate","id":"t2"}"#), None);
+    }
+
+    #[test]
     fn repeats_are_seen_once() {
         let d = Dedupe::new(2);
         assert!(d.first_time("a"));
