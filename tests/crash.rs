@@ -6,11 +6,14 @@ mod support;
 
 use std::time::Duration;
 
+use support::rules;
 use support::{
     audit, engine_crashing_after, first_pass_and_converge, spawn_daemon, total_writes,
     wait_until_writes_stop, write_config,
 };
 use trengo_sync::sim::world::SimWorld;
+use trengo_sync::store::links::Link;
+use trengo_sync::sync::engine::{Engine, EngineError, PassKind, PassOptions};
 
 async fn world() -> SimWorld {
     support::world(11, 10, 5).await
@@ -75,4 +78,137 @@ async fn sigkill_of_a_running_daemon_mid_pass_then_restart_converges_without_dup
     let (links, problems) = audit(&world, &dir, &engine).await;
     assert!(problems.is_empty(), "{problems:?}");
     assert!(links > 0);
+}
+
+/// Settles a world, picks an open link, makes `edit` on one side, and runs a pass that dies
+/// right after its first remote write (before the write's base is recorded).
+async fn crash_after_the_write_of(
+    world: &SimWorld,
+    dir: &tempfile::TempDir,
+    edit: impl FnOnce(&Link),
+) -> Link {
+    let engine = rules::settled(world, dir, &[], "").await;
+    let link = rules::open_link(&engine, dir).await;
+    drop(engine);
+    edit(&link);
+    let crashing = engine_crashing_after(world, dir, Some(1)).await;
+    let crashed = crashing
+        .pass(PassKind::Reconcile, PassOptions::default())
+        .await;
+    assert!(
+        matches!(crashed, Err(EngineError::Crashed)),
+        "the pass did not stop at its first write: {crashed:?}"
+    );
+    link
+}
+
+/// The restarted engine: its first pass settles what the crash left open, then until quiet.
+async fn restart(world: &SimWorld, dir: &tempfile::TempDir) -> Engine {
+    let engine = support::engine(world, dir).await;
+    let report = support::once(&engine).await;
+    assert!(report.settled_intents > 0, "the crash left nothing open");
+    support::until_quiet(&engine, 6).await;
+    let last = engine
+        .pass(PassKind::Reconcile, PassOptions::default())
+        .await
+        .unwrap();
+    assert!(
+        last.failed.is_empty() && last.writes.trengo + last.writes.ghl == 0,
+        "not settled: {last:?}"
+    );
+    engine
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reopen_made_while_down_after_the_task_was_completed_is_not_undone() {
+    let world = support::world(12, 8, 4).await;
+    let dir = tempfile::tempdir().unwrap();
+    let link = crash_after_the_write_of(&world, &dir, |l| {
+        world.trengo().close_ticket(l.ticket_id).unwrap()
+    })
+    .await;
+    // The crash came after the task was completed: the ticket's close crossed.
+    let engine = support::engine(&world, &dir).await;
+    assert!(rules::task(&engine, &link).await.completed);
+    // While the daemon is down, the agent reopens the ticket.
+    world.trengo().reopen_ticket(link.ticket_id).unwrap();
+    let engine = restart(&world, &dir).await;
+    assert!(
+        !rules::ticket(&engine, link.ticket_id)
+            .await
+            .status
+            .is_done(),
+        "the reopen was undone by the daemon's own completion"
+    );
+    assert!(!rules::task(&engine, &link).await.completed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_label_removed_while_down_after_its_tag_was_added_stays_removed() {
+    let world = support::world(13, 8, 4).await;
+    let dir = tempfile::tempdir().unwrap();
+    let label = rules::label(&world, "trengo:callback");
+    let link = crash_after_the_write_of(&world, &dir, |l| {
+        world.trengo().add_label(l.ticket_id, label).unwrap()
+    })
+    .await;
+    let tags = |world: &SimWorld| -> Vec<String> {
+        serde_json::from_value(
+            world.ghl().contact_json(&link.ghl_contact_id).unwrap()["tags"].clone(),
+        )
+        .unwrap()
+    };
+    assert!(tags(&world).contains(&"trengo:callback".to_string()));
+    world.trengo().remove_label(link.ticket_id, label).unwrap();
+    let engine = restart(&world, &dir).await;
+    assert!(
+        !tags(&world).contains(&"trengo:callback".to_string()),
+        "the contact kept a tag whose only label was removed"
+    );
+    assert!(
+        !rules::labels(&engine, link.ticket_id)
+            .await
+            .contains(&"trengo:callback".to_string()),
+        "the removed label came back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_removed_while_down_after_its_label_was_attached_stays_removed() {
+    let world = support::world(14, 8, 4).await;
+    let dir = tempfile::tempdir().unwrap();
+    let link = crash_after_the_write_of(&world, &dir, |l| {
+        world
+            .ghl()
+            .add_contact_tag(&l.ghl_contact_id, "trengo:callback")
+            .unwrap();
+    })
+    .await;
+    let engine = support::engine(&world, &dir).await;
+    let mut labelled = Vec::new();
+    for l in support::links(&dir)
+        .into_iter()
+        .filter(|l| l.ghl_contact_id == link.ghl_contact_id)
+    {
+        if rules::labels(&engine, l.ticket_id)
+            .await
+            .contains(&"trengo:callback".to_string())
+        {
+            labelled.push(l.ticket_id);
+        }
+    }
+    assert!(!labelled.is_empty(), "the label write did not land");
+    world
+        .ghl()
+        .remove_contact_tag(&link.ghl_contact_id, "trengo:callback")
+        .unwrap();
+    let engine = restart(&world, &dir).await;
+    for id in labelled {
+        assert!(
+            !rules::labels(&engine, id)
+                .await
+                .contains(&"trengo:callback".to_string()),
+            "ticket #{id} kept the label of a tag removed in GHL"
+        );
+    }
 }

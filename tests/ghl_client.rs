@@ -554,7 +554,7 @@ impl Respond for DriftingContacts {
             .filter(|c| after.as_ref().is_none_or(|a| *c > a))
             .take(100)
             .map(|(ts, id)| {
-                json!({"id": id, "locationId": LOCATION,
+                json!({"id": id, "locationId": LOCATION, "tags": [],
                        "dateUpdated": DateTime::from_timestamp_millis(*ts).unwrap().to_rfc3339(),
                        "searchAfter": [ts, id]})
             })

@@ -39,8 +39,9 @@ pub struct Contact {
     /// Company.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub company_name: Option<String>,
-    /// Tags (by name).
-    #[serde(default, deserialize_with = "lenient::list")]
+    /// Tags (by name). Required: every contact answer carries the list (`[]` when empty,
+    /// ghl-api.md §4 examples), and reading a missing or null list as "no tags" would take
+    /// tags off the other side and links out of scope.
     pub tags: Vec<String>,
     /// Custom field values.
     #[serde(default, deserialize_with = "lenient::list")]
@@ -101,11 +102,35 @@ pub struct Task {
     #[serde(default, deserialize_with = "lenient::opt_time")]
     pub due_date: Option<DateTime<Utc>>,
     /// Completed (search answers are untyped in the spec: `isCompleted` is also read \[recon\]).
-    #[serde(default, alias = "isCompleted", deserialize_with = "lenient::flag")]
+    /// Required and strictly a boolean (`TaskSchema`): a missing or null flag read as "open"
+    /// would reopen the linked ticket.
+    #[serde(alias = "isCompleted", deserialize_with = "completion")]
     pub completed: bool,
     /// The contact it belongs to.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub contact_id: Option<String>,
+}
+
+/// A task's `completed`: `true`/`false`, or 0/1 and their strings; anything else (null, a
+/// word, a list) is a wrong-shaped answer, not "open".
+fn completion<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    use serde::de::Error as _;
+    let value = Value::deserialize(d)?;
+    let read = match &value {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(0) => Some(false),
+            Some(1) => Some(true),
+            _ => None,
+        },
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    };
+    read.ok_or_else(|| D::Error::custom(format!("expected true or false, got {value}")))
 }
 
 /// A note (`GetNoteSchema`).
@@ -329,7 +354,7 @@ pub(crate) struct UpsertAnswer {
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct SearchAnswer {
-    #[serde(default, deserialize_with = "lenient::list")]
+    // Required: a missing or null list is a wrong-shaped answer, never "none".
     pub contacts: Vec<Contact>,
 }
 
@@ -340,7 +365,7 @@ pub(crate) struct TaskAnswer {
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct TasksAnswer {
-    #[serde(default, deserialize_with = "lenient::list")]
+    // Required: a missing or null list is a wrong-shaped answer, never "none".
     pub tasks: Vec<Task>,
 }
 
@@ -351,7 +376,7 @@ pub(crate) struct NoteAnswer {
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct NotesAnswer {
-    #[serde(default, deserialize_with = "lenient::list")]
+    // Required: a missing or null list is a wrong-shaped answer, never "none".
     pub notes: Vec<Note>,
 }
 
@@ -426,7 +451,7 @@ mod tests {
     #[test]
     fn contact_reads_custom_field_value_variants() {
         let contact: Contact = serde_json::from_value(json!({
-            "id": "c1", "tags": null, "dnd": "false",
+            "id": "c1", "tags": [], "dnd": "false",
             "customFields": [{"id": "f1", "value": "x"}, {"id": "f2", "fieldValue": 3}],
             "dateUpdated": "2025-07-05T09:01:12.000Z", "searchAfter": [1751706072000_i64, "c1"],
             "unknownThing": {"a": 1}
@@ -435,5 +460,26 @@ mod tests {
         assert!(contact.tags.is_empty());
         assert_eq!(contact.custom_fields[1].value, json!(3));
         assert_eq!(contact.search_after.len(), 2);
+    }
+
+    #[test]
+    fn contact_without_its_tag_list_is_refused_not_read_as_untagged() {
+        for contact in [json!({"id": "c1"}), json!({"id": "c1", "tags": null})] {
+            let read = serde_json::from_value::<Contact>(contact.clone());
+            assert!(read.is_err(), "{contact} read as {read:?}");
+        }
+    }
+
+    #[test]
+    fn task_list_or_completion_of_the_wrong_shape_is_refused() {
+        for answer in [json!({}), json!({"tasks": null})] {
+            assert!(serde_json::from_value::<TasksAnswer>(answer).is_err());
+        }
+        for completed in [json!(null), json!("soon"), json!(7), json!([]), json!({})] {
+            let task = json!({"id": "t1", "completed": completed});
+            assert!(serde_json::from_value::<Task>(task).is_err(), "{completed}");
+        }
+        let task: Task = serde_json::from_value(json!({"id": "t1", "isCompleted": 1})).unwrap();
+        assert!(task.completed);
     }
 }

@@ -35,6 +35,9 @@ pub struct Faults {
     /// Fraction of requests served, then answered with structurally wrong JSON: the real
     /// answer with values swapped for other types, nulls, or removed fields.
     pub wrong_shape_rate: f64,
+    /// Keys removed from every JSON object of every answer the other faults spare: a field
+    /// an API release dropped, or one deterministic wrong shape for a test to replay.
+    pub strip_keys: Vec<String>,
 }
 
 /// One decision for one request.
@@ -53,6 +56,9 @@ pub enum Fault {
     /// Serve the request, then bend the JSON answer out of shape (see [`wrong_shape_response`]);
     /// the number seeds the bending.
     WrongShape(u64),
+    /// Serve the request, then remove [`Faults::strip_keys`] from every object of the JSON
+    /// answer (see [`strip_keys_response`]).
+    StripKeys,
 }
 
 /// Decides, per request, which fault (if any) to inject.
@@ -120,6 +126,8 @@ impl FaultInjector {
             Fault::Malformed
         } else if hit(&mut rng, faults.wrong_shape_rate) {
             Fault::WrongShape(rng.r#gen())
+        } else if !faults.strip_keys.is_empty() {
+            Fault::StripKeys
         } else {
             Fault::None
         };
@@ -160,6 +168,11 @@ pub fn malformed_response() -> Response<Body> {
 /// third of the values (at least one) become another type (null, a number, a string, an
 /// array, an object) or, inside objects, disappear. Status and headers stay, except the length.
 /// A body that is not JSON is returned as it was.
+///
+/// A swapped value is always of another JSON type than the one it replaces: a list swapped for
+/// `[]` or a flag for `true` would be a well-formed answer that lies (a ticket without its
+/// labels, a task completed), which no client can tell from the truth. This fault models
+/// answers a careful client *can* refuse.
 pub async fn wrong_shape_response(response: Response<Body>, seed: u64) -> Response<Body> {
     let (mut parts, body) = response.into_parts();
     // The fakes' answers are small; the cap only guards against a runaway body.
@@ -171,10 +184,37 @@ pub async fn wrong_shape_response(response: Response<Body>, seed: u64) -> Respon
     };
     let mut rng = StdRng::seed_from_u64(seed);
     if !bend(&mut value, &mut rng, 0) {
-        value = wrong_value(&mut rng);
+        value = wrong_value(&value, &mut rng);
     }
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(value.to_string()))
+}
+
+/// `response` with `keys` removed from every object of its JSON body, at any depth. Status and
+/// headers stay, except the length. A body that is not JSON is returned as it was.
+pub async fn strip_keys_response(response: Response<Body>, keys: &[String]) -> Response<Body> {
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 16 * 1024 * 1024).await else {
+        return dropped_response();
+    };
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    strip(&mut value, keys);
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(value.to_string()))
+}
+
+fn strip(value: &mut serde_json::Value, keys: &[String]) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            map.retain(|k, _| !keys.contains(k));
+            map.values_mut().for_each(|v| strip(v, keys));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| strip(v, keys)),
+        _ => {}
+    }
 }
 
 /// Bends values below `value`; whether anything was bent.
@@ -205,23 +245,30 @@ fn bend(value: &mut serde_json::Value, rng: &mut StdRng, depth: usize) -> bool {
 
 fn bend_or_swap(child: &mut serde_json::Value, rng: &mut StdRng, depth: usize) -> bool {
     if rng.gen_bool(0.2) {
-        *child = wrong_value(rng);
+        *child = wrong_value(child, rng);
         true
     } else {
         depth < 8 && bend(child, rng, depth + 1)
     }
 }
 
-fn wrong_value(rng: &mut StdRng) -> serde_json::Value {
+/// A value to put in place of `original`, of another JSON type than it.
+fn wrong_value(original: &serde_json::Value, rng: &mut StdRng) -> serde_json::Value {
     use serde_json::{Value, json};
-    match rng.gen_range(0..7) {
-        0 => Value::Null,
-        1 => json!(rng.gen_range(-5i64..100_000)),
-        2 => json!(-1.5),
-        3 => json!("not what you expected"),
-        4 => json!([]),
-        5 => json!({ "unexpected": true }),
-        _ => json!(true),
+    let same_type = |v: &Value| std::mem::discriminant(v) == std::mem::discriminant(original);
+    loop {
+        let value = match rng.gen_range(0..7) {
+            0 => Value::Null,
+            1 => json!(rng.gen_range(-5i64..100_000)),
+            2 => json!(-1.5),
+            3 => json!("not what you expected"),
+            4 => json!([]),
+            5 => json!({ "unexpected": true }),
+            _ => json!(true),
+        };
+        if !same_type(&value) {
+            return value;
+        }
     }
 }
 
@@ -338,6 +385,29 @@ mod tests {
             .unwrap();
         let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_ne!(value, original);
+    }
+
+    #[test]
+    fn a_swapped_value_is_never_of_the_type_it_replaces() {
+        use serde_json::json;
+        let mut rng = StdRng::seed_from_u64(5);
+        for original in [
+            json!(null),
+            json!(7),
+            json!("text"),
+            json!([{"id": 1}]),
+            json!({"id": 1}),
+            json!(false),
+        ] {
+            for _ in 0..200 {
+                let swapped = wrong_value(&original, &mut rng);
+                assert_ne!(
+                    std::mem::discriminant(&swapped),
+                    std::mem::discriminant(&original),
+                    "{original} became {swapped}"
+                );
+            }
+        }
     }
 
     #[test]

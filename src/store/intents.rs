@@ -1,10 +1,14 @@
-//! Intents: the journal of remote creates.
+//! Intents: the journal of remote writes.
 //!
 //! Before the engine creates a task, ticket or note remotely, it commits an intent carrying the
 //! idempotency key that travels inside the created object (the ticket URL in a task body, the
 //! source id in a note). On start, open intents are settled by looking for the key before any
 //! retry, so a crash between "created remotely" and "recorded locally" never duplicates
 //! (sync-model.md §4 rule 4). `finish` belongs in the same transaction as the base it enables.
+//!
+//! Updates (a status, an assignee, tags) are journalled too, as kind `update`, holding the
+//! value being written (see `sync::execute::journal`): they end by [`remove`], and the
+//! engine settles the ones a crash left open by reading the written side.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -145,6 +149,14 @@ pub fn abandon(
         &Value::String(reason.to_owned()),
         now,
     )
+}
+
+/// Deletes an intent, whatever its state. Update intents end this way (the ledger already
+/// records each write; keeping one row per status toggle would grow the store without bound),
+/// in the transaction that records what the write changed.
+pub fn remove(conn: &Connection, key: &str) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM intents WHERE key = ?1", [key])?;
+    Ok(())
 }
 
 fn settle(

@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::execute::{Applied, Executor, PassFacts, refresh_labels};
 use super::model::{Candidate, LinkId, PlanInput};
-use super::operation::{BrakeReport, ItemKey, Op, Plan};
+use super::operation::{BrakeReport, ItemKey, ItemPlan, Op, Plan};
 use super::read::{self, GHL_SEEN, NOTES_UPTO, ReadError, TRENGO_SEEN, Work};
 use super::settings::EngineSettings;
 use super::views::Directory;
@@ -27,9 +27,12 @@ use crate::ghl::{GhlAuth, GhlClient, GhlClientConfig};
 use crate::store::{self, Store, StoreError, StoreHandle, identity::Identity};
 use crate::trengo::{self, TicketFilters, TrengoClient, TrengoClientConfig};
 
+mod backfill;
 mod hints;
+mod rounds;
 mod settle;
 
+use backfill::{BackfillRun, Round};
 pub use hints::Hint;
 
 /// Cursor of the Trengo `updated_at` watermark.
@@ -38,9 +41,6 @@ pub const TRENGO_CURSOR: &str = "trengo.updated_at";
 pub const GHL_CURSOR: &str = "ghl.date_updated";
 /// Cursor of the safety sweep (the last link id swept).
 pub const SWEEP_CURSOR: &str = "sweep.position";
-
-/// Contact groups read at the same time while loading a round (see `plan_round`).
-const GROUP_READS_AT_ONCE: usize = 4;
 
 /// Stream name under which the Trengo backfill is reported.
 pub const TRENGO_BACKFILL: &str = "trengo.tickets";
@@ -339,57 +339,48 @@ impl Engine {
         }
         self.due_retries(&mut work).await?;
 
-        let mut round_contacts = std::mem::take(&mut work.contacts);
-        let mut round_candidates = true;
-        for _round in 0..2 {
-            let (plan, loaded, candidates_tasks) = self
-                .plan_round(
-                    &mut work,
-                    &mut facts,
-                    &round_contacts,
-                    round_candidates,
-                    started,
-                    backfill.as_ref(),
-                )
-                .await?;
-            if options.dry_run {
-                report.plans.push(plan);
-                break;
-            }
-            if let Some(b) = &backfill {
-                b.planned(&plan, self.clock.now());
-            }
-            if let Some(brake) = &plan.brake
-                && !options.allow_mass_change
-            {
-                self.record_brake(brake).await?;
-                report.braked = Some(brake.clone());
-                report.plans.push(plan);
-                return Ok(report);
-            }
-            let new_contacts = self
-                .apply_plan(
-                    &plan,
-                    &mut facts,
-                    &mut work,
-                    &loaded,
-                    &candidates_tasks,
-                    &mut report,
-                    backfill.as_ref(),
-                )
-                .await?;
+        // Round 1: the changed groups and the items entering scope, planned at once (so the
+        // brake sees the whole pass); then applied in chunks, each chunk's new links read and
+        // settled (round 2) while the next chunk is linked (`rounds.rs`).
+        let contacts = std::mem::take(&mut work.contacts);
+        let (plan, loaded, candidates_tasks) = self
+            .plan_round(&mut work, &mut facts, &contacts, started, backfill.as_ref())
+            .await?;
+        report.failed.append(&mut work.failed);
+        if options.dry_run {
             report.plans.push(plan);
-            if new_contacts.is_empty() {
-                break;
-            }
-            // New links: plan their groups once more now, so their notes and tags cross in
-            // this pass instead of the next.
-            round_contacts = new_contacts;
-            round_candidates = false;
-            // A new link's notes and tags cross now: its group is read whole.
-            work.reach.clear();
+            return Ok(report);
         }
-        if !options.dry_run {
+        if let Some(b) = &backfill {
+            b.planned(&plan, self.clock.now());
+        }
+        if let Some(brake) = &plan.brake
+            && !options.allow_mass_change
+        {
+            self.record_brake(brake).await?;
+            report.braked = Some(brake.clone());
+            report.plans.push(plan);
+            return Ok(report);
+        }
+        let round = rounds::RoundOne {
+            plan,
+            loaded,
+            task_contacts: candidates_tasks,
+            started,
+        };
+        self.apply_rounds(
+            round,
+            &mut facts,
+            &mut work,
+            &mut report,
+            backfill.as_ref(),
+            options,
+        )
+        .await?;
+        if report.braked.is_some() {
+            return Ok(report);
+        }
+        {
             let cursors = std::mem::take(&mut work.cursors);
             if !cursors.is_empty() {
                 let now = self.clock.now();
@@ -528,6 +519,10 @@ impl Engine {
                         ticket.channel_id(),
                         ticket.team_id,
                     ) {
+                        // Recorded once the new link's group is settled, so that a backfill
+                        // resumed after a crash, or the next poll's overlap, skips it.
+                        let print = super::views::ticket_fingerprint(&ticket);
+                        work.ticket_prints.insert(id, print);
                         work.candidate_tickets.insert(id, ticket);
                     }
                 }
@@ -660,96 +655,68 @@ impl Engine {
         Ok(())
     }
 
-    /// Loads the groups and candidates of one round and plans them.
+    /// Loads the changed groups and the candidates of round 1 and plans them.
     async fn plan_round(
         &self,
         work: &mut Work,
         facts: &mut PassFacts,
         contacts: &BTreeSet<String>,
-        with_candidates: bool,
         now: DateTime<Utc>,
         backfill: Option<&BackfillRun>,
     ) -> Result<(Plan, Vec<read::LoadedGroup>, HashMap<String, String>), EngineError> {
-        let mut groups = Vec::new();
-        let mut loaded = Vec::new();
-        // Groups are read a few at a time: each read waits mostly on one API's budget (GHL for
-        // the contact, its tasks and notes; Trengo for each ticket and its messages), so reading
-        // groups side by side keeps both budgets busy instead of one idling while the other
-        // paces. `buffered` keeps the order, so the plan is the same as one read at a time.
-        let (directory, fresh, reaches) = (&facts.directory, &work.tickets, &work.reach);
-        // The futures are made first: a stream's `map` with a borrowing async closure trips
-        // the compiler's `Send` check of the daemon's spawned task.
-        let reads: Vec<_> = contacts
-            .iter()
-            .map(|contact| async move {
-                let mut read_tickets = HashMap::new();
-                let group = read::load_group_within(
-                    &self.store,
-                    &self.trengo,
-                    &self.ghl,
-                    &self.settings,
-                    directory,
-                    contact,
-                    fresh,
-                    &mut read_tickets,
-                    reaches.get(contact).unwrap_or(&read::Reach::Whole),
-                )
-                .await;
-                if let (Some(b), Ok(Some(g))) = (backfill, &group) {
-                    b.advanced(b.load_cost(g.group.links.len()), self.clock.now());
-                }
-                (contact, group, read_tickets)
-            })
-            .collect();
-        let reads: Vec<_> = futures::stream::iter(reads)
-            .buffered(GROUP_READS_AT_ONCE)
-            .collect()
-            .await;
-        for (contact, group, read_tickets) in reads {
-            facts.tickets.extend(read_tickets);
-            match group {
-                Ok(Some(g)) => {
-                    groups.push(g.group.clone());
-                    loaded.push(g);
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    self.fail_item(&format!("contact:{contact}"), &e.to_string())
-                        .await?;
-                }
-            }
+        let reads = self
+            .load_groups(
+                contacts,
+                &facts.directory,
+                &work.tickets,
+                &work.reach,
+                backfill,
+                Round::First,
+            )
+            .await?;
+        facts.tickets.extend(reads.tickets);
+        for (contact, reason) in reads.failed {
+            // Not seen: recording its fingerprint would make the next poll skip a contact
+            // whose change was never synced.
+            work.contact_prints.remove(&contact);
+            work.failed.push((format!("contact:{contact}"), reason));
         }
+        let (groups, loaded) = (reads.groups, reads.loaded);
         let mut candidates = Vec::new();
         let mut task_contacts = HashMap::new();
-        if with_candidates {
-            for ticket in work.candidate_tickets.values() {
-                facts.tickets.insert(ticket.id, ticket.clone());
-                if let Some(c) = read::ticket_candidate(ticket, &self.settings, &facts.directory) {
-                    candidates.push(c);
-                }
+        for ticket in work.candidate_tickets.values() {
+            facts.tickets.insert(ticket.id, ticket.clone());
+            if let Some(c) = read::ticket_candidate(ticket, &self.settings, &facts.directory) {
+                candidates.push(c);
             }
-            for contact in work.candidate_contacts.clone() {
-                match read::task_candidates(
-                    &self.store,
-                    &self.ghl,
-                    &self.settings,
-                    &facts.directory,
-                    &contact,
-                )
-                .await
-                {
-                    Ok((found, _)) => {
-                        for c in &found {
-                            if let Candidate::Task { task, .. } = c {
-                                task_contacts.insert(task.id.clone(), contact.clone());
-                            }
+        }
+        for contact in work.candidate_contacts.clone() {
+            match read::task_candidates(
+                &self.store,
+                &self.ghl,
+                &self.settings,
+                &facts.directory,
+                &contact,
+            )
+            .await
+            {
+                Ok((found, _)) => {
+                    // Its tasks were read: an earlier failure to read them is over.
+                    let item = format!("task:{contact}/");
+                    self.store
+                        .call(move |s| store::retries::clear(s.conn(), &item).map(|_| ()))
+                        .await?;
+                    for c in &found {
+                        if let Candidate::Task { task, .. } = c {
+                            task_contacts.insert(task.id.clone(), contact.clone());
                         }
-                        candidates.extend(found);
                     }
-                    Err(e) => {
-                        self.fail_item(&format!("task:{contact}/"), &e.to_string())
-                            .await?;
-                    }
+                    candidates.extend(found);
+                }
+                Err(e) => {
+                    let item = format!("task:{contact}/");
+                    self.fail_item(&item, &e.to_string()).await?;
+                    work.failed.push((item, e.to_string()));
                 }
             }
         }
@@ -772,30 +739,23 @@ impl Engine {
         Ok((plan, loaded, task_contacts))
     }
 
+    /// Applies items in order, each failing on its own (to the retry table, its contact into
+    /// `failed`); returns the contacts that got new links. `progress` counts each item done
+    /// against the backfill, in the round it belongs to.
     // The round's pieces travel separately: bundling them would only rename the list.
     #[allow(clippy::too_many_arguments)]
-    async fn apply_plan(
+    async fn apply_items(
         &self,
-        plan: &Plan,
+        items: &[ItemPlan],
         facts: &mut PassFacts,
-        work: &mut Work,
-        loaded: &[read::LoadedGroup],
         task_contacts: &HashMap<String, String>,
+        ticket_contact: &HashMap<i64, String>,
         report: &mut PassReport,
-        backfill: Option<&BackfillRun>,
+        failed_contacts: &mut BTreeSet<String>,
+        progress: Option<(&BackfillRun, Round)>,
     ) -> Result<BTreeSet<String>, EngineError> {
-        let mut failed_contacts = BTreeSet::new();
         let mut new_contacts = BTreeSet::new();
-        let ticket_contact: HashMap<i64, String> = loaded
-            .iter()
-            .flat_map(|g| {
-                g.group
-                    .links
-                    .iter()
-                    .map(move |l| (l.ticket.id, g.group.contact.id.clone()))
-            })
-            .collect();
-        for item in &plan.items {
+        for item in items {
             let key = match &item.item {
                 ItemKey::Contact(c) => format!("contact:{c}"),
                 ItemKey::Ticket(t) => format!("ticket:{t}"),
@@ -856,54 +816,73 @@ impl Engine {
                     }
                 }
             }
-            if let Some(b) = backfill {
-                b.advanced(b.item_cost(item), self.clock.now());
+            if let Some((b, round)) = progress {
+                b.advanced(b.item_cost(item), round, self.clock.now());
             }
         }
-        self.record_seen(work, loaded, &failed_contacts).await?;
         Ok(new_contacts)
     }
 
     /// Records fingerprints and message positions of the groups applied without failure, so
-    /// the next poll skips them until they change again.
+    /// the next poll skips them until they change again, and forgets their earlier failures:
+    /// a group read and applied whole is in sync, even when this pass had nothing to write
+    /// for it (else a failed read would stay in the retry table, "stuck", forever).
+    /// `ticket_prints` and `contact_prints` are what was seen (ticket id → print, contact id
+    /// → print); the recorded ones are taken out, and contacts left without a group (tagged
+    /// candidates, once examined) are recorded too.
     async fn record_seen(
         &self,
-        work: &mut Work,
+        ticket_prints: &mut HashMap<i64, String>,
+        contact_prints: &mut HashMap<String, String>,
         loaded: &[read::LoadedGroup],
         failed: &BTreeSet<String>,
     ) -> Result<(), EngineError> {
         let mut link_bases: Vec<(LinkId, &'static str, serde_json::Value)> = Vec::new();
         let mut contact_bases: Vec<(String, serde_json::Value)> = Vec::new();
+        let mut recovered: Vec<String> = Vec::new();
         for g in loaded {
             let contact = &g.group.contact.id;
             if failed.contains(contact) {
                 continue;
             }
+            // A group read in part planned no tags: a failed tag item of it stays due.
+            if !g.partial {
+                recovered.push(format!("contact:{contact}"));
+            }
+            recovered.extend(
+                g.group
+                    .links
+                    .iter()
+                    .map(|l| format!("ticket:{}", l.ticket.id)),
+            );
             for (link, upto) in &g.notes_upto {
                 link_bases.push((*link, NOTES_UPTO, json!(upto)));
             }
             for l in &g.group.links {
-                if let Some(print) = work.ticket_prints.remove(&l.ticket.id) {
+                if let Some(print) = ticket_prints.remove(&l.ticket.id) {
                     link_bases.push((l.link, TRENGO_SEEN, json!(print)));
                 }
             }
-            if let Some(print) = work.contact_prints.remove(contact) {
+            if let Some(print) = contact_prints.remove(contact) {
                 contact_bases.push((contact.clone(), json!(print)));
             }
         }
         // Tagged contacts without links (candidates) are recorded too, once examined.
-        for (contact, print) in work.contact_prints.drain() {
+        for (contact, print) in contact_prints.drain() {
             if !failed.contains(&contact) {
                 contact_bases.push((contact, json!(print)));
             }
         }
-        if link_bases.is_empty() && contact_bases.is_empty() {
+        if link_bases.is_empty() && contact_bases.is_empty() && recovered.is_empty() {
             return Ok(());
         }
         let now = self.clock.now();
         self.store
             .call(move |s| {
                 let tx = s.transaction()?;
+                for item in &recovered {
+                    store::retries::clear(&tx, item)?;
+                }
                 for (link, field, value) in &link_bases {
                     let id = store::links::LinkId(link.0);
                     let current = store::bases::get(&tx, id, field)?.map(|b| b.value);
@@ -958,91 +937,5 @@ impl Engine {
             })
             .await?;
         Ok(())
-    }
-}
-
-/// A backfill under way in one pass, counted in milliseconds of rate budget: the pass is
-/// paced by the two APIs' limits, so the time its calls take at those limits is what makes an
-/// ETA hold (a GHL call costs a tenth of a second at 100 per 10 s, a Trengo call half a second
-/// at 120 a minute; an item that links a ticket costs three GHL calls, reading a group costs
-/// reads on both sides).
-struct BackfillRun {
-    tracker: Arc<dyn BackfillTracker>,
-    /// Budget milliseconds of one call: (Trengo, GHL).
-    per_call: (f64, f64),
-    done: std::sync::atomic::AtomicU64,
-}
-
-impl BackfillRun {
-    fn new(tracker: Arc<dyn BackfillTracker>, trengo: &Budget, ghl: &Budget) -> Self {
-        let ms = |b: &Budget| {
-            let s = b.snapshot();
-            s.window.as_secs_f64() * 1000.0 / f64::from(s.limit.max(1))
-        };
-        Self {
-            tracker,
-            per_call: (ms(trengo), ms(ghl)),
-            done: std::sync::atomic::AtomicU64::new(0),
-        }
-    }
-
-    fn cost(&self, trengo: u64, ghl: u64) -> u64 {
-        (trengo as f64 * self.per_call.0 + ghl as f64 * self.per_call.1).round() as u64
-    }
-
-    /// The calls an item makes: linking a ticket finds the contact, lists its tasks and creates
-    /// one (three GHL calls); linking a task creates a ticket, posts its note and writes the URL
-    /// back; every other write is one call on its side.
-    fn item_cost(&self, item: &super::operation::ItemPlan) -> u64 {
-        item.ops
-            .iter()
-            .map(|op| match op {
-                Op::LinkTicket { .. } => self.cost(0, 3),
-                Op::LinkTask { .. } => self.cost(2, 1),
-                op => match op.side() {
-                    Some(super::operation::Side::Trengo) => self.cost(1, 0),
-                    Some(super::operation::Side::Ghl) => self.cost(0, 1),
-                    None => 0,
-                },
-            })
-            .sum()
-    }
-
-    /// Reading a group of `links` links: the contact, its tasks and notes; each ticket and its
-    /// messages. Groups are read side by side (`plan_round`), so the two APIs' reads overlap and
-    /// the slower side's share is what the read takes.
-    fn load_cost(&self, links: usize) -> u64 {
-        self.cost(2 * links as u64, 0).max(self.cost(0, 3))
-    }
-
-    /// Sizes the backfill from a round's plan. Each link it makes has its group read and
-    /// planned once more in a second round (its notes and tags): that read is counted now, and
-    /// the second round's own plan replaces the guess with its real items.
-    fn planned(&self, plan: &Plan, now: DateTime<Utc>) {
-        let items: u64 = plan.items.iter().map(|i| self.item_cost(i)).sum();
-        let links = plan
-            .items
-            .iter()
-            .filter(|i| {
-                i.ops.iter().any(|op| {
-                    matches!(
-                        op,
-                        Op::LinkTicket { .. } | Op::LinkTask { .. } | Op::AdoptTask { .. }
-                    )
-                })
-            })
-            .count();
-        // A new link usually has notes to carry across once its group is read: count one write
-        // each way with the read; the second round's plan then says what it really holds.
-        let next = self.load_cost(1) + self.cost(1, 1);
-        let done = self.done.load(std::sync::atomic::Ordering::Relaxed);
-        self.tracker
-            .backfill_planned(done + items + links as u64 * next, now);
-    }
-
-    fn advanced(&self, units: u64, now: DateTime<Utc>) {
-        self.done
-            .fetch_add(units, std::sync::atomic::Ordering::Relaxed);
-        self.tracker.backfill_advanced(units, now);
     }
 }

@@ -1,13 +1,16 @@
 //! The executor: the only writer, to both APIs and to the store.
 //!
 //! It applies one item of a [`Plan`](super::Plan) at a time. Remote writes go first, in the
-//! planner's order; the item's store-only operations (bases, comment pairs, held conflicts)
+//! planner's order; the item's store-only operations (bases, comment pairs, held conflicts,
+//! links leaving scope)
 //! are committed together at the end, and only when every write of the item succeeded, so a
 //! half-applied item is simply seen again by the next pass and the three-way merge finishes it.
 //! Every remote create is journalled first: an intent with its idempotency key is committed
 //! before the call, the key travels inside the created object (the ticket URL in a task body,
 //! a source marker in a note, a task marker in a ticket subject), and the intent ends in the
-//! same transaction that records the result. The engine's `settle_intents` finds what a crash left open.
+//! same transaction that records the result. Every update is journalled too ([`journal`]): the
+//! value it writes, ended with the item's bases. The engine's `settle_intents` finds what a
+//! crash left open.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,7 +36,20 @@ use crate::store::{
 };
 use crate::trengo::{self, TrengoClient};
 
+pub mod journal;
 mod link;
+
+use journal::Update;
+
+/// An update journalled by the item being applied.
+struct Journalled {
+    /// Its intent key.
+    key: String,
+    /// What it writes.
+    update: Update,
+    /// Whether its write was answered with success.
+    landed: bool,
+}
 
 /// Why an item could not be applied. The item goes to the retry table; others go on.
 #[derive(Debug, thiserror::Error)]
@@ -132,36 +148,106 @@ impl Executor<'_> {
             .await
     }
 
-    /// Applies one item: its writes in order, then its store-only operations in one
-    /// transaction.
+    /// Applies one item: its writes in order, each update journalled first, then its
+    /// store-only operations and the end of its journal in one transaction.
     pub async fn apply(&mut self, item: &ItemPlan) -> Result<Applied, ItemError> {
         let mut applied = Applied::default();
         let mut deferred = Vec::new();
+        let mut journal: Vec<Journalled> = Vec::new();
         for op in &item.ops {
             match op {
                 Op::SetLinkBase { .. }
                 | Op::SetTagBase { .. }
                 | Op::MapComment { .. }
                 | Op::HoldConflict { .. }
-                | Op::SettleConflict { .. } => deferred.push(op.clone()),
+                | Op::SettleConflict { .. }
+                | Op::Unlink { .. } => deferred.push(op.clone()),
                 _ => {
-                    let writes = self.write(op).await?;
-                    applied.trengo += writes.trengo;
-                    applied.ghl += writes.ghl;
+                    if let Some(update) = Update::of(op, item) {
+                        journal.push(self.journal(update).await?);
+                    }
+                    match self.write(op).await {
+                        Ok(writes) => {
+                            applied.trengo += writes.trengo;
+                            applied.ghl += writes.ghl;
+                            if let Some(j) = journal.last_mut() {
+                                j.landed = true;
+                            }
+                        }
+                        Err(e) => {
+                            if !e.is_crash() {
+                                self.end_failed(journal, &e).await;
+                            }
+                            return Err(e);
+                        }
+                    }
                 }
             }
         }
-        if !deferred.is_empty() {
+        if !deferred.is_empty() || !journal.is_empty() {
             let now = self.now();
             self.tx(move |c| {
                 for op in &deferred {
                     store_op(c, op, now)?;
+                }
+                for j in &journal {
+                    store::intents::remove(c, &j.key)?;
                 }
                 Ok(())
             })
             .await?;
         }
         Ok(applied)
+    }
+
+    /// Commits an update's intent before its write.
+    async fn journal(&self, update: Update) -> Result<Journalled, ItemError> {
+        let (key, now) = (update.key(), self.now());
+        let payload = serde_json::to_value(&update).map_err(|e| {
+            ItemError::Blocked(format!("could not journal the update {update:?}: {e}"))
+        })?;
+        let (k, link) = (key.clone(), update.link.map(store::links::LinkId));
+        self.tx(move |c| {
+            store::intents::open(c, &k, journal::KIND, link, &payload, now).map(|_| ())
+        })
+        .await?;
+        Ok(Journalled {
+            key,
+            update,
+            landed: false,
+        })
+    }
+
+    /// Ends the journal of an item that failed (not by a crash): the writes that landed move
+    /// their bases, so a later edit is not mistaken for them; a write refused outright (a 4xx
+    /// answer, or stopped before its call) is dropped; a write whose outcome is unknown (no
+    /// answer, a 5xx) stays open for the next pass to settle by reading the written side.
+    async fn end_failed(&self, journal: Vec<Journalled>, error: &ItemError) {
+        let refused = match error {
+            ItemError::Api(e) => e.status().is_some_and(|s| (400..500).contains(&s)),
+            ItemError::Blocked(_) => true,
+            ItemError::Store(_) | ItemError::Crashed(_) => false,
+        };
+        let now = self.now();
+        let ended = self
+            .tx(move |c| {
+                for j in &journal {
+                    if j.landed {
+                        if j.update.lands_alone() {
+                            j.update.land(c, now)?;
+                        }
+                        store::intents::remove(c, &j.key)?;
+                    } else if refused {
+                        store::intents::remove(c, &j.key)?;
+                    }
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(e) = ended {
+            // The intents stay open; the next pass settles them by reading the remote side.
+            tracing::warn!(error = %e, "could not end the journal of a failed item");
+        }
     }
 
     async fn write(&mut self, op: &Op) -> Result<Applied, ItemError> {
@@ -377,22 +463,8 @@ impl Executor<'_> {
                 .await?;
                 none
             }
-            Op::Unlink { link } => {
-                let (id, now) = (store::links::LinkId(link.0), self.now());
-                self.tx(move |c| {
-                    store::links::set_state(c, id, store::links::LinkState::OutOfScope, now)?;
-                    store::ledger::record(
-                        c,
-                        &Entry::new(EntryKind::Unlinked, now)
-                            .link(id)
-                            .detail("left scope; nothing was deleted"),
-                    )?;
-                    Ok(())
-                })
-                .await?;
-                return Ok(none);
-            }
-            Op::SetLinkBase { .. }
+            Op::Unlink { .. }
+            | Op::SetLinkBase { .. }
             | Op::SetTagBase { .. }
             | Op::MapComment { .. }
             | Op::HoldConflict { .. }
@@ -570,6 +642,18 @@ fn record_pair(
 fn store_op(c: &rusqlite::Connection, op: &Op, now: DateTime<Utc>) -> Result<(), StoreError> {
     let sid = |l: &LinkId| store::links::LinkId(l.0);
     match op {
+        // In the same transaction as the contact's tag base (the planner puts both in the
+        // contact's item), so the labels that left with the link never read as removed.
+        Op::Unlink { link } => {
+            store::links::set_state(c, sid(link), store::links::LinkState::OutOfScope, now)?;
+            store::ledger::record(
+                c,
+                &Entry::new(EntryKind::Unlinked, now)
+                    .link(sid(link))
+                    .detail("left scope; nothing was deleted"),
+            )
+            .map(|_| ())
+        }
         Op::SetLinkBase { link, field, value } => {
             store::bases::put(c, sid(link), &field.to_string(), value, now)
         }

@@ -32,11 +32,11 @@ impl fmt::Display for Side {
     }
 }
 
-/// The unit of failure: one contact (its tags), one ticket (its link's status, assignee,
-/// notes and life) or one GHL task entering scope.
+/// The unit of failure: one contact (its tags, and its links leaving scope), one ticket (its
+/// link's status, assignee, notes and creation) or one GHL task entering scope.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ItemKey {
-    /// A GHL contact's tag merge.
+    /// A GHL contact's tag merge, and the unlinking of its links that left scope.
     Contact(String),
     /// A Trengo ticket and its link.
     Ticket(i64),

@@ -42,6 +42,16 @@ pub enum ReadError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A linked ticket's answer could not be synced (an unknown status); the whole group
+    /// waits, since a group planned without one of its links would read that link's labels
+    /// as removed.
+    #[error("ticket {ticket}: {reason}")]
+    Unreadable {
+        /// The ticket.
+        ticket: i64,
+        /// Why.
+        reason: views::Unreadable,
+    },
 }
 
 /// What a pass found to do.
@@ -63,6 +73,9 @@ pub struct Work {
     pub cursors: Vec<(String, String)>,
     /// Contacts of `contacts` that a webhook asked to read only in part; absent: the whole group.
     pub reach: HashMap<String, Reach>,
+    /// Items whose reading failed (a group or a contact's tasks), with why: failures of the
+    /// pass's items as much as a failed write is.
+    pub failed: Vec<(String, String)>,
 }
 
 impl Work {
@@ -126,6 +139,8 @@ pub struct LoadedGroup {
     /// Only some of the contact's links were read ([`Reach::Link`]): its tags must not be
     /// planned, since their Trengo side is the union over every linked ticket.
     pub partial: bool,
+    /// The contact's fingerprint as read (see [`views::contact_fingerprint`]).
+    pub contact_print: String,
 }
 
 /// The links of some tickets, with their recorded fingerprints.
@@ -318,13 +333,12 @@ pub async fn load_group_within(
                     // Unread messages stay unhandled: `notes_upto` does not move past them.
                     Vec::new()
                 };
-                let ticket_view = match views::ticket(&ticket, notes, directory) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        tracing::warn!(ticket = ticket.id, error = %e, "ticket left out of this pass");
-                        continue;
+                let ticket_view = views::ticket(&ticket, notes, directory).map_err(|reason| {
+                    ReadError::Unreadable {
+                        ticket: ticket.id,
+                        reason,
                     }
-                };
+                })?;
                 let ticket_matches = settings.scope.ticket_in_scope(
                     &ticket_view.labels,
                     ticket.channel_id(),
@@ -397,6 +411,7 @@ pub async fn load_group_within(
         },
         notes_upto,
         partial,
+        contact_print: views::contact_fingerprint(&contact),
     }))
 }
 

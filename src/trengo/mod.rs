@@ -185,6 +185,11 @@ impl TrengoClient {
 
     /// Decodes a single object that may come bare or wrapped in `data` or `key`.
     fn decode_one<T: DeserializeOwned>(&self, reply: &Reply, key: &str) -> Result<T, ApiError> {
+        reply.decode(self.unwrap_one(reply, key)?)
+    }
+
+    /// The single object of a reply, bare or unwrapped from `data` or `key`, times normalised.
+    fn unwrap_one(&self, reply: &Reply, key: &str) -> Result<Value, ApiError> {
         let mut value = reply.value()?;
         models::normalize_times(&mut value, self.zone);
         let inner = match &mut value {
@@ -194,7 +199,7 @@ impl TrengoClient {
             }
             _ => None,
         };
-        reply.decode(inner.unwrap_or(value))
+        Ok(inner.unwrap_or(value))
     }
 
     // ----- tickets -----
@@ -245,7 +250,13 @@ impl TrengoClient {
                     .create_once(),
             )
             .await?;
-        self.decode_one(&reply, "data")
+        let mut ticket = self.unwrap_one(&reply, "data")?;
+        // The create answer is the raw model, without `labels` (§4.2): a ticket just made has
+        // none. Every other ticket answer must carry the list (see `Ticket::labels`).
+        if let Value::Object(map) = &mut ticket {
+            map.entry("labels").or_insert_with(|| json!([]));
+        }
+        reply.decode(ticket)
     }
 
     /// `POST /tickets/{id}/assign {type, user_id | team_id}`.

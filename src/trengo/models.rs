@@ -98,8 +98,9 @@ pub struct Ticket {
     /// Assigned team.
     #[serde(default, deserialize_with = "lenient::opt_id")]
     pub team_id: Option<i64>,
-    /// Attached labels.
-    #[serde(default, deserialize_with = "lenient::list")]
+    /// Attached labels. Required (§4.2 \[OBS\]: always an array on list items and single
+    /// GETs): a missing or null list read as "no labels" would take the contact's tags away
+    /// and links out of scope. The create answer, which has none, is completed by the client.
     pub labels: Vec<Label>,
     /// Custom field values.
     #[serde(default, deserialize_with = "lenient::list")]
@@ -224,8 +225,9 @@ pub struct Label {
     /// Label id.
     #[serde(deserialize_with = "lenient::id")]
     pub id: i64,
-    /// Name.
-    #[serde(default, deserialize_with = "lenient::opt_text")]
+    /// Name: what a label is matched by, so it must be text (§5 \[OBS\]); always `Some` once
+    /// read. A missing, null or non-text name is a wrong-shaped answer.
+    #[serde(deserialize_with = "label_name")]
     pub name: Option<String>,
     /// Slug.
     #[serde(default, deserialize_with = "lenient::opt_text")]
@@ -239,6 +241,16 @@ pub struct Label {
     /// Archived (0/1/null on the wire).
     #[serde(default, deserialize_with = "lenient::flag")]
     pub archived: bool,
+}
+
+fn label_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    use serde::de::Error as _;
+    match Value::deserialize(d)? {
+        Value::String(name) if !name.trim().is_empty() => Ok(Some(name)),
+        other => Err(D::Error::custom(format!(
+            "expected a label name, got {other}"
+        ))),
+    }
 }
 
 /// A contact (trengo-api.md §6 \[OBS\]).
@@ -383,19 +395,19 @@ pub struct Channel {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(bound(deserialize = "T: Deserialize<'de>"))]
 pub struct Page<T> {
-    /// The items.
-    #[serde(default = "Vec::new", deserialize_with = "lenient::list")]
+    /// The items. Required: a page without its list is a wrong-shaped answer, never an
+    /// empty page (which ends the walk).
     pub data: Vec<T>,
-    /// Navigation links; only `next` is trusted.
-    #[serde(default)]
+    /// Navigation links; only `next` is trusted. Required: without them the walk could not
+    /// tell the last page from a garbled one, and would stop early in silence.
     pub links: PageLinks,
 }
 
 /// `links` of a page.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct PageLinks {
-    /// The next page's URL; `null` on the last page.
-    #[serde(default, deserialize_with = "lenient::opt_text")]
+    /// The next page's URL; `null` on the last page, and present on every page.
+    #[serde(deserialize_with = "lenient::opt_text")]
     pub next: Option<String>,
 }
 
@@ -505,9 +517,47 @@ mod tests {
     }
 
     #[test]
+    fn ticket_without_its_labels_or_with_a_nameless_label_is_refused() {
+        let ticket = |labels: Option<Value>| {
+            let mut value = json!({"id": 1, "status": "OPEN"});
+            if let Some(labels) = labels {
+                value["labels"] = labels;
+            }
+            serde_json::from_value::<Ticket>(value)
+        };
+        assert!(ticket(Some(json!([{"id": 2, "name": "GHL"}]))).is_ok());
+        for labels in [
+            None,
+            Some(json!(null)),
+            Some(json!([{"id": 2}])),
+            Some(json!([{"id": 2, "name": null}])),
+            Some(json!([{"id": 2, "name": 7}])),
+        ] {
+            assert!(ticket(labels.clone()).is_err(), "{labels:?}");
+        }
+    }
+
+    #[test]
+    fn page_without_its_list_or_links_is_refused_not_read_as_the_last() {
+        for page in [
+            json!({"links": {"next": null}}),
+            json!({"data": null, "links": {"next": null}}),
+            json!({"data": []}),
+            json!({"data": [], "links": {}}),
+        ] {
+            assert!(
+                serde_json::from_value::<Page<Label>>(page.clone()).is_err(),
+                "{page}"
+            );
+        }
+    }
+
+    #[test]
     fn create_answer_with_string_latest_message_reads() {
+        // `labels` is what `TrengoClient::create_ticket` adds to the raw create answer.
         let value = json!({"id": 1, "status": "ASSIGNED", "channel_id": 5, "contact_id": 9,
-            "latest_message": "2024-01-02T10:24:40.000000Z", "created_at": "2024-01-02T10:24:40.000000Z"});
+            "latest_message": "2024-01-02T10:24:40.000000Z", "created_at": "2024-01-02T10:24:40.000000Z",
+            "labels": []});
         let ticket: Ticket = serde_json::from_value(value).unwrap();
         assert!(matches!(
             ticket.latest_message,

@@ -319,3 +319,55 @@ async fn ticket_leaving_scope_leaves_the_contact_tags_its_labels_made() {
         tags(&world)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ticket_leaving_scope_while_its_contacts_tag_item_fails_leaves_the_tag_all_the_same() {
+    let world = world(22, 8, 5).await;
+    let dir = tempfile::tempdir().unwrap();
+    let person = untagged_person(&world);
+    let ticket = labelled_ticket(&world, &person, "Leaving with a tag");
+    let staying = labelled_ticket(&world, &person, "Staying without the tag");
+    world
+        .trengo()
+        .add_label(ticket, label(&world, "trengo:vip"))
+        .unwrap();
+    let engine = settled(&world, &dir, &[], "").await;
+    assert!(contact_tags(&world, &person).contains(&"trengo:vip".to_owned()));
+    assert!(
+        !labels(&engine, staying)
+            .await
+            .contains(&"trengo:vip".to_owned()),
+        "the staying ticket carries the label too: leaving would depart nothing"
+    );
+    // In one pass: the ticket leaves scope, and a GHL tag arrives whose label Trengo lacks,
+    // so the contact's tag item fails (the user has just turned label creation off).
+    let no_labels = [("create_labels = true", "create_labels = false")];
+    let engine = engine_with(&world, &dir, &no_labels, "").await;
+    world
+        .trengo()
+        .remove_label(ticket, label(&world, LINK_LABEL))
+        .unwrap();
+    world
+        .ghl()
+        .add_contact_tag(&person.ghl_contact_id, "trengo:no-label-yet")
+        .unwrap();
+    for _ in 0..2 {
+        let report = engine
+            .pass(PassKind::Reconcile, PassOptions::default())
+            .await
+            .unwrap();
+        assert!(!report.failed.is_empty(), "the tag item did not fail");
+    }
+    // Someone makes the label in Trengo; the held-back item goes through.
+    engine
+        .trengo
+        .create_label("trengo:no-label-yet", "#5D9CEC")
+        .await
+        .unwrap();
+    until_quiet(&engine, 4).await;
+    let tags = contact_tags(&world, &person);
+    assert!(
+        tags.contains(&"trengo:vip".to_owned()),
+        "the tag made by the leaving ticket's label was removed once the item went through: {tags:?}"
+    );
+}

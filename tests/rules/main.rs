@@ -18,5 +18,6 @@ use support::{audit, links, until_quiet, world};
 use trengo_sync::inspect;
 use trengo_sync::sim::world::{LINK_LABEL, LINK_TAG, SimWorld};
 use trengo_sync::store::{Store, ledger::EntryKind, links::Link, links::Origin};
+use trengo_sync::sync::engine::{PassKind, PassOptions};
 use trengo_sync::sync::policy::Field;
 use trengo_sync::trengo::{Assignee, MessageKind, TicketStatus};

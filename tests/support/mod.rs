@@ -263,3 +263,4 @@ pub async fn audit(
     (links, problems)
 }
 pub mod reliability;
+pub mod settled;

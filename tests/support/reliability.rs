@@ -351,6 +351,15 @@ pub fn links_so_far(path: &Path) -> Vec<Link> {
         .unwrap_or_default()
 }
 
+/// The intents the daemon's store at `path` holds open (a crash left them, or a write is in
+/// flight); `None` when the store cannot be read right now.
+pub fn open_intents(path: &Path) -> Option<usize> {
+    Store::open_read_only(path)
+        .ok()
+        .and_then(|s| trengo_sync::store::intents::open_all(s.conn()).ok())
+        .map(|open| open.len())
+}
+
 /// Waits (a daemon running on the store at `path`) until the first links exist and then until
 /// no write has been made for `quiet` twice in a row with the same links; returns them.
 pub async fn settled_links(world: &SimWorld, path: &Path, quiet: Duration) -> Vec<Link> {

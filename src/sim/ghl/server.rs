@@ -30,7 +30,7 @@ use super::{admin, routes, seed};
 use crate::clock::SharedClock;
 use crate::sim::faults::{
     Fault, FaultInjector, RequestCounters, dropped_response, malformed_response,
-    wrong_shape_response,
+    strip_keys_response, wrong_shape_response,
 };
 
 /// A handle on one fake's state; cheap to clone, shared by the router and the admin methods.
@@ -252,6 +252,10 @@ async fn inject_faults(
             malformed_response()
         }
         Fault::WrongShape(seed) => wrong_shape_response(next.run(request).await, seed).await,
+        Fault::StripKeys => {
+            let keys = state.faults().get().strip_keys;
+            strip_keys_response(next.run(request).await, &keys).await
+        }
     }
 }
 

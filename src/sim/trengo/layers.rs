@@ -8,7 +8,9 @@ use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 use serde_json::json;
 
-use crate::sim::faults::{Fault, dropped_response, malformed_response, wrong_shape_response};
+use crate::sim::faults::{
+    Fault, dropped_response, malformed_response, strip_keys_response, wrong_shape_response,
+};
 
 use super::http::ApiError;
 use super::sim::{Budget, TrengoSimState};
@@ -59,6 +61,10 @@ pub async fn faults(State(sim): State<TrengoSimState>, req: Request, next: Next)
             response
         }
         Fault::WrongShape(seed) => wrong_shape_response(next.run(req).await, seed).await,
+        Fault::StripKeys => {
+            let keys = sim.shared.faults.get().strip_keys;
+            strip_keys_response(next.run(req).await, &keys).await
+        }
     }
 }
 

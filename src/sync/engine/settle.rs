@@ -1,19 +1,27 @@
-//! Settling the intents a crash left open: before a pass plans anything, each open intent's
-//! idempotency key is looked for on the remote side (the ticket URL in a task body, a source
-//! marker in a note, the task marker in a ticket subject). A found object is recorded as the
-//! interrupted create would have recorded it; a missing one is abandoned, and the next plan
-//! makes it again. No create is ever retried blindly.
+//! Settling the intents a crash left open, before a pass plans anything.
+//!
+//! An update's written side is read, and its base moves if the write landed (see
+//! `sync::execute::journal`). A create's idempotency key is looked for on the remote side (the
+//! ticket URL in a task body, a source marker in a note, the task marker in a ticket subject).
+//! A found object is recorded as the interrupted create would have recorded it; a missing one
+//! is abandoned, and the next plan makes it again. No create is ever retried blindly.
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
 use serde_json::json;
 
+use std::collections::BTreeSet;
+
 use super::{Engine, EngineError};
 use crate::store::{self, StoreError};
 use crate::sync::execute::PassFacts;
+use crate::sync::execute::journal::{self, Update};
 use crate::sync::marker;
-use crate::sync::model::LinkId;
+use crate::sync::model::{LinkId, Tag};
+use crate::sync::operation::Side;
+use crate::sync::policy::Field;
 use crate::sync::read;
+use crate::sync::views::{self, Directory};
 use crate::trengo::TicketFilters;
 
 impl Engine {
@@ -96,6 +104,11 @@ impl Engine {
             .await?;
         let mut settled = 0;
         for intent in open {
+            if intent.kind == journal::KIND {
+                self.settle_update(&intent, &facts.directory).await?;
+                settled += 1;
+                continue;
+            }
             let p = &intent.payload;
             let text = |k: &str| p.get(k).and_then(|v| v.as_str()).map(str::to_string);
             let found = self.find_created(&intent).await?;
@@ -167,6 +180,131 @@ impl Engine {
             }
         }
         Ok(settled)
+    }
+}
+
+impl Engine {
+    /// Settles an update a crash (or an unanswered call) left open: if the written side holds
+    /// the value the write carried, it landed and its base moves; either way the intent ends.
+    async fn settle_update(
+        &self,
+        intent: &store::intents::Intent,
+        directory: &Directory,
+    ) -> Result<(), EngineError> {
+        let update = serde_json::from_value::<Update>(intent.payload.clone());
+        let landed = match &update {
+            Ok(update) => self.update_landed(update, directory).await?,
+            Err(e) => {
+                // Not ours to read (a newer version's journal?): dropping it only means the
+                // next plan writes again what may already be there.
+                tracing::warn!(key = %intent.key, error = %e, "an unreadable update intent was dropped");
+                false
+            }
+        };
+        let (key, now) = (intent.key.clone(), self.clock.now());
+        tracing::info!(key = %key, landed, "settled an update left open by a restart");
+        self.store
+            .call(move |s| {
+                let tx = s.transaction()?;
+                if let (true, Ok(update)) = (landed, &update) {
+                    update.land(&tx, now)?;
+                }
+                store::intents::remove(&tx, &key)?;
+                tx.commit()?;
+                Ok(())
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Whether the written side holds what the update wrote. A task or ticket that is gone
+    /// counts as not landed (its link leaves scope at the next plan anyway).
+    async fn update_landed(
+        &self,
+        update: &Update,
+        directory: &Directory,
+    ) -> Result<bool, EngineError> {
+        let gone = |e: &crate::api::ApiError| e.status() == Some(404);
+        let email =
+            |e: Option<String>| json!(e.map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty()));
+        let wanted_email = email(update.value.as_str().map(str::to_string));
+        match (update.field, update.side) {
+            (Field::Status | Field::Assignee, Side::Ghl) => {
+                let (Some(contact), Some(task)) = (&update.contact_id, &update.task_id) else {
+                    return Ok(false);
+                };
+                let task = match self.ghl.task(contact, task).await {
+                    Ok(t) => t,
+                    Err(e) if gone(&e) => return Ok(false),
+                    Err(e) => return Err(e.into()),
+                };
+                Ok(if update.field == Field::Status {
+                    json!(task.completed) == update.value
+                } else {
+                    email(views::task(&task, contact, directory).assignee) == wanted_email
+                })
+            }
+            (Field::Status | Field::Assignee, Side::Trengo) => {
+                let Some(id) = update.ticket_id else {
+                    return Ok(false);
+                };
+                let ticket = match self.trengo.ticket(id).await {
+                    Ok(t) => t,
+                    Err(e) if gone(&e) => return Ok(false),
+                    Err(e) => return Err(e.into()),
+                };
+                Ok(if update.field == Field::Status {
+                    views::status(&ticket.status).is_ok_and(|s| {
+                        json!(self.settings.plan.status_table.is_done(s)) == update.value
+                    })
+                } else {
+                    let user = ticket
+                        .user_id
+                        .and_then(|u| directory.trengo.get(&u).cloned());
+                    email(user) == wanted_email
+                })
+            }
+            (Field::Tags, Side::Ghl) => {
+                let Some(contact) = &update.contact_id else {
+                    return Ok(false);
+                };
+                let contact = match self.ghl.contact(contact).await {
+                    Ok(c) => c,
+                    Err(e) if gone(&e) => return Ok(false),
+                    Err(e) => return Err(e.into()),
+                };
+                let tags: BTreeSet<Tag> = contact.tags.iter().map(|t| Tag::new(t)).collect();
+                Ok(update.add.is_subset(&tags) && update.remove.is_disjoint(&tags))
+            }
+            (Field::Tags, Side::Trengo) => {
+                // An attach landed if its ticket carries the label; a detach only moves the
+                // base once no linked ticket of the contact carries it (the Trengo value is
+                // their union), else the next plan goes on detaching.
+                let tickets: Vec<i64> = if update.remove.is_empty() {
+                    update.ticket_id.into_iter().collect()
+                } else {
+                    let Some(contact) = update.contact_id.clone() else {
+                        return Ok(false);
+                    };
+                    self.store
+                        .call(move |s| store::links::by_contact(s.conn(), &contact))
+                        .await?
+                        .into_iter()
+                        .map(|l| l.ticket_id)
+                        .collect()
+                };
+                let mut union = BTreeSet::new();
+                for id in tickets {
+                    match self.trengo.ticket(id).await {
+                        Ok(t) => union.extend(views::labels(&t)),
+                        Err(e) if gone(&e) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Ok(update.add.is_subset(&union) && update.remove.is_disjoint(&union))
+            }
+            (Field::Comments, _) => Ok(false),
+        }
     }
 }
 

@@ -64,12 +64,15 @@ pub fn plan(input: &PlanInput) -> Plan {
         active_links += links.len();
         linked_tickets.extend(links.iter().map(|l| l.ticket.id));
 
-        // Leaving scope ends syncing and nothing else: no field of that link is planned.
+        // Leaving scope ends syncing and nothing else: no field of that link is planned. The
+        // unlink shares the contact's item with its tag merge: the labels only a leaving
+        // ticket carried leave the tag base, and both must commit together, or a failed tag
+        // item would leave a base that reads those labels as removed (see `tags`).
         let (in_scope, leaving): (Vec<&LinkView>, Vec<&LinkView>) =
             links.iter().copied().partition(|l| l.in_scope);
         for link in &leaving {
             items.push(
-                ItemKey::Ticket(link.ticket.id),
+                ItemKey::Contact(group.contact.id.clone()),
                 Op::Unlink { link: link.link },
             );
         }

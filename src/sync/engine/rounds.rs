@@ -1,0 +1,625 @@
+//! Applying a pass's plan: round 1 (the changed groups and the items entering scope) in
+//! chunks, and round 2 (reading and settling the groups of the links round 1 made) behind it.
+//!
+//! Round 1's links cost GHL calls (find the contact, list its tasks, create one); round 2's
+//! reads cost mostly Trengo calls (each ticket and its messages). Run one after the other, a
+//! backfill of thousands of tickets spends hours on one API while the other idles. So the
+//! links are made a chunk at a time, and three stages run side by side, joined by bounded
+//! channels: *linking* applies a chunk of round 1; *reading* loads the groups of the previous
+//! chunk's new links and plans them (the planner stays pure); *settling* applies that plan
+//! (the executor stays the only writer). The stages touch different contacts: chunks are cut
+//! per person, and a group is never read while a plan for it is still being applied (that read
+//! could miss a note being copied and plan it again).
+//!
+//! Nothing here moves a cursor: the pass commits them after every stage is done, so a crash
+//! anywhere resumes the backfill from its start, where the links already made are found in the
+//! store (and their groups, once settled, are skipped by their recorded fingerprints).
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt as _;
+use tokio::sync::{mpsc, watch};
+
+use super::backfill::{BackfillRun, Round, makes_link};
+use super::{Engine, EngineError, PassOptions, PassReport};
+use crate::sync::execute::PassFacts;
+use crate::sync::model::{ContactGroup, PlanInput, Tag};
+use crate::sync::operation::{ItemPlan, Op, Plan};
+use crate::sync::read::{self, Work};
+use crate::sync::views::{self, Directory};
+use crate::trengo;
+
+/// Contact groups read at the same time: each read waits mostly on one API's budget (GHL for
+/// the contact, its tasks and notes; Trengo for each ticket and its messages), so reading
+/// groups side by side keeps both budgets busy.
+const GROUP_READS_AT_ONCE: usize = 4;
+
+/// Tickets linked per chunk: small enough that the first chunk (linked before anything can
+/// overlap it) is a sliver of a large backfill, large enough that a chunk's groups keep
+/// `GROUP_READS_AT_ONCE` reads busy.
+const LINKS_PER_CHUNK: usize = 100;
+
+/// Round 1 as planned, ready to apply.
+pub(super) struct RoundOne {
+    /// The plan.
+    pub plan: Plan,
+    /// The groups it was planned from.
+    pub loaded: Vec<read::LoadedGroup>,
+    /// GHL task id → contact, for the task candidates' retry keys.
+    pub task_contacts: HashMap<String, String>,
+    /// The pass's start (the planner's `now`).
+    pub started: DateTime<Utc>,
+}
+
+/// Groups read for a plan.
+pub(super) struct GroupReads {
+    /// The planner's views.
+    pub groups: Vec<ContactGroup>,
+    /// The same, with what to record once applied.
+    pub loaded: Vec<read::LoadedGroup>,
+    /// Tickets read on the way, for the executor.
+    pub tickets: HashMap<i64, trengo::Ticket>,
+    /// Backfill units the reads cost.
+    pub cost: u64,
+    /// Contacts whose group could not be read, with why (already in the retry table).
+    pub failed: Vec<(String, String)>,
+}
+
+/// A chunk's new links, on their way to round 2.
+struct Batch {
+    /// Order of the chunk (1 for the first).
+    seq: u64,
+    /// Contacts that got a link.
+    contacts: BTreeSet<String>,
+    /// Links the chunk planned (made or failed): what round 2 settles, for the estimate.
+    links: u64,
+}
+
+/// A batch read and planned, on its way to be applied.
+struct Planned {
+    batch: Batch,
+    plan: Plan,
+    reads: GroupReads,
+}
+
+/// Who a ticket link is for: its contact's e-mail, else phone, else the ticket alone. Tickets of
+/// one person resolve to one GHL contact, so keeping them in one chunk keeps each group read
+/// once, in one chunk.
+fn person(item: &ItemPlan) -> Option<String> {
+    item.ops.iter().find_map(|op| match op {
+        Op::LinkTicket {
+            ticket_id,
+            email,
+            phone,
+            ..
+        } => Some(match (email, phone) {
+            (Some(e), _) => format!("e:{}", e.trim().to_lowercase()),
+            (None, Some(p)) => format!("p:{}", p.trim()),
+            (None, None) => format!("t:{ticket_id}"),
+        }),
+        _ => None,
+    })
+}
+
+/// Cuts round 1's items into chunks of about `size` ticket links, each person's links in one
+/// chunk. Every other item (the changed groups' writes, task links) goes in the first chunk,
+/// which is applied before round 2 starts; order is kept otherwise. Never empty.
+pub(super) fn chunks(items: Vec<ItemPlan>, size: usize) -> Vec<Vec<ItemPlan>> {
+    let mut first = Vec::new();
+    let mut people: Vec<Vec<ItemPlan>> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for item in items {
+        match person(&item) {
+            None => first.push(item),
+            Some(who) => {
+                let at = *index.entry(who).or_insert_with(|| {
+                    people.push(Vec::new());
+                    people.len() - 1
+                });
+                people[at].push(item);
+            }
+        }
+    }
+    let mut chunks = vec![first];
+    let mut links = 0;
+    for items in people {
+        if links >= size {
+            chunks.push(Vec::new());
+            links = 0;
+        }
+        links += items.len();
+        if let Some(last) = chunks.last_mut() {
+            last.extend(items);
+        }
+    }
+    chunks
+}
+
+/// Ticket id → contact, over some loaded groups (to charge a ticket's failure to its group).
+fn ticket_contacts(loaded: &[read::LoadedGroup]) -> HashMap<i64, String> {
+    loaded
+        .iter()
+        .flat_map(|g| {
+            g.group
+                .links
+                .iter()
+                .map(move |l| (l.ticket.id, g.group.contact.id.clone()))
+        })
+        .collect()
+}
+
+/// The GHL contact an op writes to (its tags, notes or tasks), if it writes one.
+fn ghl_contact_written(op: &Op) -> Option<&str> {
+    match op {
+        Op::AddContactTags { contact_id, .. }
+        | Op::RemoveContactTags { contact_id, .. }
+        | Op::CreateGhlNote { contact_id, .. }
+        | Op::SetTaskCompleted { contact_id, .. }
+        | Op::SetTaskAssignee { contact_id, .. } => Some(contact_id),
+        _ => None,
+    }
+}
+
+/// The tags a contact should carry after a plan's writes to it, from the tags it had when read.
+fn tags_after(before: &BTreeSet<Tag>, ops: &[&Op]) -> BTreeSet<Tag> {
+    let mut tags = before.clone();
+    for op in ops {
+        match op {
+            Op::AddContactTags { tags: added, .. } => tags.extend(added.iter().cloned()),
+            Op::RemoveContactTags { tags: removed, .. } => {
+                tags.retain(|t| !removed.contains(t));
+            }
+            _ => {}
+        }
+    }
+    tags
+}
+
+/// Whether a contact read back after our writes shows only our writes: its tags are the ones it
+/// had when read with ours applied. A user's tag edit in between makes them differ, and then
+/// nothing is recorded, so the next GHL poll reads the group and sees the edit.
+pub(super) fn only_our_writes(before: &BTreeSet<Tag>, ops: &[&Op], after: &BTreeSet<Tag>) -> bool {
+    tags_after(before, ops) == *after
+}
+
+impl Engine {
+    /// Reads some contacts' groups, `GROUP_READS_AT_ONCE` at a time, in order (so a plan is the
+    /// same as with one read at a time). A group that cannot be read goes to the retry table.
+    pub(super) async fn load_groups(
+        &self,
+        contacts: &BTreeSet<String>,
+        directory: &Directory,
+        fresh: &HashMap<i64, trengo::Ticket>,
+        reaches: &HashMap<String, read::Reach>,
+        backfill: Option<&BackfillRun>,
+        round: Round,
+    ) -> Result<GroupReads, EngineError> {
+        // The futures are made first: a stream's `map` with a borrowing async closure trips
+        // the compiler's `Send` check of the daemon's spawned task.
+        let reads: Vec<_> = contacts
+            .iter()
+            .map(|contact| async move {
+                let mut read_tickets = HashMap::new();
+                let group = read::load_group_within(
+                    &self.store,
+                    &self.trengo,
+                    &self.ghl,
+                    &self.settings,
+                    directory,
+                    contact,
+                    fresh,
+                    &mut read_tickets,
+                    reaches.get(contact).unwrap_or(&read::Reach::Whole),
+                )
+                .await;
+                let mut cost = 0;
+                if let (Some(b), Ok(Some(g))) = (backfill, &group) {
+                    cost = b.load_cost(g.group.links.len());
+                    b.advanced(cost, round, self.clock.now());
+                }
+                (contact, group, read_tickets, cost)
+            })
+            .collect();
+        let reads: Vec<_> = futures::stream::iter(reads)
+            .buffered(GROUP_READS_AT_ONCE)
+            .collect()
+            .await;
+        let mut out = GroupReads {
+            groups: Vec::new(),
+            loaded: Vec::new(),
+            tickets: HashMap::new(),
+            cost: 0,
+            failed: Vec::new(),
+        };
+        for (contact, group, read_tickets, cost) in reads {
+            out.tickets.extend(read_tickets);
+            out.cost += cost;
+            match group {
+                Ok(Some(g)) => {
+                    out.groups.push(g.group.clone());
+                    out.loaded.push(g);
+                }
+                Ok(None) => {
+                    // No active link is left on the contact: nothing of it is failing any
+                    // more, and a retry row kept would stay "stuck" forever.
+                    let item = format!("contact:{contact}");
+                    self.store
+                        .call(move |s| crate::store::retries::clear(s.conn(), &item).map(|_| ()))
+                        .await?;
+                }
+                Err(e) => {
+                    self.fail_item(&format!("contact:{contact}"), &e.to_string())
+                        .await?;
+                    out.failed.push((contact.clone(), e.to_string()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Applies round 1 and, behind it, round 2 (see the module doc). Sets `report.braked` when
+    /// a round-2 plan trips the brake; the pass then commits no cursor.
+    pub(super) async fn apply_rounds(
+        &self,
+        round: RoundOne,
+        facts: &mut PassFacts,
+        work: &mut Work,
+        report: &mut PassReport,
+        backfill: Option<&BackfillRun>,
+        options: PassOptions,
+    ) -> Result<(), EngineError> {
+        let RoundOne {
+            plan,
+            loaded,
+            task_contacts,
+            started,
+        } = round;
+        let mut chunks = chunks(plan.items.clone(), LINKS_PER_CHUNK).into_iter();
+        let first = chunks.next().unwrap_or_default();
+        let chunks: Vec<Vec<ItemPlan>> = chunks.collect();
+        report.plans.push(plan);
+        let progress = backfill.map(|b| (b, Round::First));
+
+        // The first chunk alone: it holds every write to the changed groups, whose
+        // fingerprints are recorded before any of their groups is read again.
+        let mut failed = BTreeSet::new();
+        let contacts = self
+            .apply_items(
+                &first,
+                facts,
+                &task_contacts,
+                &ticket_contacts(&loaded),
+                report,
+                &mut failed,
+                progress,
+            )
+            .await?;
+        self.record_seen(
+            &mut work.ticket_prints,
+            &mut work.contact_prints,
+            &loaded,
+            &failed,
+        )
+        .await?;
+        let first_batch = Batch {
+            seq: 1,
+            contacts,
+            links: first.iter().filter(|i| makes_link(i)).count() as u64,
+        };
+
+        let (link_tx, mut link_rx) = mpsc::channel::<Batch>(1);
+        let (plan_tx, mut plan_rx) = mpsc::channel::<Planned>(1);
+        // The last batch settled, so that reading waits for a group still being applied.
+        let (settled_tx, settled_rx) = watch::channel(0u64);
+        // Linking only needs its tickets and the users; settling keeps the pass's facts.
+        let linked_tickets: BTreeSet<i64> = chunks
+            .iter()
+            .flatten()
+            .flat_map(|i| &i.ops)
+            .filter_map(|op| match op {
+                Op::LinkTicket { ticket_id, .. } => Some(*ticket_id),
+                _ => None,
+            })
+            .collect();
+        let mut linking_facts = PassFacts {
+            tickets: linked_tickets
+                .iter()
+                .filter_map(|id| Some((*id, facts.tickets.get(id)?.clone())))
+                .collect(),
+            directory: facts.directory.clone(),
+            labels: facts.labels.clone(),
+        };
+        let directory = facts.directory.clone();
+        let fresh = &work.tickets;
+        let ticket_prints = &mut work.ticket_prints;
+        let no_tasks = HashMap::new();
+
+        let linking = async {
+            let mut part = PassReport::default();
+            let mut failed = BTreeSet::new();
+            if link_tx.send(first_batch).await.is_err() {
+                return Ok(part);
+            }
+            for (seq, chunk) in (2..).zip(chunks) {
+                let contacts = self
+                    .apply_items(
+                        &chunk,
+                        &mut linking_facts,
+                        &no_tasks,
+                        &HashMap::new(),
+                        &mut part,
+                        &mut failed,
+                        progress,
+                    )
+                    .await?;
+                let batch = Batch {
+                    seq,
+                    contacts,
+                    links: chunk.iter().filter(|i| makes_link(i)).count() as u64,
+                };
+                // Closed: settling stopped (the brake); link no further.
+                if link_tx.send(batch).await.is_err() {
+                    break;
+                }
+            }
+            drop(link_tx);
+            Ok::<_, EngineError>(part)
+        };
+
+        let reading = async {
+            let mut settled_rx = settled_rx;
+            // Batches sent to settling and not settled yet, with their contacts.
+            let mut pending: VecDeque<(u64, BTreeSet<String>)> = VecDeque::new();
+            while let Some(batch) = link_rx.recv().await {
+                let settled = *settled_rx.borrow();
+                pending.retain(|(seq, _)| *seq > settled);
+                let wait = pending
+                    .iter()
+                    .filter(|(_, contacts)| !contacts.is_disjoint(&batch.contacts))
+                    .map(|(seq, _)| *seq)
+                    .max();
+                if let Some(seq) = wait
+                    && settled_rx.wait_for(|s| *s >= seq).await.is_err()
+                {
+                    break;
+                }
+                let reads = self
+                    // A new link's notes and tags cross now: its group is read whole.
+                    .load_groups(
+                        &batch.contacts,
+                        &directory,
+                        fresh,
+                        &HashMap::new(),
+                        backfill,
+                        Round::Second,
+                    )
+                    .await?;
+                let plan = crate::sync::plan(&PlanInput {
+                    now: started,
+                    contacts: reads.groups.clone(),
+                    candidates: Vec::new(),
+                    settings: self.settings.plan.clone(),
+                });
+                pending.push_back((batch.seq, batch.contacts.clone()));
+                if plan_tx.send(Planned { batch, plan, reads }).await.is_err() {
+                    break;
+                }
+            }
+            drop(plan_tx);
+            Ok::<_, EngineError>(())
+        };
+
+        let settling = async {
+            let mut part = PassReport::default();
+            while let Some(Planned { batch, plan, reads }) = plan_rx.recv().await {
+                facts.tickets.extend(reads.tickets);
+                part.failed.extend(
+                    reads
+                        .failed
+                        .iter()
+                        .map(|(contact, reason)| (format!("contact:{contact}"), reason.clone())),
+                );
+                if let Some(brake) = &plan.brake
+                    && !options.allow_mass_change
+                {
+                    self.record_brake(brake).await?;
+                    part.braked = Some(brake.clone());
+                    part.plans.push(plan);
+                    break;
+                }
+                let mut failed = BTreeSet::new();
+                let mut cost = reads.cost;
+                self.apply_items(
+                    &plan.items,
+                    facts,
+                    &no_tasks,
+                    &ticket_contacts(&reads.loaded),
+                    &mut part,
+                    &mut failed,
+                    backfill.map(|b| (b, Round::Second)),
+                )
+                .await?;
+                if let Some(b) = backfill {
+                    cost += plan.items.iter().map(|i| b.item_cost(i)).sum::<u64>();
+                }
+                let (mut contact_prints, reread) = self
+                    .contacts_after_writes(&plan, &reads.loaded, &failed)
+                    .await;
+                if let Some(b) = backfill {
+                    let units = b.cost(0, reread);
+                    b.advanced(units, Round::Second, self.clock.now());
+                    cost += units;
+                }
+                self.record_seen(ticket_prints, &mut contact_prints, &reads.loaded, &failed)
+                    .await?;
+                if let Some(b) = backfill {
+                    b.settled(batch.links, cost, self.clock.now());
+                }
+                part.plans.push(plan);
+                let _ = settled_tx.send(batch.seq);
+            }
+            drop(settled_tx);
+            Ok::<_, EngineError>(part)
+        };
+
+        // The first error (a store failure, the crash switch) drops the other stages where
+        // they wait, as a crash would: every write they made is committed with its intent.
+        let (linked, (), settled) = tokio::try_join!(linking, reading, settling)?;
+        for part in [linked, settled] {
+            report.applied_items += part.applied_items;
+            report.writes.trengo += part.writes.trengo;
+            report.writes.ghl += part.writes.ghl;
+            report.failed.extend(part.failed);
+            report.plans.extend(part.plans);
+            if part.braked.is_some() {
+                report.braked = part.braked;
+            }
+        }
+        Ok(())
+    }
+
+    /// The fingerprints to record for a settled batch's contacts, and the GHL reads it took.
+    ///
+    /// Our own writes to a contact (tags; notes and tasks too, in case GHL counts them) move its
+    /// `dateUpdated`, so the print of the contact as read would not match the next GHL poll's
+    /// listing, and that poll would read every such group again (tens of thousands of reads
+    /// after a large backfill). So a contact we wrote to is read back once, and its print is
+    /// recorded when it shows only our writes ([`only_our_writes`]); a contact we did not write
+    /// to is recorded as read. A user's later edit moves `dateUpdated` past either print.
+    async fn contacts_after_writes(
+        &self,
+        plan: &Plan,
+        loaded: &[read::LoadedGroup],
+        failed: &BTreeSet<String>,
+    ) -> (HashMap<String, String>, u64) {
+        let mut prints = HashMap::new();
+        let mut reads = 0;
+        for g in loaded {
+            let contact = &g.group.contact;
+            if failed.contains(&contact.id) {
+                continue;
+            }
+            let ops: Vec<&Op> = plan
+                .ops()
+                .filter(|op| ghl_contact_written(op) == Some(contact.id.as_str()))
+                .collect();
+            if ops.is_empty() {
+                prints.insert(contact.id.clone(), g.contact_print.clone());
+                continue;
+            }
+            reads += 1;
+            match self.ghl.contact(&contact.id).await {
+                Ok(now) => {
+                    let after = views::contact(&now, &[]).tags;
+                    if only_our_writes(&contact.tags, &ops, &after) {
+                        prints.insert(contact.id.clone(), views::contact_fingerprint(&now));
+                    }
+                }
+                // Nothing recorded: the next poll reads the group, as it would have anyway.
+                Err(e) => {
+                    tracing::debug!(contact = %contact.id, error = %e, "contact not read back");
+                }
+            }
+        }
+        (prints, reads)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::model::LinkId;
+    use crate::sync::operation::ItemKey;
+
+    fn link(ticket: i64, email: Option<&str>) -> ItemPlan {
+        ItemPlan {
+            item: ItemKey::Ticket(ticket),
+            ops: vec![Op::LinkTicket {
+                ticket_id: ticket,
+                email: email.map(str::to_string),
+                phone: None,
+                name: None,
+                title: format!("t{ticket}"),
+                url: format!("https://app.trengo.com/tickets/{ticket}"),
+            }],
+        }
+    }
+
+    fn tags(names: &[&str]) -> BTreeSet<Tag> {
+        names.iter().map(|n| Tag::new(n)).collect()
+    }
+
+    #[test]
+    fn chunks_keep_each_persons_tickets_together_and_other_items_first() {
+        let status = ItemPlan {
+            item: ItemKey::Ticket(1),
+            ops: vec![Op::CloseTicket {
+                link: LinkId(1),
+                ticket_id: 1,
+            }],
+        };
+        let items = vec![
+            status,
+            link(10, Some("Ann@x.io")),
+            link(11, Some("bob@x.io")),
+            link(12, Some("ann@x.io ")),
+            link(13, None),
+            link(14, Some("bob@x.io")),
+        ];
+        let chunks = chunks(items, 2);
+        let ids: Vec<Vec<String>> = chunks
+            .iter()
+            .map(|c| c.iter().map(|i| i.item.to_string()).collect())
+            .collect();
+        assert_eq!(
+            ids,
+            vec![
+                vec!["ticket #1", "ticket #10", "ticket #12"],
+                vec!["ticket #11", "ticket #14"],
+                vec!["ticket #13"],
+            ]
+        );
+    }
+
+    #[test]
+    fn a_plan_without_links_is_one_chunk() {
+        assert_eq!(chunks(Vec::new(), 100).len(), 1);
+        assert_eq!(chunks(vec![link(1, None)], 100).len(), 1);
+    }
+
+    #[test]
+    fn a_contact_showing_only_our_tag_writes_is_recorded() {
+        let add = Op::AddContactTags {
+            contact_id: "c".into(),
+            tags: tags(&["vip"]),
+        };
+        let remove = Op::RemoveContactTags {
+            contact_id: "c".into(),
+            tags: tags(&["old"]),
+        };
+        let before = tags(&["lead", "old"]);
+        assert!(only_our_writes(
+            &before,
+            &[&add, &remove],
+            &tags(&["lead", "vip"])
+        ));
+    }
+
+    #[test]
+    fn a_users_tag_edit_between_our_read_and_the_read_back_is_not_absorbed() {
+        let add = Op::AddContactTags {
+            contact_id: "c".into(),
+            tags: tags(&["vip"]),
+        };
+        let before = tags(&["lead"]);
+        // The user removed `lead` while we added `vip`: the next poll must see it.
+        assert!(!only_our_writes(&before, &[&add], &tags(&["vip"])));
+        // The user added a tag of their own meanwhile.
+        assert!(!only_our_writes(
+            &before,
+            &[&add],
+            &tags(&["lead", "vip", "hot"])
+        ));
+    }
+}
