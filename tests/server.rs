@@ -372,7 +372,7 @@ async fn metrics_expose_the_families_in_prometheus_text() {
         daemon.post_trengo(EVENT, body, Some(signature)).await.0,
         202
     );
-    assert_eq!(daemon.hints_sent(), [Hint::Ticket(5)]);
+    assert_eq!(daemon.hints_sent(), [Hint::TicketLabels(5)]);
 
     let response = daemon
         .http
@@ -441,7 +441,7 @@ async fn a_signed_trengo_webhook_sends_one_hint_and_its_repeat_none() {
         .post_trengo(EVENT, body, Some(signature.clone()))
         .await;
     assert_eq!(code, 202);
-    assert_eq!(daemon.hints_sent(), [Hint::Ticket(913790661)]);
+    assert_eq!(daemon.hints_sent(), [Hint::TicketLabels(913790661)]);
 
     let (code, _) = daemon.post_trengo(EVENT, body, Some(signature)).await;
     assert_eq!(code, 200, "a repeat is acknowledged");
@@ -480,11 +480,18 @@ async fn a_trengo_webhook_with_a_bad_missing_or_stale_signature_is_refused() {
 }
 
 #[tokio::test]
-async fn a_signed_ghl_webhook_sends_a_contact_hint_once() {
+async fn a_signed_ghl_webhook_sends_its_task_hint_once() {
     let mut daemon = Daemon::start(true, t0()).await;
     let event = ghl_event("wh-1", LOCATION);
     assert_eq!(daemon.post_ghl(&event).await.0, 202);
-    assert_eq!(daemon.hints_sent(), [Hint::Contact("contact-77".into())]);
+    // A completion names its task: only that link's fields need reading.
+    assert_eq!(
+        daemon.hints_sent(),
+        [Hint::TaskCompleted {
+            contact_id: "contact-77".into(),
+            task_id: "task-77".into()
+        }]
+    );
 
     assert_eq!(daemon.post_ghl(&event).await.0, 200);
     assert_eq!(daemon.hints_sent(), [], "same webhookId: no second hint");

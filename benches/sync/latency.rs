@@ -1,6 +1,10 @@
 //! Propagation latency through the daemon, in real time on the documented rate limits: from an
 //! edit on one side to the write that carries it to the other, by the poll schedules and by a
 //! signed GHL webhook.
+//!
+//! Each webhook edit is also taken apart on stderr: when the daemon accepted the delivery, what
+//! it was doing then (a job in flight, the Trengo budget left, read from `/status`), and the
+//! Trengo calls made until the write, so a missed figure says where its time went.
 
 use std::time::{Duration, Instant};
 
@@ -48,14 +52,49 @@ fn label_union(
     Ok(any)
 }
 
-fn row(what: &str, target: &str, limit: f64, samples: &[f64]) -> Row {
+fn row(what: &str, target: &str, limit: f64, samples: &[f64], more: &str) -> Row {
     let (p50, p95) = (quantile(samples, 0.5), quantile(samples, 0.95));
     Row::new(
         format!("propagation latency {what}"),
         target,
-        format!("p50 {p50:.1} s, p95 {p95:.1} s ({} edits)", samples.len()),
+        format!(
+            "p50 {p50:.1} s, p95 {p95:.1} s ({} edits{more})",
+            samples.len()
+        ),
         Some(p95 <= limit),
     )
+}
+
+/// What the daemon was doing when a webhook was delivered: the jobs in flight and the Trengo
+/// budget left, from `/status`.
+async fn daemon_state(http: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+    let status: serde_json::Value = http
+        .get(format!("{base}/status"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let busy: Vec<&str> = status["jobs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|j| j["in_flight"] == true)
+        .filter_map(|j| j["name"].as_str())
+        .collect();
+    let trengo_left = status["budgets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|b| b["api"] == "trengo")
+        .map_or(-1, |b| b["remaining"].as_i64().unwrap_or(-1));
+    Ok(format!(
+        "in flight: {}; Trengo window left {trengo_left}",
+        if busy.is_empty() {
+            "none".to_string()
+        } else {
+            busy.join(", ")
+        }
+    ))
 }
 
 /// Polling latency both ways and webhook latency.
@@ -129,6 +168,8 @@ pub async fn run(s: Sizes) -> anyhow::Result<Vec<Row>> {
     world
         .ghl()
         .register_webhook(&format!("http://{addr}/webhooks/ghl"));
+    let (http, base) = (reqwest::Client::new(), format!("http://{addr}"));
+    let mut webhook_trengo_calls = Vec::new();
     // Tasks still open, from the end of the list (the polling edits used the start).
     for link in links.iter().rev() {
         if by_webhook.len() >= s.latency_samples {
@@ -141,10 +182,44 @@ pub async fn run(s: Sizes) -> anyhow::Result<Vec<Row>> {
         // close), and Trengo refills 1.8 calls a second at 120 a minute; events coming faster
         // than that queue behind the budget, by design.
         tokio::time::sleep(Duration::from_millis(rng.gen_range(3_000..6_000))).await;
+        let calls_before = world::calls(&world).0;
+        let edited = Instant::now();
         world::fake(world.ghl().complete_task(&link.task_id))?;
+        let event = world.ghl().webhook_events().pop();
+        let webhook_id = event.as_ref().and_then(|e| e["webhookId"].as_str());
+        let accepted = |world: &SimWorld| {
+            world
+                .ghl()
+                .webhook_log()
+                .iter()
+                .any(|d| Some(d.webhook_id.as_str()) == webhook_id && d.delivered)
+        };
         let ticket = link.ticket_id;
-        by_webhook
-            .push(until(|| Ok(world.trengo().ticket_json(ticket)?["status"] == "CLOSED")).await?);
+        let mut delivered = None;
+        let mut state = String::new();
+        let closed = |world: &SimWorld| -> anyhow::Result<bool> {
+            Ok(world.trengo().ticket_json(ticket)?["status"] == "CLOSED")
+        };
+        while !closed(&world)? {
+            anyhow::ensure!(
+                edited.elapsed() < Duration::from_secs(60),
+                "not carried within 60 s"
+            );
+            if delivered.is_none() && accepted(&world) {
+                delivered = Some(edited.elapsed().as_secs_f64());
+                state = daemon_state(&http, &base).await?;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let took = edited.elapsed().as_secs_f64();
+        let calls = world::calls(&world).0 - calls_before;
+        eprintln!(
+            "latency: webhook {}: {took:.2} s; delivered after {} ({state}); {calls} Trengo calls",
+            by_webhook.len() + 1,
+            delivered.map_or("-".to_string(), |d| format!("{d:.2} s")),
+        );
+        webhook_trengo_calls.push(calls as f64);
+        by_webhook.push(took);
     }
     daemon.stop().await?;
     world.shutdown().await;
@@ -155,18 +230,24 @@ pub async fn run(s: Sizes) -> anyhow::Result<Vec<Row>> {
             "p95 ≤ poll interval (5 s here) + 2 s",
             poll + 2.0,
             &by_trengo_poll,
+            "",
         ),
         row(
             "by polling, GHL → Trengo (contact tag)",
             "p95 ≤ poll interval (5 s here) + 2 s",
             poll + 2.0,
             &by_ghl_poll,
+            "",
         ),
         row(
             "by webhook, GHL → Trengo (task completed)",
             "≤ 2 s",
             2.0,
             &by_webhook,
+            &format!(
+                "; {:.1} Trengo calls from edit to write, median",
+                quantile(&webhook_trengo_calls, 0.5)
+            ),
         ),
     ])
 }

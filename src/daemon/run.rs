@@ -1,12 +1,13 @@
 //! `trengo-sync run`: the service.
 //!
 //! Cron jobs (tokio-cron-scheduler) and webhook hints feed one serial work loop, so passes
-//! never overlap and the executor stays the only writer. The HTTP surface runs beside it. The
-//! systemd protocol is spoken through sd-notify: READY once the store is open and the server
-//! listens, WATCHDOG only while the scheduler ticks (a stalled scheduler is restarted by
-//! systemd), STATUS after each pass, STOPPING on SIGTERM. On stop the loop takes no new work,
-//! lets the current pass finish within the grace period (the intent journal covers an
-//! abandoned one), and returns.
+//! never overlap and the executor stays the only writer. Hints go before waiting jobs (webhook
+//! latency, issue #7), but a job waiting after a hint pass goes next. The HTTP surface runs
+//! beside it. The systemd protocol is spoken through sd-notify: READY once the store is open
+//! and the server listens, WATCHDOG only while the scheduler ticks (a stalled scheduler is
+//! restarted by systemd), STATUS after each pass, STOPPING on SIGTERM. On stop the loop takes
+//! no new work, lets the current pass finish within the grace period (the intent journal
+//! covers an abandoned one), and returns.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -142,24 +143,59 @@ impl Daemon {
         tracing::info!(listen = %config.http.listen, "trengo-sync is running");
 
         let mut stop_signal = Box::pin(shutdown);
+        let mut after_hints = false;
         loop {
-            tokio::select! {
-                _ = &mut stop_signal => break,
-                Some(kind) = job_rx.recv() => {
+            // Webhook hints go first: a change someone is waiting to see should not queue behind
+            // a poll. After a hint pass a job that is waiting goes next, so a steady stream of
+            // webhooks never starves the polls.
+            let waiting_job = if after_hints {
+                job_rx.try_recv().ok()
+            } else {
+                None
+            };
+            let next = match waiting_job {
+                Some(kind) => Next::Job(kind),
+                None => tokio::select! {
+                    biased;
+                    _ = &mut stop_signal => Next::Stop,
+                    Some(hint) = hint_rx.recv() => Next::Hints(hint),
+                    Some(kind) = job_rx.recv() => Next::Job(kind),
+                },
+            };
+            after_hints = matches!(next, Next::Hints(_));
+            match next {
+                Next::Stop => break,
+                Next::Job(kind) => {
                     let pass_kind = match kind {
                         JobKind::TrengoPoll => PassKind::TrengoPoll,
                         JobKind::GhlPoll => PassKind::GhlPoll,
                         JobKind::Sweep => PassKind::Sweep,
                         JobKind::Reconcile => PassKind::Reconcile,
                     };
-                    run_one(&engine, &board, &readiness, kind.name(), Some(kind), pass_kind).await;
+                    run_one(
+                        &engine,
+                        &board,
+                        &readiness,
+                        kind.name(),
+                        Some(kind),
+                        pass_kind,
+                    )
+                    .await;
                 }
-                Some(hint) = hint_rx.recv() => {
+                Next::Hints(hint) => {
                     let mut hints = vec![hint];
                     while let Ok(more) = hint_rx.try_recv() {
                         hints.push(more);
                     }
-                    run_one(&engine, &board, &readiness, "webhook", None, PassKind::Hints(hints)).await;
+                    run_one(
+                        &engine,
+                        &board,
+                        &readiness,
+                        "webhook",
+                        None,
+                        PassKind::Hints(hints),
+                    )
+                    .await;
                 }
             }
         }
@@ -174,6 +210,13 @@ impl Daemon {
         watchdog.abort();
         Ok(())
     }
+}
+
+/// What the work loop does next.
+enum Next {
+    Stop,
+    Job(JobKind),
+    Hints(Hint),
 }
 
 async fn run_one(

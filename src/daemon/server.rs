@@ -292,12 +292,7 @@ async fn trengo_webhook(
         Ok(hint) => hint,
         Err(e) => return unreadable(SOURCE, &e),
     };
-    deliver(
-        &state,
-        SOURCE,
-        &hint.dedupe_key(signed_at),
-        Hint::Ticket(hint.ticket_id),
-    )
+    deliver(&state, SOURCE, &hint.dedupe_key(signed_at), hint.hint())
 }
 
 async fn ghl_webhook(
@@ -337,7 +332,7 @@ async fn ghl_webhook(
             "this event belongs to another GHL location than ghl.location_id\n".into(),
         );
     }
-    let Some(contact) = hint.contact_id else {
+    let Some(engine_hint) = hint.hint() else {
         // TaskCreate may come without `contactId` (ghl-api.md §8.3): the poll will find it.
         return counted(
             SOURCE,
@@ -351,7 +346,7 @@ async fn ghl_webhook(
         Some(id) => format!("ghl:{id}"),
         None => format!("ghl:body:{}", hex::encode(Sha256::digest(&body))),
     };
-    deliver(&state, SOURCE, &key, Hint::Contact(contact))
+    deliver(&state, SOURCE, &key, engine_hint)
 }
 
 fn refused(source: &'static str, e: &WebhookError) -> Response {

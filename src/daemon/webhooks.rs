@@ -17,6 +17,8 @@ use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::sync::engine::Hint;
+
 /// Why a webhook was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WebhookError {
@@ -170,6 +172,21 @@ impl TrengoHint {
         })
     }
 
+    /// What the engine re-reads: an event that moves a status or an assignee plans only that
+    /// ticket's link fields, a label event the contact's tags, anything else (messages,
+    /// merges, new tickets) the whole group (event types: trengo-api.md §10.2).
+    pub fn hint(&self) -> Hint {
+        match self.event.as_str() {
+            "TICKET_CLOSED"
+            | "TICKET_REOPENED"
+            | "TICKET_ASSIGNED"
+            | "TICKET_MARKED_AS_SPAM"
+            | "TICKET_UNMARKED_AS_SPAM" => Hint::TicketStatus(self.ticket_id),
+            "TICKET_LABEL_ADDED" | "TICKET_LABEL_DELETED" => Hint::TicketLabels(self.ticket_id),
+            _ => Hint::Ticket(self.ticket_id),
+        }
+    }
+
     /// The de-duplication key: Trengo payloads carry no event id (trengo-api.md §10.4).
     pub fn dedupe_key(&self, signed_at: DateTime<Utc>) -> String {
         format!(
@@ -189,6 +206,8 @@ pub struct GhlHint {
     pub event: String,
     /// The contact to re-read (`contactId`, or `id` for contact events).
     pub contact_id: Option<String>,
+    /// The task a task event is about (its `id`).
+    pub task_id: Option<String>,
     /// The event's `webhookId`, for de-duplication.
     pub webhook_id: Option<String>,
     /// The event's `timestamp`.
@@ -209,8 +228,10 @@ impl GhlHint {
         } else {
             text("contactId")
         };
+        let task_id = event.starts_with("Task").then(|| text("id")).flatten();
         Ok(Self {
             contact_id,
+            task_id,
             webhook_id: text("webhookId"),
             timestamp: text("timestamp").and_then(|t| {
                 DateTime::parse_from_rfc3339(&t)
@@ -219,6 +240,24 @@ impl GhlHint {
             }),
             location_id: text("locationId"),
             event,
+        })
+    }
+}
+
+impl GhlHint {
+    /// What the engine re-reads, or `None` without a contact (TaskCreate may come without
+    /// `contactId`, ghl-api.md §8.3: the poll finds it). A completed task plans only its link's
+    /// fields, a tag update the contact's tags; anything else (notes, new or deleted tasks,
+    /// contact edits) the whole group.
+    pub fn hint(&self) -> Option<Hint> {
+        let contact_id = self.contact_id.clone()?;
+        Some(match (self.event.as_str(), &self.task_id) {
+            ("TaskComplete", Some(task_id)) => Hint::TaskCompleted {
+                contact_id,
+                task_id: task_id.clone(),
+            },
+            ("ContactTagUpdate", _) => Hint::ContactTags(contact_id),
+            _ => Hint::Contact(contact_id),
         })
     }
 }
@@ -338,6 +377,35 @@ mod tests {
             ),
             Err(WebhookError::BadSignature)
         );
+    }
+
+    #[test]
+    fn events_name_what_the_engine_reads() {
+        let trengo = |event: &str| TrengoHint::parse(event, b"ticket_id=4").unwrap().hint();
+        assert_eq!(trengo("TICKET_REOPENED"), Hint::TicketStatus(4));
+        assert_eq!(trengo("TICKET_LABEL_DELETED"), Hint::TicketLabels(4));
+        assert_eq!(
+            trengo("NOTE"),
+            Hint::Ticket(4),
+            "messages read the whole group"
+        );
+        let ghl = |body: &str| GhlHint::parse(body.as_bytes()).unwrap().hint();
+        assert_eq!(
+            ghl(r#"{"type":"TaskComplete","id":"t1","contactId":"c1"}"#),
+            Some(Hint::TaskCompleted {
+                contact_id: "c1".into(),
+                task_id: "t1".into()
+            })
+        );
+        assert_eq!(
+            ghl(r#"{"type":"ContactTagUpdate","id":"c1","tags":["x"]}"#),
+            Some(Hint::ContactTags("c1".into()))
+        );
+        assert_eq!(
+            ghl(r#"{"type":"NoteCreate","id":"n1","contactId":"c1"}"#),
+            Some(Hint::Contact("c1".into()))
+        );
+        assert_eq!(ghl(r#"{"type":"TaskCreate","id":"t2"}"#), None);
     }
 
     #[test]

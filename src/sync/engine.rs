@@ -28,10 +28,12 @@ use crate::store::{self, Store, StoreError, StoreHandle, identity::Identity};
 use crate::trengo::{self, TicketFilters, TrengoClient, TrengoClientConfig};
 
 mod backfill;
+mod hints;
 mod rounds;
 mod settle;
 
 use backfill::{BackfillRun, Round};
+pub use hints::Hint;
 
 /// How long a link whose status became done stays in the safety sweep (sync-model.md §4.6).
 pub const SWEEP_DONE_FOR: chrono::Duration = chrono::Duration::days(7);
@@ -102,15 +104,6 @@ pub enum PassKind {
     Reconcile,
     /// Items named by webhooks.
     Hints(Vec<Hint>),
-}
-
-/// An item a webhook pointed at.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Hint {
-    /// Re-read this ticket.
-    Ticket(i64),
-    /// Re-read this GHL contact.
-    Contact(String),
 }
 
 /// How a pass runs.
@@ -655,44 +648,6 @@ impl Engine {
         Ok(())
     }
 
-    async fn hints(&self, work: &mut Work, hints: &[Hint]) -> Result<(), EngineError> {
-        for hint in hints {
-            match hint {
-                Hint::Ticket(id) => {
-                    let id = *id;
-                    let link = self
-                        .store
-                        .call(move |s| store::links::by_ticket(s.conn(), id))
-                        .await?;
-                    match link {
-                        Some(link) if link.state == store::links::LinkState::Active => {
-                            work.contacts.insert(link.ghl_contact_id);
-                        }
-                        Some(_) => {}
-                        None => {
-                            let ticket = self.trengo.ticket(id).await?;
-                            let labels = super::views::labels(&ticket);
-                            if self.settings.scope.ticket_in_scope(
-                                &labels,
-                                ticket.channel_id(),
-                                ticket.team_id,
-                            ) {
-                                work.candidate_tickets.insert(id, ticket);
-                            }
-                        }
-                    }
-                }
-                Hint::Contact(id) => {
-                    work.contacts.insert(id.clone());
-                    if self.settings.scope.ghl_to_trengo() {
-                        work.candidate_contacts.insert(id.clone());
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
     async fn due_retries(&self, work: &mut Work) -> Result<(), EngineError> {
         let now = self.clock.now();
         let due = self
@@ -701,7 +656,7 @@ impl Engine {
             .await?;
         for retry in due {
             if let Some(id) = retry.item.strip_prefix("contact:") {
-                work.contacts.insert(id.to_string());
+                work.want(id, read::Reach::Whole);
             } else if let Some(id) = retry.item.strip_prefix("ticket:") {
                 if let Ok(id) = id.parse::<i64>() {
                     self.hints(work, &[Hint::Ticket(id)]).await?;
@@ -728,6 +683,7 @@ impl Engine {
                 contacts,
                 &facts.directory,
                 &work.tickets,
+                &work.reach,
                 backfill,
                 Round::First,
             )
@@ -784,7 +740,17 @@ impl Engine {
             candidates,
             settings: self.settings.plan.clone(),
         };
-        Ok((super::plan(&input), loaded, task_contacts))
+        let mut plan = super::plan(&input);
+        // A group read for one link's fields lacks its other tickets' labels: its tag merge
+        // would read them as removed. Its tags wait for a hint, poll or sweep that reads them.
+        let partial: BTreeSet<&str> = loaded
+            .iter()
+            .filter(|g| g.partial)
+            .map(|g| g.group.contact.id.as_str())
+            .collect();
+        plan.items
+            .retain(|i| !matches!(&i.item, ItemKey::Contact(c) if partial.contains(c.as_str())));
+        Ok((plan, loaded, task_contacts))
     }
 
     /// Applies items in order, each failing on its own (to the retry table, its contact into
@@ -893,7 +859,10 @@ impl Engine {
             if failed.contains(contact) {
                 continue;
             }
-            recovered.push(format!("contact:{contact}"));
+            // A group read in part planned no tags: a failed tag item of it stays due.
+            if !g.partial {
+                recovered.push(format!("contact:{contact}"));
+            }
             recovered.extend(
                 g.group
                     .links

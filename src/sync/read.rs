@@ -71,9 +71,62 @@ pub struct Work {
     pub contact_prints: HashMap<String, String>,
     /// Cursors to advance once the pass's work is committed.
     pub cursors: Vec<(String, String)>,
+    /// Contacts of `contacts` that a webhook asked to read only in part; absent: the whole group.
+    pub reach: HashMap<String, Reach>,
     /// Items whose reading failed (a group or a contact's tasks), with why: failures of the
     /// pass's items as much as a failed write is.
     pub failed: Vec<(String, String)>,
+}
+
+impl Work {
+    /// Asks for `contact`'s group to be planned, reading at least `reach` of it. Asked twice, the
+    /// group is read as far as both need; anything asked without a hint reads it whole.
+    pub fn want(&mut self, contact: &str, reach: Reach) {
+        // A contact already asked for without a reach is read whole.
+        let whole = self.contacts.contains(contact) && !self.reach.contains_key(contact);
+        self.contacts.insert(contact.to_string());
+        let joined = match self.reach.get(contact) {
+            _ if whole => Reach::Whole,
+            Some(had) => had.join(&reach),
+            None => reach,
+        };
+        match joined {
+            Reach::Whole => self.reach.remove(contact),
+            narrower => self.reach.insert(contact.to_string(), narrower),
+        };
+    }
+}
+
+/// How much of a contact group a webhook's change needs read (sync-model.md §4.10: a hint
+/// names one item; the planner's merge of the fields it touches decides what must be read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// One link's status and assignee (a task completed, a ticket closed, reopened or assigned):
+    /// the contact and its tasks, that link's ticket; no other ticket, no message, no note. The
+    /// tag merge needs every linked ticket, so the engine plans no tags for such a group.
+    Link(i64),
+    /// The contact's tags (a tag or label moved): the contact, its tasks and every linked ticket
+    /// (the Trengo side of a tag is the union over all of them), but no message and no note.
+    Tags,
+    /// Everything: notes too.
+    Whole,
+}
+
+impl Reach {
+    /// The least reach that covers both.
+    pub fn join(&self, other: &Reach) -> Reach {
+        match (self, other) {
+            (Reach::Whole, _) | (_, Reach::Whole) => Reach::Whole,
+            (Reach::Link(a), Reach::Link(b)) if a == b => Reach::Link(*a),
+            // Two links' fields, or a link's and the tags: every ticket read covers both.
+            _ => Reach::Tags,
+        }
+    }
+
+    /// Whether notes are read (the contact's GHL notes and the tickets' messages).
+    fn reads_notes(&self) -> bool {
+        matches!(self, Reach::Whole)
+    }
 }
 
 /// One contact group as loaded, with what must be recorded when it is applied.
@@ -83,6 +136,9 @@ pub struct LoadedGroup {
     pub group: ContactGroup,
     /// Highest message id read per link.
     pub notes_upto: Vec<(LinkId, i64)>,
+    /// Only some of the contact's links were read ([`Reach::Link`]): its tags must not be
+    /// planned, since their Trengo side is the union over every linked ticket.
+    pub partial: bool,
     /// The contact's fingerprint as read (see [`views::contact_fingerprint`]).
     pub contact_print: String,
 }
@@ -168,6 +224,35 @@ pub async fn load_group(
     fresh: &HashMap<i64, trengo::Ticket>,
     read_tickets: &mut HashMap<i64, trengo::Ticket>,
 ) -> Result<Option<LoadedGroup>, ReadError> {
+    load_group_within(
+        store,
+        trengo,
+        ghl,
+        settings,
+        directory,
+        contact_id,
+        fresh,
+        read_tickets,
+        &Reach::Whole,
+    )
+    .await
+}
+
+/// Loads as much of one contact group as `reach` says (see [`Reach`]). A [`Reach::Link`] whose
+/// link leaves scope is read whole instead: ending a link takes its labels out of the contact's
+/// tag base, which needs every ticket of the group.
+#[allow(clippy::too_many_arguments)]
+pub async fn load_group_within(
+    store: &StoreHandle,
+    trengo: &TrengoClient,
+    ghl: &GhlClient,
+    settings: &EngineSettings,
+    directory: &Directory,
+    contact_id: &str,
+    fresh: &HashMap<i64, trengo::Ticket>,
+    read_tickets: &mut HashMap<i64, trengo::Ticket>,
+    reach: &Reach,
+) -> Result<Option<LoadedGroup>, ReadError> {
     let cid = contact_id.to_string();
     let (links, tag_base) = store
         .call(move |s| {
@@ -200,9 +285,19 @@ pub async fn load_group(
     if links.is_empty() {
         return Ok(None);
     }
+    let (all_links, mut links) = (links.len(), links);
+    if let Reach::Link(ticket) = reach {
+        links.retain(|s| s.link.ticket_id == *ticket);
+    }
+    let partial = links.len() < all_links;
     let contact = ghl.contact(contact_id).await?;
     let tasks = ghl.tasks(contact_id).await?;
-    let notes = ghl.notes(contact_id).await?;
+    // Without notes read, the planner sees none on either side and plans no comment.
+    let notes = if reach.reads_notes() {
+        ghl.notes(contact_id).await?
+    } else {
+        Vec::new()
+    };
     let contact_view = views::contact(&contact, &notes);
     let mut link_views = Vec::new();
     let mut notes_upto = Vec::new();
@@ -227,11 +322,17 @@ pub async fn load_group(
         let lid = LinkId(link.id.0);
         let view = match (ticket, task) {
             (Some(ticket), Some(task)) => {
-                let upto = base(NOTES_UPTO).and_then(|v| v.as_i64());
-                let (notes, highest) = new_notes(trengo, ticket.id, upto).await?;
-                if let Some(h) = highest {
-                    notes_upto.push((lid, h));
-                }
+                let notes = if reach.reads_notes() {
+                    let upto = base(NOTES_UPTO).and_then(|v| v.as_i64());
+                    let (notes, highest) = new_notes(trengo, ticket.id, upto).await?;
+                    if let Some(h) = highest {
+                        notes_upto.push((lid, h));
+                    }
+                    notes
+                } else {
+                    // Unread messages stay unhandled: `notes_upto` does not move past them.
+                    Vec::new()
+                };
                 let ticket_view = views::ticket(&ticket, notes, directory).map_err(|reason| {
                     ReadError::Unreadable {
                         ticket: ticket.id,
@@ -288,6 +389,20 @@ pub async fn load_group(
         };
         link_views.push(view);
     }
+    if partial && link_views.iter().any(|l| !l.in_scope) {
+        return Box::pin(load_group_within(
+            store,
+            trengo,
+            ghl,
+            settings,
+            directory,
+            contact_id,
+            fresh,
+            read_tickets,
+            &Reach::Whole,
+        ))
+        .await;
+    }
     Ok(Some(LoadedGroup {
         group: ContactGroup {
             contact: contact_view,
@@ -295,6 +410,7 @@ pub async fn load_group(
             links: link_views,
         },
         notes_upto,
+        partial,
         contact_print: views::contact_fingerprint(&contact),
     }))
 }

@@ -191,6 +191,7 @@ impl Engine {
         contacts: &BTreeSet<String>,
         directory: &Directory,
         fresh: &HashMap<i64, trengo::Ticket>,
+        reaches: &HashMap<String, read::Reach>,
         backfill: Option<&BackfillRun>,
         round: Round,
     ) -> Result<GroupReads, EngineError> {
@@ -200,7 +201,7 @@ impl Engine {
             .iter()
             .map(|contact| async move {
                 let mut read_tickets = HashMap::new();
-                let group = read::load_group(
+                let group = read::load_group_within(
                     &self.store,
                     &self.trengo,
                     &self.ghl,
@@ -209,6 +210,7 @@ impl Engine {
                     contact,
                     fresh,
                     &mut read_tickets,
+                    reaches.get(contact).unwrap_or(&read::Reach::Whole),
                 )
                 .await;
                 let mut cost = 0;
@@ -383,7 +385,15 @@ impl Engine {
                     break;
                 }
                 let reads = self
-                    .load_groups(&batch.contacts, &directory, fresh, backfill, Round::Second)
+                    // A new link's notes and tags cross now: its group is read whole.
+                    .load_groups(
+                        &batch.contacts,
+                        &directory,
+                        fresh,
+                        &HashMap::new(),
+                        backfill,
+                        Round::Second,
+                    )
                     .await?;
                 let plan = crate::sync::plan(&PlanInput {
                     now: started,
