@@ -2,9 +2,9 @@
 //!
 //! It applies one item of a [`Plan`](super::Plan) at a time. Remote writes go first, in the
 //! planner's order; the item's store-only operations (bases, comment pairs, held conflicts,
-//! links leaving scope)
-//! are committed together at the end, and only when every write of the item succeeded, so a
-//! half-applied item is simply seen again by the next pass and the three-way merge finishes it.
+//! links leaving scope) are committed together at the end, and only when every write of the
+//! item succeeded, so a half-applied item is simply seen again by the next pass and the
+//! three-way merge finishes it.
 //! Every remote create is journalled first: an intent with its idempotency key is committed
 //! before the call, the key travels inside the created object (the ticket URL in a task body,
 //! a source marker in a note, a task marker in a ticket subject), and the intent ends in the
@@ -163,14 +163,18 @@ impl Executor<'_> {
                 | Op::SettleConflict { .. }
                 | Op::Unlink { .. } => deferred.push(op.clone()),
                 _ => {
-                    if let Some(update) = Update::of(op, item) {
-                        journal.push(self.journal(update).await?);
-                    }
+                    let journalled = match Update::of(op, item) {
+                        Some(update) => {
+                            journal.push(self.journal(update).await?);
+                            true
+                        }
+                        None => false,
+                    };
                     match self.write(op).await {
                         Ok(writes) => {
                             applied.trengo += writes.trengo;
                             applied.ghl += writes.ghl;
-                            if let Some(j) = journal.last_mut() {
+                            if let (true, Some(j)) = (journalled, journal.last_mut()) {
                                 j.landed = true;
                             }
                         }
