@@ -254,11 +254,7 @@ async fn daemon(config: Config) -> Result<ExitCode, Failure> {
                 config.http.listen
             )
         })?;
-    let daemon = crate::daemon::run::Daemon {
-        config,
-        clock: crate::clock::SystemClock::shared(),
-        listener,
-    };
+    let daemon = crate::daemon::run::Daemon::new(config, listener);
     daemon.run(stop_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }

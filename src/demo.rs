@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::clock::SystemClock;
 use crate::daemon::run::Daemon;
 use crate::sim::world::{SimWorld, WorldOptions};
 use crate::store::{self, Store};
@@ -104,12 +103,7 @@ pub async fn run(duration: Duration, seed: u64) -> anyhow::Result<()> {
     );
     println!("  stops after {}s or on Ctrl-C\n", duration.as_secs());
 
-    let daemon = Daemon {
-        config,
-        clock: SystemClock::shared(),
-        listener,
-    }
-    .spawn();
+    let daemon = Daemon::new(config, listener).spawn();
 
     let start = tokio::time::Instant::now();
     let deadline = start + duration;

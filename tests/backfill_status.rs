@@ -7,7 +7,6 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
-use trengo_sync::clock::SystemClock;
 use trengo_sync::daemon::run::Daemon;
 use trengo_sync::sim::Faults;
 use trengo_sync::sim::world::WorldOptions;
@@ -34,12 +33,7 @@ async fn status_shows_backfill_progress_and_an_eta_during_the_first_poll() {
     // Only the Trengo poll acts: at start it runs at once, with no cursor yet.
     config.schedule.ghl_poll = "0 0 0 1 1 *".parse().unwrap();
     config.schedule.sweep = "0 0 0 1 1 *".parse().unwrap();
-    let daemon = Daemon {
-        config,
-        clock: SystemClock::shared(),
-        listener,
-    }
-    .spawn();
+    let daemon = Daemon::new(config, listener).spawn();
     let http = reqwest::Client::new();
     let mut during = None;
     let mut finished = None;

@@ -14,7 +14,6 @@ use support::{
 use trengo_sync::config::Secret;
 use trengo_sync::sim::world::MANAGED_PREFIX;
 
-use trengo_sync::clock::SystemClock;
 use trengo_sync::daemon::run::Daemon;
 use trengo_sync::sim::world::SimWorld;
 
@@ -50,12 +49,7 @@ async fn daemon_becomes_ready_and_changes_cross_both_ways_by_schedule() {
     let dir = tempfile::tempdir().unwrap();
     let (config, listener) = daemon_config(&world, &dir).await;
     let addr = listener.local_addr().unwrap();
-    let daemon = Daemon {
-        config,
-        clock: SystemClock::shared(),
-        listener,
-    }
-    .spawn();
+    let daemon = Daemon::new(config, listener).spawn();
     let http = reqwest::Client::new();
     let base = format!("http://{addr}");
     wait_until_ready(&http, &base).await;
@@ -161,12 +155,7 @@ async fn signed_webhooks_from_both_sides_cross_with_polls_idle_and_forgeries_are
     world
         .ghl()
         .register_webhook(&format!("http://{addr}/webhooks/ghl"));
-    let daemon = Daemon {
-        config,
-        clock: SystemClock::shared(),
-        listener,
-    }
-    .spawn();
+    let daemon = Daemon::new(config, listener).spawn();
     let http = reqwest::Client::new();
     let base = format!("http://{addr}");
     wait_until_ready(&http, &base).await;

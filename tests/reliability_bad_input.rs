@@ -12,7 +12,6 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use support::reliability::{OneWayEdits, long_mode, settled_links};
 use support::{links, total_writes};
-use trengo_sync::clock::SystemClock;
 use trengo_sync::config::types::Secret;
 use trengo_sync::daemon::run::Daemon;
 use trengo_sync::daemon::webhooks::sign_trengo;
@@ -194,12 +193,7 @@ async fn fuzzed_webhooks_get_4xx_and_change_nothing() {
         .webhooks
         .trengo_secrets
         .insert("TICKET_CLOSED".into(), Secret::new(SECRET));
-    let daemon = Daemon {
-        config,
-        clock: SystemClock::shared(),
-        listener,
-    }
-    .spawn();
+    let daemon = Daemon::new(config, listener).spawn();
     let linked = settled_links(
         &world,
         &dir.path().join("state.sqlite"),

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
-use trengo_sync::clock::SystemClock;
 use trengo_sync::daemon::run::Daemon;
 use trengo_sync::sim::world::SimWorld;
 use trengo_sync::store::{self, Store};
@@ -112,12 +111,7 @@ pub async fn run(s: Sizes) -> anyhow::Result<Vec<Row>> {
         "0 0 0 1 1 *".parse().map_err(anyhow::Error::msg)?;
     config.schedule.sweep = never.clone();
     config.schedule.reconcile = never;
-    let daemon = Daemon {
-        config,
-        clock: SystemClock::shared(),
-        listener,
-    }
-    .spawn();
+    let daemon = Daemon::new(config, listener).spawn();
     eprintln!("latency: waiting for the first links to settle");
     // Settled: a stretch of 6 s in which only idle polls ran (at most two calls per poll).
     loop {

@@ -9,7 +9,6 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom as _;
 use rand::{Rng as _, SeedableRng as _};
 use serde_json::Value;
-use trengo_sync::clock::SystemClock;
 use trengo_sync::daemon::run::Daemon;
 use trengo_sync::sim::world::SimWorld;
 use trengo_sync::store::{self, Store};
@@ -335,12 +334,7 @@ pub async fn backfill(s: Sizes) -> anyhow::Result<Vec<Row>> {
     config.schedule.sweep = never.clone();
     config.schedule.reconcile = never;
     let c0 = calls(&world);
-    let daemon = Daemon {
-        config,
-        clock: SystemClock::shared(),
-        listener,
-    }
-    .spawn();
+    let daemon = Daemon::new(config, listener).spawn();
     let http = reqwest::Client::new();
     let mut samples = Vec::new();
     let (started, finished, used) = loop {

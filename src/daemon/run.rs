@@ -66,6 +66,15 @@ impl Running {
 }
 
 impl Daemon {
+    /// A daemon on the system clock (tests that need another clock set the field).
+    pub fn new(config: Config, listener: tokio::net::TcpListener) -> Self {
+        Daemon {
+            config,
+            clock: crate::clock::SystemClock::shared(),
+            listener,
+        }
+    }
+
     /// Runs on a new task until [`Running::stop`]. Must be called inside a Tokio runtime.
     pub fn spawn(self) -> Running {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
