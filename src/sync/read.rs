@@ -427,7 +427,8 @@ fn placeholder_ticket(id: i64) -> TicketView {
     }
 }
 
-fn tag_set(value: &Value) -> BTreeSet<super::model::Tag> {
+/// A stored tag base (a JSON list of names) as a set of tags.
+pub(crate) fn tag_set(value: &Value) -> BTreeSet<super::model::Tag> {
     value
         .as_array()
         .map(|a| {

@@ -72,6 +72,13 @@ pub fn status(s: &trengo::models::TicketStatus) -> Result<TicketStatus, Unreadab
     }
 }
 
+/// An assignee's e-mail as compared: trimmed, lower-case; blank is nobody.
+pub fn email(email: Option<&str>) -> Option<String> {
+    email
+        .map(|e| e.trim().to_lowercase())
+        .filter(|e| !e.is_empty())
+}
+
 /// Every label of a ticket, normalised.
 pub fn labels(ticket: &trengo::Ticket) -> BTreeSet<Tag> {
     ticket

@@ -225,9 +225,8 @@ impl Engine {
         directory: &Directory,
     ) -> Result<bool, EngineError> {
         let gone = |e: &crate::api::ApiError| e.status() == Some(404);
-        let email =
-            |e: Option<String>| json!(e.map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty()));
-        let wanted_email = email(update.value.as_str().map(str::to_string));
+        let email = |e: Option<String>| json!(views::email(e.as_deref()));
+        let wanted_email = json!(views::email(update.value.as_str()));
         match (update.field, update.side) {
             (Field::Status | Field::Assignee, Side::Ghl) => {
                 let (Some(contact), Some(task)) = (&update.contact_id, &update.task_id) else {

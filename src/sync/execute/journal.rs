@@ -27,7 +27,7 @@ use crate::store::{self, StoreError};
 use crate::sync::model::Tag;
 use crate::sync::operation::{ItemKey, ItemPlan, Op, Side};
 use crate::sync::policy::Field;
-use crate::sync::read::TAGS;
+use crate::sync::read::{TAGS, tag_set};
 
 /// The intent kind of a journalled update.
 pub const KIND: &str = "update";
@@ -204,11 +204,7 @@ impl Update {
                 let Some(base) = store::bases::get_contact(c, contact, TAGS)? else {
                     return Ok(());
                 };
-                let mut set: BTreeSet<Tag> = base
-                    .value
-                    .as_array()
-                    .map(|a| a.iter().filter_map(Value::as_str).map(Tag::new).collect())
-                    .unwrap_or_default();
+                let mut set = tag_set(&base.value);
                 set.extend(self.add.iter().cloned());
                 set.retain(|t| !self.remove.contains(t));
                 let list: Vec<&str> = set.iter().map(Tag::as_str).collect();

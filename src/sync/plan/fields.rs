@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use crate::sync::model::{ContactView, LinkView};
 use crate::sync::operation::{Op, Side};
 use crate::sync::policy::{Field, PlanSettings, Policy, TicketAction};
+use crate::sync::views;
 
 /// How the two sides' values stand against the base.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,12 +193,7 @@ pub(super) fn status(link: &LinkView, contact: &ContactView, settings: &PlanSett
 /// Assignee: user email ⇄ user email. Trengo has no unassign endpoint, so "nobody" cannot be
 /// written to a ticket: that write is skipped and the base kept.
 pub(super) fn assignee(link: &LinkView, contact: &ContactView, settings: &PlanSettings) -> Vec<Op> {
-    let normalise = |email: &Option<String>| {
-        email
-            .as_deref()
-            .map(|e| e.trim().to_lowercase())
-            .filter(|e| !e.is_empty())
-    };
+    let normalise = |email: &Option<String>| views::email(email.as_deref());
     let base = link.bases.assignee.as_ref().map(normalise);
     let scalar = Scalar {
         link,
