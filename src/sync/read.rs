@@ -212,37 +212,12 @@ struct StoredLink {
     held: Vec<Field>,
 }
 
-/// Loads one contact group: the store's links, bases and maps, and both sides' current state.
-#[allow(clippy::too_many_arguments)]
-pub async fn load_group(
-    store: &StoreHandle,
-    trengo: &TrengoClient,
-    ghl: &GhlClient,
-    settings: &EngineSettings,
-    directory: &Directory,
-    contact_id: &str,
-    fresh: &HashMap<i64, trengo::Ticket>,
-    read_tickets: &mut HashMap<i64, trengo::Ticket>,
-) -> Result<Option<LoadedGroup>, ReadError> {
-    load_group_within(
-        store,
-        trengo,
-        ghl,
-        settings,
-        directory,
-        contact_id,
-        fresh,
-        read_tickets,
-        &Reach::Whole,
-    )
-    .await
-}
-
-/// Loads as much of one contact group as `reach` says (see [`Reach`]). A [`Reach::Link`] whose
+/// Loads one contact group (the store's links, bases and maps, and both sides' current
+/// state), as much of it as `reach` says (see [`Reach`]). A [`Reach::Link`] whose
 /// link leaves scope is read whole instead: ending a link takes its labels out of the contact's
 /// tag base, which needs every ticket of the group.
 #[allow(clippy::too_many_arguments)]
-pub async fn load_group_within(
+pub async fn load_group(
     store: &StoreHandle,
     trengo: &TrengoClient,
     ghl: &GhlClient,
@@ -390,7 +365,7 @@ pub async fn load_group_within(
         link_views.push(view);
     }
     if partial && link_views.iter().any(|l| !l.in_scope) {
-        return Box::pin(load_group_within(
+        return Box::pin(load_group(
             store,
             trengo,
             ghl,

@@ -201,7 +201,7 @@ impl Engine {
             .iter()
             .map(|contact| async move {
                 let mut read_tickets = HashMap::new();
-                let group = read::load_group_within(
+                let group = read::load_group(
                     &self.store,
                     &self.trengo,
                     &self.ghl,
