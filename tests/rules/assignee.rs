@@ -1,7 +1,8 @@
 //! The optional assignee field (sync-model.md §3), matched by e-mail or by alias.
 
 use super::*;
-use trengo_sync::sync::engine::{PassKind, PassOptions};
+use trengo_sync::clock::ManualClock;
+use trengo_sync::sync::engine::{Engine, PassKind, PassOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_links_carry_the_assignee_of_the_side_that_made_them() {
@@ -31,13 +32,8 @@ async fn assignee_crosses_both_ways_by_email() {
     let engine = settled(&world, &dir, &[], "").await;
     let link = open_link(&engine, &dir).await;
     let agents = agents(&world);
-    clock.advance(chrono::Duration::seconds(2));
     let (to, back) = (&agents[1], &agents[2]);
-    world
-        .trengo()
-        .assign_ticket(link.ticket_id, world.trengo().user_id(to).unwrap())
-        .unwrap();
-    until_quiet(&engine, 4).await;
+    assign_in_trengo(&world, &engine, &clock, &link, to).await;
     assert_eq!(
         assignees(&world, &engine, &link).await,
         (Some(to.clone()), Some(to.clone()))
@@ -70,18 +66,8 @@ async fn aliased_assignee_crosses_to_the_mapped_ghl_user_and_then_stays_quiet() 
     // Someone else first: the link may already carry the agent (a task given in GHL to the
     // user who merely has the agent's e-mail crosses to the ticket as the agent).
     let other = agents(&world)[2].clone();
-    clock.advance(chrono::Duration::seconds(2));
-    world
-        .trengo()
-        .assign_ticket(link.ticket_id, world.trengo().user_id(&other).unwrap())
-        .unwrap();
-    until_quiet(&engine, 4).await;
-    clock.advance(chrono::Duration::seconds(2));
-    world
-        .trengo()
-        .assign_ticket(link.ticket_id, world.trengo().user_id(&agent).unwrap())
-        .unwrap();
-    until_quiet(&engine, 4).await;
+    assign_in_trengo(&world, &engine, &clock, &link, &other).await;
+    assign_in_trengo(&world, &engine, &clock, &link, &agent).await;
     assert_eq!(task(&engine, &link).await.assigned_to, Some(desk.clone()));
     // Read back, the alias is the same person: the next pass plans nothing at all (a quiet
     // pass could also hide an item that fails every time, so failures are checked too).
@@ -92,12 +78,7 @@ async fn aliased_assignee_crosses_to_the_mapped_ghl_user_and_then_stays_quiet() 
     assert_eq!(next.writes.trengo + next.writes.ghl, 0);
     assert!(next.failed.is_empty(), "{:?}", next.failed);
     // And the way back: the task given to the aliased user puts the agent on the ticket.
-    clock.advance(chrono::Duration::seconds(2));
-    world
-        .trengo()
-        .assign_ticket(link.ticket_id, world.trengo().user_id(&other).unwrap())
-        .unwrap();
-    until_quiet(&engine, 4).await;
+    assign_in_trengo(&world, &engine, &clock, &link, &other).await;
     clock.advance(chrono::Duration::seconds(2));
     world.ghl().assign_task(&link.task_id, &desk).unwrap();
     until_quiet(&engine, 4).await;
@@ -121,4 +102,21 @@ async fn assignee_is_left_alone_unless_enabled() {
         .unwrap();
     until_quiet(&engine, 4).await;
     assert_eq!(task(&engine, &link).await.assigned_to, before);
+}
+
+/// Two seconds on (so this edit is the newest), the ticket assigned in Trengo to the agent
+/// with `email`, then passes until quiet.
+async fn assign_in_trengo(
+    world: &SimWorld,
+    engine: &Engine,
+    clock: &ManualClock,
+    link: &Link,
+    email: &str,
+) {
+    clock.advance(chrono::Duration::seconds(2));
+    world
+        .trengo()
+        .assign_ticket(link.ticket_id, world.trengo().user_id(email).unwrap())
+        .unwrap();
+    until_quiet(engine, 4).await;
 }
