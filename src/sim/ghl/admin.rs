@@ -40,6 +40,21 @@ impl GhlFakeState {
         })
     }
 
+    /// Renames a task, as editing its title in the UI does (GHL has no `TaskUpdate` webhook,
+    /// ghl-api.md §4.2; the contact's `dateUpdated` moves only with
+    /// `task_completion_bumps_contact`).
+    pub fn rename_task(&self, task_id: &str, title: &str) -> Result<Value, GhlError> {
+        self.edit(false, |s, now| {
+            let contact = s.task_by_id(task_id)?.contact_id.clone();
+            let input = TaskInput {
+                title: Some(title.to_owned()),
+                ..TaskInput::default()
+            };
+            s.update_task(now, &contact, task_id, &input)
+                .map(|t| t.to_json())
+        })
+    }
+
     /// Reassigns a task to another user of the location, as picking a new assignee in the UI
     /// does. Moves no contact timestamp unless `task_completion_bumps_contact` is on (the same
     /// pessimism as completion, ghl-api.md §3.2).
