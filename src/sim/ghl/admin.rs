@@ -127,6 +127,20 @@ impl GhlFakeState {
         })
     }
 
+    /// Deletes a contact with its tasks and notes, as a user can in the UI (raises
+    /// ContactDelete; every read of it answers 404 from now on).
+    pub fn delete_contact(&self, contact_id: &str) -> Result<(), GhlError> {
+        self.edit(false, |s, now| s.delete_contact(now, contact_id))
+    }
+
+    /// Deletes a task, as a user can in the UI (raises TaskDelete).
+    pub fn delete_task(&self, task_id: &str) -> Result<(), GhlError> {
+        self.edit(false, |s, now| {
+            let contact = s.task_by_id(task_id)?.contact_id.clone();
+            s.delete_task(now, &contact, task_id).map(|_| ())
+        })
+    }
+
     /// Writes a note on a contact (raises NoteCreate).
     pub fn add_note(&self, contact_id: &str, body: &str) -> Result<Value, GhlError> {
         self.edit(false, |s, now| {
