@@ -175,7 +175,7 @@ pub struct ScheduleConfig {
     /// GHL poll. Default `15/30 * * * * *` (every 30 s, between Trengo polls).
     pub ghl_poll: CronExpr,
     /// Safety sweep: each run walks a slice of the listings (scope discovery and the changes
-    /// that move no watermark) within `limits.sweep_share`. Default `2/5 * * * * *` (every 5 s).
+    /// that move no watermark) within `limits.sweep_share`. Default `*/3 * * * * *` (every 3 s).
     pub sweep: CronExpr,
     /// Full reconcile. Default `0 30 3 * * *` (nightly, 03:30 UTC).
     pub reconcile: CronExpr,
@@ -192,7 +192,7 @@ impl Default for ScheduleConfig {
         Self {
             trengo_poll: cron("*/30 * * * * *"),
             ghl_poll: cron("15/30 * * * * *"),
-            sweep: cron("2/5 * * * * *"),
+            sweep: cron("*/3 * * * * *"),
             reconcile: cron("0 30 3 * * *"),
             trengo_overlap: Span::secs(600),
             ghl_overlap: Span::secs(120),
