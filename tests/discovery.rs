@@ -79,6 +79,31 @@ fn unlinked_open_ticket(world: &SimWorld, dir: &tempfile::TempDir) -> i64 {
         .expect("the world has an unlinked open ticket")
 }
 
+/// A new task titled `title` on a contact outside the GHL link rule, left alone by a whole
+/// cycle; returns the person and the task id.
+async fn task_outside_the_rule(
+    world: &SimWorld,
+    engine: &Engine,
+    dir: &tempfile::TempDir,
+    title: &str,
+) -> (trengo_sync::sim::world::WorldPerson, String) {
+    let person = untagged_person(world);
+    let made = world
+        .ghl()
+        .create_task(
+            &person.ghl_contact_id,
+            &serde_json::json!({ "title": title }),
+        )
+        .unwrap();
+    let task_id = made["id"].as_str().unwrap().to_string();
+    cycle(engine).await;
+    assert!(
+        link_of_task(dir, &task_id).is_none(),
+        "a task outside the rule was linked"
+    );
+    (person, task_id)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ticket_labelled_after_the_first_pass_is_linked_by_the_sweep_whatever_moves_updated_at() {
     for (seed, on) in [(201, false), (202, true)] {
@@ -128,18 +153,7 @@ async fn a_ghl_task_given_the_title_prefix_on_an_untouched_contact_is_linked() {
         let dir = tempfile::tempdir().unwrap();
         let prefix = "create_contacts = false\nghl_title_prefix = \"[trengo]\"";
         let engine = settled(&world, &dir, &[("create_contacts = false", prefix)], "").await;
-        let person = untagged_person(&world);
-        let made = world
-            .ghl()
-            .create_task(
-                &person.ghl_contact_id,
-                &serde_json::json!({"title": "Call back"}),
-            )
-            .unwrap();
-        let task_id = made["id"].as_str().unwrap().to_string();
-        // A pass sees the new task and leaves it: no prefix yet.
-        cycle(&engine).await;
-        assert!(link_of_task(&dir, &task_id).is_none());
+        let (_, task_id) = task_outside_the_rule(&world, &engine, &dir, "Call back").await;
         world
             .ghl()
             .rename_task(&task_id, "[trengo] Call back")
@@ -156,17 +170,7 @@ async fn a_ghl_contact_tagged_after_the_first_pass_gets_its_task_linked() {
         bumps(&world, on);
         let dir = tempfile::tempdir().unwrap();
         let engine = settled(&world, &dir, &[], "").await;
-        let person = untagged_person(&world);
-        let made = world
-            .ghl()
-            .create_task(
-                &person.ghl_contact_id,
-                &serde_json::json!({"title": "Quote"}),
-            )
-            .unwrap();
-        let task_id = made["id"].as_str().unwrap().to_string();
-        cycle(&engine).await;
-        assert!(link_of_task(&dir, &task_id).is_none());
+        let (person, task_id) = task_outside_the_rule(&world, &engine, &dir, "Quote").await;
         world
             .ghl()
             .add_contact_tag(&person.ghl_contact_id, LINK_TAG)
