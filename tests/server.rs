@@ -525,6 +525,77 @@ async fn ghl_webhooks_for_another_location_or_badly_signed_are_refused() {
     daemon.stop().await;
 }
 
+/// Issue #13 item 9: a signed GHL delivery must carry a timestamp whose age can be checked.
+/// Without one it is refused; Unix seconds and milliseconds (number or digits) are read and
+/// checked like the documented RFC 3339 form.
+#[tokio::test]
+async fn ghl_webhooks_without_a_readable_timestamp_are_refused_and_numeric_ones_are_checked() {
+    let mut daemon = Daemon::start(true, t0()).await;
+    let fresh = t0() - chrono::Duration::seconds(30);
+    let stale = t0() - chrono::Duration::seconds(600);
+    let cases = [
+        (Value::Null, 401),
+        (json!("yesterday"), 401),
+        (json!(stale.timestamp()), 401),
+        (json!(stale.timestamp_millis()), 401),
+        (json!(stale.timestamp_millis().to_string()), 401),
+        (json!(fresh.timestamp()), 202),
+        (json!(fresh.timestamp_millis()), 202),
+        (json!(fresh.timestamp_millis().to_string()), 202),
+    ];
+    for (i, (timestamp, expected)) in cases.iter().enumerate() {
+        let mut event = ghl_event(&format!("wh-ts-{i}"), LOCATION);
+        if timestamp.is_null() {
+            event.as_object_mut().unwrap().remove("timestamp");
+        } else {
+            event["timestamp"] = timestamp.clone();
+        }
+        let (code, text) = daemon.post_ghl(&event).await;
+        assert_eq!(code, *expected, "timestamp {timestamp}: {text}");
+    }
+    let (_, text) = daemon
+        .post_ghl(&{
+            let mut e = ghl_event("wh-ts-none", LOCATION);
+            e.as_object_mut().unwrap().remove("timestamp");
+            e
+        })
+        .await;
+    assert!(text.contains("timestamp"), "{text}");
+    assert_eq!(daemon.hints_sent().len(), 3);
+    daemon.stop().await;
+}
+
+/// Issue #13 item 9: the Trengo event name comes from the URL; anything but upper-case
+/// letters and underscores is not found, before any secret lookup or hint.
+#[tokio::test]
+async fn trengo_event_names_outside_upper_case_and_underscores_are_not_found() {
+    let mut daemon = Daemon::start(true, t0()).await;
+    let body = "ticket_id=5";
+    let signature = sign_trengo(TRENGO_SECRET, t0().timestamp(), body.as_bytes());
+    for event in [
+        "TICKET_LABEL_ADDED%0A2027-01-15T08:00:00Z%20ERROR%20forged",
+        "TICKET_LABEL_ADDED%1B%5B31m",
+        "ticket_label_added",
+        "TICKET-LABEL-ADDED",
+        "TICKET_LABEL_ADDED1",
+    ] {
+        let (code, text) = daemon
+            .post_trengo(event, body, Some(signature.clone()))
+            .await;
+        assert_eq!(code, 404, "{event}: {text}");
+        assert!(
+            !text.contains("forged") && !text.contains('\u{1b}'),
+            "{text}"
+        );
+    }
+    assert_eq!(daemon.hints_sent(), []);
+    assert_eq!(
+        daemon.post_trengo(EVENT, body, Some(signature)).await.0,
+        202
+    );
+    daemon.stop().await;
+}
+
 #[tokio::test]
 async fn webhooks_are_not_found_when_disabled() {
     let mut daemon = Daemon::start(false, t0()).await;

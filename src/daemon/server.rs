@@ -263,6 +263,23 @@ async fn trengo_webhook(
     if !hooks.enabled {
         return webhooks_off();
     }
+    // The name comes from the URL: anything but Trengo's spelling (upper-case letters and
+    // underscores, trengo-api.md §10.2) is refused before it reaches a log line, and even
+    // then it is logged escaped, so `%0A` or an ESC cannot forge or colour log lines.
+    if !is_event_name(&event) {
+        tracing::warn!(
+            event = %event.escape_debug(),
+            "refused a Trengo webhook: the event name is not upper-case letters and underscores"
+        );
+        return counted(
+            SOURCE,
+            "unknown_event",
+            StatusCode::NOT_FOUND,
+            "no such Trengo event: event names are upper-case letters and underscores \
+             (TICKET_CLOSED)\n"
+                .into(),
+        );
+    }
     let Some(secret) = hooks.trengo_secret(&event) else {
         tracing::warn!(%event, "refused a Trengo webhook for an event with no signing secret");
         return counted(
@@ -347,6 +364,13 @@ async fn ghl_webhook(
         None => format!("ghl:body:{}", hex::encode(Sha256::digest(&body))),
     };
     deliver(&state, SOURCE, &key, engine_hint)
+}
+
+/// Whether `event` is spelled as Trengo spells event types: `[A-Z_]+`, at most 64 long.
+fn is_event_name(event: &str) -> bool {
+    !event.is_empty()
+        && event.len() <= 64
+        && event.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
 }
 
 fn refused(source: &'static str, e: &WebhookError) -> Response {
