@@ -121,13 +121,42 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .with_state(state)
 }
 
+/// How long a client may take to send a request's headers; also how long an idle keep-alive
+/// connection is kept. A half-sent request is closed after this.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a request's body may pause between two pieces.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long one request may take in all, body and handler included (answered 408 after it).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The most connections the listener holds at once. Further ones wait in the kernel's accept
+/// queue (they cost this process no file descriptor) until one closes, so idle or half-sent
+/// connections can never take the descriptors the API clients and the store need: the units'
+/// `LimitNOFILE=1024` leaves over 900 for them.
+pub const MAX_CONNECTIONS: usize = 64;
+
+/// How long a stop waits for requests in progress before dropping them.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Serves the router on `listener` until `shutdown` completes, then finishes the requests in
-/// progress and returns.
+/// progress (for at most 5 s) and returns.
+///
+/// Each connection gets [`HEADER_READ_TIMEOUT`], [`BODY_READ_TIMEOUT`] and
+/// [`REQUEST_TIMEOUT`]; at most [`MAX_CONNECTIONS`] are open at once. `axum::serve` offers
+/// none of these, so this is its accept loop with them added (hyper's HTTP/1 builder with a
+/// timer for the header timeout, tower-http's timeout layers for the rest).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<ServerState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::server::graceful::GracefulShutdown;
+    use hyper_util::service::TowerToHyperService;
+    use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
+
     // Installed before the first request so that webhook counters are recorded from the start.
     metrics_handle();
     ::metrics::describe_counter!(
@@ -137,9 +166,58 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, webhooks = state.webhooks.enabled, "HTTP surface listening");
     }
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
+    let app = router(state)
+        .layer(RequestBodyTimeoutLayer::new(BODY_READ_TIMEOUT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        // A slot first, then the connection: while all slots are taken, new connections
+        // wait in the kernel's queue instead of holding a descriptor here.
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors (EMFILE) or a connection reset before accept: wait a
+                    // moment rather than spin, as axum::serve does.
+                    tracing::warn!(error = %e, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let connection =
+            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // A client that goes away or times out is its own business, not an error here.
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
         .await
+        .is_err()
+    {
+        tracing::warn!("requests still in progress at stop were dropped");
+    }
+    Ok(())
 }
 
 async fn healthz(State(state): State<Arc<ServerState>>) -> Response {
