@@ -383,3 +383,99 @@ async fn an_undecodable_token_answer_puts_no_token_in_output_status_or_readiness
     }
     world.shutdown().await;
 }
+
+/// Issue #13 item 7: when an API answers with something unreadable, the failing item's stored
+/// reason (what `/status` and `trengo-sync status` show) names the call, the HTTP status and
+/// the kind of failure, and quotes nothing of the answer: no customer's name, no e-mail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_items_stored_reason_holds_codes_and_ids_not_remote_text() {
+    use trengo_sync::sync::engine::{PassKind, PassOptions};
+    let world = support::world(65, 6, 3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = support::engine(&world, &dir).await;
+    support::once(&engine).await;
+    support::until_quiet(&engine, 6).await;
+    let linked = support::links(&dir);
+    assert!(!linked.is_empty(), "nothing was linked");
+    // GHL's task lists lose their required `completed` flag: each linked group's read fails.
+    world.ghl().set_faults(Faults {
+        strip_keys: vec!["completed".into()],
+        ..Faults::default()
+    });
+    for i in 0..linked.len() {
+        let _ = apply(&world, &linked, &Edit::CloseTicket(i));
+    }
+    let _ = engine.pass(PassKind::Poll, PassOptions::default()).await;
+    world.ghl().set_faults(Faults::default());
+
+    let store = trengo_sync::store::Store::open_read_only(support::store_path(&dir)).unwrap();
+    let queued = trengo_sync::store::retries::all(store.conn()).unwrap();
+    assert!(!queued.is_empty(), "no item failed");
+    for retry in &queued {
+        let reason = &retry.reason;
+        assert!(reason.contains("GHL GET /contacts/"), "{reason}");
+        assert!(reason.contains("HTTP 200 unreadable answer"), "{reason}");
+        assert!(
+            !reason.contains('{') && !reason.contains("began"),
+            "remote text in {reason}"
+        );
+        for person in world.people() {
+            assert!(!reason.contains(&person.name), "{reason}");
+            assert!(!reason.contains(&person.email), "{reason}");
+        }
+    }
+    world.shutdown().await;
+}
+
+/// Issue #13 item 8: the store holds the OAuth tokens and personal data, so the daemon creates
+/// it and its `-wal` and `-shm` files readable by their owner only, even under umask 022 (the
+/// shell default, where SQLite alone makes them 0644).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_and_its_wal_and_shm_files_are_owner_only_under_umask_022() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let world = support::world(66, 4, 2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = write_config(&world, &dir);
+    let log = dir.path().join("output.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut daemon = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("umask 022 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_trengo-sync"))
+        .args(["run", "--config", config.to_str().unwrap()])
+        .env("RUST_LOG", "warn")
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .unwrap();
+    let store = support::store_path(&dir);
+    let side = |suffix: &str| std::path::PathBuf::from(format!("{}{suffix}", store.display()));
+    support::wait_for(
+        "the store and its side files",
+        Duration::from_secs(60),
+        async || store.exists() && side("-wal").exists() && side("-shm").exists(),
+    )
+    .await;
+    let _ = settled_links(&world, &store, Duration::from_secs(3)).await;
+    // A file made under the same umask by anything else is group- and world-readable.
+    let control = dir.path().join("control");
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("umask 022 && : > {}", control.display()))
+        .status()
+        .unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&control), 0o644, "the umask did not apply");
+    for path in [store.clone(), side("-wal"), side("-shm")] {
+        assert_eq!(
+            mode(&path),
+            0o600,
+            "{} is {:o}",
+            path.display(),
+            mode(&path)
+        );
+    }
+    assert_eq!(signal_and_wait(&mut daemon, "TERM").code(), Some(0));
+    assert_eq!(mode(&store), 0o600);
+    world.shutdown().await;
+}

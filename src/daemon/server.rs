@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
@@ -23,7 +23,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::jobs::JobBoard;
 use super::metrics::{handle as metrics_handle, render as render_metrics};
-use super::status::{Backfill, Hint, Readiness, api_name, collect, cursor_lag, ready_window};
+use super::status::{Backfill, Hint, Page, Readiness, api_name, collect, cursor_lag, ready_window};
 use super::webhooks::{Dedupe, TrengoHint, WebhookError, verify_ghl, verify_trengo};
 use crate::api::{Api, Budget};
 use crate::clock::SharedClock;
@@ -107,6 +107,9 @@ pub struct ServerState {
     pub dedupe: Dedupe,
     /// After how long a failing item counts as stuck (`limits.stuck_after`).
     pub stuck_after: Duration,
+    /// The bearer token `/status` and `/metrics` require (`http.status_token`); `None` leaves
+    /// them open.
+    pub status_token: Option<Secret>,
 }
 
 /// The router, for tests that drive it without a socket and for [`serve`].
@@ -245,7 +248,36 @@ async fn readyz(State(state): State<Arc<ServerState>>) -> Response {
     }
 }
 
-async fn status(State(state): State<Arc<ServerState>>) -> Response {
+/// `Err` with a 401 answer unless the request carries the status token (when one is set).
+/// The comparison is over SHA-256 digests, so its time says nothing about the token.
+fn check_status_token(state: &ServerState, headers: &HeaderMap) -> Result<(), Response> {
+    let Some(token) = &state.status_token else {
+        return Ok(());
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if Sha256::digest(given.trim().as_bytes()) == Sha256::digest(token.expose().as_bytes()) {
+        return Ok(());
+    }
+    Err((
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        "this endpoint needs `Authorization: Bearer <http.status_token>`\n",
+    )
+        .into_response())
+}
+
+async fn status(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+    Query(page): Query<Page>,
+) -> Response {
+    if let Err(refused) = check_status_token(&state, &headers) {
+        return refused;
+    }
     let report = collect(
         &state.store,
         &state.board,
@@ -254,6 +286,7 @@ async fn status(State(state): State<Arc<ServerState>>) -> Response {
         &state.backfill,
         state.clock.now(),
         state.stuck_after,
+        page,
     )
     .await;
     match report {
@@ -269,7 +302,10 @@ async fn status(State(state): State<Arc<ServerState>>) -> Response {
     }
 }
 
-async fn metrics_text(State(state): State<Arc<ServerState>>) -> Response {
+async fn metrics_text(State(state): State<Arc<ServerState>>, headers: HeaderMap) -> Response {
+    if let Err(refused) = check_status_token(&state, &headers) {
+        return refused;
+    }
     refresh_gauges(&state).await;
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
