@@ -248,26 +248,26 @@ async fn readyz(State(state): State<Arc<ServerState>>) -> Response {
     }
 }
 
-/// `Err` with a 401 answer unless the request carries the status token (when one is set).
-/// The comparison is over SHA-256 digests, so its time says nothing about the token.
-fn check_status_token(state: &ServerState, headers: &HeaderMap) -> Result<(), Response> {
-    let Some(token) = &state.status_token else {
-        return Ok(());
-    };
+/// A 401 answer, unless the request carries the status token (or none is set). The
+/// comparison is over SHA-256 digests, so its time says nothing about the token.
+fn status_token_refusal(state: &ServerState, headers: &HeaderMap) -> Option<Response> {
+    let token = state.status_token.as_ref()?;
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
     if Sha256::digest(given.trim().as_bytes()) == Sha256::digest(token.expose().as_bytes()) {
-        return Ok(());
+        return None;
     }
-    Err((
-        StatusCode::UNAUTHORIZED,
-        [(header::WWW_AUTHENTICATE, "Bearer")],
-        "this endpoint needs `Authorization: Bearer <http.status_token>`\n",
+    Some(
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "this endpoint needs `Authorization: Bearer <http.status_token>`\n",
+        )
+            .into_response(),
     )
-        .into_response())
 }
 
 async fn status(
@@ -275,7 +275,7 @@ async fn status(
     headers: HeaderMap,
     Query(page): Query<Page>,
 ) -> Response {
-    if let Err(refused) = check_status_token(&state, &headers) {
+    if let Some(refused) = status_token_refusal(&state, &headers) {
         return refused;
     }
     let report = collect(
@@ -303,7 +303,7 @@ async fn status(
 }
 
 async fn metrics_text(State(state): State<Arc<ServerState>>, headers: HeaderMap) -> Response {
-    if let Err(refused) = check_status_token(&state, &headers) {
+    if let Some(refused) = status_token_refusal(&state, &headers) {
         return refused;
     }
     refresh_gauges(&state).await;
