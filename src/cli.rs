@@ -627,9 +627,23 @@ pub fn check_report(path: &std::path::Path, config: &Config) -> String {
     );
     let _ = writeln!(
         out,
-        "http: {} (webhooks {})",
+        "http: {} (webhooks {}; /status and /metrics {})",
         config.http.listen,
-        if config.webhooks.enabled { "on" } else { "off" }
+        if config.webhooks.enabled { "on" } else { "off" },
+        if config.http.status_token.is_some() {
+            "need the status token"
+        } else {
+            "open"
+        }
     );
+    if !config.http.listen.ip().is_loopback() && config.http.status_token.is_none() {
+        let _ = writeln!(
+            out,
+            "warning: http.listen {} is reachable from other machines and no \
+             http.status_token is set: anyone who reaches it can read /status (item ids, \
+             failure reasons) and /metrics; set http.status_token_file, or listen on 127.0.0.1",
+            config.http.listen
+        );
+    }
     out
 }

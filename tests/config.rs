@@ -259,3 +259,88 @@ fn every_example_key_is_a_real_key_and_defaults_match() {
     );
     assert_eq!(format!("{:?}", minimal.http), format!("{:?}", example.http));
 }
+
+/// Issue #13 item 8: a Trengo webhook secret can come from a file (systemd `LoadCredential=`),
+/// like the API tokens; giving one event both ways is refused.
+#[test]
+fn trengo_webhook_secrets_are_read_from_secret_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write(dir.path(), "ticket-closed", "whsec-from-a-file\n");
+    let path = write(
+        dir.path(),
+        "c.toml",
+        &format!(
+            "{MINIMAL}\n[webhooks.trengo_secret_files]\nTICKET_CLOSED = {:?}\n",
+            secret.to_str().unwrap()
+        ),
+    );
+    let config = config::load(&path).unwrap();
+    assert_eq!(
+        config.webhooks.trengo_secrets["TICKET_CLOSED"].expose(),
+        "whsec-from-a-file"
+    );
+    let both = write(
+        dir.path(),
+        "both.toml",
+        &format!(
+            "{MINIMAL}\n[webhooks.trengo_secrets]\nTICKET_CLOSED = \"whsec-inline\"\n\
+             [webhooks.trengo_secret_files]\nTICKET_CLOSED = {:?}\n",
+            secret.to_str().unwrap()
+        ),
+    );
+    let err = config::load(&both).unwrap_err();
+    assert_eq!(err.exit_code(), 78);
+    assert!(
+        err.to_string()
+            .contains("webhooks.trengo_secret_files.TICKET_CLOSED"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("whsec-"), "{err}");
+    let missing = write(
+        dir.path(),
+        "missing.toml",
+        &format!("{MINIMAL}\n[webhooks.trengo_secret_files]\nNOTE = \"/nonexistent/note\"\n"),
+    );
+    let err = config::load(&missing).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("webhooks.trengo_secret_files.NOTE"),
+        "{err}"
+    );
+}
+
+/// Issue #13 item 7: `check` warns when the listener is reachable beyond loopback and no
+/// status token guards `/status` and `/metrics`; the token may come from a file.
+#[test]
+fn check_warns_when_status_is_reachable_beyond_loopback_without_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = write(
+        dir.path(),
+        "open.toml",
+        &format!("{MINIMAL}\n[http]\nlisten = \"0.0.0.0:8642\"\n"),
+    );
+    let out = trengo_sync(&["check", "--config", open.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("warning: http.listen 0.0.0.0:8642"),
+        "{stdout}"
+    );
+    let token = write(dir.path(), "status-token", "st-from-a-file\n");
+    let guarded = write(
+        dir.path(),
+        "guarded.toml",
+        &format!(
+            "{MINIMAL}\n[http]\nlisten = \"0.0.0.0:8642\"\nstatus_token_file = {:?}\n",
+            token.to_str().unwrap()
+        ),
+    );
+    let out = trengo_sync(&["check", "--config", guarded.to_str().unwrap()], &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("warning"), "{stdout}");
+    assert!(stdout.contains("need the status token"), "{stdout}");
+    assert!(!stdout.contains("st-from-a-file"), "{stdout}");
+    let local = write(dir.path(), "local.toml", MINIMAL);
+    let out = trengo_sync(&["check", "--config", local.to_str().unwrap()], &[]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("warning"));
+}

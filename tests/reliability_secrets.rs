@@ -14,6 +14,7 @@ use secrecy::SecretString;
 use support::reliability::{Edit, apply, settled_links, signal_and_wait, spawn_trengo_sync};
 use support::write_config;
 use trengo_sync::daemon::webhooks::sign_trengo;
+use trengo_sync::sim::faults::Faults;
 use trengo_sync::sim::world::WorldOptions;
 
 const TRENGO_TOKEN: &str = "trg-SECRET-7f3a9c1e5b2d";
@@ -276,5 +277,205 @@ async fn tokens_and_secrets_never_appear_in_logs_answers_commands_or_the_store()
             }
         }
     }
+    world.shutdown().await;
+}
+
+/// The world's configuration switched from the private token to OAuth (client id and secret
+/// and the first refresh token given in the file), with its own store; returns the file.
+fn oauth_config(dir: &tempfile::TempDir, text: &str, name: &str) -> std::path::PathBuf {
+    let store = support::store_path(dir);
+    let path = dir.path().join(format!("{name}.toml"));
+    let text = text
+        .replace(&format!("token = \"{GHL_TOKEN}\""), "")
+        .replace(
+            &format!("path = \"{}\"", store.display()),
+            &format!(
+                "path = \"{}\"",
+                dir.path().join(format!("{name}.sqlite")).display()
+            ),
+        )
+        + &format!(
+            "\n[ghl.oauth]\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
+             refresh_token = \"{REFRESH_TOKEN}\"\n"
+        );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A world whose GHL fake knows the test's OAuth app and private token.
+fn secret_world_options(seed: u64) -> WorldOptions {
+    let mut options = WorldOptions::unpaced(seed, 6, 3);
+    options.ghl.private_token = SecretString::from(GHL_TOKEN.to_owned());
+    options.ghl.client_secret = SecretString::from(CLIENT_SECRET.to_owned());
+    options.ghl.refresh_token = SecretString::from(REFRESH_TOKEN.to_owned());
+    options.ghl.client_id = CLIENT_ID.to_owned();
+    options
+}
+
+/// Issue #13 item 6: GHL's token endpoint answers with the new tokens in a shape the daemon
+/// does not read (`expires_in` as a string). The refresh fails, and nothing of that answer, in
+/// particular neither token it carries, reaches stderr, the logs, `/status`, `/readyz` or the
+/// output of `once`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecodable_token_answer_puts_no_token_in_output_status_or_readiness() {
+    let world = support::start_world(secret_world_options(62)).await;
+    world.ghl().set_faults(Faults {
+        stringify_keys: vec!["expires_in".into()],
+        ..Faults::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (config, listen) = write_config(&world, &dir);
+    let text = std::fs::read_to_string(&config).unwrap();
+    let oauth = oauth_config(&dir, &text, "oauth");
+    let log = dir.path().join("output.log");
+
+    let status = finish(spawn_trengo_sync(
+        &["once"],
+        &oauth,
+        &trace_env(),
+        Some(&log),
+    ));
+    assert!(!status.success(), "`once` cannot succeed without a token");
+    let mut daemon = spawn_trengo_sync(&["run"], &oauth, &trace_env(), Some(&log));
+    let http = reqwest::Client::new();
+    let base = format!("http://{listen}");
+    let mut seen = String::new();
+    support::wait_for(
+        "readiness to name the refused refresh",
+        Duration::from_secs(60),
+        async || {
+            let Ok(answer) = http.get(format!("{base}/readyz")).send().await else {
+                return false;
+            };
+            let text = answer.text().await.unwrap_or_default();
+            let named = text.contains("/oauth/token");
+            seen.push_str(&text);
+            named
+        },
+    )
+    .await;
+    for path in ["/status", "/readyz"] {
+        let answer = http.get(format!("{base}{path}")).send().await.unwrap();
+        seen.push_str(&answer.text().await.unwrap());
+    }
+    finish(spawn_trengo_sync(
+        &["status"],
+        &oauth,
+        &trace_env(),
+        Some(&log),
+    ));
+    assert_eq!(signal_and_wait(&mut daemon, "TERM").code(), Some(0));
+
+    assert!(
+        world.ghl().refresh_count() > 0,
+        "the token endpoint was never asked"
+    );
+    let output = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        output.contains("/oauth/token"),
+        "the refused refresh is not reported:\n{output}"
+    );
+    // The fake's tokens are `sim-at-…` and `sim-rt-…` (sim/ghl/auth.rs).
+    for text in [&output, &seen] {
+        for token in ["sim-at-", "sim-rt-", REFRESH_TOKEN, CLIENT_SECRET] {
+            assert!(!text.contains(token), "{token} leaked:\n{text}");
+        }
+    }
+    world.shutdown().await;
+}
+
+/// Issue #13 item 7: when an API answers with something unreadable, the failing item's stored
+/// reason (what `/status` and `trengo-sync status` show) names the call, the HTTP status and
+/// the kind of failure, and quotes nothing of the answer: no customer's name, no e-mail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_items_stored_reason_holds_codes_and_ids_not_remote_text() {
+    use trengo_sync::sync::engine::{PassKind, PassOptions};
+    let world = support::world(65, 6, 3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = support::engine(&world, &dir).await;
+    support::once(&engine).await;
+    support::until_quiet(&engine, 6).await;
+    let linked = support::links(&dir);
+    assert!(!linked.is_empty(), "nothing was linked");
+    // GHL's task lists lose their required `completed` flag: each linked group's read fails.
+    world.ghl().set_faults(Faults {
+        strip_keys: vec!["completed".into()],
+        ..Faults::default()
+    });
+    for i in 0..linked.len() {
+        let _ = apply(&world, &linked, &Edit::CloseTicket(i));
+    }
+    let _ = engine.pass(PassKind::Poll, PassOptions::default()).await;
+    world.ghl().set_faults(Faults::default());
+
+    let store = trengo_sync::store::Store::open_read_only(support::store_path(&dir)).unwrap();
+    let queued = trengo_sync::store::retries::all(store.conn()).unwrap();
+    assert!(!queued.is_empty(), "no item failed");
+    for retry in &queued {
+        let reason = &retry.reason;
+        assert!(reason.contains("GHL GET /contacts/"), "{reason}");
+        assert!(reason.contains("HTTP 200 unreadable answer"), "{reason}");
+        assert!(
+            !reason.contains('{') && !reason.contains("began"),
+            "remote text in {reason}"
+        );
+        for person in world.people() {
+            assert!(!reason.contains(&person.name), "{reason}");
+            assert!(!reason.contains(&person.email), "{reason}");
+        }
+    }
+    world.shutdown().await;
+}
+
+/// Issue #13 item 8: the store holds the OAuth tokens and personal data, so the daemon creates
+/// it and its `-wal` and `-shm` files readable by their owner only, even under umask 022 (the
+/// shell default, where SQLite alone makes them 0644).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_and_its_wal_and_shm_files_are_owner_only_under_umask_022() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let world = support::world(66, 4, 2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = write_config(&world, &dir);
+    let log = dir.path().join("output.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut daemon = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("umask 022 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_trengo-sync"))
+        .args(["run", "--config", config.to_str().unwrap()])
+        .env("RUST_LOG", "warn")
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .unwrap();
+    let store = support::store_path(&dir);
+    let side = |suffix: &str| std::path::PathBuf::from(format!("{}{suffix}", store.display()));
+    support::wait_for(
+        "the store and its side files",
+        Duration::from_secs(60),
+        async || store.exists() && side("-wal").exists() && side("-shm").exists(),
+    )
+    .await;
+    let _ = settled_links(&world, &store, Duration::from_secs(3)).await;
+    // A file made under the same umask by anything else is group- and world-readable.
+    let control = dir.path().join("control");
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("umask 022 && : > {}", control.display()))
+        .status()
+        .unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&control), 0o644, "the umask did not apply");
+    for path in [store.clone(), side("-wal"), side("-shm")] {
+        assert_eq!(
+            mode(&path),
+            0o600,
+            "{} is {:o}",
+            path.display(),
+            mode(&path)
+        );
+    }
+    assert_eq!(signal_and_wait(&mut daemon, "TERM").code(), Some(0));
+    assert_eq!(mode(&store), 0o600);
     world.shutdown().await;
 }

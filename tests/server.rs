@@ -66,6 +66,15 @@ struct Daemon {
 impl Daemon {
     /// A served daemon whose board started at `board_start` and whose clock reads `t0()`.
     async fn start(webhooks_enabled: bool, board_start: DateTime<Utc>) -> Self {
+        Self::start_with_token(webhooks_enabled, board_start, None).await
+    }
+
+    /// [`Daemon::start`] with `http.status_token` set to `token`.
+    async fn start_with_token(
+        webhooks_enabled: bool,
+        board_start: DateTime<Utc>,
+        token: Option<&str>,
+    ) -> Self {
         let clock = ManualClock::new(t0());
         let board = Arc::new(JobBoard::new(&jobs(), board_start));
         let readiness = Arc::new(Readiness::new());
@@ -93,6 +102,7 @@ impl Daemon {
             },
             dedupe: Dedupe::new(100),
             stuck_after: Duration::from_secs(6 * 3600),
+            status_token: token.map(Secret::new),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -307,6 +317,130 @@ async fn readyz_waits_for_both_apis_and_refuses_while_a_brake_is_engaged() {
     daemon.stop().await;
 }
 
+/// Issue #13 item 7: `/status` serves a page of each list with the totals (2,000 failing
+/// items once made a 530 KB answer), and conflicts without their values (an assignee's are
+/// e-mail addresses).
+#[tokio::test]
+async fn status_pages_its_lists_with_totals_and_serves_no_conflict_values() {
+    let daemon = Daemon::start(false, t0()).await;
+    daemon.seed().await;
+    let now = daemon.clock.now();
+    daemon
+        .store
+        .call(move |s| {
+            let conn = s.conn();
+            let link = links::insert(
+                conn,
+                &NewLink {
+                    ticket_id: 21,
+                    task_id: "task-21".into(),
+                    ghl_contact_id: "c-2".into(),
+                    trengo_contact_id: None,
+                    origin: Origin::Trengo,
+                },
+                now,
+            )?;
+            conflicts::hold(
+                conn,
+                &Held {
+                    link_id: link.id,
+                    field: "assignee".into(),
+                    base: Some(json!("agent.base@example.com")),
+                    trengo_value: json!("agent.trengo@example.com"),
+                    ghl_value: json!("agent.ghl@example.com"),
+                    detected_at: now,
+                },
+            )?;
+            let policy = RetryPolicy {
+                base: Duration::from_secs(30),
+                max: Duration::from_secs(3600),
+            };
+            for n in 0..2000 {
+                retries::fail(
+                    conn,
+                    &format!("contact:c-{n:04}"),
+                    "GHL GET /contacts/x: HTTP 502 transient failure",
+                    now,
+                    &policy,
+                )?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+
+    let (code, body) = daemon.get("/status").await;
+    assert_eq!(code, 200, "{body}");
+    assert!(body.len() < 64 * 1024, "/status is {} bytes", body.len());
+    assert!(
+        !body.contains("@example.com"),
+        "conflict values served: {body}"
+    );
+    let status: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(status["retries_total"], 2002);
+    assert_eq!(status["retries"].as_array().unwrap().len(), 50);
+    assert_eq!(status["conflicts_total"], 2);
+    assert_eq!(status["conflicts"][1]["field"], "assignee");
+
+    let (_, body) = daemon.get("/status?offset=1990&limit=500").await;
+    let status: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(status["retries"].as_array().unwrap().len(), 12);
+    assert_eq!(status["retries"][11]["item"], "ticket:13");
+    let (_, body) = daemon.get("/status?limit=100000").await;
+    let status: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        status["retries"].as_array().unwrap().len(),
+        500,
+        "the page is capped"
+    );
+
+    let report: StatusReport = serde_json::from_str(&daemon.get("/status").await.1).unwrap();
+    let table = render_table(&report);
+    assert!(table.contains("Retry queue: 2002, showing 1–50"), "{table}");
+    assert!(!table.contains("@example.com"), "{table}");
+    daemon.stop().await;
+}
+
+/// Issue #13 item 7: with `http.status_token` set, `/status` and `/metrics` need it as a
+/// bearer token; `/healthz`, `/readyz` and the webhooks stay open.
+#[tokio::test]
+async fn status_and_metrics_need_the_status_token_when_one_is_set() {
+    const TOKEN: &str = "st-TEST-4f2a9c";
+    let daemon = Daemon::start_with_token(true, t0(), Some(TOKEN)).await;
+    daemon.seed().await;
+    for path in ["/status", "/metrics"] {
+        let (code, body) = daemon.get(path).await;
+        assert_eq!(code, 401, "{path}: {body}");
+        assert!(body.contains("http.status_token"), "{body}");
+        let wrong = daemon
+            .http
+            .get(format!("{}{path}", daemon.base))
+            .bearer_auth("st-wrong")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status().as_u16(), 401, "{path}");
+        let right = daemon
+            .http
+            .get(format!("{}{path}", daemon.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(right.status().as_u16(), 200, "{path}");
+        assert!(!right.text().await.unwrap().contains(TOKEN));
+    }
+    assert_eq!(daemon.get("/healthz").await.0, 200);
+    assert_ne!(daemon.get("/readyz").await.0, 401);
+    let body = "ticket_id=5";
+    let signature = sign_trengo(TRENGO_SECRET, t0().timestamp(), body.as_bytes());
+    assert_eq!(
+        daemon.post_trengo(EVENT, body, Some(signature)).await.0,
+        202
+    );
+    daemon.stop().await;
+}
+
 #[tokio::test]
 async fn status_json_shows_cursors_jobs_links_retries_budgets_and_backfill() {
     let daemon = Daemon::start(false, t0()).await;
@@ -342,8 +476,9 @@ async fn status_json_shows_cursors_jobs_links_retries_budgets_and_backfill() {
         json!({"active": 1, "out_of_scope": 1, "gone": 0})
     );
     assert_eq!(status["conflicts"][0]["ticket_id"], 11);
-    assert_eq!(status["conflicts"][0]["trengo_value"], "CLOSED");
+    assert_eq!(status["conflicts_total"], 1);
     assert_eq!(status["retries"].as_array().unwrap().len(), 2);
+    assert_eq!(status["retries_total"], 2);
     let stuck = status["stuck"].as_array().unwrap();
     assert_eq!(stuck.len(), 1);
     assert_eq!(stuck[0]["item"], "ticket:13");
@@ -528,6 +663,77 @@ async fn ghl_webhooks_for_another_location_or_badly_signed_are_refused() {
     daemon.stop().await;
 }
 
+/// Issue #13 item 9: a signed GHL delivery must carry a timestamp whose age can be checked.
+/// Without one it is refused; Unix seconds and milliseconds (number or digits) are read and
+/// checked like the documented RFC 3339 form.
+#[tokio::test]
+async fn ghl_webhooks_without_a_readable_timestamp_are_refused_and_numeric_ones_are_checked() {
+    let mut daemon = Daemon::start(true, t0()).await;
+    let fresh = t0() - chrono::Duration::seconds(30);
+    let stale = t0() - chrono::Duration::seconds(600);
+    let cases = [
+        (Value::Null, 401),
+        (json!("yesterday"), 401),
+        (json!(stale.timestamp()), 401),
+        (json!(stale.timestamp_millis()), 401),
+        (json!(stale.timestamp_millis().to_string()), 401),
+        (json!(fresh.timestamp()), 202),
+        (json!(fresh.timestamp_millis()), 202),
+        (json!(fresh.timestamp_millis().to_string()), 202),
+    ];
+    for (i, (timestamp, expected)) in cases.iter().enumerate() {
+        let mut event = ghl_event(&format!("wh-ts-{i}"), LOCATION);
+        if timestamp.is_null() {
+            event.as_object_mut().unwrap().remove("timestamp");
+        } else {
+            event["timestamp"] = timestamp.clone();
+        }
+        let (code, text) = daemon.post_ghl(&event).await;
+        assert_eq!(code, *expected, "timestamp {timestamp}: {text}");
+    }
+    let (_, text) = daemon
+        .post_ghl(&{
+            let mut e = ghl_event("wh-ts-none", LOCATION);
+            e.as_object_mut().unwrap().remove("timestamp");
+            e
+        })
+        .await;
+    assert!(text.contains("timestamp"), "{text}");
+    assert_eq!(daemon.hints_sent().len(), 3);
+    daemon.stop().await;
+}
+
+/// Issue #13 item 9: the Trengo event name comes from the URL; anything but upper-case
+/// letters and underscores is not found, before any secret lookup or hint.
+#[tokio::test]
+async fn trengo_event_names_outside_upper_case_and_underscores_are_not_found() {
+    let mut daemon = Daemon::start(true, t0()).await;
+    let body = "ticket_id=5";
+    let signature = sign_trengo(TRENGO_SECRET, t0().timestamp(), body.as_bytes());
+    for event in [
+        "TICKET_LABEL_ADDED%0A2027-01-15T08:00:00Z%20ERROR%20forged",
+        "TICKET_LABEL_ADDED%1B%5B31m",
+        "ticket_label_added",
+        "TICKET-LABEL-ADDED",
+        "TICKET_LABEL_ADDED1",
+    ] {
+        let (code, text) = daemon
+            .post_trengo(event, body, Some(signature.clone()))
+            .await;
+        assert_eq!(code, 404, "{event}: {text}");
+        assert!(
+            !text.contains("forged") && !text.contains('\u{1b}'),
+            "{text}"
+        );
+    }
+    assert_eq!(daemon.hints_sent(), []);
+    assert_eq!(
+        daemon.post_trengo(EVENT, body, Some(signature)).await.0,
+        202
+    );
+    daemon.stop().await;
+}
+
 #[tokio::test]
 async fn webhooks_are_not_found_when_disabled() {
     let mut daemon = Daemon::start(false, t0()).await;
@@ -580,6 +786,28 @@ async fn status_command_prints_the_running_daemons_table() {
     ] {
         assert!(table.contains(shown), "missing {shown:?} in:\n{table}");
     }
+    daemon.stop().await;
+}
+
+/// `trengo-sync status` sends `http.status_token`; without it the daemon refuses, and the
+/// command says why and shows the store instead.
+#[tokio::test]
+async fn status_command_sends_the_status_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.sqlite");
+    drop(Store::open(&path).unwrap());
+    let daemon = Daemon::start_with_token(false, t0(), Some("st-cmd-1")).await;
+    daemon.seed().await;
+    let mut config = Config::default();
+    config.http.listen = daemon.addr;
+    config.store.path = path;
+    let clock: SharedClock = daemon.clock.clone();
+    let refused = status_command(&config, clock.clone()).await.unwrap();
+    assert!(refused.contains("HTTP 401"), "{refused}");
+    assert!(refused.contains("http.status_token"), "{refused}");
+    config.http.status_token = Some(Secret::new("st-cmd-1"));
+    let table = status_command(&config, clock).await.unwrap();
+    assert!(table.contains("live from the running daemon"), "{table}");
     daemon.stop().await;
 }
 

@@ -24,9 +24,10 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::budget::Budget;
-use super::error::{Api, ApiError, CallSite, snippet};
+use super::error::{Api, ApiError, CallSite, MAX_BODY_BYTES, snippet};
 use super::rate_headers;
 pub use super::rate_headers::{RateHeaderReader, ghl_rate_headers, trengo_rate_headers};
+use super::redact::redact;
 use crate::clock::SharedClock;
 
 /// How hard to retry retryable failures.
@@ -134,7 +135,13 @@ pub struct Reply {
     pub status: u16,
     /// The raw body.
     pub body: Vec<u8>,
+    /// Whether the body carries credentials (the OAuth token endpoint): an error about it
+    /// then quotes nothing of it.
+    pub secret: bool,
 }
+
+/// What an error says instead of quoting an answer that carries credentials.
+const WITHHELD: &str = "(not quoted: this endpoint's answers carry credentials)";
 
 impl Reply {
     /// The body as JSON; an unreadable body is [`ApiError::Malformed`], never a panic.
@@ -154,11 +161,21 @@ impl Reply {
 
     /// The error for a body that could not be read as expected.
     pub fn malformed(&self, reason: impl std::fmt::Display) -> ApiError {
+        // A decoder's reason may quote a value ("invalid type: string \"rt-…\""), so an
+        // answer that carries credentials gets neither the reason nor a snippet.
+        let (reason, snippet) = if self.secret {
+            (
+                "it is not the expected JSON".to_string(),
+                WITHHELD.to_string(),
+            )
+        } else {
+            (redact(&reason.to_string()), snippet(&self.body))
+        };
         ApiError::Malformed {
             call: self.call.clone(),
             status: self.status,
-            reason: reason.to_string(),
-            snippet: snippet(&self.body),
+            reason,
+            snippet,
         }
     }
 }
@@ -180,6 +197,8 @@ pub struct EndpointConfig {
     pub auth_hint: String,
     /// How this API states its rate limits.
     pub rate_headers: RateHeaderReader,
+    /// The answers carry credentials (GHL's `/oauth/token`): no error ever quotes their body.
+    pub secret_answers: bool,
 }
 
 /// A base URL plus the machinery to call it politely.
@@ -367,11 +386,29 @@ impl Endpoint {
         let headers = response.headers().clone();
         self.budget
             .observe((self.config.rate_headers)(&headers), sent_at);
-        let body = response.bytes().await;
+        let body = read_capped(response, MAX_BODY_BYTES).await;
         self.log(call, Some(status), started, attempt);
         let body = match body {
-            Ok(body) => body.to_vec(),
-            Err(e) => {
+            Ok(body) => body,
+            Err(BodyError::TooLarge) => {
+                tracing::warn!(
+                    api = %call.api,
+                    method = %call.method,
+                    path = %call.path,
+                    status,
+                    limit = MAX_BODY_BYTES,
+                    "answer larger than the body limit; not read"
+                );
+                return Err(Failure {
+                    error: ApiError::TooLarge {
+                        call: call.clone(),
+                        status,
+                        limit: MAX_BODY_BYTES,
+                    },
+                    maybe_applied: true,
+                });
+            }
+            Err(BodyError::Broken(e)) => {
                 return Err(Failure {
                     error: ApiError::Transient {
                         call: call.clone(),
@@ -387,13 +424,20 @@ impl Endpoint {
                 call: call.clone(),
                 status,
                 body,
+                secret: self.config.secret_answers,
             });
         }
         Err(self.classify(call, status, &headers, &body))
     }
 
     fn classify(&self, call: &CallSite, status: u16, headers: &HeaderMap, body: &[u8]) -> Failure {
-        let (message, trace_id) = error_message(body);
+        let (message, trace_id) = match error_message(body) {
+            // Only what the API put in its JSON error fields (redacted), never raw text.
+            (_, trace) if self.config.secret_answers && !is_json(body) => {
+                (WITHHELD.to_string(), trace)
+            }
+            parsed => parsed,
+        };
         let call = call.clone();
         let error = match status {
             429 => {
@@ -473,6 +517,37 @@ impl Endpoint {
     }
 }
 
+/// Why a body could not be read.
+enum BodyError {
+    /// It was larger than the limit.
+    TooLarge,
+    /// The connection broke off.
+    Broken(reqwest::Error),
+}
+
+/// Reads the body chunk by chunk, stopping as soon as it passes `limit` bytes (a stated
+/// `Content-Length` over the limit stops it before reading anything).
+async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, BodyError> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > limit as u64)
+    {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Broken)? {
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn is_json(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body).is_ok()
+}
+
 /// Describes a transport failure and says whether the server may have seen the request.
 fn describe_send_error(e: &reqwest::Error, timeout: Duration) -> (String, bool) {
     if e.is_timeout() {
@@ -542,7 +617,7 @@ pub fn error_message(body: &[u8]) -> (String, Option<String>) {
         .get("traceId")
         .and_then(|t| t.as_str())
         .map(str::to_string);
-    (parts.join("; "), trace)
+    (redact(&parts.join("; ")), trace)
 }
 
 fn header_secs(headers: &HeaderMap, name: HeaderName) -> Option<Duration> {

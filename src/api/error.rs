@@ -8,6 +8,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::redact::redact;
+
 /// Which remote API a call went to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Api {
@@ -129,6 +131,22 @@ pub enum ApiError {
         /// The first characters of the body.
         snippet: String,
     },
+    /// The answer was larger than [`MAX_BODY_BYTES`]: it is not read further, and the item
+    /// fails (retrying would fetch the same answer again).
+    #[error(
+        "{call} answered HTTP {status} with a body larger than the {limit_mib} MiB limit for one answer; \
+         the answer was not read and this item was skipped (a page that large means the API sent \
+         something this daemon does not expect; `trengo-sync explain` names the item)",
+        limit_mib = limit / (1024 * 1024)
+    )]
+    TooLarge {
+        /// The call.
+        call: CallSite,
+        /// The status of the oversized answer.
+        status: u16,
+        /// The limit that was exceeded, in bytes.
+        limit: usize,
+    },
     /// The client itself is misconfigured (bad base URL, unusable header value, ...).
     #[error("{api} client configuration: {message}")]
     Config {
@@ -159,7 +177,8 @@ impl ApiError {
             | ApiError::Validation { call, .. }
             | ApiError::RateLimited { call, .. }
             | ApiError::Transient { call, .. }
-            | ApiError::Malformed { call, .. } => Some(call),
+            | ApiError::Malformed { call, .. }
+            | ApiError::TooLarge { call, .. } => Some(call),
             ApiError::Config { .. } | ApiError::TokenVault { .. } => None,
         }
     }
@@ -170,10 +189,54 @@ impl ApiError {
             ApiError::Auth { status, .. }
             | ApiError::NotFound { status, .. }
             | ApiError::Validation { status, .. }
-            | ApiError::Malformed { status, .. } => Some(*status),
+            | ApiError::Malformed { status, .. }
+            | ApiError::TooLarge { status, .. } => Some(*status),
             ApiError::RateLimited { .. } => Some(429),
             ApiError::Transient { status, .. } => *status,
             ApiError::Config { .. } | ApiError::TokenVault { .. } => None,
+        }
+    }
+
+    /// This error in codes and ids only: API, method, path, HTTP status and kind, never text
+    /// the remote side sent (an API's message may quote a customer's name or e-mail). This is
+    /// what is stored as a retry reason and served on `/status` and `/readyz`; logs carry the
+    /// whole (redacted) message.
+    pub fn code(&self) -> String {
+        match self {
+            ApiError::Auth { call, status, .. } => {
+                format!("{call}: HTTP {status} credential refused")
+            }
+            ApiError::NotFound { call, status, .. } => format!("{call}: HTTP {status} not found"),
+            ApiError::Validation {
+                call,
+                status,
+                trace_id,
+                ..
+            } => match trace_id {
+                Some(trace) => format!("{call}: HTTP {status} rejected as invalid (trace {trace})"),
+                None => format!("{call}: HTTP {status} rejected as invalid"),
+            },
+            ApiError::RateLimited { call, .. } => format!("{call}: HTTP 429 rate limited"),
+            ApiError::Transient {
+                call,
+                status: Some(status),
+                ..
+            } => format!("{call}: HTTP {status} transient failure"),
+            // Without a status the reason is the daemon's own words (timeout, refused).
+            ApiError::Transient {
+                call,
+                status: None,
+                reason,
+            } => format!("{call}: {reason}"),
+            ApiError::Malformed { call, status, .. } => {
+                format!("{call}: HTTP {status} unreadable answer")
+            }
+            ApiError::TooLarge {
+                call,
+                status,
+                limit,
+            } => format!("{call}: HTTP {status} answer over the {limit} byte limit"),
+            ApiError::Config { .. } | ApiError::TokenVault { .. } => self.to_string(),
         }
     }
 
@@ -186,12 +249,21 @@ impl ApiError {
     }
 }
 
-/// Cuts a response body down to a short, printable snippet for an error message.
+/// The most one answer's body may be: 8 MiB. A larger answer is not read further and fails
+/// its item with [`ApiError::TooLarge`]. The largest answers either API gives this daemon are
+/// pages of 25 tickets or up to 500 contacts, well under 1 MiB.
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// Cuts a response body down to a short, printable snippet for an error message, with every
+/// credential-like value redacted ([`redact`]) before the cut.
 pub fn snippet(body: &[u8]) -> String {
     const MAX: usize = 120;
-    let text = String::from_utf8_lossy(body);
+    // Redacting needs the text around the cut: a value cut off mid-way is still recognised by
+    // its key, which may lie before the cut.
+    const SCAN: usize = 4096;
+    let text = redact(&String::from_utf8_lossy(&body[..body.len().min(SCAN)]));
     let mut out: String = text.chars().take(MAX).collect();
-    if text.chars().count() > MAX {
+    if text.chars().count() > MAX || body.len() > SCAN {
         out.push('…');
     }
     out
@@ -213,6 +285,53 @@ mod tests {
         assert!(text.contains("Trengo GET /tickets"), "{text}");
         assert!(text.contains("401"), "{text}");
         assert!(text.contains("TRENGO_SYNC__TRENGO__TOKEN"), "{text}");
+    }
+
+    #[test]
+    fn snippet_redacts_tokens_even_past_the_cut() {
+        let body = format!(
+            r#"{{"padding":"{}","access_token":"at-SECRET-1","refresh_token":"rt-SECRET-2"}}"#,
+            "p".repeat(100)
+        );
+        let text = snippet(body.as_bytes());
+        assert!(!text.contains("SECRET"), "{text}");
+    }
+
+    #[test]
+    fn codes_hold_no_remote_text() {
+        let call = CallSite::new(Api::Ghl, "POST", "/contacts/c-1/tasks");
+        let errors = [
+            ApiError::Validation {
+                call: call.clone(),
+                status: 422,
+                message: "title Jane Customer is too long".into(),
+                trace_id: Some("t-9".into()),
+            },
+            ApiError::Malformed {
+                call: call.clone(),
+                status: 200,
+                reason: "expected a string".into(),
+                snippet: "Jane Customer".into(),
+            },
+            ApiError::Transient {
+                call: call.clone(),
+                status: Some(502),
+                reason: "Jane Customer".into(),
+            },
+            ApiError::NotFound {
+                call: call.clone(),
+                status: 404,
+                message: "Jane Customer not found".into(),
+            },
+        ];
+        for e in errors {
+            let code = e.code();
+            assert!(!code.contains("Jane"), "{code}");
+            assert!(
+                code.contains("GHL POST /contacts/c-1/tasks: HTTP"),
+                "{code}"
+            );
+        }
     }
 
     #[test]

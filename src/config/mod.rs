@@ -233,7 +233,10 @@ pub fn env_var_name(key: &str) -> String {
 pub(crate) fn is_secret_key(key: &str) -> bool {
     let last = key.rsplit('.').next().unwrap_or(key);
     key.starts_with("webhooks.trengo_secrets")
-        || matches!(last, "token" | "client_secret" | "refresh_token")
+        || matches!(
+            last,
+            "token" | "client_secret" | "refresh_token" | "status_token"
+        )
 }
 
 fn figment_problems(error: figment::Error, path: &Path, figment: &Figment) -> Vec<Problem> {
@@ -325,6 +328,35 @@ mod secrets {
             let file = oauth.refresh_token_file.clone();
             one("ghl.oauth.refresh_token", &mut oauth.refresh_token, &file);
         }
+        one(
+            "http.status_token",
+            &mut config.http.status_token,
+            &config.http.status_token_file.clone(),
+        );
+        let hooks = &mut config.webhooks;
+        for (event, file) in hooks.trengo_secret_files.clone() {
+            let mut value = None;
+            let key = format!("webhooks.trengo_secrets.{event}");
+            if hooks.trengo_secrets.contains_key(&event) {
+                let file_key = format!("webhooks.trengo_secret_files.{event}");
+                problems.push(Problem {
+                    origin: origin(&file_key),
+                    key: file_key,
+                    message: format!(
+                        "set either `{key}` or `webhooks.trengo_secret_files.{event}`, not both"
+                    ),
+                });
+                continue;
+            }
+            match read_into(&key, &mut value, &Some(file), origin) {
+                Ok(()) => {
+                    if let Some(secret) = value {
+                        hooks.trengo_secrets.insert(event, secret);
+                    }
+                }
+                Err(p) => problems.push(p),
+            }
+        }
         problems
     }
 
@@ -335,7 +367,11 @@ mod secrets {
         origin: &dyn Fn(&str) -> String,
     ) -> Result<(), Problem> {
         let Some(file) = file else { return Ok(()) };
-        let file_key = format!("{key}_file");
+        // `webhooks.trengo_secrets.EVENT` is read from `webhooks.trengo_secret_files.EVENT`.
+        let file_key = match key.strip_prefix("webhooks.trengo_secrets.") {
+            Some(event) => format!("webhooks.trengo_secret_files.{event}"),
+            None => format!("{key}_file"),
+        };
         if value.is_some() {
             return Err(Problem {
                 origin: origin(&file_key),
@@ -376,6 +412,9 @@ mod tests {
     fn secret_keys_are_recognised() {
         assert!(is_secret_key("trengo.token"));
         assert!(is_secret_key("ghl.oauth.client_secret"));
+        assert!(is_secret_key("http.status_token"));
+        assert!(!is_secret_key("http.status_token_file"));
+        assert!(!is_secret_key("webhooks.trengo_secret_files.NOTE"));
         assert!(is_secret_key("webhooks.trengo_secrets.TICKET_CLOSED"));
         assert!(!is_secret_key("trengo.token_file"));
         assert!(!is_secret_key("ghl.location_id"));

@@ -126,12 +126,21 @@ impl Default for StoreConfig {
 pub struct HttpConfig {
     /// Address to listen on. Default `127.0.0.1:8642` (loopback only).
     pub listen: SocketAddr,
+    /// Bearer token that `/status` and `/metrics` require (`Authorization: Bearer …`);
+    /// `trengo-sync status` sends it. `/healthz`, `/readyz` and the webhooks stay open.
+    /// Default: none (open to whoever reaches the listener; `check` warns when that is more
+    /// than loopback).
+    pub status_token: Option<Secret>,
+    /// File holding the status token (or `status_token`).
+    pub status_token_file: Option<PathBuf>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8642)),
+            status_token: None,
+            status_token_file: None,
         }
     }
 }
@@ -490,6 +499,10 @@ pub struct WebhooksConfig {
     pub enabled: bool,
     /// Trengo signing secrets by event type (`TICKET_CLOSED = "…"`), as Trengo shows them per webhook. Default `{}`.
     pub trengo_secrets: BTreeMap<String, Secret>,
+    /// Files holding Trengo signing secrets, by event type (`TICKET_CLOSED =
+    /// "/run/credentials/trengo-sync.service/ticket-closed"`), for systemd `LoadCredential=`.
+    /// An event is given here or in `trengo_secrets`, not both. Default `{}`.
+    pub trengo_secret_files: BTreeMap<String, PathBuf>,
     /// GHL's Ed25519 public key (SPKI, base64). Default: the key GHL publishes.
     pub ghl_public_key: String,
     /// Signatures older than this are refused. Default `5m`.
@@ -501,6 +514,7 @@ impl Default for WebhooksConfig {
         Self {
             enabled: false,
             trengo_secrets: BTreeMap::new(),
+            trengo_secret_files: BTreeMap::new(),
             ghl_public_key: GHL_WEBHOOK_PUBLIC_KEY.into(),
             max_age: Span::secs(300),
         }

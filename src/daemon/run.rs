@@ -125,6 +125,7 @@ impl Daemon {
             webhooks: WebhookSettings::from_config(&config)?,
             dedupe: Dedupe::new(DEDUPE_CAPACITY),
             stuck_after: config.limits.stuck_after.get(),
+            status_token: config.http.status_token.clone(),
         });
         let mut server_stop = stop_rx.clone();
         let server = tokio::spawn(server::serve(listener, state, async move {
@@ -262,9 +263,10 @@ async fn run_one(
             if let crate::sync::engine::EngineError::Api(api) = e
                 && let Some(call) = api.call()
             {
-                readiness.api_failed(call.api, now, api.to_string());
+                readiness.api_failed(call.api, now, api.code());
             }
-            Err(e.to_string())
+            // Shown on `/status`: codes and ids only; the log line below has the whole error.
+            Err(crate::sync::reason::ReasonCode::reason_code(e))
         }
     };
     if let Some(kind) = kind {

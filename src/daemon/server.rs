@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
@@ -23,7 +23,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::jobs::JobBoard;
 use super::metrics::{handle as metrics_handle, render as render_metrics};
-use super::status::{Backfill, Hint, Readiness, api_name, collect, cursor_lag, ready_window};
+use super::status::{Backfill, Hint, Page, Readiness, api_name, collect, cursor_lag, ready_window};
 use super::webhooks::{Dedupe, TrengoHint, WebhookError, verify_ghl, verify_trengo};
 use crate::api::{Api, Budget};
 use crate::clock::SharedClock;
@@ -107,6 +107,9 @@ pub struct ServerState {
     pub dedupe: Dedupe,
     /// After how long a failing item counts as stuck (`limits.stuck_after`).
     pub stuck_after: Duration,
+    /// The bearer token `/status` and `/metrics` require (`http.status_token`); `None` leaves
+    /// them open.
+    pub status_token: Option<Secret>,
 }
 
 /// The router, for tests that drive it without a socket and for [`serve`].
@@ -121,13 +124,42 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .with_state(state)
 }
 
+/// How long a client may take to send a request's headers; also how long an idle keep-alive
+/// connection is kept. A half-sent request is closed after this.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a request's body may pause between two pieces.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long one request may take in all, body and handler included (answered 408 after it).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The most connections the listener holds at once. Further ones wait in the kernel's accept
+/// queue (they cost this process no file descriptor) until one closes, so idle or half-sent
+/// connections can never take the descriptors the API clients and the store need: the units'
+/// `LimitNOFILE=1024` leaves over 900 for them.
+pub const MAX_CONNECTIONS: usize = 64;
+
+/// How long a stop waits for requests in progress before dropping them.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Serves the router on `listener` until `shutdown` completes, then finishes the requests in
-/// progress and returns.
+/// progress (for at most 5 s) and returns.
+///
+/// Each connection gets [`HEADER_READ_TIMEOUT`], [`BODY_READ_TIMEOUT`] and
+/// [`REQUEST_TIMEOUT`]; at most [`MAX_CONNECTIONS`] are open at once. `axum::serve` offers
+/// none of these, so this is its accept loop with them added (hyper's HTTP/1 builder with a
+/// timer for the header timeout, tower-http's timeout layers for the rest).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<ServerState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::server::graceful::GracefulShutdown;
+    use hyper_util::service::TowerToHyperService;
+    use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
+
     // Installed before the first request so that webhook counters are recorded from the start.
     metrics_handle();
     ::metrics::describe_counter!(
@@ -137,9 +169,58 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, webhooks = state.webhooks.enabled, "HTTP surface listening");
     }
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
+    let app = router(state)
+        .layer(RequestBodyTimeoutLayer::new(BODY_READ_TIMEOUT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        // A slot first, then the connection: while all slots are taken, new connections
+        // wait in the kernel's queue instead of holding a descriptor here.
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors (EMFILE) or a connection reset before accept: wait a
+                    // moment rather than spin, as axum::serve does.
+                    tracing::warn!(error = %e, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let connection =
+            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // A client that goes away or times out is its own business, not an error here.
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
         .await
+        .is_err()
+    {
+        tracing::warn!("requests still in progress at stop were dropped");
+    }
+    Ok(())
 }
 
 async fn healthz(State(state): State<Arc<ServerState>>) -> Response {
@@ -167,7 +248,36 @@ async fn readyz(State(state): State<Arc<ServerState>>) -> Response {
     }
 }
 
-async fn status(State(state): State<Arc<ServerState>>) -> Response {
+/// A 401 answer, unless the request carries the status token (or none is set). The
+/// comparison is over SHA-256 digests, so its time says nothing about the token.
+fn status_token_refusal(state: &ServerState, headers: &HeaderMap) -> Option<Response> {
+    let token = state.status_token.as_ref()?;
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if Sha256::digest(given.trim().as_bytes()) == Sha256::digest(token.expose().as_bytes()) {
+        return None;
+    }
+    Some(
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "this endpoint needs `Authorization: Bearer <http.status_token>`\n",
+        )
+            .into_response(),
+    )
+}
+
+async fn status(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+    Query(page): Query<Page>,
+) -> Response {
+    if let Some(refused) = status_token_refusal(&state, &headers) {
+        return refused;
+    }
     let report = collect(
         &state.store,
         &state.board,
@@ -176,6 +286,7 @@ async fn status(State(state): State<Arc<ServerState>>) -> Response {
         &state.backfill,
         state.clock.now(),
         state.stuck_after,
+        page,
     )
     .await;
     match report {
@@ -191,7 +302,10 @@ async fn status(State(state): State<Arc<ServerState>>) -> Response {
     }
 }
 
-async fn metrics_text(State(state): State<Arc<ServerState>>) -> Response {
+async fn metrics_text(State(state): State<Arc<ServerState>>, headers: HeaderMap) -> Response {
+    if let Some(refused) = status_token_refusal(&state, &headers) {
+        return refused;
+    }
     refresh_gauges(&state).await;
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -263,6 +377,23 @@ async fn trengo_webhook(
     let hooks = &state.webhooks;
     if !hooks.enabled {
         return webhooks_off();
+    }
+    // The name comes from the URL: anything but Trengo's spelling (upper-case letters and
+    // underscores, trengo-api.md §10.2) is refused before it reaches a log line, and even
+    // then it is logged escaped, so `%0A` or an ESC cannot forge or colour log lines.
+    if !is_event_name(&event) {
+        tracing::warn!(
+            event = %event.escape_debug(),
+            "refused a Trengo webhook: the event name is not upper-case letters and underscores"
+        );
+        return counted(
+            SOURCE,
+            "unknown_event",
+            StatusCode::NOT_FOUND,
+            "no such Trengo event: event names are upper-case letters and underscores \
+             (TICKET_CLOSED)\n"
+                .into(),
+        );
     }
     let Some(secret) = hooks.trengo_secret(&event) else {
         tracing::warn!(%event, "refused a Trengo webhook for an event with no signing secret");
@@ -348,6 +479,13 @@ async fn ghl_webhook(
         None => format!("ghl:body:{}", hex::encode(Sha256::digest(&body))),
     };
     deliver(&state, SOURCE, &key, engine_hint)
+}
+
+/// Whether `event` is spelled as Trengo spells event types: `[A-Z_]+`, at most 64 long.
+fn is_event_name(event: &str) -> bool {
+    !event.is_empty()
+        && event.len() <= 64
+        && event.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
 }
 
 fn refused(source: &'static str, e: &WebhookError) -> Response {

@@ -3,7 +3,10 @@
 //! The same [`StatusReport`] is served as JSON on `/status`, printed as a table by
 //! `trengo-sync status` ([`status_command`]), and built from the store alone when the daemon
 //! is down ([`collect_from_store`]). It holds positions, counts, times and reasons only: no
-//! token, secret or signing key is ever read into it.
+//! token, secret or signing key is ever read into it, and no personal data either (issue #13
+//! item 7): retry reasons are codes and ids (`sync::reason`), conflicts name their link and
+//! field but not the values (`trengo-sync conflicts` shows those, from the store), and the
+//! conflict, retry and stuck lists are served a [`Page`] at a time with their totals.
 //!
 //! Rooms: `readiness` (`/readyz`), `backfill` (progress and ETA of the first full read),
 //! `table` (the report as `trengo-sync status` prints it). This file builds the report.
@@ -29,9 +32,55 @@ pub use table::render_table;
 use super::jobs::{JobBoard, JobStatus};
 use crate::api::{Api, Budget, BudgetSnapshot};
 use crate::clock::SharedClock;
-use crate::config::Config;
+use crate::config::{Config, Secret};
 use crate::store::runs::JobRun;
 use crate::store::{Store, StoreError, StoreHandle, conflicts, cursors, links, retries, runs};
+
+/// Rows of each list a report holds when the request does not say (`/status?limit=`).
+pub const PAGE_DEFAULT: usize = 50;
+
+/// The most rows of each list one report holds.
+pub const PAGE_MAX: usize = 500;
+
+/// Which rows of the conflict, retry and stuck lists a report holds: `/status?offset=&limit=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Page {
+    /// Rows skipped from the start of each list. Default 0.
+    pub offset: usize,
+    /// Rows shown of each list, 1 to [`PAGE_MAX`]. Default [`PAGE_DEFAULT`].
+    pub limit: usize,
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Self {
+            offset: 0,
+            limit: PAGE_DEFAULT,
+        }
+    }
+}
+
+impl Page {
+    /// The page with its limit brought into `1..=PAGE_MAX`.
+    pub fn clamped(self) -> Self {
+        Self {
+            offset: self.offset,
+            limit: self.limit.clamp(1, PAGE_MAX),
+        }
+    }
+
+    /// The total of `items`, and this page of them.
+    fn cut<T>(&self, items: Vec<T>) -> (u64, Vec<T>) {
+        let total = items.len() as u64;
+        let page = items
+            .into_iter()
+            .skip(self.offset)
+            .take(self.limit)
+            .collect();
+        (total, page)
+    }
+}
 
 /// A verified webhook's "re-read this item now" (the engine's own type).
 pub use crate::sync::engine::Hint;
@@ -69,14 +118,26 @@ pub struct StatusReport {
     pub jobs: Vec<JobReport>,
     /// Links by state.
     pub links: LinksReport,
-    /// Conflicts held for a person (`manual` policy).
+    /// Which rows of the three lists below this report holds.
+    #[serde(default)]
+    pub page: Page,
+    /// Conflicts held for a person (`manual` policy): this page of them.
     pub conflicts: Vec<ConflictReport>,
-    /// The whole retry queue.
+    /// How many conflicts are held in all.
+    #[serde(default)]
+    pub conflicts_total: u64,
+    /// The retry queue: this page of it.
     pub retries: Vec<RetryReport>,
+    /// How many items are in the retry queue in all.
+    #[serde(default)]
+    pub retries_total: u64,
     /// After how long a failing item counts as stuck.
     pub stuck_after_secs: u64,
-    /// Items failing for longer than that.
+    /// Items failing for longer than that: this page of them.
     pub stuck: Vec<RetryReport>,
+    /// How many items are stuck in all.
+    #[serde(default)]
+    pub stuck_total: u64,
     /// Rate budget left per API (live only).
     pub budgets: Vec<BudgetReport>,
     /// Backfill progress (live only).
@@ -179,7 +240,8 @@ pub struct LinksReport {
     pub gone: u64,
 }
 
-/// A conflict held for a person.
+/// A conflict held for a person: which link and field, not the values (an assignee's are
+/// e-mail addresses); `trengo-sync conflicts` shows them from the store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConflictReport {
     /// The link's row id.
@@ -190,12 +252,6 @@ pub struct ConflictReport {
     pub task_id: Option<String>,
     /// The field.
     pub field: String,
-    /// The last synced value.
-    pub base: Option<Value>,
-    /// Trengo's value.
-    pub trengo_value: Value,
-    /// GHL's value.
-    pub ghl_value: Value,
     /// When it was first seen.
     pub detected_at: DateTime<Utc>,
 }
@@ -211,7 +267,7 @@ pub struct RetryReport {
     pub first_failed_at: DateTime<Utc>,
     /// When it is tried again.
     pub next_at: DateTime<Utc>,
-    /// Why it failed last.
+    /// Why it failed last: codes and ids (API, method, path, HTTP status, kind).
     pub reason: String,
 }
 
@@ -268,12 +324,23 @@ pub fn cursor_lag(value: &str, now: DateTime<Utc>) -> Option<i64> {
 }
 
 /// Builds the report from the store alone (the daemon is down): jobs come from `job_runs`,
-/// and there are no budgets, backfill or readiness to show.
+/// and there are no budgets, backfill or readiness to show. The lists hold [`Page::default`].
 pub fn collect_from_store(
     store: &Store,
     now: DateTime<Utc>,
     stuck_after: Duration,
 ) -> Result<StatusReport, StoreError> {
+    collect_page_from_store(store, now, stuck_after, Page::default())
+}
+
+/// [`collect_from_store`] with the lists cut to `page`.
+pub fn collect_page_from_store(
+    store: &Store,
+    now: DateTime<Utc>,
+    stuck_after: Duration,
+    page: Page,
+) -> Result<StatusReport, StoreError> {
+    let page = page.clamped();
     let conn = store.conn();
     let streams = cursors::all(conn)?
         .into_iter()
@@ -285,20 +352,20 @@ pub fn collect_from_store(
         })
         .collect();
     let counts = links::count_by_state(conn)?;
+    let (conflicts_total, listed) = page.cut(conflicts::list(conn)?);
     let mut held = Vec::new();
-    for h in conflicts::list(conn)? {
+    for h in listed {
         let link = links::get(conn, h.link_id)?;
         held.push(ConflictReport {
             link_id: h.link_id.0,
             ticket_id: link.as_ref().map(|l| l.ticket_id),
             task_id: link.map(|l| l.task_id),
             field: h.field,
-            base: h.base,
-            trengo_value: h.trengo_value,
-            ghl_value: h.ghl_value,
             detected_at: h.detected_at,
         });
     }
+    let (retries_total, queued) = page.cut(retries::all(conn)?);
+    let (stuck_total, stuck) = page.cut(retries::stuck(conn, now, stuck_after)?);
     Ok(StatusReport {
         version: env!("CARGO_PKG_VERSION").to_string(),
         now,
@@ -313,13 +380,14 @@ pub fn collect_from_store(
             out_of_scope: counts.out_of_scope,
             gone: counts.gone,
         },
+        page,
         conflicts: held,
-        retries: retries::all(conn)?.into_iter().map(Into::into).collect(),
+        conflicts_total,
+        retries: queued.into_iter().map(Into::into).collect(),
+        retries_total,
         stuck_after_secs: stuck_after.as_secs(),
-        stuck: retries::stuck(conn, now, stuck_after)?
-            .into_iter()
-            .map(Into::into)
-            .collect(),
+        stuck: stuck.into_iter().map(Into::into).collect(),
+        stuck_total,
         budgets: Vec::new(),
         backfill: Vec::new(),
         readiness: None,
@@ -328,6 +396,7 @@ pub fn collect_from_store(
 
 /// Builds the live report: the store's part on the blocking pool, then the board's jobs (with
 /// the counts the store keeps), budgets, backfill and readiness.
+#[allow(clippy::too_many_arguments)]
 pub async fn collect(
     store: &StoreHandle,
     board: &JobBoard,
@@ -336,9 +405,10 @@ pub async fn collect(
     backfill: &Backfill,
     now: DateTime<Utc>,
     stuck_after: Duration,
+    page: Page,
 ) -> Result<StatusReport, StoreError> {
     let mut report = store
-        .call(move |s| collect_from_store(s, now, stuck_after))
+        .call(move |s| collect_page_from_store(s, now, stuck_after, page))
         .await?;
     // The board knows the live runs; only the store knows what each run counted.
     let counts: BTreeMap<String, Value> = std::mem::take(&mut report.jobs)
@@ -377,8 +447,9 @@ fn dial_address(listen: SocketAddr) -> SocketAddr {
     }
 }
 
-/// Asks the running daemon for its report; `Err` says in words why none came.
-async fn fetch(url: &str) -> Result<StatusReport, String> {
+/// Asks the running daemon for its report, with the status token when one is configured;
+/// `Err` says in words why none came.
+async fn fetch(url: &str, token: Option<&Secret>) -> Result<StatusReport, String> {
     let client = reqwest::Client::builder()
         // The daemon is local: an HTTP(S)_PROXY from the environment must not intercept it.
         .no_proxy()
@@ -386,7 +457,11 @@ async fn fetch(url: &str) -> Result<StatusReport, String> {
         .timeout(Duration::from_secs(5))
         .build()
         .map_err(|e| format!("could not set up an HTTP client: {e}"))?;
-    let response = client.get(url).send().await.map_err(|e| {
+    let mut request = client.get(url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token.expose());
+    }
+    let response = request.send().await.map_err(|e| {
         if e.is_connect() {
             format!("nothing answers at {url}")
         } else if e.is_timeout() {
@@ -396,6 +471,12 @@ async fn fetch(url: &str) -> Result<StatusReport, String> {
         }
     })?;
     let status = response.status();
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        return Err(format!(
+            "{url} answered HTTP 401: set http.status_token (or http.status_token_file) to the \
+             daemon's status token"
+        ));
+    }
     if !status.is_success() {
         return Err(format!("{url} answered HTTP {status}, not a status report"));
     }
@@ -410,7 +491,7 @@ async fn fetch(url: &str) -> Result<StatusReport, String> {
 /// first line saying so.
 pub async fn status_command(config: &Config, clock: SharedClock) -> anyhow::Result<String> {
     let url = format!("http://{}/status", dial_address(config.http.listen));
-    let why = match fetch(&url).await {
+    let why = match fetch(&url, config.http.status_token.as_ref()).await {
         Ok(report) => return Ok(render_table(&report)),
         Err(why) => why,
     };

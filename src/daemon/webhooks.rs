@@ -42,6 +42,13 @@ pub enum WebhookError {
     /// No signing secret is configured for this Trengo event type.
     #[error("no signing secret is configured for Trengo event {0}")]
     UnknownEvent(String),
+    /// A signed GHL payload without a readable `timestamp`: its age cannot be checked, so it
+    /// could be a replay of any old event.
+    #[error(
+        "the payload has no readable `timestamp` (an RFC 3339 time or Unix seconds or \
+         milliseconds), so its age cannot be checked"
+    )]
+    NoTimestamp,
     /// The body is not a payload we can read.
     #[error("the payload cannot be read: {0}")]
     BadPayload(String),
@@ -109,9 +116,9 @@ pub fn verify_ghl(
     key.verify(body, &signature)
         .map_err(|_| WebhookError::BadSignature)?;
     let hint = GhlHint::parse(body)?;
-    if let Some(signed_at) = hint.timestamp {
-        fresh(signed_at, now, max_age)?;
-    }
+    // A delivery without a timestamp would skip the freshness check: refuse it.
+    let signed_at = hint.timestamp.ok_or(WebhookError::NoTimestamp)?;
+    fresh(signed_at, now, max_age)?;
     Ok(hint)
 }
 
@@ -244,14 +251,37 @@ impl GhlHint {
             contact_id,
             task_id,
             webhook_id: text("webhookId"),
-            timestamp: text("timestamp").and_then(|t| {
-                DateTime::parse_from_rfc3339(&t)
-                    .ok()
-                    .map(|d| d.with_timezone(&Utc))
-            }),
+            timestamp: value.get("timestamp").and_then(ghl_time),
             location_id: text("locationId"),
             event,
         })
+    }
+}
+
+/// A GHL `timestamp`: documented as an RFC 3339 string (ghl-api.md §8.3); Unix seconds or
+/// milliseconds, as a number or a string of digits, are read too (a value above 10^11 is
+/// milliseconds: 10^11 seconds is the year 5138).
+fn ghl_time(value: &serde_json::Value) -> Option<DateTime<Utc>> {
+    let epoch = |n: i64| {
+        if n.abs() > 100_000_000_000 {
+            DateTime::from_timestamp_millis(n)
+        } else {
+            DateTime::from_timestamp(n, 0)
+        }
+    };
+    match value {
+        serde_json::Value::String(text) => {
+            let text = text.trim();
+            DateTime::parse_from_rfc3339(text)
+                .ok()
+                .map(|d| d.with_timezone(&Utc))
+                .or_else(|| text.parse::<i64>().ok().and_then(epoch))
+        }
+        serde_json::Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().map(|f| f as i64))
+            .and_then(epoch),
+        _ => None,
     }
 }
 

@@ -130,6 +130,7 @@ impl GhlClient {
                 retry: config.retry,
                 auth_hint: auth_hint.to_string(),
                 rate_headers: ghl_rate_headers,
+                secret_answers: false,
             },
             budget.clone(),
             clock.clone(),
@@ -143,6 +144,8 @@ impl GhlClient {
                 retry: config.retry,
                 auth_hint: "check ghl.client_id and ghl.client_secret".to_string(),
                 rate_headers: ghl_rate_headers,
+                // /oauth/token answers with the tokens themselves.
+                secret_answers: true,
             },
             budget,
             clock.clone(),

@@ -38,6 +38,12 @@ pub struct Faults {
     /// Keys removed from every JSON object of every answer the other faults spare: a field
     /// an API release dropped, or one deterministic wrong shape for a test to replay.
     pub strip_keys: Vec<String>,
+    /// Keys whose number values are served as strings in every answer the other faults spare
+    /// (`"expires_in": "86399"`): a field an API release changed to a string.
+    pub stringify_keys: Vec<String>,
+    /// Bytes of trailing whitespace added to every JSON answer the other faults spare: a
+    /// still valid but oversized answer (0 = none).
+    pub pad_bytes: usize,
 }
 
 /// One decision for one request.
@@ -56,9 +62,9 @@ pub enum Fault {
     /// Serve the request, then bend the JSON answer out of shape (see [`wrong_shape_response`]);
     /// the number seeds the bending.
     WrongShape(u64),
-    /// Serve the request, then remove [`Faults::strip_keys`] from every object of the JSON
-    /// answer (see [`strip_keys_response`]).
-    StripKeys,
+    /// Serve the request, then reshape the JSON answer as [`Faults::strip_keys`],
+    /// [`Faults::stringify_keys`] and [`Faults::pad_bytes`] say (see [`reshape_response`]).
+    Reshape,
 }
 
 /// Decides, per request, which fault (if any) to inject.
@@ -126,8 +132,11 @@ impl FaultInjector {
             Fault::Malformed
         } else if hit(&mut rng, faults.wrong_shape_rate) {
             Fault::WrongShape(rng.r#gen())
-        } else if !faults.strip_keys.is_empty() {
-            Fault::StripKeys
+        } else if !faults.strip_keys.is_empty()
+            || !faults.stringify_keys.is_empty()
+            || faults.pad_bytes > 0
+        {
+            Fault::Reshape
         } else {
             Fault::None
         };
@@ -190,9 +199,11 @@ pub async fn wrong_shape_response(response: Response<Body>, seed: u64) -> Respon
     Response::from_parts(parts, Body::from(value.to_string()))
 }
 
-/// `response` with `keys` removed from every object of its JSON body, at any depth. Status and
-/// headers stay, except the length. A body that is not JSON is returned as it was.
-pub async fn strip_keys_response(response: Response<Body>, keys: &[String]) -> Response<Body> {
+/// `response` with its JSON body reshaped at any depth: `faults.strip_keys` removed from every
+/// object, the number values of `faults.stringify_keys` turned into strings, and
+/// `faults.pad_bytes` of whitespace appended. Status and headers stay, except the length. A
+/// body that is not JSON is returned as it was.
+pub async fn reshape_response(response: Response<Body>, faults: &Faults) -> Response<Body> {
     let (mut parts, body) = response.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, 16 * 1024 * 1024).await else {
         return dropped_response();
@@ -200,19 +211,27 @@ pub async fn strip_keys_response(response: Response<Body>, keys: &[String]) -> R
     let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
         return Response::from_parts(parts, Body::from(bytes));
     };
-    strip(&mut value, keys);
+    reshape(&mut value, faults);
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from(value.to_string()))
+    let mut text = value.to_string();
+    text.extend(std::iter::repeat_n(' ', faults.pad_bytes));
+    Response::from_parts(parts, Body::from(text))
 }
 
-fn strip(value: &mut serde_json::Value, keys: &[String]) {
+fn reshape(value: &mut serde_json::Value, faults: &Faults) {
     use serde_json::Value;
     match value {
         Value::Object(map) => {
-            map.retain(|k, _| !keys.contains(k));
-            map.values_mut().for_each(|v| strip(v, keys));
+            map.retain(|k, _| !faults.strip_keys.contains(k));
+            for (key, child) in map.iter_mut() {
+                if faults.stringify_keys.contains(key) && child.is_number() {
+                    *child = Value::String(child.to_string());
+                } else {
+                    reshape(child, faults);
+                }
+            }
         }
-        Value::Array(items) => items.iter_mut().for_each(|v| strip(v, keys)),
+        Value::Array(items) => items.iter_mut().for_each(|v| reshape(v, faults)),
         _ => {}
     }
 }

@@ -79,6 +79,7 @@ impl Store {
         let path = path.as_ref();
         // Judged first, read-only: nothing below may run on a file we must refuse.
         open::inspect(path)?;
+        open::create_private(path);
         let open_error = |source| StoreError::Open {
             path: path.to_path_buf(),
             source,

@@ -102,6 +102,22 @@ pub(crate) fn inspect(path: &Path) -> Result<Verdict, StoreError> {
     Ok(Verdict::Ours { version })
 }
 
+/// Creates a missing store file readable and writable by its owner only (mode 0600), whatever
+/// the umask: the store holds the OAuth tokens and personal data. SQLite gives the `-wal` and
+/// `-shm` files it creates the mode of the database file, so they are 0600 too. Best effort:
+/// when the file cannot be created here, SQLite's own open reports why.
+pub(crate) fn create_private(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+    }
+}
+
 /// Opens `path` read-only so that SQLite writes nothing at all, not even `-wal`/`-shm` files.
 ///
 /// A plain read-only connection to a WAL database creates `-wal` and `-shm` beside it and leaves

@@ -25,6 +25,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::ghl::{GhlAuth, GhlClient, GhlClientConfig};
 use crate::store::{self, Store, StoreError, StoreHandle, identity::Identity};
+use crate::sync::reason::ReasonCode as _;
 use crate::trengo::{self, TicketFilters, TrengoClient, TrengoClientConfig};
 
 mod backfill;
@@ -783,7 +784,7 @@ impl Engine {
                 }
                 Err(e) => {
                     let item = format!("task:{contact}/");
-                    self.fail_item(&item, &e.to_string()).await?;
+                    self.fail_item(&item, &e.reason_code()).await?;
                     work.failed.push((item, e.to_string()));
                 }
             }
@@ -870,7 +871,7 @@ impl Engine {
                     tracing::warn!(item = %item.item, error = %e, "item failed; it will be retried");
                     metrics::counter!("trengo_sync_errors_total").increment(1);
                     report.failed.push((item.item.to_string(), e.to_string()));
-                    self.fail_item(&key, &e.to_string()).await?;
+                    self.fail_item(&key, &e.reason_code()).await?;
                     match &item.item {
                         ItemKey::Contact(c) => {
                             failed_contacts.insert(c.clone());

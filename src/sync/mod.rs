@@ -13,6 +13,7 @@
 //! | [`execute`] | the executor: the only writer; intents before creates; bases after writes |
 //! | [`read`] | detection and loading: what changed since the cursors, then each touched group |
 //! | [`engine`] | one pass end to end: settle intents, detect, load, plan, apply, advance cursors |
+//! | [`reason`] | failures as stored and served: codes and ids, never remote text |
 //! | [`vault`] | GHL's rotating OAuth tokens kept in the store |
 //! | [`settings`] | the configuration in the engine's terms |
 //! | [`marker`] | the source markers in copied notes, which make copies idempotent and echo-free |
@@ -27,6 +28,7 @@ pub mod operation;
 pub mod plan;
 pub mod policy;
 pub mod read;
+pub mod reason;
 pub mod settings;
 pub mod vault;
 pub mod views;

@@ -160,6 +160,7 @@ impl TrengoClient {
                 retry: config.retry,
                 auth_hint: "check trengo.token / TRENGO_SYNC__TRENGO__TOKEN (a personal access token from Trengo's Settings → API), then run `trengo-sync check`".to_string(),
                 rate_headers: trengo_rate_headers,
+                secret_answers: false,
             },
             budget,
             clock,

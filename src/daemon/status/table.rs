@@ -4,9 +4,20 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
 use super::{ReportSource, StatusReport};
+
+/// ", showing 51–100" when a list is longer than what the report holds of it.
+fn shown(report: &StatusReport, listed: usize, total: u64) -> String {
+    if listed as u64 == total {
+        return String::new();
+    }
+    let from = report.page.offset + 1;
+    if listed == 0 {
+        return format!(", none shown from {from} on");
+    }
+    format!(", showing {from}–{}", report.page.offset + listed)
+}
 
 /// The report as the readable table `trengo-sync status` prints.
 pub fn render_table(report: &StatusReport) -> String {
@@ -78,29 +89,30 @@ pub fn render_table(report: &StatusReport) -> String {
         report.links.active, report.links.out_of_scope, report.links.gone
     );
 
-    let _ = writeln!(out, "\nConflicts held: {}", report.conflicts.len());
+    let _ = writeln!(
+        out,
+        "\nConflicts held: {}{} (`trengo-sync conflicts` shows both values)",
+        report.conflicts_total,
+        shown(report, report.conflicts.len(), report.conflicts_total)
+    );
     let rows = report.conflicts.iter().map(|c| {
         vec![
             c.link_id.to_string(),
             c.ticket_id.map_or_else(|| "-".into(), |t| t.to_string()),
             c.task_id.clone().unwrap_or_else(|| "-".into()),
             c.field.clone(),
-            c.trengo_value.to_string(),
-            c.ghl_value.to_string(),
-            c.base.as_ref().map_or_else(|| "-".into(), Value::to_string),
             stamp(c.detected_at),
         ]
     });
-    let heads = [
-        "LINK", "TICKET", "TASK", "FIELD", "TRENGO", "GHL", "BASE", "SINCE",
-    ];
+    let heads = ["LINK", "TICKET", "TASK", "FIELD", "SINCE"];
     table(&mut out, &heads, rows);
 
     let _ = writeln!(
         out,
-        "\nRetry queue: {} (stuck: {}, failing for more than {})",
-        report.retries.len(),
-        report.stuck.len(),
+        "\nRetry queue: {}{} (stuck: {}, failing for more than {})",
+        report.retries_total,
+        shown(report, report.retries.len(), report.retries_total),
+        report.stuck_total,
         secs(i64::try_from(report.stuck_after_secs).unwrap_or(i64::MAX))
     );
     let rows = report.retries.iter().map(|r| {

@@ -29,8 +29,8 @@ use super::webhooks::WebhookOutbox;
 use super::{admin, routes, seed};
 use crate::clock::SharedClock;
 use crate::sim::faults::{
-    Fault, FaultInjector, RequestCounters, dropped_response, malformed_response,
-    strip_keys_response, wrong_shape_response,
+    Fault, FaultInjector, RequestCounters, dropped_response, malformed_response, reshape_response,
+    wrong_shape_response,
 };
 
 /// A handle on one fake's state; cheap to clone, shared by the router and the admin methods.
@@ -252,9 +252,9 @@ async fn inject_faults(
             malformed_response()
         }
         Fault::WrongShape(seed) => wrong_shape_response(next.run(request).await, seed).await,
-        Fault::StripKeys => {
-            let keys = state.faults().get().strip_keys;
-            strip_keys_response(next.run(request).await, &keys).await
+        Fault::Reshape => {
+            let faults = state.faults().get();
+            reshape_response(next.run(request).await, &faults).await
         }
     }
 }

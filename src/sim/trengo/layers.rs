@@ -9,7 +9,7 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 
 use crate::sim::faults::{
-    Fault, dropped_response, malformed_response, strip_keys_response, wrong_shape_response,
+    Fault, dropped_response, malformed_response, reshape_response, wrong_shape_response,
 };
 
 use super::http::ApiError;
@@ -61,9 +61,9 @@ pub async fn faults(State(sim): State<TrengoSimState>, req: Request, next: Next)
             response
         }
         Fault::WrongShape(seed) => wrong_shape_response(next.run(req).await, seed).await,
-        Fault::StripKeys => {
-            let keys = sim.shared.faults.get().strip_keys;
-            strip_keys_response(next.run(req).await, &keys).await
+        Fault::Reshape => {
+            let faults = sim.shared.faults.get();
+            reshape_response(next.run(req).await, &faults).await
         }
     }
 }

@@ -27,6 +27,7 @@ use crate::sync::execute::PassFacts;
 use crate::sync::model::{ContactGroup, PlanInput, Tag};
 use crate::sync::operation::{ItemPlan, Op, Plan};
 use crate::sync::read::{self, Work};
+use crate::sync::reason::ReasonCode as _;
 use crate::sync::views::{self, Directory};
 use crate::trengo;
 
@@ -249,7 +250,7 @@ impl Engine {
                         .await?;
                 }
                 Err(e) => {
-                    self.fail_item(&format!("contact:{contact}"), &e.to_string())
+                    self.fail_item(&format!("contact:{contact}"), &e.reason_code())
                         .await?;
                     out.failed.push((contact.clone(), e.to_string()));
                 }

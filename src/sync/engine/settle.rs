@@ -21,6 +21,7 @@ use crate::sync::model::{LinkId, Tag};
 use crate::sync::operation::Side;
 use crate::sync::policy::Field;
 use crate::sync::read;
+use crate::sync::reason::ReasonCode as _;
 use crate::sync::views::{self, Directory};
 use crate::trengo::TicketFilters;
 
@@ -180,7 +181,7 @@ impl Engine {
                         Ok(_) => {}
                         Err(e) if e.is_crash() => return Err(EngineError::Crashed),
                         Err(e) => {
-                            self.fail_item(&format!("contact:{contact}"), &e.to_string())
+                            self.fail_item(&format!("contact:{contact}"), &e.reason_code())
                                 .await?
                         }
                     }
