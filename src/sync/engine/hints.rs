@@ -11,6 +11,7 @@
 use super::{Engine, EngineError};
 use crate::store;
 use crate::sync::read::{Reach, Work};
+use crate::sync::reason::ReasonCode as _;
 
 /// An item a webhook pointed at, and what moved on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,7 +125,7 @@ impl Engine {
                 }
                 Err(e) => {
                     let item = format!("ticket:{id}");
-                    self.fail_item(&item, &e.to_string()).await?;
+                    self.fail_item(&item, &e.reason_code()).await?;
                     work.failed.push((item, e.to_string()));
                 }
             },
