@@ -6,9 +6,11 @@
 //! token, secret or signing key is ever read into it.
 //!
 //! Rooms: `readiness` (`/readyz`), `backfill` (progress and ETA of the first full read),
-//! `table` (the report as `trengo-sync status` prints it). This file builds the report.
+//! `oauth` (the GHL refresh token's expiry), `table` (the report as `trengo-sync status`
+//! prints it). This file builds the report.
 
 mod backfill;
+mod oauth;
 mod readiness;
 mod table;
 
@@ -23,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use backfill::{Backfill, BackfillProgress};
+pub use oauth::OAuthReport;
 pub use readiness::{ApiReadiness, MIN_READY_WINDOW, Readiness, ReadinessReport, ready_window};
 pub use table::render_table;
 
@@ -83,6 +86,9 @@ pub struct StatusReport {
     pub backfill: Vec<BackfillProgress>,
     /// Readiness (live only).
     pub readiness: Option<ReadinessReport>,
+    /// The stored GHL OAuth tokens' expiry, when the store holds any.
+    #[serde(default)]
+    pub oauth: Option<OAuthReport>,
 }
 
 /// One change stream.
@@ -319,6 +325,7 @@ pub fn collect_from_store(
         budgets: Vec::new(),
         backfill: Vec::new(),
         readiness: None,
+        oauth: OAuthReport::from_store(conn, now)?,
     })
 }
 
