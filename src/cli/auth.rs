@@ -334,10 +334,10 @@ async fn take_code(
             .await?)
         }
         None => {
-            write!(
+            writeln!(
                 out,
                 "The browser is then sent to {} with `?code=…`. Paste the code, or that whole \
-                 URL, and press Enter:\n",
+                 URL, and press Enter:",
                 settings.redirect_uri
             )
             .context("cannot write to stdout")?;
