@@ -136,8 +136,8 @@ pub enum AuthTarget {
     Ghl {
         /// The code, or the whole redirect URL, instead of printing the URL and reading stdin.
         /// Prefer stdin: other users of this machine can see command-line arguments.
-        #[arg(long, value_name = "CODE", conflicts_with = "listen")]
-        code: Option<String>,
+        #[arg(long, value_name = "CODE", conflicts_with = "listen", value_parser = secret_arg)]
+        code: Option<secrecy::SecretString>,
         /// Catch the redirect on this loopback address (one request, then it stops); the
         /// redirect URI must point at it (default `http://ADDR/oauth/callback`).
         #[arg(long, value_name = "ADDR")]
@@ -146,6 +146,11 @@ pub enum AuthTarget {
         #[arg(long, value_name = "SECONDS", default_value_t = 600)]
         wait: u64,
     },
+}
+
+/// A secret argument: kept as a `SecretString`, so `Debug` of the parsed command hides it.
+fn secret_arg(value: &str) -> Result<secrecy::SecretString, std::convert::Infallible> {
+    Ok(secrecy::SecretString::from(value.to_owned()))
 }
 
 /// Runs the command line; returns the process exit code.

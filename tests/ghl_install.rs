@@ -505,3 +505,29 @@ async fn the_exchange_and_refreshes_go_to_the_configured_token_url() {
         .count();
     assert_eq!(default_path, 0, "nothing went to {{base_url}}/oauth/token");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_bound_to_another_location_is_refused_before_the_url() {
+    let world = support::world(79, 2, 2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = paste_config(&world, &dir);
+    let store = trengo_sync::store::Store::open(support::store_path(&dir)).unwrap();
+    trengo_sync::store::identity::bind(
+        store.conn(),
+        &trengo_sync::store::identity::Identity {
+            trengo_account: "https://app.trengo.com".into(),
+            ghl_location: "AnotherLocation00000".into(),
+        },
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    drop(store);
+    let (status, out, err) = AuthRun::start(&[], &config, &[]).finish().await;
+    assert_eq!(status.code(), Some(78), "{out}{err}");
+    assert!(
+        err.contains("is bound to GHL location AnotherLocation00000"),
+        "{err}"
+    );
+    assert!(!out.contains("http"), "no URL is printed: {out}");
+    world.shutdown().await;
+}

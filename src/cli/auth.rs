@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::io::AsyncBufReadExt as _;
 use url::Url;
 
@@ -28,7 +29,7 @@ use crate::store::{self, Store, StoreHandle};
 #[derive(Debug, Clone)]
 pub struct AuthOptions {
     /// The code (or redirect URL), given on the command line.
-    pub code: Option<String>,
+    pub code: Option<SecretString>,
     /// Loopback address of the one-shot redirect listener.
     pub listen: Option<SocketAddr>,
     /// How long the listener waits.
@@ -234,7 +235,7 @@ pub async fn auth_ghl(
     let store = open_store(config)?;
     let shown_store = config.store.path.display().to_string();
     let arrived = match &options.code {
-        Some(code) => install::read_pasted(code, None)?,
+        Some(code) => install::read_pasted(code.expose_secret(), None)?,
         None => take_code(&settings, options, input, out).await?,
     };
     if !arrived.state_checked && options.code.is_none() {
