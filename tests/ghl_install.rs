@@ -281,7 +281,8 @@ async fn a_wrong_client_secret_is_refused_without_showing_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn status_and_check_show_the_refresh_token_expiry_and_warn_a_month_ahead() {
+async fn check_and_once_ask_for_the_install_then_status_and_check_show_its_expiry_and_warn_a_month_ahead()
+ {
     let world = support::world(77, 2, 2).await;
     let dir = tempfile::tempdir().unwrap();
     let config = paste_config(&world, &dir);
@@ -294,6 +295,17 @@ async fn status_and_check_show_the_refresh_token_expiry_and_warn_a_month_ahead()
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(
         text.contains("no tokens stored yet: run `trengo-sync auth ghl`"),
+        "{text}"
+    );
+    // `once` cannot start without tokens, and says what to run.
+    std::fs::write(&log, "").unwrap();
+    let status = spawn_trengo_sync(&["once"], &config, &[], Some(&log))
+        .wait()
+        .unwrap();
+    assert_eq!(status.code(), Some(1));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("no OAuth tokens are stored; run `trengo-sync auth ghl`"),
         "{text}"
     );
 

@@ -139,11 +139,10 @@ impl TokenSource {
                 message: e.to_string(),
             })?;
             let Some(tokens) = loaded else {
-                return Err(ApiError::Auth {
-                    call: crate::api::CallSite::new(crate::api::Api::Ghl, "POST", "/oauth/token"),
-                    status: 401,
-                    message: "no OAuth tokens are stored".to_string(),
-                    hint: INSTALL_HINT.to_string(),
+                // Nothing was sent: the install has not happened yet.
+                return Err(ApiError::Config {
+                    api: crate::api::Api::Ghl,
+                    message: format!("no OAuth tokens are stored; {INSTALL_HINT}"),
                 });
             };
             *cache = Some(Cached {
