@@ -2,7 +2,9 @@
 //!
 //! Parses arguments with clap, loads the configuration, sets up logging, runs one command,
 //! and maps its outcome to an exit code: 0 success, 1 failure, 2 bad arguments (clap),
-//! 78 bad configuration (`EX_CONFIG`).
+//! 78 bad configuration (`EX_CONFIG`). `auth ghl` lives in its own room, `auth`.
+
+mod auth;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -103,6 +105,12 @@ pub enum Command {
     },
     /// Show the daemon's status (from its endpoint, or from the store when it is down).
     Status,
+    /// Install an app and store its tokens in the store.
+    Auth {
+        /// Which app.
+        #[command(subcommand)]
+        target: AuthTarget,
+    },
     /// Serve both API fakes (for trying a configuration without real accounts).
     Sim {
         /// Port of the Trengo fake on 127.0.0.1 (0 picks a free one).
@@ -127,6 +135,31 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+}
+
+/// `auth` targets.
+#[derive(Debug, Subcommand)]
+pub enum AuthTarget {
+    /// Install the GHL marketplace app on ghl.location_id ([ghl.oauth]): print the
+    /// authorization URL, take the code, exchange it, store the tokens.
+    Ghl {
+        /// The code, or the whole redirect URL, instead of printing the URL and reading stdin.
+        /// Prefer stdin: other users of this machine can see command-line arguments.
+        #[arg(long, value_name = "CODE", conflicts_with = "listen", value_parser = secret_arg)]
+        code: Option<secrecy::SecretString>,
+        /// Catch the redirect on this loopback address (one request, then it stops); the
+        /// redirect URI must point at it (default `http://ADDR/oauth/callback`).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+        /// How long --listen waits for the redirect, in seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+        wait: u64,
+    },
+}
+
+/// A secret argument: kept as a `SecretString`, so `Debug` of the parsed command hides it.
+fn secret_arg(value: &str) -> Result<secrecy::SecretString, std::convert::Infallible> {
+    Ok(secrecy::SecretString::from(value.to_owned()))
 }
 
 /// Runs the command line; returns the process exit code.
@@ -246,10 +279,37 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Auth {
+            target: AuthTarget::Ghl { code, listen, wait },
+        } => {
+            let options = auth::AuthOptions {
+                code,
+                listen,
+                wait: std::time::Duration::from_secs(wait),
+            };
+            let outcome = runtime()?.block_on(auth::auth_ghl(
+                &config,
+                &options,
+                tokio::io::BufReader::new(tokio::io::stdin()),
+                &mut std::io::stdout(),
+                crate::clock::SystemClock::shared(),
+            ));
+            match outcome {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(auth::AuthFailure::Config(message)) => {
+                    eprintln!("error: {message}");
+                    Ok(ExitCode::from(config::EXIT_CONFIG as u8))
+                }
+                Err(auth::AuthFailure::Other(e)) => Err(Failure::Other(e)),
+            }
+        }
         Command::Sim { .. } | Command::Demo { .. } => Ok(ExitCode::SUCCESS),
         Command::Check => {
             print!("{}", check_report(&cli.config, &config));
             println!("{}", store_report(&config.store.path)?);
+            if let Some(line) = auth::missing_tokens_line(&config) {
+                println!("{line}");
+            }
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -460,8 +520,11 @@ pub fn store_report(path: &std::path::Path) -> anyhow::Result<String> {
                 None => "not bound to an account yet".to_string(),
             };
             let links = store::links::count_by_state(conn)?;
+            let oauth = crate::daemon::status::OAuthReport::from_store(conn, chrono::Utc::now())?
+                .map(|r| format!("\n{}", r.describe()))
+                .unwrap_or_default();
             Ok(format!(
-                "store {}: schema v{}, {identity}; {} active links, {} out of scope ({} gone)",
+                "store {}: schema v{}, {identity}; {} active links, {} out of scope ({} gone){oauth}",
                 path.display(),
                 s.schema_version()?,
                 links.active,

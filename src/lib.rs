@@ -17,7 +17,7 @@
 //! | [`store`] | the SQLite state: links, bases, comment map, cursors, intents, ledger, retries, identity |
 //! | [`api`] | what both API clients share: typed errors, header-sized rate budgets, retries |
 //! | [`trengo`] | the Trengo REST v2 client and its lenient models |
-//! | [`ghl`] | the GoHighLevel API v2 client (private token or rotating OAuth) and its models |
+//! | [`ghl`] | the GoHighLevel API v2 client (private token or rotating OAuth), its models, and the app install (`auth ghl`) |
 //! | [`daemon`] | the service: cron schedules feeding one serial work loop, HTTP surface, systemd |
 //! | [`sync`] | the engine: scope rules, normalisation, the pure planner, the executor |
 //! | [`demo`] | `trengo-sync demo`: the daemon on the embedded fakes, with scripted edits |

@@ -2,7 +2,8 @@
 //! (401s), webhooks good and forged, `/status`, `/metrics`, `status`, `explain`, `check` and
 //! configuration errors, neither the API tokens, the webhook signing secret, nor the OAuth
 //! client secret and refresh tokens appear in any output, nor anywhere in the store except the
-//! table that keeps the rotating OAuth tokens on purpose.
+//! table that keeps the rotating OAuth tokens on purpose. The same holds for `auth ghl`, whose
+//! authorization codes are secrets too.
 
 mod support;
 
@@ -477,5 +478,142 @@ async fn the_store_and_its_wal_and_shm_files_are_owner_only_under_umask_022() {
     }
     assert_eq!(signal_and_wait(&mut daemon, "TERM").code(), Some(0));
     assert_eq!(mode(&store), 0o600);
+    world.shutdown().await;
+}
+
+/// `trengo-sync auth ghl` at trace level, through a pasted install, a used code, a forged
+/// `state` on the loopback listener, a listener install, a wrong client secret, and `status`
+/// and `check` afterwards: neither the client secret, nor any authorization code, nor the
+/// tokens appear in its output, the listener's pages, or the store outside the vault table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_ghl_never_shows_the_client_secret_codes_or_tokens() {
+    use support::install::{
+        AuthRun, PASTE_REDIRECT, client_secret, code_of, free_port, oauth_config,
+    };
+    const WRONG_SECRET: &str = "cs-SECRET-wrong-7d3b1f";
+    let world = support::world(62, 3, 2).await;
+    world.ghl().register_redirect_uri(PASTE_REDIRECT);
+    let trace = [("RUST_LOG", "trace")];
+    let mut seen = String::new();
+    let mut codes = Vec::new();
+
+    // Pasted install, then the same code again.
+    let paste_dir = tempfile::tempdir().unwrap();
+    let (paste_config, _) = oauth_config(
+        &world,
+        &paste_dir,
+        &client_secret(),
+        &format!("redirect_uri = \"{PASTE_REDIRECT}\""),
+    );
+    let mut run = AuthRun::start(&[], &paste_config, &trace);
+    let redirect = world.ghl().approve_install(&run.url().await).unwrap();
+    codes.push(code_of(&redirect));
+    run.paste(redirect.as_str()).await;
+    let (status, out, err) = run.finish().await;
+    assert!(status.success(), "{out}{err}");
+    seen.push_str(&out);
+    seen.push_str(&err);
+    let (status, out, err) = AuthRun::start(&["--code", &codes[0]], &paste_config, &trace)
+        .finish()
+        .await;
+    assert!(!status.success(), "a used code must be refused");
+    seen.push_str(&out);
+    seen.push_str(&err);
+
+    // The listener: a forged state first, then the real redirect.
+    let listen_dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    world
+        .ghl()
+        .register_redirect_uri(&format!("http://{listen}/oauth/callback"));
+    let (listen_config, _) = oauth_config(&world, &listen_dir, &client_secret(), "");
+    let mut run = AuthRun::start(&["--listen", &listen], &listen_config, &trace);
+    let url = run.url().await;
+    run.wait_for_line("Waiting up to").await;
+    let mut forged = world.ghl().approve_install(&url).unwrap();
+    codes.push(code_of(&forged));
+    forged.set_query(Some(&format!("code={}&state=forged", codes[1])));
+    seen.push_str(
+        &reqwest::get(forged.as_str())
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    let (status, out, err) = run.finish().await;
+    assert!(!status.success(), "a forged state must be refused");
+    seen.push_str(&out);
+    seen.push_str(&err);
+    let mut run = AuthRun::start(&["--listen", &listen], &listen_config, &trace);
+    let url = run.url().await;
+    run.wait_for_line("Waiting up to").await;
+    let page = reqwest::get(&url).await.unwrap();
+    codes.push(code_of(&page.url().clone()));
+    seen.push_str(&page.text().await.unwrap());
+    let (status, out, err) = run.finish().await;
+    assert!(status.success(), "{out}{err}");
+    seen.push_str(&out);
+    seen.push_str(&err);
+
+    // A wrong client secret.
+    let wrong_dir = tempfile::tempdir().unwrap();
+    let (wrong_config, _) = oauth_config(
+        &world,
+        &wrong_dir,
+        WRONG_SECRET,
+        &format!("redirect_uri = \"{PASTE_REDIRECT}\""),
+    );
+    let mut run = AuthRun::start(&[], &wrong_config, &trace);
+    let redirect = world.ghl().approve_install(&run.url().await).unwrap();
+    codes.push(code_of(&redirect));
+    run.paste(redirect.as_str()).await;
+    let (status, out, err) = run.finish().await;
+    assert!(!status.success(), "a wrong client secret must be refused");
+    seen.push_str(&out);
+    seen.push_str(&err);
+
+    // `status` and `check` read the stored tokens' times.
+    let log = paste_dir.path().join("commands.log");
+    for command in ["status", "check"] {
+        finish(spawn_trengo_sync(
+            &[command],
+            &paste_config,
+            &trace_env(),
+            Some(&log),
+        ));
+    }
+    seen.push_str(&std::fs::read_to_string(&log).unwrap());
+
+    let mut tokens = Vec::new();
+    for dir in [&paste_dir, &listen_dir] {
+        let store = trengo_sync::store::Store::open_read_only(support::store_path(dir)).unwrap();
+        let stored = trengo_sync::store::oauth::load(store.conn())
+            .unwrap()
+            .unwrap();
+        tokens.push(secrecy::ExposeSecret::expose_secret(&stored.refresh_token).to_owned());
+        tokens.push(secrecy::ExposeSecret::expose_secret(&stored.access_token.unwrap()).to_owned());
+    }
+    let client = client_secret();
+    let mut secrets: Vec<&str> = vec![client.as_str(), WRONG_SECRET];
+    secrets.extend(codes.iter().map(String::as_str));
+    secrets.extend(tokens.iter().map(String::as_str));
+    assert!(
+        seen.contains("TRACE") || seen.contains("trace"),
+        "no trace output"
+    );
+    assert!(seen.contains("GHL app installed"), "{seen}");
+    assert_eq!(leaks(&seen, &secrets), Vec::<&str>::new(), "secrets shown");
+    for dir in [&paste_dir, &listen_dir, &wrong_dir] {
+        for (table, text) in store_text(&support::store_path(dir)) {
+            if table != VAULT_TABLE {
+                assert_eq!(
+                    leaks(&text, &secrets),
+                    Vec::<&str>::new(),
+                    "secrets in table {table}"
+                );
+            }
+        }
+    }
     world.shutdown().await;
 }

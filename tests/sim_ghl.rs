@@ -1,4 +1,5 @@
-//! The GHL fake over real HTTP: auth and OAuth rotation, the Version header, contact search
+//! The GHL fake over real HTTP: auth, the authorization-code install and OAuth rotation, the
+//! Version header, contact search
 //! (validation, cursor paging, index lag, date filters), tasks, tags, rate limits, faults,
 //! counters, signed webhooks, determinism, and conformance to GHL's OpenAPI files.
 
@@ -125,22 +126,31 @@ async fn requests_without_a_token_are_refused_with_401() {
     assert_eq!(wrong.status().as_u16(), 401);
 }
 
-async fn refresh(fake: &GhlFake, refresh_token: &str) -> (u16, Value) {
-    let options = GhlFakeOptions::default();
+/// A form-encoded `POST /oauth/token`.
+async fn token_post(fake: &GhlFake, form: &[(&str, &str)]) -> (u16, Value) {
     let response = http()
         .post(format!("{}/oauth/token", fake.base_url()))
-        .form(&[
-            ("client_id", options.client_id.as_str()),
-            ("client_secret", options.client_secret.expose_secret()),
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
-            ("user_type", "Location"),
-        ])
+        .form(form)
         .send()
         .await
         .unwrap();
     let (status, _, body) = json_of(response).await;
     (status, body)
+}
+
+async fn refresh(fake: &GhlFake, refresh_token: &str) -> (u16, Value) {
+    let options = GhlFakeOptions::default();
+    token_post(
+        fake,
+        &[
+            ("client_id", options.client_id.as_str()),
+            ("client_secret", options.client_secret.expose_secret()),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("user_type", "Location"),
+        ],
+    )
+    .await
 }
 
 #[tokio::test]
@@ -189,6 +199,139 @@ async fn refresh_rotates_and_the_old_refresh_token_stops_working() {
         fake.current_refresh_token().expose_secret(),
         third["refresh_token"].as_str().unwrap()
     );
+}
+
+const REDIRECT: &str = "http://127.0.0.1:9/oauth/callback";
+
+/// The authorization page as a browser that does not follow redirects sees it.
+async fn choose_location(fake: &GhlFake, redirect_uri: &str, state: &str) -> reqwest::Response {
+    let options = GhlFakeOptions::default();
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/oauth/chooselocation", fake.base_url()))
+        .query(&[
+            ("response_type", "code"),
+            ("redirect_uri", redirect_uri),
+            ("client_id", options.client_id.as_str()),
+            ("scope", "contacts.readonly contacts.write"),
+            ("state", state),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Approves on the page and returns the redirect's query pairs.
+async fn approved(fake: &GhlFake, state: &str) -> std::collections::BTreeMap<String, String> {
+    let page = choose_location(fake, REDIRECT, state).await;
+    assert_eq!(page.status().as_u16(), 302);
+    let target = url::Url::parse(page.headers()["location"].to_str().unwrap()).unwrap();
+    assert!(target.as_str().starts_with(REDIRECT));
+    target.query_pairs().into_owned().collect()
+}
+
+/// `POST /oauth/token` with `grant_type=authorization_code` and the given extra fields.
+async fn exchange(fake: &GhlFake, secret: &str, fields: &[(&str, &str)]) -> (u16, Value) {
+    let options = GhlFakeOptions::default();
+    let mut form = vec![
+        ("client_id", options.client_id.as_str()),
+        ("client_secret", secret),
+        ("grant_type", "authorization_code"),
+    ];
+    form.extend_from_slice(fields);
+    token_post(fake, &form).await
+}
+
+/// The exchange with every field: `code`, `redirect_uri`, `user_type`.
+async fn redeem(fake: &GhlFake, secret: &str, code: &str, uri: &str, user: &str) -> (u16, Value) {
+    exchange(
+        fake,
+        secret,
+        &[("code", code), ("redirect_uri", uri), ("user_type", user)],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_authorization_code_works_once_briefly_and_for_its_redirect_uri_only() {
+    let options = GhlFakeOptions {
+        redirect_uris: vec![REDIRECT.to_owned()],
+        ..GhlFakeOptions::default()
+    };
+    let (fake, clock) = start(options.clone()).await;
+    let secret = options.client_secret.expose_secret();
+
+    // An unregistered redirect URI gets an error page, never a redirect.
+    let page = choose_location(&fake, "https://elsewhere.example/cb", "s1").await;
+    assert_eq!(page.status().as_u16(), 400);
+    assert!(page.headers().get("location").is_none());
+
+    let redirect = approved(&fake, "s1").await;
+    assert!(
+        !redirect.contains_key("state"),
+        "state is dropped by default"
+    );
+    let code = redirect["code"].clone();
+    // Missing fields: 422 with the message array; a JSON body: 400.
+    let (status, body) = exchange(&fake, secret, &[("code", &code)]).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["message"].is_array());
+    let json = http()
+        .post(format!("{}/oauth/token", fake.base_url()))
+        .json(&json!({"grant_type": "authorization_code", "code": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json.status().as_u16(), 400);
+    // A wrong secret: 401; another redirect URI: 400. Neither spends the code.
+    let (status, _) = redeem(&fake, "not-the-secret", &code, REDIRECT, "Location").await;
+    assert_eq!(status, 401);
+    let other = "http://127.0.0.1:9/other";
+    let (status, _) = redeem(&fake, secret, &code, other, "Location").await;
+    assert_eq!(status, 400);
+    // The right exchange: a location token whose chain replaces the old one.
+    let (status, grant) = redeem(&fake, secret, &code, REDIRECT, "Location").await;
+    assert_eq!(status, 200, "{grant}");
+    assert_eq!(grant["locationId"], location());
+    assert_eq!(grant["userType"], "Location");
+    assert_eq!(grant["scope"], "contacts.readonly contacts.write");
+    assert_eq!(fake.install_count(), 1);
+    let (status, _) = refresh(&fake, options.refresh_token.expose_secret()).await;
+    assert_eq!(status, 400, "the previous install's refresh token is spent");
+    let (status, _) = refresh(&fake, grant["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 200);
+    // Used once: refused again.
+    let (status, body) = redeem(&fake, secret, &code, REDIRECT, "Location").await;
+    assert_eq!(status, 400, "{body}");
+    // Short-lived: a code a minute old is refused.
+    let late = approved(&fake, "s2").await["code"].clone();
+    clock.advance(Duration::seconds(60));
+    let (status, _) = redeem(&fake, secret, &late, REDIRECT, "Location").await;
+    assert_eq!(status, 400);
+    // A company token names no location.
+    let company = approved(&fake, "s3").await["code"].clone();
+    let (status, grant) = redeem(&fake, secret, &company, REDIRECT, "Company").await;
+    assert_eq!(status, 200);
+    assert!(grant.get("locationId").is_none(), "{grant}");
+    assert_eq!(fake.install_count(), 2);
+}
+
+#[tokio::test]
+async fn the_authorization_page_echoes_state_only_with_the_switch_on() {
+    let options = GhlFakeOptions {
+        redirect_uris: vec![REDIRECT.to_owned()],
+        ..GhlFakeOptions::default()
+    };
+    let (fake, _) = start(options).await;
+    assert!(!approved(&fake, "abc").await.contains_key("state"));
+    fake.set_switches(GhlSwitches {
+        redirect_keeps_state: true,
+        ..GhlSwitches::default()
+    });
+    assert_eq!(approved(&fake, "abc").await["state"], "abc");
 }
 
 #[tokio::test]

@@ -85,8 +85,9 @@ impl Default for GhlConfig {
     }
 }
 
-/// `[ghl.oauth]`: a marketplace app's credentials; the refresh token rotates on every use and
-/// the store keeps the newest one, so the configured one only seeds the first start.
+/// `[ghl.oauth]`: a marketplace app's credentials. `trengo-sync auth ghl` installs the app on
+/// the location and stores its tokens in the store; the refresh token rotates on every use and
+/// the store keeps the newest one.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OAuthConfig {
@@ -96,12 +97,42 @@ pub struct OAuthConfig {
     pub client_secret: Option<Secret>,
     /// File holding the client secret.
     pub client_secret_file: Option<PathBuf>,
-    /// The first refresh token (or `refresh_token_file`); later ones live in the store.
+    /// A first refresh token obtained elsewhere (or `refresh_token_file`). Default: none;
+    /// `trengo-sync auth ghl` stores one instead. Only seeds a store that holds no tokens.
     pub refresh_token: Option<Secret>,
-    /// File holding the first refresh token.
+    /// File holding that first refresh token.
     pub refresh_token_file: Option<PathBuf>,
-    /// Token endpoint. Default `{ghl.base_url}/oauth/token`.
+    /// Token endpoint, for the code exchange and every refresh.
+    /// Default `{ghl.base_url}/oauth/token`.
     pub token_url: Option<HttpUrl>,
+    /// The app's authorization page, which `auth ghl` prints with the client id, redirect URI and
+    /// scopes. Default `https://marketplace.gohighlevel.com/v2/oauth/chooselocation`
+    /// (white-label: `https://marketplace.leadconnectorhq.com/v2/oauth/chooselocation`).
+    pub authorize_url: Option<HttpUrl>,
+    /// A redirect URI registered in the app's Auth settings. Default: none, which `auth ghl
+    /// --listen ADDR` reads as `http://ADDR/oauth/callback` (register that one).
+    pub redirect_uri: Option<HttpUrl>,
+    /// Scopes to ask for. Default: what the enabled features need (`contacts.readonly`,
+    /// `contacts.write`, `locations/tasks.readonly`, and `users.readonly` with assignees on).
+    pub scopes: Option<Vec<String>>,
+}
+
+/// GHL's authorization page for marketplace apps (ghl-api.md §1.2 \[spec S5\]).
+pub const DEFAULT_AUTHORIZE_URL: &str =
+    "https://marketplace.gohighlevel.com/v2/oauth/chooselocation";
+
+impl GhlConfig {
+    /// The token endpoint: `ghl.oauth.token_url`, else `{base_url}/oauth/token`.
+    pub fn token_url(&self) -> url::Url {
+        match self.oauth.as_ref().and_then(|o| o.token_url.as_ref()) {
+            Some(url) => url.url().clone(),
+            None => {
+                let base = self.base_url.url().as_str().trim_end_matches('/');
+                url::Url::parse(&format!("{base}/oauth/token"))
+                    .unwrap_or_else(|_| self.base_url.url().clone())
+            }
+        }
+    }
 }
 
 /// `[store]`: the SQLite state file.

@@ -117,11 +117,12 @@ fn credentials(config: &Config, c: &mut Checker<'_>) {
                     "missing: set `client_secret` or `client_secret_file`",
                 );
             }
-            if oauth.refresh_token.is_none() {
+            if let Some(scopes) = &oauth.scopes
+                && scopes.iter().all(|s| s.trim().is_empty())
+            {
                 c.fail(
-                    "ghl.oauth.refresh_token",
-                    "missing: set `refresh_token` or `refresh_token_file` to the refresh token \
-                     of the app's install (later rotations are kept in the store)",
+                    "ghl.oauth.scopes",
+                    "empty: leave it out to ask for what the enabled features need",
                 );
             }
         }

@@ -9,9 +9,11 @@
 //! conflict, retry and stuck lists are served a [`Page`] at a time with their totals.
 //!
 //! Rooms: `readiness` (`/readyz`), `backfill` (progress and ETA of the first full read),
-//! `table` (the report as `trengo-sync status` prints it). This file builds the report.
+//! `oauth` (the GHL refresh token's expiry), `table` (the report as `trengo-sync status`
+//! prints it). This file builds the report.
 
 mod backfill;
+mod oauth;
 mod readiness;
 mod table;
 
@@ -26,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use backfill::{Backfill, BackfillProgress};
+pub use oauth::OAuthReport;
 pub use readiness::{ApiReadiness, MIN_READY_WINDOW, Readiness, ReadinessReport, ready_window};
 pub use table::render_table;
 
@@ -144,6 +147,9 @@ pub struct StatusReport {
     pub backfill: Vec<BackfillProgress>,
     /// Readiness (live only).
     pub readiness: Option<ReadinessReport>,
+    /// The stored GHL OAuth tokens' expiry, when the store holds any.
+    #[serde(default)]
+    pub oauth: Option<OAuthReport>,
 }
 
 /// One change stream.
@@ -391,6 +397,7 @@ pub fn collect_page_from_store(
         budgets: Vec::new(),
         backfill: Vec::new(),
         readiness: None,
+        oauth: OAuthReport::from_store(conn, now)?,
     })
 }
 

@@ -6,6 +6,9 @@
 //! never leave the daemon holding only a spent refresh token. The access token is refreshed
 //! 60 s before it expires, and once when a call answers 401; concurrent callers wait on one
 //! refresh instead of each spending the refresh token (which would lock all but one out).
+//! Before spending it, the vault is read again: tokens another process stored meanwhile (a
+//! new install by `trengo-sync auth ghl`) replace the ones in memory. The tokens are sent to
+//! the configured token endpoint (`ghl.oauth.token_url`).
 
 use std::fmt;
 use std::sync::Arc;
@@ -16,6 +19,7 @@ use futures::future::BoxFuture;
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use url::Url;
 
 use crate::api::{ApiError, Body, Endpoint, Request};
 use crate::clock::SharedClock;
@@ -91,18 +95,28 @@ pub(crate) struct TokenSource {
     auth: GhlAuth,
     /// Token endpoint (no `Version` header: `/oauth/token` takes none, ghl-api.md §1.1).
     oauth_endpoint: Endpoint,
+    /// Where refreshes are sent (`ghl.oauth.token_url`, default `{base_url}/oauth/token`).
+    token_url: Url,
     clock: SharedClock,
     // A tokio mutex: it is held across the refresh call so concurrent callers share one refresh.
     cache: tokio::sync::Mutex<Option<Cached>>,
 }
 
-const REINSTALL_HINT: &str = "the OAuth refresh was refused; re-run the GHL app install (`trengo-sync auth ghl`) to obtain a new refresh token, or switch to a private integration token (ghl.token / TRENGO_SYNC__GHL__TOKEN)";
+const REINSTALL_HINT: &str = "the OAuth refresh was refused; install the app on the location again with `trengo-sync auth ghl` (it stores new tokens), or switch to a private integration token (ghl.token / TRENGO_SYNC__GHL__TOKEN)";
+
+const INSTALL_HINT: &str = "run `trengo-sync auth ghl` to install the app on the location and store its tokens (or set ghl.oauth.refresh_token to a refresh token obtained elsewhere)";
 
 impl TokenSource {
-    pub(crate) fn new(auth: GhlAuth, oauth_endpoint: Endpoint, clock: SharedClock) -> Self {
+    pub(crate) fn new(
+        auth: GhlAuth,
+        oauth_endpoint: Endpoint,
+        token_url: Url,
+        clock: SharedClock,
+    ) -> Self {
         Self {
             auth,
             oauth_endpoint,
+            token_url,
             clock,
             cache: tokio::sync::Mutex::new(None),
         }
@@ -125,11 +139,10 @@ impl TokenSource {
                 message: e.to_string(),
             })?;
             let Some(tokens) = loaded else {
-                return Err(ApiError::Auth {
-                    call: crate::api::CallSite::new(crate::api::Api::Ghl, "POST", "/oauth/token"),
-                    status: 401,
-                    message: "no OAuth tokens are stored".to_string(),
-                    hint: REINSTALL_HINT.to_string(),
+                // Nothing was sent: the install has not happened yet.
+                return Err(ApiError::Config {
+                    api: crate::api::Api::Ghl,
+                    message: format!("no OAuth tokens are stored; {INSTALL_HINT}"),
                 });
             };
             *cache = Some(Cached {
@@ -197,6 +210,35 @@ impl TokenSource {
         Ok(())
     }
 
+    /// Takes the vault's tokens when they are not the ones in memory (a new install stored by
+    /// another process); true when their access token is good for [`REFRESH_MARGIN`] still.
+    async fn adopt_stored(
+        &self,
+        vault: &dyn TokenVault,
+        cache: &mut Option<Cached>,
+    ) -> Result<bool, ApiError> {
+        let Some(cached) = cache.as_ref().filter(|c| c.persisted) else {
+            return Ok(false);
+        };
+        let stored = vault.load().await.map_err(|e| ApiError::TokenVault {
+            action: "load tokens",
+            message: e.to_string(),
+        })?;
+        let Some(stored) = stored.filter(|s| {
+            s.refresh_token.expose_secret() != cached.tokens.refresh_token.expose_secret()
+        }) else {
+            return Ok(false);
+        };
+        tracing::info!("the store holds newer GHL OAuth tokens (a new install); using them");
+        let fresh = stored.expires_at - self.clock.now()
+            > chrono::Duration::from_std(REFRESH_MARGIN).unwrap_or_default();
+        *cache = Some(Cached {
+            tokens: stored,
+            persisted: true,
+        });
+        Ok(fresh)
+    }
+
     /// Spends the refresh token, stores the new pair, and only then makes it usable.
     async fn refresh(&self, cache: &mut Option<Cached>) -> Result<(), ApiError> {
         let GhlAuth::OAuth {
@@ -207,6 +249,9 @@ impl TokenSource {
         else {
             return Ok(());
         };
+        if self.adopt_stored(vault.as_ref(), cache).await? {
+            return Ok(());
+        }
         let Some(current) = cache.as_ref() else {
             return Err(self.no_tokens());
         };
@@ -232,6 +277,7 @@ impl TokenSource {
             ),
         ];
         let mut request = Request::new(Method::POST, "/oauth/token");
+        request.url = Some(self.token_url.clone());
         request.body = Body::Form(form);
         let reply = self
             .oauth_endpoint

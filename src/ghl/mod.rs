@@ -4,9 +4,11 @@
 //! them: contact search (cursor-paged with `searchAfter`), duplicate lookup, get, create,
 //! upsert, update; tasks list/get/create/update/`completed` and the location task search
 //! (skip/limit); notes list/create/update; tags add/remove; custom fields; users.
-//! Authentication is a private integration token or rotating OAuth ([`auth`]).
+//! Authentication is a private integration token or rotating OAuth ([`auth`]), whose first
+//! tokens come from installing the marketplace app ([`install`]).
 
 pub mod auth;
+pub mod install;
 pub mod models;
 
 use std::collections::HashSet;
@@ -50,6 +52,9 @@ pub struct GhlClientConfig {
     pub location_id: String,
     /// Credentials.
     pub auth: GhlAuth,
+    /// OAuth token endpoint for refreshes (default `{base_url}/oauth/token`;
+    /// `ghl.oauth.token_url` in the configuration).
+    pub token_url: Url,
     /// `Version` header (default `2021-07-28`).
     pub version: String,
     /// Per-request timeout (default 30 s).
@@ -65,7 +70,13 @@ pub struct GhlClientConfig {
 impl GhlClientConfig {
     /// A configuration with the defaults above.
     pub fn new(base_url: Url, location_id: impl Into<String>, auth: GhlAuth) -> Self {
+        let token_url = Url::parse(&format!(
+            "{}/oauth/token",
+            base_url.as_str().trim_end_matches('/')
+        ))
+        .unwrap_or_else(|_| base_url.clone());
         Self {
+            token_url,
             base_url,
             location_id: location_id.into(),
             auth,
@@ -118,7 +129,7 @@ impl GhlClient {
                 "check ghl.token / TRENGO_SYNC__GHL__TOKEN (a private integration token of this location with the contacts and tasks scopes), then run `trengo-sync check`"
             }
             GhlAuth::OAuth { .. } => {
-                "the OAuth access token was refused even after a refresh; check the app's scopes and that it is installed on this location, or re-run the install"
+                "the OAuth access token was refused even after a refresh; check the app's scopes and that it is installed on this location, or install it again with `trengo-sync auth ghl`"
             }
         };
         let endpoint = Endpoint::new(
@@ -142,7 +153,7 @@ impl GhlClient {
                 timeout: config.timeout,
                 headers: HeaderMap::new(),
                 retry: config.retry,
-                auth_hint: "check ghl.client_id and ghl.client_secret".to_string(),
+                auth_hint: "check ghl.oauth.client_id and ghl.oauth.client_secret".to_string(),
                 rate_headers: ghl_rate_headers,
                 // /oauth/token answers with the tokens themselves.
                 secret_answers: true,
@@ -152,7 +163,12 @@ impl GhlClient {
         )?;
         Ok(Self {
             endpoint,
-            tokens: Arc::new(TokenSource::new(config.auth, oauth_endpoint, clock)),
+            tokens: Arc::new(TokenSource::new(
+                config.auth,
+                oauth_endpoint,
+                config.token_url,
+                clock,
+            )),
             location_id: config.location_id,
             search_page_limit: config.search_page_limit.clamp(1, 500),
             task_page_limit: config.task_page_limit.max(1),

@@ -54,6 +54,17 @@ pub fn load(conn: &Connection) -> Result<Option<StoredOAuth>, StoreError> {
         .optional()?)
 }
 
+/// When the stored tokens were saved: the current refresh token was issued then (every save
+/// carries a newly issued one), which starts its one year of validity (ghl-api.md §1.2).
+pub fn saved_at(conn: &Connection) -> Result<Option<DateTime<Utc>>, StoreError> {
+    Ok(conn
+        .query_row("SELECT updated_at FROM oauth WHERE id = 1", [], |row| {
+            row.get::<_, Stamp>(0)
+        })
+        .optional()?
+        .map(|s| s.0))
+}
+
 /// Replaces the stored tokens. Save the rotated refresh token before using the new access
 /// token: a crash in between would otherwise lose the only valid refresh token.
 pub fn save(conn: &Connection, tokens: &StoredOAuth, now: DateTime<Utc>) -> Result<(), StoreError> {
@@ -84,6 +95,7 @@ mod tests {
         let store = Store::open_in_memory().unwrap();
         let conn = store.conn();
         assert!(load(conn).unwrap().is_none());
+        assert!(saved_at(conn).unwrap().is_none());
         let first = StoredOAuth {
             refresh_token: SecretString::from("r1".to_owned()),
             access_token: None,
@@ -100,5 +112,6 @@ mod tests {
         assert_eq!(back.refresh_token.expose_secret(), "r2");
         assert_eq!(back.access_token.unwrap().expose_secret(), "a2");
         assert_eq!(back.access_expires_at, Some(at("2026-01-02T00:00:00Z")));
+        assert_eq!(saved_at(conn).unwrap(), Some(at("2026-01-01T00:00:01Z")));
     }
 }

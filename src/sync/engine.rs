@@ -262,6 +262,7 @@ impl Engine {
             auth,
         );
         gcfg.version = config.ghl.version.clone();
+        gcfg.token_url = config.ghl.token_url();
         gcfg.timeout = config.limits.request_timeout.get();
         let ghl_budget = Arc::new(Budget::new(
             "ghl",

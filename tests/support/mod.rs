@@ -4,6 +4,7 @@
 //! Each test file includes it with `mod support;`; not every file uses every item.
 #![allow(dead_code)]
 
+pub mod install;
 pub mod rules;
 
 use std::collections::HashMap;

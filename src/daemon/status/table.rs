@@ -82,6 +82,10 @@ pub fn render_table(report: &StatusReport) -> String {
     ];
     table(&mut out, &heads, rows);
 
+    if let Some(oauth) = &report.oauth {
+        let _ = writeln!(out, "\n{}", oauth.describe());
+    }
+
     let _ = writeln!(
         out,
         "\nLinks: {} active, {} out of scope ({} of them gone: ticket or task deleted, merged or \

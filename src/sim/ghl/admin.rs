@@ -230,6 +230,28 @@ impl GhlFakeState {
         self.tokens().refreshes()
     }
 
+    /// Authorization codes redeemed so far (app installs).
+    pub fn install_count(&self) -> u64 {
+        self.tokens().installs()
+    }
+
+    /// Registers `uri` as a redirect URI of the OAuth app.
+    pub fn register_redirect_uri(&self, uri: &str) {
+        self.tokens().register_redirect_uri(uri);
+    }
+
+    /// Opens the authorization URL `url` (as `trengo-sync auth ghl` prints it) as the
+    /// location's admin and approves: the redirect URL the browser would land on, with the code.
+    pub fn approve_install(&self, url: &str) -> Result<url::Url, GhlError> {
+        let url = url::Url::parse(url.trim())
+            .map_err(|_| GhlError::bad_request("the authorization URL is not a URL"))?;
+        let request: super::consent::ConsentRequest =
+            serde_urlencoded::from_str(url.query().unwrap_or("")).map_err(|_| {
+                GhlError::bad_request("the authorization URL's query is unreadable")
+            })?;
+        super::consent::approve(self, &request)
+    }
+
     /// The refresh token that works now.
     pub fn current_refresh_token(&self) -> SecretString {
         self.tokens().current_refresh_token()
@@ -295,7 +317,7 @@ async fn reset_counters(State(state): State<GhlFakeState>) -> StatusCode {
 }
 
 async fn oauth(State(state): State<GhlFakeState>) -> Json<Value> {
-    Json(json!({ "refreshes": state.refresh_count() }))
+    Json(json!({ "refreshes": state.refresh_count(), "installs": state.install_count() }))
 }
 
 async fn faults(State(state): State<GhlFakeState>) -> Json<Value> {

@@ -1,6 +1,8 @@
 //! Who may call the GHL fake: the Private Integration Token, and OAuth access tokens that
-//! expire on the injected clock and come from `POST /oauth/token` with a refresh token that
-//! rotates on every use (ghl-api.md §1.2 \[spec S3, S5\]).
+//! expire on the injected clock and come from `POST /oauth/token`, either for an
+//! authorization code ([`consent`](super::consent)) or for a refresh token that rotates on
+//! every use (ghl-api.md §1.2 \[spec S3, S5\]). Redeeming a code starts a new chain: the
+//! refresh token of the previous install stops working.
 //!
 //! Tokens are secrets: they are kept out of `Debug` output and error messages.
 
@@ -17,6 +19,7 @@ use rand::{Rng, SeedableRng};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
+use super::consent::{Consent, ConsentRequest};
 use super::error::GhlError;
 use super::options::GhlFakeOptions;
 use super::server::GhlFakeState;
@@ -29,9 +32,13 @@ pub struct TokenBook {
     client_id: String,
     client_secret: SecretString,
     refresh_token: SecretString,
+    /// The scopes of the current chain (the default app's, until a code is redeemed).
+    scope: String,
     access_tokens: BTreeMap<String, DateTime<Utc>>,
     ttl: chrono::Duration,
     refreshes: u64,
+    installs: u64,
+    consent: Consent,
     rng: StdRng,
 }
 
@@ -41,6 +48,8 @@ impl std::fmt::Debug for TokenBook {
             .field("client_id", &self.client_id)
             .field("access_tokens", &self.access_tokens.len())
             .field("refreshes", &self.refreshes)
+            .field("installs", &self.installs)
+            .field("consent", &self.consent)
             .finish_non_exhaustive()
     }
 }
@@ -54,7 +63,12 @@ pub struct Grant {
     pub refresh_token: SecretString,
     /// Seconds until the access token expires.
     pub expires_in: i64,
+    /// The scopes granted, space-separated.
+    pub scope: String,
 }
+
+/// The scopes the fake's default app holds before any code is redeemed.
+const DEFAULT_SCOPE: &str = "contacts.readonly contacts.write locations/tasks.readonly locations/customFields.readonly users.readonly";
 
 impl TokenBook {
     /// The book for these options; token strings come from the seed.
@@ -64,10 +78,13 @@ impl TokenBook {
             client_id: options.client_id.clone(),
             client_secret: options.client_secret.clone(),
             refresh_token: options.refresh_token.clone(),
+            scope: DEFAULT_SCOPE.to_owned(),
             access_tokens: BTreeMap::new(),
             ttl: chrono::Duration::from_std(options.access_token_ttl)
                 .unwrap_or_else(|_| chrono::Duration::seconds(86_399)),
             refreshes: 0,
+            installs: 0,
+            consent: Consent::new(options),
             rng: StdRng::seed_from_u64(options.seed ^ 0x6f61_7574_6800),
         }
     }
@@ -89,24 +106,77 @@ impl TokenBook {
         refresh_token: &str,
         now: DateTime<Utc>,
     ) -> Result<Grant, GhlError> {
-        if client_id != self.client_id || client_secret != self.client_secret.expose_secret() {
-            return Err(GhlError::bad_client());
-        }
+        self.check_client(client_id, client_secret)?;
         if refresh_token != self.refresh_token.expose_secret() {
             return Err(GhlError::bad_request(
                 "Invalid grant: refresh token is invalid, expired or already used",
             ));
         }
+        self.refreshes += 1;
+        Ok(self.issue(now))
+    }
+
+    /// The chooselocation page's approval: checks the app and files a new code.
+    pub fn authorize(
+        &mut self,
+        request: &ConsentRequest,
+        now: DateTime<Utc>,
+    ) -> Result<SecretString, GhlError> {
+        if request.client_id != self.client_id {
+            return Err(GhlError::bad_request(
+                "client_id is not a known app (check the app's Client Keys)",
+            ));
+        }
+        let code = format!("sim-code-{}", self.random(32));
+        self.consent.issue(request, code.clone(), now)?;
+        Ok(SecretString::from(code))
+    }
+
+    /// Redeems an authorization code: checks the client, spends the code, and starts a new
+    /// token chain (the previous refresh token stops working).
+    pub fn exchange_code(
+        &mut self,
+        client_id: &str,
+        client_secret: &str,
+        code: &str,
+        redirect_uri: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Grant, GhlError> {
+        self.check_client(client_id, client_secret)?;
+        self.scope = self.consent.redeem(code, redirect_uri, now)?;
+        self.installs += 1;
+        Ok(self.issue(now))
+    }
+
+    /// Registers a redirect URI with the app.
+    pub fn register_redirect_uri(&mut self, uri: &str) {
+        self.consent.register(uri);
+    }
+
+    /// How many codes were redeemed.
+    pub fn installs(&self) -> u64 {
+        self.installs
+    }
+
+    fn check_client(&self, client_id: &str, client_secret: &str) -> Result<(), GhlError> {
+        if client_id != self.client_id || client_secret != self.client_secret.expose_secret() {
+            return Err(GhlError::bad_client());
+        }
+        Ok(())
+    }
+
+    /// A new access token and the next refresh token of the chain.
+    fn issue(&mut self, now: DateTime<Utc>) -> Grant {
         let access = format!("sim-at-{}", self.random(40));
         let refresh = format!("sim-rt-{}", self.random(40));
         self.access_tokens.insert(access.clone(), now + self.ttl);
         self.refresh_token = SecretString::from(refresh.clone());
-        self.refreshes += 1;
-        Ok(Grant {
+        Grant {
             access_token: SecretString::from(access),
             refresh_token: SecretString::from(refresh),
             expires_in: self.ttl.num_seconds(),
-        })
+            scope: self.scope.clone(),
+        }
     }
 
     /// How many refreshes succeeded.
@@ -168,40 +238,71 @@ fn grant(state: &GhlFakeState, headers: &HeaderMap, body: &Bytes) -> Result<Resp
     }
     let client_id = field("client_id").unwrap_or_default();
     let client_secret = field("client_secret").unwrap_or_default();
-    match field("grant_type").unwrap_or_default() {
+    let now = state.now();
+    let user_type = field("user_type");
+    let grant = match field("grant_type").unwrap_or_default() {
         "refresh_token" => {
             let Some(refresh_token) = field("refresh_token") else {
                 return Err(GhlError::unprocessable(vec![
                     "refresh_token should not be empty".into(),
                 ]));
             };
-            let now = state.now();
-            let grant = state
+            state
                 .tokens()
-                .refresh(client_id, client_secret, refresh_token, now)?;
-            state.counters().record_write();
-            Ok(Json(json!({
-                "access_token": grant.access_token.expose_secret(),
-                "token_type": "Bearer",
-                "expires_in": grant.expires_in,
-                "refresh_token": grant.refresh_token.expose_secret(),
-                "scope": "contacts.readonly contacts.write locations/tasks.readonly locations/customFields.readonly users.readonly",
-                "userType": field("user_type").unwrap_or("Location"),
-                "locationId": state.location_id(),
-                "companyId": state.company_id(),
-                "userId": "sim-app-user",
-                "approvedLocations": [state.location_id()],
-                "isBulkInstallation": false,
-            }))
-            .into_response())
+                .refresh(client_id, client_secret, refresh_token, now)?
         }
-        "authorization_code" => Err(GhlError::bad_request(
-            "Invalid grant: authorization code is invalid (the fake issues no codes; start from the refresh token)",
-        )),
-        _ => Err(GhlError::unprocessable(vec![
-            "grant_type must be one of the following values: authorization_code, refresh_token, client_credentials".into(),
-        ])),
+        "authorization_code" => {
+            let mut missing = Vec::new();
+            for key in ["code", "redirect_uri", "user_type"] {
+                if field(key).is_none() {
+                    missing.push(format!("{key} should not be empty"));
+                }
+            }
+            if !matches!(user_type, None | Some("Location" | "Company")) {
+                missing.push(
+                    "user_type must be one of the following values: Company, Location".into(),
+                );
+            }
+            if !missing.is_empty() {
+                return Err(GhlError::unprocessable(missing));
+            }
+            state.tokens().exchange_code(
+                client_id,
+                client_secret,
+                field("code").unwrap_or_default(),
+                field("redirect_uri").unwrap_or_default(),
+                now,
+            )?
+        }
+        _ => {
+            return Err(GhlError::unprocessable(vec![
+                "grant_type must be one of the following values: authorization_code, refresh_token, client_credentials".into(),
+            ]));
+        }
+    };
+    state.counters().record_write();
+    Ok(Json(answer(state, &grant, user_type.unwrap_or("Location"))).into_response())
+}
+
+/// The token answer (ghl-api.md §1.2, confirmed field list): a location token names its
+/// location, a company token only its company.
+fn answer(state: &GhlFakeState, grant: &Grant, user_type: &str) -> serde_json::Value {
+    let mut body = json!({
+        "access_token": grant.access_token.expose_secret(),
+        "token_type": "Bearer",
+        "expires_in": grant.expires_in,
+        "refresh_token": grant.refresh_token.expose_secret(),
+        "scope": grant.scope,
+        "userType": user_type,
+        "companyId": state.company_id(),
+        "userId": "sim-app-user",
+        "approvedLocations": [state.location_id()],
+        "isBulkInstallation": false,
+    });
+    if user_type == "Location" {
+        body["locationId"] = json!(state.location_id());
     }
+    body
 }
 
 #[cfg(test)]

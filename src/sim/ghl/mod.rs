@@ -2,7 +2,8 @@
 //! users, custom fields, OAuth, webhooks).
 //!
 //! It behaves as `ghl-api.md` and GHL's OpenAPI files describe: bearer auth with a private
-//! token or expiring OAuth access tokens, a refresh token that rotates on every use, a
+//! token or expiring OAuth access tokens, the authorization-code install with single-use
+//! short-lived codes, a refresh token that rotates on every use, a
 //! required `Version` header, `POST /contacts/search` whose index trails writes by a few
 //! seconds, cursor paging with `searchAfter`, 100-per-10-s and daily rate limits with 429s
 //! that carry no `Retry-After`, the spec's `succeded` spelling, 422s with message arrays, and
@@ -11,7 +12,8 @@
 //!
 //! Rooms: [`options`] (settings and switches), [`model`] (records and their JSON shapes),
 //! [`state`] and [`activity`] (the data and its operations), [`seed`] (deterministic
-//! data), [`search`] (contact search), [`auth`] (tokens and OAuth), [`limits`] (rate
+//! data), [`search`] (contact search), [`auth`] (tokens and OAuth), [`consent`] (the
+//! authorization page and its codes), [`limits`] (rate
 //! budget), [`webhooks`] (signed delivery), [`server`] (router and gate layers),
 //! `routes` (API handlers), [`admin`] (`/_sim/` and in-process edits), [`openapi`] (a small
 //! checker of bodies against GHL's OpenAPI files), [`error`] (GHL's error bodies).
@@ -27,6 +29,7 @@ use crate::clock::SharedClock;
 pub mod activity;
 pub mod admin;
 pub mod auth;
+pub mod consent;
 pub mod error;
 pub mod limits;
 pub mod model;

@@ -33,6 +33,13 @@ pub struct GhlFakeOptions {
     /// Lifetime of OAuth access tokens on the injected clock. Default 86399 s (ghl-api.md §1.2).
     #[serde(deserialize_with = "human_duration")]
     pub access_token_ttl: Duration,
+    /// Redirect URIs registered with the OAuth app; the authorization page refuses any other.
+    /// Default none (register them with `GhlFake::register_redirect_uri`).
+    pub redirect_uris: Vec<String>,
+    /// How long an authorization code can be redeemed, on the injected clock. Default 60 s:
+    /// GHL documents no lifetime (ghl-api.md §1.2), so the fake keeps it short.
+    #[serde(deserialize_with = "human_duration")]
+    pub authorization_code_ttl: Duration,
     /// Seed for the generated state, ids and fault decisions. Default 1.
     pub seed: u64,
     /// Contacts generated at start. Default 20.
@@ -72,6 +79,8 @@ impl Default for GhlFakeOptions {
             client_secret: SecretString::from("sim-client-secret-2b7e1516".to_owned()),
             refresh_token: SecretString::from("sim-refresh-0000000000000000".to_owned()),
             access_token_ttl: Duration::from_secs(86_399),
+            redirect_uris: Vec::new(),
+            authorization_code_ttl: Duration::from_secs(60),
             seed: 1,
             contacts: 20,
             index_lag: Duration::from_secs(5),
@@ -116,6 +125,9 @@ pub struct GhlSwitches {
     /// The location allows duplicate contacts (same email/phone). Default false, GHL's
     /// default setting: creating a duplicate is refused with 400.
     pub allow_duplicate_contacts: bool,
+    /// The authorization page sends the caller's `state` back on the redirect. Default false:
+    /// GHL's authorization documentation names no `state` parameter (ghl-api.md §1.2).
+    pub redirect_keeps_state: bool,
 }
 
 impl Default for GhlSwitches {
@@ -129,6 +141,7 @@ impl Default for GhlSwitches {
             task_create_webhook_thin: true,
             task_search_limit_cap: 25,
             allow_duplicate_contacts: false,
+            redirect_keeps_state: false,
         }
     }
 }
@@ -155,6 +168,9 @@ mod tests {
         assert!(!options.switches.task_completion_bumps_contact);
         assert!(!options.switches.note_bumps_contact);
         assert!(options.switches.task_create_webhook_thin);
+        assert!(!options.switches.redirect_keeps_state);
+        assert_eq!(options.authorization_code_ttl, Duration::from_secs(60));
+        assert!(options.redirect_uris.is_empty());
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //!
 //! Every API request passes, outermost first: the request counter (by route template), the
 //! rate budget (which also writes the `X-RateLimit-*` headers), fault injection, bearer
-//! authentication, and the `Version` header check. `/oauth/token` passes only the counter
-//! and fault injection; `/_sim/` (the admin surface) passes none of them.
+//! authentication, and the `Version` header check. `/oauth/token` and
+//! `/oauth/chooselocation` pass only the counter and fault injection; `/_sim/` (the admin surface) passes none of them.
 //!
 //! The budget is spent before authentication, so even refused calls cost budget and carry
 //! the `X-RateLimit-*` headers; requests answered 429 spend nothing. Whether GHL counts
@@ -16,7 +16,7 @@ use axum::body::Bytes;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -172,7 +172,8 @@ pub fn json_body(body: &Bytes) -> Result<Value, GhlError> {
         .map_err(|e| GhlError::bad_request(format!("Unexpected token in JSON body: {e}")))
 }
 
-/// The whole router: API routes behind the gate, `/oauth/token`, and `/_sim/`.
+/// The whole router: API routes behind the gate, `/oauth/token` and the authorization page
+/// `/oauth/chooselocation` (the marketplace's, served here too), and `/_sim/`.
 pub fn router(state: GhlFakeState) -> Router {
     let api = routes::api_routes()
         .route_layer(from_fn_with_state(state.clone(), require_version))
@@ -182,6 +183,10 @@ pub fn router(state: GhlFakeState) -> Router {
         .route_layer(from_fn_with_state(state.clone(), count_request));
     let oauth = Router::new()
         .route("/oauth/token", post(token))
+        .route(
+            "/oauth/chooselocation",
+            get(super::consent::choose_location),
+        )
         .route_layer(from_fn_with_state(state.clone(), inject_faults))
         .route_layer(from_fn_with_state(state.clone(), count_request));
     api.merge(oauth)
