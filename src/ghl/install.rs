@@ -437,6 +437,8 @@ pub async fn exchange(
             retry: RetryPolicy::default(),
             auth_hint: "check ghl.oauth.client_id and ghl.oauth.client_secret".to_owned(),
             rate_headers: ghl_rate_headers,
+            // The token endpoint's answers hold tokens: never quoted in an error.
+            secret_answers: true,
         },
         budget,
         clock.clone(),
@@ -530,7 +532,8 @@ fn refusal_without_body(error: ApiError) -> InstallError {
             status: Some(status),
             ..
         }
-        | ApiError::Malformed { status, .. } => InstallError::Unreachable {
+        | ApiError::Malformed { status, .. }
+        | ApiError::TooLarge { status, .. } => InstallError::Unreachable {
             reason: format!("HTTP {status}"),
         },
         ApiError::Transient {
