@@ -2,7 +2,7 @@
 //! (validation, cursor paging, index lag, date filters), tasks, tags, rate limits, faults,
 //! counters, signed webhooks, determinism, and conformance to GHL's OpenAPI files.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use axum::body::Bytes;

@@ -171,10 +171,11 @@ impl Specs {
         let in_locations = target_file
             .file_name()
             .is_some_and(|n| n == "locations.json");
-        if in_locations && name == "LocationTaskListSuccessfulResponseDto" {
-            if let Some(items) = schema.pointer_mut("/properties/tasks/items") {
-                *items = json!({ "type": "object" });
-            }
+        if in_locations
+            && name == "LocationTaskListSuccessfulResponseDto"
+            && let Some(items) = schema.pointer_mut("/properties/tasks/items")
+        {
+            *items = json!({ "type": "object" });
         }
         Ok((target_file, schema))
     }
@@ -243,13 +244,13 @@ impl Specs {
                 return;
             }
         }
-        if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
-            if !allowed.contains(value) {
-                errors.push(format!(
-                    "{at}: {value} is not one of {}",
-                    Value::from(allowed.clone())
-                ));
-            }
+        if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
+            && !allowed.contains(value)
+        {
+            errors.push(format!(
+                "{at}: {value} is not one of {}",
+                Value::from(allowed.clone())
+            ));
         }
         if let Some(object) = value.as_object() {
             if let Some(required) = schema.get("required").and_then(Value::as_array) {
