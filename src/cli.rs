@@ -104,6 +104,7 @@ pub enum Command {
     /// Show the daemon's status (from its endpoint, or from the store when it is down).
     Status,
     /// Serve both API fakes (for trying a configuration without real accounts).
+    #[cfg(feature = "sim")]
     Sim {
         /// Port of the Trengo fake on 127.0.0.1 (0 picks a free one).
         #[arg(long, default_value_t = 0)]
@@ -119,6 +120,7 @@ pub enum Command {
         tickets: usize,
     },
     /// The daemon on the embedded fakes with scripted edits; needs no config and no account.
+    #[cfg(feature = "sim")]
     Demo {
         /// How long to run, in seconds.
         #[arg(long, default_value_t = 60)]
@@ -169,6 +171,7 @@ impl From<anyhow::Error> for Failure {
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
     // The commands that need no configuration file.
     match &cli.command {
+        #[cfg(feature = "sim")]
         Command::Sim {
             trengo_port,
             ghl_port,
@@ -187,6 +190,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             }))?;
             return Ok(ExitCode::SUCCESS);
         }
+        #[cfg(feature = "sim")]
         Command::Demo { duration, seed } => {
             crate::logging::init(LogFormat::Text, "warn", cli.verbose);
             runtime()?.block_on(crate::demo::run(
@@ -246,6 +250,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
+        #[cfg(feature = "sim")]
         Command::Sim { .. } | Command::Demo { .. } => Ok(ExitCode::SUCCESS),
         Command::Check => {
             print!("{}", check_report(&cli.config, &config));
