@@ -188,13 +188,10 @@ pub struct ConflictReport {
     pub ticket_id: Option<i64>,
     /// Its task, when the link is found.
     pub task_id: Option<String>,
-    /// The field.
     pub field: String,
     /// The last synced value.
     pub base: Option<Value>,
-    /// Trengo's value.
     pub trengo_value: Value,
-    /// GHL's value.
     pub ghl_value: Value,
     /// When it was first seen.
     pub detected_at: DateTime<Utc>,
