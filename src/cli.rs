@@ -112,6 +112,7 @@ pub enum Command {
         target: AuthTarget,
     },
     /// Serve both API fakes (for trying a configuration without real accounts).
+    #[cfg(feature = "sim")]
     Sim {
         /// Port of the Trengo fake on 127.0.0.1 (0 picks a free one).
         #[arg(long, default_value_t = 0)]
@@ -127,6 +128,7 @@ pub enum Command {
         tickets: usize,
     },
     /// The daemon on the embedded fakes with scripted edits; needs no config and no account.
+    #[cfg(feature = "sim")]
     Demo {
         /// How long to run, in seconds.
         #[arg(long, default_value_t = 60)]
@@ -202,6 +204,7 @@ impl From<anyhow::Error> for Failure {
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
     // The commands that need no configuration file.
     match &cli.command {
+        #[cfg(feature = "sim")]
         Command::Sim {
             trengo_port,
             ghl_port,
@@ -220,6 +223,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             }))?;
             return Ok(ExitCode::SUCCESS);
         }
+        #[cfg(feature = "sim")]
         Command::Demo { duration, seed } => {
             crate::logging::init(LogFormat::Text, "warn", cli.verbose);
             runtime()?.block_on(crate::demo::run(
@@ -303,6 +307,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 Err(auth::AuthFailure::Other(e)) => Err(Failure::Other(e)),
             }
         }
+        #[cfg(feature = "sim")]
         Command::Sim { .. } | Command::Demo { .. } => Ok(ExitCode::SUCCESS),
         Command::Check => {
             print!("{}", check_report(&cli.config, &config));

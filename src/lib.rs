@@ -20,14 +20,18 @@
 //! | [`ghl`] | the GoHighLevel API v2 client (private token or rotating OAuth), its models, and the app install (`auth ghl`) |
 //! | [`daemon`] | the service: cron schedules feeding one serial work loop, HTTP surface, systemd |
 //! | [`sync`] | the engine: scope rules, normalisation, the pure planner, the executor |
-//! | [`demo`] | `trengo-sync demo`: the daemon on the embedded fakes, with scripted edits |
+//! | [`demo`] | `trengo-sync demo`: the daemon on the embedded fakes, with scripted edits (feature `sim`) |
 //! | [`inspect`] | what `explain`, `conflicts` and `resolve` show and do |
-//! | [`sim`] | faithful, unkind in-process fakes of both APIs, for tests, `sim` and `demo` |
+//! | [`sim`] | faithful, unkind in-process fakes of both APIs, for tests, `sim` and `demo` (feature `sim`) |
 //!
 //! One sync pass: change detection reads both APIs through [`trengo`] and [`ghl`], the pure
 //! planner in [`sync`] turns current values plus bases into a `Plan` of operations, and the
 //! executor (the only writer) applies it, journalling every remote create in [`store`]
 //! before making it. See `docs/design.md` for the whole.
+//!
+//! The default feature `sim` builds [`sim`] and [`demo`] and the commands of the same names;
+//! `--no-default-features` builds the lean server without them (and without `rand` and
+//! `tempfile`).
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
@@ -36,10 +40,12 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod daemon;
+#[cfg(feature = "sim")]
 pub mod demo;
 pub mod ghl;
 pub mod inspect;
 pub mod logging;
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod store;
 pub mod sync;

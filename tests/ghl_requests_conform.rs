@@ -1,32 +1,22 @@
-//! Every write our GHL client sends conforms to GHL's official OpenAPI files
-//! (`shared/reference/specs/ghl/`): the request bodies are captured by a mock server and
-//! checked against the operation's request schema.
+//! Every write our GHL client sends conforms to GHL's official OpenAPI files (vendored in
+//! `tests/data/ghl-openapi/`): the request bodies are captured by a mock server and
+//! checked against the operation's request schema. The checker's own cases come last.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::Utc;
 use secrecy::SecretString;
-use serde_json::Value;
+use serde_json::{Value, json};
 use trengo_sync::api::Budget;
 use trengo_sync::clock::SystemClock;
 use trengo_sync::ghl::{
     ContactFields, GhlAuth, GhlClient, GhlClientConfig, NewTask, NoteFields, TaskUpdate,
 };
-use trengo_sync::sim::ghl::openapi;
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-fn spec() -> Option<PathBuf> {
-    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/reference/specs/ghl/apps/contacts.json");
-    if file.exists() {
-        Some(file)
-    } else {
-        eprintln!("skipped: {} is not present", file.display());
-        None
-    }
-}
+#[path = "support/openapi.rs"]
+mod openapi;
 
 /// The spec's path template for a concrete path of ours.
 fn template(method: &str, path: &str) -> Option<&'static str> {
@@ -50,7 +40,7 @@ fn template(method: &str, path: &str) -> Option<&'static str> {
 
 #[tokio::test]
 async fn every_ghl_write_body_conforms_to_the_official_spec() {
-    let Some(file) = spec() else { return };
+    let file = openapi::spec("apps/contacts.json");
     let server = MockServer::start().await;
     Mock::given(any())
         .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
@@ -125,4 +115,43 @@ async fn every_ghl_write_body_conforms_to_the_official_spec() {
         checked >= 9,
         "only {checked} requests were checked: {received:?}"
     );
+}
+
+// The checker itself (tests/support/openapi.rs) catches what it must.
+
+#[test]
+fn a_wrongly_typed_task_is_caught() {
+    let file = openapi::spec("apps/contacts.json");
+    let body = json!({ "task": { "id": "x", "completed": "yes" } });
+    let errors = openapi::check_response(
+        &file,
+        "get",
+        "/contacts/{contactId}/tasks/{taskId}",
+        200,
+        &body,
+    )
+    .unwrap_err();
+    assert!(errors[0].contains("$.task.completed"), "{errors:?}");
+}
+
+#[test]
+fn common_error_schemas_resolve_across_files() {
+    let file = openapi::spec("apps/contacts.json");
+    let body = json!({ "statusCode": 422, "message": ["bad"], "error": "Unprocessable Entity" });
+    assert!(
+        openapi::check_response(&file, "post", "/contacts/{contactId}/tasks", 422, &body).is_ok()
+    );
+    let wrong = json!({ "statusCode": 422, "message": "bad" });
+    assert!(
+        openapi::check_response(&file, "post", "/contacts/{contactId}/tasks", 422, &wrong).is_err()
+    );
+}
+
+#[test]
+fn request_required_fields_are_checked() {
+    let file = openapi::spec("apps/contacts.json");
+    let body = json!({ "title": "Call", "dueDate": "2025-07-05T09:00:00Z" });
+    let errors =
+        openapi::check_request(&file, "post", "/contacts/{contactId}/tasks", &body).unwrap_err();
+    assert!(errors[0].contains("completed"), "{errors:?}");
 }

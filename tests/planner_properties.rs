@@ -249,10 +249,9 @@ fn build(groups: &[GroupSpec], s: &SettingsSpec) -> PlanInput {
         for (note, (_, copy_of)) in notes.iter_mut().zip(&g.notes) {
             if let Some((ticket_id, message_id, body)) =
                 copy_of.and_then(|c| messages.get(c as usize % messages.len().max(1)))
+                && marker::ghl_source(body).is_none()
             {
-                if marker::ghl_source(body).is_none() {
-                    note.body = marker::with_trengo_marker(body, *ticket_id, *message_id);
-                }
+                note.body = marker::with_trengo_marker(body, *ticket_id, *message_id);
             }
         }
         contacts.push(ContactGroup {

@@ -81,7 +81,6 @@ pub struct Request {
     pub path: String,
     /// Query pairs (values are not logged).
     pub query: Vec<(String, String)>,
-    /// Body.
     pub body: Body,
     /// Retry rule for failures of unknown effect.
     pub replay: Replay,

@@ -77,7 +77,6 @@ pub enum ApiError {
         "{call} answered HTTP {status} ({message}): the item does not exist or this credential cannot see it"
     )]
     NotFound {
-        /// The call.
         call: CallSite,
         /// 404 or 410.
         status: u16,
@@ -87,7 +86,6 @@ pub enum ApiError {
     /// Another 4xx: the API refused the request as invalid; retrying the same request will not help.
     #[error("{call} answered HTTP {status}: the request was rejected as invalid: {message}")]
     Validation {
-        /// The call.
         call: CallSite,
         /// The status (400, 409, 422, ...).
         status: u16,
@@ -102,7 +100,6 @@ pub enum ApiError {
         retry_after.map(|d| format!(" (server asked to wait {} s)", d.as_secs())).unwrap_or_default()
     )]
     RateLimited {
-        /// The call.
         call: CallSite,
         /// What the server asked for in `Retry-After`, if it said.
         retry_after: Option<Duration>,
@@ -110,7 +107,6 @@ pub enum ApiError {
     /// 5xx, timeouts, dropped connections, broken bodies: worth retrying later.
     #[error("{call} failed transiently{}: {reason}; it will be retried later", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default())]
     Transient {
-        /// The call.
         call: CallSite,
         /// The status, when the server answered at all.
         status: Option<u16>,
@@ -122,7 +118,6 @@ pub enum ApiError {
         "{call} answered HTTP {status} with a body that could not be read ({reason}); it began: {snippet:?}"
     )]
     Malformed {
-        /// The call.
         call: CallSite,
         /// The status of the unreadable answer.
         status: u16,

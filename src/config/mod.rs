@@ -35,33 +35,33 @@ pub const EXIT_CONFIG: i32 = 78;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// `[trengo]`
+    /// `[trengo]`: the Trengo API's URLs, token and time zone.
     pub trengo: TrengoConfig,
-    /// `[ghl]`
+    /// `[ghl]`: the GHL API, the location, and a private token or OAuth.
     pub ghl: GhlConfig,
-    /// `[store]`
+    /// `[store]`: where the SQLite state lives.
     pub store: StoreConfig,
-    /// `[http]`
+    /// `[http]`: the listener for status, health, metrics and webhooks.
     pub http: HttpConfig,
-    /// `[log]`
+    /// `[log]`: log format and level.
     pub log: LogConfig,
-    /// `[schedule]`
+    /// `[schedule]`: when polls, sweeps and reconciles run, and the watermark overlaps.
     pub schedule: ScheduleConfig,
-    /// `[link]`
+    /// `[link]`: which tickets and tasks enter the sync, and how links are made.
     pub link: LinkConfig,
-    /// `[status]`
+    /// `[status]`: how ticket statuses map to task completion, and the direction.
     pub status: StatusConfig,
-    /// `[tags]`
+    /// `[tags]`: the managed tags that cross between ticket labels and contact tags.
     pub tags: TagsConfig,
-    /// `[comments]`
+    /// `[comments]`: whether and how notes cross (internal notes ⇄ contact notes).
     pub comments: CommentsConfig,
-    /// `[assignee]`
+    /// `[assignee]`: whether assignees cross, matched by user e-mail.
     pub assignee: AssigneeConfig,
-    /// `[conflicts]`
+    /// `[conflicts]`: the conflict policy of each field.
     pub conflicts: ConflictsConfig,
-    /// `[limits]`
+    /// `[limits]`: rate budgets, retries and the mass-change brake.
     pub limits: LimitsConfig,
-    /// `[webhooks]`
+    /// `[webhooks]`: optional push hints and their signing secrets.
     pub webhooks: WebhooksConfig,
 }
 

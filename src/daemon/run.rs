@@ -30,7 +30,6 @@ use crate::sync::engine::{Engine, Hint, PassKind, PassOptions, PassReport};
 pub struct Daemon {
     /// The configuration.
     pub config: Config,
-    /// The clock.
     pub clock: SharedClock,
     /// Where the HTTP surface listens.
     pub listener: tokio::net::TcpListener,

@@ -89,9 +89,7 @@ impl WebhookSettings {
 pub struct ServerState {
     /// The scheduled jobs.
     pub board: Arc<JobBoard>,
-    /// The store.
     pub store: StoreHandle,
-    /// The clock.
     pub clock: SharedClock,
     /// Each API's rate budget.
     pub budgets: Vec<(Api, Arc<Budget>)>,

@@ -256,7 +256,6 @@ pub struct ConflictReport {
     pub ticket_id: Option<i64>,
     /// Its task, when the link is found.
     pub task_id: Option<String>,
-    /// The field.
     pub field: String,
     /// When it was first seen.
     pub detected_at: DateTime<Utc>,

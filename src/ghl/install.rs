@@ -29,8 +29,6 @@ use axum::extract::{Request as HttpRequest, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use rand::Rng;
-use rand::distributions::Alphanumeric;
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use secrecy::SecretString;
@@ -89,13 +87,11 @@ pub fn authorization_url(settings: &InstallSettings, state: &str) -> Url {
     url
 }
 
-/// A fresh random `state` (32 letters and digits from the thread's CSPRNG).
+/// A fresh random `state`: 32 hex digits of a version 4 UUID, 122 bits from the operating
+/// system's random source (`uuid` reads it through `getrandom`; `rand` is only built with the
+/// fakes).
 pub fn new_state() -> String {
-    rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .take(32)
-        .map(char::from)
-        .collect()
+    uuid::Uuid::new_v4().simple().to_string()
 }
 
 /// Why the install failed. Holds no secret and nothing from the token endpoint's body.

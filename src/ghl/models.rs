@@ -24,19 +24,15 @@ pub struct Contact {
     /// Full name.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub name: Option<String>,
-    /// First name.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub first_name: Option<String>,
-    /// Last name.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub last_name: Option<String>,
     /// E-mail.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub email: Option<String>,
-    /// Phone.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub phone: Option<String>,
-    /// Company.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub company_name: Option<String>,
     /// Tags (by name). Required: every contact answer carries the list (`[]` when empty,
@@ -89,7 +85,6 @@ pub struct Task {
     /// Task id.
     #[serde(alias = "_id")]
     pub id: String,
-    /// Title.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub title: Option<String>,
     /// Body (holds the ticket URL, the link's idempotency key).
@@ -98,7 +93,6 @@ pub struct Task {
     /// Assigned user id.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub assigned_to: Option<String>,
-    /// Due date.
     #[serde(default, deserialize_with = "lenient::opt_time")]
     pub due_date: Option<DateTime<Utc>>,
     /// Completed (search answers are untyped in the spec: `isCompleted` is also read \[recon\]).
@@ -146,16 +140,13 @@ pub struct Note {
     /// Author.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub user_id: Option<String>,
-    /// Contact.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub contact_id: Option<String>,
     /// Created (notes carry no update time).
     #[serde(default, deserialize_with = "lenient::opt_time")]
     pub date_added: Option<DateTime<Utc>>,
-    /// Title.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub title: Option<String>,
-    /// Pinned.
     #[serde(default, deserialize_with = "lenient::flag")]
     pub pinned: bool,
 }
@@ -166,7 +157,6 @@ pub struct Note {
 pub struct CustomField {
     /// Field id.
     pub id: String,
-    /// Name.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub name: Option<String>,
     /// Key, e.g. `contact.pincode`.
@@ -178,7 +168,6 @@ pub struct CustomField {
     /// `contact` or `opportunity`.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub model: Option<String>,
-    /// Options of picklists.
     #[serde(default, deserialize_with = "lenient::list")]
     pub picklist_options: Vec<String>,
 }
@@ -190,13 +179,10 @@ pub struct User {
     /// User id (what `assignedTo` holds).
     #[serde(alias = "_id")]
     pub id: String,
-    /// Name.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub name: Option<String>,
-    /// First name.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub first_name: Option<String>,
-    /// Last name.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub last_name: Option<String>,
     /// E-mail (how users are matched to Trengo users).
@@ -230,10 +216,8 @@ impl Outcome {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ContactFields {
-    /// First name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_name: Option<String>,
-    /// Last name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_name: Option<String>,
     /// Full name.
@@ -242,10 +226,8 @@ pub struct ContactFields {
     /// E-mail.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
-    /// Phone.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
-    /// Company.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub company_name: Option<String>,
     /// Source label.
@@ -266,15 +248,12 @@ pub struct ContactFields {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NewTask {
-    /// Title.
     pub title: String,
-    /// Body.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
     /// Due date, sent as ISO 8601 without milliseconds (ghl-api.md §4.1 \[obs\]).
     #[serde(serialize_with = "iso_seconds")]
     pub due_date: DateTime<Utc>,
-    /// Completed.
     pub completed: bool,
     /// Assigned user id.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -286,10 +265,8 @@ pub struct NewTask {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskUpdate {
-    /// Title.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
-    /// Body.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
     /// Due date.
@@ -298,7 +275,6 @@ pub struct TaskUpdate {
         serialize_with = "opt_iso_seconds"
     )]
     pub due_date: Option<DateTime<Utc>>,
-    /// Completed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub completed: Option<bool>,
     /// Assigned user id.
@@ -315,7 +291,6 @@ pub struct NoteFields {
     /// Author user id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
-    /// Title.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
 }

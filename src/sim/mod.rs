@@ -9,11 +9,13 @@
 //!
 //! Rooms: [`faults`] (fault injection and request counters both fakes share),
 //! [`trengo`] (the Trengo fake), [`ghl`] (the GHL fake), [`world`] (both fakes seeded with
-//! the same people, and a configuration pointing at them: the demo's and the tests' world).
+//! the same people, and a configuration pointing at them: the demo's and the tests' world),
+//! [`watch`] (a fake whose handler panicked or whose server died fails the test using it).
 
 pub mod faults;
 pub mod ghl;
 pub mod trengo;
+pub mod watch;
 pub mod world;
 
 pub use faults::{Fault, FaultInjector, Faults, RequestCounters};

@@ -126,7 +126,6 @@ pub enum WorldError {
     Seed {
         /// HTTP status the fake's operation gave.
         status: u16,
-        /// Its message.
         message: String,
     },
     /// A scripted edit of the world was refused by a fake.
@@ -163,9 +162,7 @@ pub struct WorldPerson {
     pub email: String,
     /// E.164 phone, the same on both sides.
     pub phone: String,
-    /// The Trengo contact id.
     pub trengo_contact_id: i64,
-    /// The GHL contact id.
     pub ghl_contact_id: String,
 }
 

@@ -33,9 +33,7 @@ pub struct Comment {
     pub id: i64,
     /// The link it belongs to.
     pub link_id: LinkId,
-    /// The Trengo message id.
     pub trengo_message_id: i64,
-    /// The GHL note id.
     pub ghl_note_id: String,
     /// Where it was written first.
     pub origin: CommentOrigin,

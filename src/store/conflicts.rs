@@ -15,9 +15,7 @@ use super::links::LinkId;
 /// One held conflict.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Held {
-    /// The link.
     pub link_id: LinkId,
-    /// The field.
     pub field: String,
     /// The last synced value, if the field had one.
     pub base: Option<Value>,

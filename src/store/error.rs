@@ -166,22 +166,15 @@ pub enum StoreError {
     #[error(
         "an intent with key {key:?} already exists; settle it (look for the key remotely) before creating again"
     )]
-    DuplicateIntent {
-        /// The key.
-        key: String,
-    },
+    DuplicateIntent { key: String },
 
     /// No intent has this key.
     #[error("no intent with key {key:?} is journalled")]
-    UnknownIntent {
-        /// The key.
-        key: String,
-    },
+    UnknownIntent { key: String },
 
     /// The intent was already settled; it cannot be settled twice.
     #[error("the intent with key {key:?} is already {state}; it cannot be settled again")]
     IntentSettled {
-        /// The key.
         key: String,
         /// Its current state.
         state: String,

@@ -22,7 +22,6 @@ pub struct Identity {
 /// The stored identity and when it was bound.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bound {
-    /// The identity.
     pub identity: Identity,
     /// When it was first bound.
     pub bound_at: DateTime<Utc>,

@@ -88,15 +88,10 @@ pub struct PassFacts {
 
 /// Applies items. Cheap to build per pass.
 pub struct Executor<'a> {
-    /// The store.
     pub store: &'a StoreHandle,
-    /// Trengo.
     pub trengo: &'a TrengoClient,
-    /// GHL.
     pub ghl: &'a GhlClient,
-    /// The clock.
     pub clock: &'a SharedClock,
-    /// The settings.
     pub settings: &'a EngineSettings,
     /// What this pass read.
     pub facts: &'a mut PassFacts,

@@ -17,7 +17,6 @@
 pub struct TrengoSource {
     /// The ticket the message belongs to.
     pub ticket_id: i64,
-    /// The message id.
     pub message_id: i64,
 }
 

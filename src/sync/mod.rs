@@ -1,4 +1,4 @@
-//! The sync engine: what is in scope, the pure planner, and (later) the executor.
+//! The sync engine: what is in scope, change detection, the pure planner, and the executor.
 //!
 //! The shape follows vstorage's sync: a pure plan of operations, then an executor that applies
 //! it and is the only writer.

@@ -150,7 +150,6 @@ pub enum NoteKind {
 /// One Trengo ticket message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrengoNote {
-    /// The message id.
     pub message_id: i64,
     /// The text or HTML body (Trengo's `message` field).
     pub body: String,
@@ -165,7 +164,6 @@ pub struct TrengoNote {
 pub struct TicketView {
     /// The ticket id.
     pub id: i64,
-    /// Its status.
     pub status: TicketStatus,
     /// ALL its labels, normalised (the planner filters the managed ones).
     pub labels: BTreeSet<Tag>,
@@ -190,7 +188,6 @@ pub struct TaskView {
     pub completed: bool,
     /// The assigned user's email, lower-case.
     pub assignee: Option<String>,
-    /// Its title.
     pub title: String,
     /// Its body (carries the ticket URL for links made from Trengo).
     pub body: String,
@@ -216,7 +213,6 @@ pub struct ContactView {
     pub tags: BTreeSet<Tag>,
     /// Its `dateUpdated`, when GHL gave one.
     pub updated_at: Option<DateTime<Utc>>,
-    /// Its notes.
     pub notes: Vec<GhlNote>,
 }
 
@@ -257,7 +253,6 @@ pub struct HeldConflict {
 /// One active link with both sides' current values and its bases.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkView {
-    /// The link's id.
     pub link: LinkId,
     /// When the link was made (GHL notes older than the group's oldest link stay where they are).
     pub created_at: DateTime<Utc>,
@@ -281,7 +276,6 @@ pub struct LinkView {
 /// One GHL contact with its active links. Tags are synced at this level.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContactGroup {
-    /// The contact.
     pub contact: ContactView,
     /// The managed tag set last synced (`None`: never synced).
     pub tag_base: Option<BTreeSet<Tag>>,
@@ -294,7 +288,6 @@ pub struct ContactGroup {
 pub enum Candidate {
     /// A ticket matching the Trengo scope rule.
     Ticket {
-        /// The ticket.
         ticket: TicketView,
         /// Its contact's email, if any.
         contact_email: Option<String>,
@@ -307,9 +300,7 @@ pub enum Candidate {
     },
     /// A task matching the GHL scope rule.
     Task {
-        /// The task.
         task: TaskView,
-        /// Its contact.
         contact: ContactView,
         /// The ticket id of this Trengo account found in the task body, if any (adoption).
         ticket_url_of_this_account: Option<i64>,

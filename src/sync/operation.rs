@@ -55,71 +55,55 @@ impl fmt::Display for ItemKey {
 }
 
 /// One operation.
+///
+/// The fields the variants share mean the same everywhere: `link` is the link the operation
+/// belongs to (bases, journal entries and the comment map hang off it); `ticket_id` is the
+/// Trengo ticket's numeric id; `task_id`, `contact_id` and `note_id` are GHL's string ids;
+/// `message_id` is the Trengo message's id; `tags` are managed tags only; `field` is the synced
+/// field a base or conflict is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
     // ---- writes ----
     /// Complete or reopen a GHL task.
     SetTaskCompleted {
-        /// The link.
         link: LinkId,
         /// The task's contact.
         contact_id: String,
-        /// The task.
         task_id: String,
         /// The new value.
         completed: bool,
     },
     /// Close a Trengo ticket.
-    CloseTicket {
-        /// The link.
-        link: LinkId,
-        /// The ticket.
-        ticket_id: i64,
-    },
+    CloseTicket { link: LinkId, ticket_id: i64 },
     /// Reopen a Trengo ticket.
-    ReopenTicket {
-        /// The link.
-        link: LinkId,
-        /// The ticket.
-        ticket_id: i64,
-    },
+    ReopenTicket { link: LinkId, ticket_id: i64 },
     /// Add managed tags to a GHL contact.
     AddContactTags {
-        /// The contact.
         contact_id: String,
-        /// The tags.
         tags: BTreeSet<Tag>,
     },
     /// Remove managed tags from a GHL contact.
     RemoveContactTags {
-        /// The contact.
         contact_id: String,
-        /// The tags.
         tags: BTreeSet<Tag>,
     },
     /// Attach a label to a Trengo ticket (created first when missing and allowed).
     AttachLabel {
-        /// The link.
         link: LinkId,
-        /// The ticket.
         ticket_id: i64,
         /// The label.
         tag: Tag,
     },
     /// Detach a label from a Trengo ticket.
     DetachLabel {
-        /// The link.
         link: LinkId,
-        /// The ticket.
         ticket_id: i64,
         /// The label.
         tag: Tag,
     },
     /// Copy a Trengo message to a GHL contact note.
     CreateGhlNote {
-        /// The link.
         link: LinkId,
-        /// The contact.
         contact_id: String,
         /// The source message.
         message_id: i64,
@@ -130,7 +114,6 @@ pub enum Op {
     CreateTrengoNote {
         /// The link whose ticket receives it.
         link: LinkId,
-        /// The ticket.
         ticket_id: i64,
         /// The source note.
         note_id: String,
@@ -139,20 +122,16 @@ pub enum Op {
     },
     /// Assign a Trengo ticket to the user with this email.
     AssignTicket {
-        /// The link.
         link: LinkId,
-        /// The ticket.
         ticket_id: i64,
         /// The user's email.
         email: String,
     },
     /// Set (or clear) a GHL task's assignee.
     SetTaskAssignee {
-        /// The link.
         link: LinkId,
         /// The task's contact.
         contact_id: String,
-        /// The task.
         task_id: String,
         /// The user's email; `None` unassigns.
         email: Option<String>,
@@ -161,7 +140,6 @@ pub enum Op {
     // ---- link life ----
     /// Link a Trengo ticket: resolve or create the GHL contact, adopt or create the task.
     LinkTicket {
-        /// The ticket.
         ticket_id: i64,
         /// Its contact's email.
         email: Option<String>,
@@ -176,33 +154,23 @@ pub enum Op {
     },
     /// Link a GHL task: create a ticket, post the body as an internal note, write the URL back.
     LinkTask {
-        /// The task.
         task_id: String,
-        /// Its contact.
         contact_id: String,
-        /// Its title.
         title: String,
-        /// Its body.
         body: String,
     },
     /// Link a task that already names a ticket of this account (no remote create).
     AdoptTask {
-        /// The task.
         task_id: String,
-        /// Its contact.
         contact_id: String,
         /// The ticket it names.
         ticket_id: i64,
     },
     /// End a link that left scope; deletes nothing.
-    Unlink {
-        /// The link.
-        link: LinkId,
-    },
+    Unlink { link: LinkId },
     /// End a link whose ticket or task is gone (answered 404 or 410: deleted, merged away, or
     /// no longer visible to the token); deletes nothing, and the link is never read again.
     EndGone {
-        /// The link.
         link: LinkId,
         /// The side whose item is gone.
         side: Side,
@@ -211,23 +179,18 @@ pub enum Op {
     // ---- store only ----
     /// Record a field's synced value.
     SetLinkBase {
-        /// The link.
         link: LinkId,
-        /// The field.
         field: Field,
-        /// The value.
         value: serde_json::Value,
     },
     /// Record a contact's synced managed tag set.
     SetTagBase {
-        /// The contact.
         contact_id: String,
         /// The managed tags.
         tags: BTreeSet<Tag>,
     },
     /// Adopt a message ⇄ note pair found by its marker instead of copying again.
     MapComment {
-        /// The link.
         link: LinkId,
         /// The Trengo message.
         message_id: i64,
@@ -236,11 +199,8 @@ pub enum Op {
     },
     /// Hold a conflict under the `manual` policy.
     HoldConflict {
-        /// The link.
         link: LinkId,
-        /// The field.
         field: Field,
-        /// The base.
         base: serde_json::Value,
         /// Trengo's value.
         trengo: serde_json::Value,
@@ -249,9 +209,7 @@ pub enum Op {
     },
     /// Record a conflict settled by policy; the losing value goes to the ledger.
     SettleConflict {
-        /// The link.
         link: LinkId,
-        /// The field.
         field: Field,
         /// The side whose value won.
         winner: Side,
@@ -473,7 +431,6 @@ impl fmt::Display for Op {
 /// The ops of one item, applied together.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ItemPlan {
-    /// The item.
     pub item: ItemKey,
     /// Its ops, in the order to apply them.
     pub ops: Vec<Op>,

@@ -269,7 +269,6 @@ pub struct PlanSettings {
     pub policies: PerField<Policy>,
     /// The direction of each field (default both).
     pub directions: PerField<Direction>,
-    /// The status table.
     pub status_table: StatusTable,
     /// Whether customer-facing Trengo messages go to GHL (default false: internal notes only).
     pub include_customer_messages: bool,

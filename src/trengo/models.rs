@@ -75,12 +75,10 @@ pub struct Ticket {
     /// Ticket id.
     #[serde(deserialize_with = "lenient::id")]
     pub id: i64,
-    /// Status.
     pub status: TicketStatus,
     /// Subject; null for chat/WhatsApp tickets.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub subject: Option<String>,
-    /// Contact id.
     #[serde(default, deserialize_with = "lenient::opt_id")]
     pub contact_id: Option<i64>,
     /// Embedded contact.
@@ -102,7 +100,6 @@ pub struct Ticket {
     /// GETs): a missing or null list read as "no labels" would take the contact's tags away
     /// and links out of scope. The create answer, which has none, is completed by the client.
     pub labels: Vec<Label>,
-    /// Custom field values.
     #[serde(default, deserialize_with = "lenient::list")]
     pub custom_field_values: Vec<CustomFieldValue>,
     /// Number of messages: a cheap "something new" signal (§3.4).
@@ -111,7 +108,6 @@ pub struct Ticket {
     /// Latest message: an object on list items, a timestamp on create answers.
     #[serde(default)]
     pub latest_message: Option<LatestMessage>,
-    /// Created.
     #[serde(default, deserialize_with = "lenient::opt_time")]
     pub created_at: Option<DateTime<Utc>>,
     /// Last updated (what `updated_at_gt` filters on).
@@ -157,7 +153,6 @@ pub struct MessageSummary {
     /// Text, truncated to ~100 characters.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub message: Option<String>,
-    /// Created.
     #[serde(default, deserialize_with = "lenient::opt_time")]
     pub created_at: Option<DateTime<Utc>>,
 }
@@ -196,7 +191,6 @@ pub struct Message {
     /// The ticket it belongs to.
     #[serde(default, deserialize_with = "lenient::opt_id")]
     pub ticket_id: Option<i64>,
-    /// Kind.
     #[serde(rename = "type")]
     pub kind: MessageKind,
     /// `TEXT`, `IMAGE`, `COMPONENTS`, `CALL_LOG`, ...
@@ -211,10 +205,8 @@ pub struct Message {
     /// Embedded author.
     #[serde(default)]
     pub agent: Option<User>,
-    /// Created.
     #[serde(default, deserialize_with = "lenient::opt_time")]
     pub created_at: Option<DateTime<Utc>>,
-    /// Updated.
     #[serde(default, deserialize_with = "lenient::opt_time")]
     pub updated_at: Option<DateTime<Utc>>,
 }
@@ -229,13 +221,11 @@ pub struct Label {
     /// read. A missing, null or non-text name is a wrong-shaped answer.
     #[serde(deserialize_with = "label_name")]
     pub name: Option<String>,
-    /// Slug.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub slug: Option<String>,
     /// Colour: hex or `rgb(...)`.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub color: Option<String>,
-    /// Sort order.
     #[serde(default, deserialize_with = "lenient::opt_id")]
     pub sort_order: Option<i64>,
     /// Archived (0/1/null on the wire).
@@ -259,22 +249,18 @@ pub struct Contact {
     /// Contact id.
     #[serde(deserialize_with = "lenient::id")]
     pub id: i64,
-    /// Name.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub name: Option<String>,
-    /// Full name.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub full_name: Option<String>,
     /// E-mail.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub email: Option<String>,
-    /// Phone.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub phone: Option<String>,
     /// The channel identifier (e-mail or phone).
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub identifier: Option<String>,
-    /// Custom field values.
     #[serde(default, deserialize_with = "lenient::list")]
     pub custom_field_values: Vec<CustomFieldValue>,
     /// Title → value map; `[]` when empty.
@@ -283,7 +269,6 @@ pub struct Contact {
     /// Created (ISO with offset on nested contacts).
     #[serde(default, deserialize_with = "lenient::opt_time")]
     pub created_at: Option<DateTime<Utc>>,
-    /// Updated.
     #[serde(default, deserialize_with = "lenient::opt_time")]
     pub updated_at: Option<DateTime<Utc>>,
 }
@@ -291,7 +276,6 @@ pub struct Contact {
 /// One custom field value on a ticket or contact (`{custom_field_id, field_name, value}`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct CustomFieldValue {
-    /// The field.
     #[serde(default, deserialize_with = "lenient::opt_id")]
     pub custom_field_id: Option<i64>,
     /// The field's title.
@@ -308,7 +292,6 @@ pub struct CustomField {
     /// Field id.
     #[serde(deserialize_with = "lenient::id")]
     pub id: i64,
-    /// Title.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub title: Option<String>,
     /// Entity it belongs to: `CONTACT`, `TICKET`, `PROFILE`.
@@ -317,10 +300,8 @@ pub struct CustomField {
     /// Data type (`TEXT` observed).
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub field_type: Option<String>,
-    /// Identifier.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub identifier: Option<String>,
-    /// Required.
     #[serde(default, deserialize_with = "lenient::flag")]
     pub is_required: bool,
 }
@@ -337,13 +318,10 @@ pub struct User {
     /// Display name.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub name: Option<String>,
-    /// First name.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub first_name: Option<String>,
-    /// Last name.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub last_name: Option<String>,
-    /// Full name.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub full_name: Option<String>,
     /// E-mail (how users are matched to GHL users).
@@ -366,7 +344,6 @@ pub struct Team {
     /// Team id.
     #[serde(deserialize_with = "lenient::id")]
     pub id: i64,
-    /// Name.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub name: Option<String>,
 }

@@ -2,6 +2,8 @@
 //! pointed at it, passes until quiet, and an audit for duplicates on both sides.
 //!
 //! Each test file includes it with `mod support;`; not every file uses every item.
+//! `openapi.rs` beside it (the checker of GHL bodies against GHL's vendored OpenAPI files) is
+//! not part of it: the conformance tests include that file alone.
 #![allow(dead_code)]
 
 pub mod install;

@@ -16,7 +16,6 @@ use super::state::GhlState;
 /// Fields of a task create or update (`CreateTaskParams` / `UpdateTaskBody`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TaskInput {
-    /// Title.
     pub title: Option<String>,
     /// Description.
     pub body: Option<String>,

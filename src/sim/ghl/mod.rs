@@ -15,8 +15,9 @@
 //! data), [`search`] (contact search), [`auth`] (tokens and OAuth), [`consent`] (the
 //! authorization page and its codes), [`limits`] (rate
 //! budget), [`webhooks`] (signed delivery), [`server`] (router and gate layers),
-//! `routes` (API handlers), [`admin`] (`/_sim/` and in-process edits), [`openapi`] (a small
-//! checker of bodies against GHL's OpenAPI files), [`error`] (GHL's error bodies).
+//! `routes` (API handlers), [`admin`] (`/_sim/` and in-process edits), [`error`] (GHL's
+//! error bodies). The checker of bodies against GHL's OpenAPI files is a test helper
+//! (`tests/support/openapi.rs`).
 
 use std::net::SocketAddr;
 use std::ops::Deref;
@@ -25,6 +26,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::clock::SharedClock;
+use crate::sim::watch::ServerWatch;
 
 pub mod activity;
 pub mod admin;
@@ -33,7 +35,6 @@ pub mod consent;
 pub mod error;
 pub mod limits;
 pub mod model;
-pub mod openapi;
 pub mod options;
 mod routes;
 pub mod search;
@@ -56,6 +57,8 @@ pub struct GhlFake {
     state: GhlFakeState,
     addr: SocketAddr,
     server: JoinHandle<()>,
+    /// Handler panics and an early end of `server`; checked on shutdown and drop.
+    watch: ServerWatch,
 }
 
 impl GhlFake {
@@ -68,16 +71,15 @@ impl GhlFake {
     ) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
         let state = GhlFakeState::new(options, clock);
-        let app = Self::router(state.clone());
-        let server = tokio::spawn(async move {
-            if let Err(error) = axum::serve(listener, app).await {
-                tracing::warn!(%error, "GHL fake stopped serving");
-            }
-        });
+        let watch = ServerWatch::new("GHL fake");
+        let app = watch.layer(Self::router(state.clone()));
+        let serving = watch.clone();
+        let server = tokio::spawn(async move { serving.serve(axum::serve(listener, app)).await });
         Ok(Self {
             state,
             addr,
             server,
+            watch,
         })
     }
 
@@ -103,7 +105,13 @@ impl GhlFake {
 
     /// Stops serving and waits until the server task has ended. Open connections are cut,
     /// not drained: a client's idle keep-alive connection would otherwise hold it open.
+    ///
+    /// # Panics
+    ///
+    /// When a handler panicked or the server task ended early (see [`ServerWatch`]); the
+    /// same check runs when the fake is dropped.
     pub async fn shutdown(mut self) {
+        self.watch.stopping();
         self.server.abort();
         // The join error of an aborted task is the expected outcome.
         let _ = (&mut self.server).await;
@@ -120,7 +128,10 @@ impl Deref for GhlFake {
 
 impl Drop for GhlFake {
     fn drop(&mut self) {
-        // A dropped fake stops serving at once (see `shutdown`).
+        // A dropped fake stops serving at once (see `shutdown`), and fails the test that
+        // used it if it broke while serving.
+        self.watch.stopping();
         self.server.abort();
+        self.watch.assert_served();
     }
 }

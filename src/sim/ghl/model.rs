@@ -49,7 +49,6 @@ pub struct Contact {
     /// Phone in E.164.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
-    /// Company name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub company_name: Option<String>,
     /// Where the contact came from.
@@ -171,7 +170,6 @@ pub struct Task {
     pub id: String,
     /// The contact it hangs off.
     pub contact_id: String,
-    /// Title.
     pub title: String,
     /// Description.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -104,10 +104,10 @@ pub fn search(
 
     let mut matches = Vec::new();
     for contact in contacts {
-        if let Some(query) = &query {
-            if !matches_query(contact, query) {
-                continue;
-            }
+        if let Some(query) = &query
+            && !matches_query(contact, query)
+        {
+            continue;
         }
         let mut keep = true;
         for filter in &filters {
@@ -276,12 +276,12 @@ fn parse_filter(value: &Value) -> Result<Filter, GhlError> {
         )));
     }
     let value = value.get("value").cloned().unwrap_or(Value::Null);
-    if let Some(text) = value.as_str() {
-        if text.chars().count() > MAX_TEXT {
-            return Err(GhlError::bad_request(format!(
-                "Filter value for {field} is longer than {MAX_TEXT} characters"
-            )));
-        }
+    if let Some(text) = value.as_str()
+        && text.chars().count() > MAX_TEXT
+    {
+        return Err(GhlError::bad_request(format!(
+            "Filter value for {field} is longer than {MAX_TEXT} characters"
+        )));
     }
     Ok(Filter::Leaf {
         field: field.to_owned(),

@@ -60,11 +60,8 @@ pub struct ContactInput {
     pub name: Option<String>,
     /// E-mail.
     pub email: Option<String>,
-    /// Phone.
     pub phone: Option<String>,
-    /// Company.
     pub company_name: Option<String>,
-    /// Source.
     pub source: Option<String>,
     /// Owner user id.
     pub assigned_to: Option<String>,
@@ -104,10 +101,10 @@ impl ContactInput {
             timezone: text("timezone"),
             ..ContactInput::default()
         };
-        if let Some(email) = &input.email {
-            if !email.contains('@') {
-                messages.push("email must be an email".to_owned());
-            }
+        if let Some(email) = &input.email
+            && !email.contains('@')
+        {
+            messages.push("email must be an email".to_owned());
         }
         match body.get("tags") {
             None | Some(Value::Null) => {}
@@ -273,23 +270,22 @@ impl GhlState {
         now: DateTime<Utc>,
         input: &ContactInput,
     ) -> Result<Contact, GhlError> {
-        if !self.switches.allow_duplicate_contacts {
-            if let Some(existing) =
+        if !self.switches.allow_duplicate_contacts
+            && let Some(existing) =
                 self.find_duplicate(input.email.as_deref(), input.phone.as_deref())
-            {
-                let matching = if input.email.is_some() && existing.email.is_some() {
-                    "email"
-                } else {
-                    "phone"
-                };
-                return Err(GhlError::bad_request(
-                    "This location does not allow duplicated contacts.",
-                )
-                .with_extra(
-                    "meta",
-                    json!({ "contactId": existing.id, "matchingField": matching }),
-                ));
-            }
+        {
+            let matching = if input.email.is_some() && existing.email.is_some() {
+                "email"
+            } else {
+                "phone"
+            };
+            return Err(
+                GhlError::bad_request("This location does not allow duplicated contacts.")
+                    .with_extra(
+                        "meta",
+                        json!({ "contactId": existing.id, "matchingField": matching }),
+                    ),
+            );
         }
         Ok(self.insert_contact(now, input))
     }
@@ -444,12 +440,13 @@ impl GhlState {
                 *slot = Some(v.clone());
             }
         };
-        if let Some(name) = &input.name {
-            if input.first_name.is_none() && input.last_name.is_none() {
-                let mut parts = name.splitn(2, ' ');
-                contact.first_name = parts.next().map(str::to_owned);
-                contact.last_name = parts.next().map(str::to_owned);
-            }
+        if let Some(name) = &input.name
+            && input.first_name.is_none()
+            && input.last_name.is_none()
+        {
+            let mut parts = name.splitn(2, ' ');
+            contact.first_name = parts.next().map(str::to_owned);
+            contact.last_name = parts.next().map(str::to_owned);
         }
         set(&mut contact.first_name, &input.first_name);
         set(&mut contact.last_name, &input.last_name);

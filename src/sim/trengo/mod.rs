@@ -41,6 +41,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::clock::SharedClock;
+use crate::sim::watch::ServerWatch;
 
 pub use model::{EventType, MessageType, SimError, TicketStatus};
 pub use options::{DEFAULT_TOKEN, SimUser, TrengoFakeOptions, TrengoSwitches};
@@ -59,6 +60,8 @@ pub struct TrengoFake {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
+    /// Handler panics and an early end of `server`; checked on shutdown and drop.
+    watch: ServerWatch,
 }
 
 impl TrengoFake {
@@ -72,21 +75,22 @@ impl TrengoFake {
         let addr = listener.local_addr()?;
         let web_url = format!("http://{addr}");
         let sim = TrengoSimState::new(options, clock, format!("{web_url}/api/v2"), web_url);
-        let app = Self::router(sim.clone());
+        let watch = ServerWatch::new("Trengo fake");
+        let app = watch.layer(Self::router(sim.clone()));
         let (stop, stopped) = oneshot::channel::<()>();
+        let serving = watch.clone();
         let server = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async {
                 let _ = stopped.await;
             });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "the Trengo fake's server stopped with an error");
-            }
+            serving.serve(serve).await;
         });
         Ok(Self {
             sim,
             addr,
             stop: Some(stop),
             server: Some(server),
+            watch,
         })
     }
 
@@ -191,7 +195,13 @@ impl TrengoFake {
     }
 
     /// Stops serving and waits for the server task to end.
+    ///
+    /// # Panics
+    ///
+    /// When a handler panicked or the server task ended early (see [`ServerWatch`]); the
+    /// same check runs when the fake is dropped.
     pub async fn shutdown(mut self) {
+        self.watch.stopping();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -211,6 +221,7 @@ impl Deref for TrengoFake {
 
 impl Drop for TrengoFake {
     fn drop(&mut self) {
+        self.watch.stopping();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -219,5 +230,7 @@ impl Drop for TrengoFake {
             // must not linger.
             server.abort();
         }
+        // Fails the test that used the fake if it broke while serving (see `ServerWatch`).
+        self.watch.assert_served();
     }
 }

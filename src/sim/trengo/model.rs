@@ -68,7 +68,6 @@ impl MessageType {
 pub struct Ticket {
     /// Ticket id.
     pub id: i64,
-    /// Status.
     pub status: TicketStatus,
     /// Subject; `None` for chat channels.
     pub subject: Option<String>,
@@ -142,7 +141,6 @@ pub struct Label {
 pub struct Contact {
     /// Contact id.
     pub id: i64,
-    /// Name.
     pub name: String,
     /// E-mail address.
     pub email: Option<String>,
@@ -165,9 +163,7 @@ pub struct Contact {
 pub struct User {
     /// User id.
     pub id: i64,
-    /// First name.
     pub first_name: String,
-    /// Last name.
     pub last_name: String,
     /// E-mail address.
     pub email: String,
@@ -191,7 +187,6 @@ impl User {
 pub struct Team {
     /// Team id.
     pub id: i64,
-    /// Name.
     pub name: String,
     /// Members.
     pub user_ids: Vec<i64>,
@@ -215,7 +210,6 @@ pub struct Channel {
 pub struct CustomField {
     /// Field id.
     pub id: i64,
-    /// Title.
     pub title: String,
     /// Which entity it belongs to: TICKET, CONTACT or PROFILE.
     pub kind: String,

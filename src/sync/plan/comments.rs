@@ -65,10 +65,10 @@ pub(super) fn plan(
             }
             // A copy already in GHL (made before a crash lost the map): adopt it. If that
             // note is already paired, it is not this message's copy after all.
-            if let Some(note_id) = copies_in_ghl.get(&(link.ticket.id, message.message_id)) {
-                if mapped.claim(link, message.message_id, note_id, &mut ops) {
-                    continue;
-                }
+            if let Some(note_id) = copies_in_ghl.get(&(link.ticket.id, message.message_id))
+                && mapped.claim(link, message.message_id, note_id, &mut ops)
+            {
+                continue;
             }
             let wanted = match message.kind {
                 NoteKind::Internal => true,

@@ -103,10 +103,10 @@ pub async fn duplicate(
 /// `POST /contacts/search` → `{contacts, total}` from the lagging index.
 pub async fn search(State(state): State<GhlFakeState>, body: Bytes) -> Answer {
     let body = json_body(&body)?;
-    if let Some(location) = search::location_of(&body) {
-        if !location.is_empty() {
-            state.check_location(location)?;
-        }
+    if let Some(location) = search::location_of(&body)
+        && !location.is_empty()
+    {
+        state.check_location(location)?;
     }
     let now = state.now();
     let page = state.read(|s| search::search(&s.search_view(now), &body, &s.switches))?;

@@ -1,5 +1,6 @@
-//! A small checker of JSON bodies against GHL's official OpenAPI 3.0 files
-//! (`specs/ghl/apps/*.json`), for the fake's responses and the client's requests.
+//! A small checker of JSON bodies against GHL's official OpenAPI 3.0 files, vendored in
+//! `tests/data/ghl-openapi/` (CC0; see the README there), for the fake's responses and the
+//! client's requests. Test files include it with `#[path = "support/openapi.rs"] mod openapi;`.
 //!
 //! It understands what those files use: `$ref` (inside the file and into
 //! `../common/common-schemas.json`), `type`, `required`, `properties`, `items`, `enum`,
@@ -9,7 +10,7 @@
 //! Two documented corrections, both named here so nobody is surprised:
 //! - `POST /contacts/search` leaves its 200 untyped in the current file; the 2025-09-08
 //!   revision (`history/…5f8673c.json`) defines `SearchContactSuccessResponseDto` without
-//!   wiring it to the path (specs/ghl/ORIGIN.md). When a file has that schema, the 200 of
+//!   wiring it to the path (`tests/data/ghl-openapi/README.md`). When a file has that schema, the 200 of
 //!   that route is checked against it.
 //! - `LocationTaskListSuccessfulResponseDto` in `locations.json` declares its `tasks` items as
 //!   arrays, a spec defect (ghl-api.md §4.1: "declared as array of arrays, i.e. a spec bug");
@@ -19,6 +20,23 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
+
+/// The vendored OpenAPI file at `name` (relative to `tests/data/ghl-openapi/`).
+///
+/// Panics when the file is missing: a conformance test with nothing to check against must
+/// fail, not pass quietly.
+pub fn spec(name: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/ghl-openapi")
+        .join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: the GHL conformance tests need GHL's OpenAPI files vendored in \
+         tests/data/ghl-openapi/ (see the README there for where they come from)",
+        path.display()
+    );
+    path
+}
 
 /// Routes whose response the spec leaves untyped but a named schema of the same file
 /// describes: `(method, path, status, schema)`.
@@ -80,13 +98,6 @@ pub fn check_request(
         })?
         .clone();
     specs.check_root(spec_file, &schema, body)
-}
-
-/// Checks `value` against the named component schema of `spec_file`.
-pub fn check_schema(spec_file: &Path, schema_name: &str, value: &Value) -> Result<(), Vec<String>> {
-    let mut specs = Specs::default();
-    let schema = json!({ "$ref": format!("#/components/schemas/{schema_name}") });
-    specs.check_root(spec_file, &schema, value)
 }
 
 fn operation<'a>(root: &'a Value, method: &str, path: &str) -> Result<&'a Value, Vec<String>> {
@@ -160,10 +171,11 @@ impl Specs {
         let in_locations = target_file
             .file_name()
             .is_some_and(|n| n == "locations.json");
-        if in_locations && name == "LocationTaskListSuccessfulResponseDto" {
-            if let Some(items) = schema.pointer_mut("/properties/tasks/items") {
-                *items = json!({ "type": "object" });
-            }
+        if in_locations
+            && name == "LocationTaskListSuccessfulResponseDto"
+            && let Some(items) = schema.pointer_mut("/properties/tasks/items")
+        {
+            *items = json!({ "type": "object" });
         }
         Ok((target_file, schema))
     }
@@ -232,13 +244,13 @@ impl Specs {
                 return;
             }
         }
-        if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
-            if !allowed.contains(value) {
-                errors.push(format!(
-                    "{at}: {value} is not one of {}",
-                    Value::from(allowed.clone())
-                ));
-            }
+        if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
+            && !allowed.contains(value)
+        {
+            errors.push(format!(
+                "{at}: {value} is not one of {}",
+                Value::from(allowed.clone())
+            ));
         }
         if let Some(object) = value.as_object() {
             if let Some(required) = schema.get("required").and_then(Value::as_array) {
@@ -279,62 +291,5 @@ fn kind_of(value: &Value) -> &'static str {
         Value::String(_) => "string",
         Value::Array(_) => "array",
         Value::Object(_) => "object",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn spec(name: &str) -> Option<PathBuf> {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/reference/specs/ghl")
-            .join(name);
-        if path.exists() {
-            Some(path)
-        } else {
-            eprintln!("skipped: {} is not present", path.display());
-            None
-        }
-    }
-
-    #[test]
-    fn a_wrongly_typed_task_is_caught() {
-        let Some(file) = spec("apps/contacts.json") else {
-            return;
-        };
-        let body = json!({ "task": { "id": "x", "completed": "yes" } });
-        let errors = check_response(
-            &file,
-            "get",
-            "/contacts/{contactId}/tasks/{taskId}",
-            200,
-            &body,
-        )
-        .unwrap_err();
-        assert!(errors[0].contains("$.task.completed"), "{errors:?}");
-    }
-
-    #[test]
-    fn common_error_schemas_resolve_across_files() {
-        let Some(file) = spec("apps/contacts.json") else {
-            return;
-        };
-        let body =
-            json!({ "statusCode": 422, "message": ["bad"], "error": "Unprocessable Entity" });
-        assert!(check_response(&file, "post", "/contacts/{contactId}/tasks", 422, &body).is_ok());
-        let wrong = json!({ "statusCode": 422, "message": "bad" });
-        assert!(check_response(&file, "post", "/contacts/{contactId}/tasks", 422, &wrong).is_err());
-    }
-
-    #[test]
-    fn request_required_fields_are_checked() {
-        let Some(file) = spec("apps/contacts.json") else {
-            return;
-        };
-        let body = json!({ "title": "Call", "dueDate": "2025-07-05T09:00:00Z" });
-        let errors =
-            check_request(&file, "post", "/contacts/{contactId}/tasks", &body).unwrap_err();
-        assert!(errors[0].contains("completed"), "{errors:?}");
     }
 }
