@@ -94,6 +94,14 @@ pub enum Command {
     },
     /// Show the daemon's status (from its endpoint, or from the store when it is down).
     Status,
+    /// Queue failing or parked items again, due at once (`status` lists them as ITEM).
+    Retry {
+        /// Items as `status` names them (`contact:abc`, `ticket:123`, `task:abc/`).
+        items: Vec<String>,
+        /// Every parked item.
+        #[arg(long, conflicts_with = "items")]
+        all: bool,
+    },
     /// Serve both API fakes (for trying a configuration without real accounts).
     Sim {
         /// Port of the Trengo fake on 127.0.0.1 (0 picks a free one).
@@ -203,8 +211,9 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Resolve { link, field, take } => {
-            let mut store =
-                crate::store::Store::open(&config.store.path).map_err(anyhow::Error::new)?;
+            // Beside a running daemon: one transaction on the store, no API call.
+            let mut store = crate::store::Store::open_for_edit(&config.store.path)
+                .map_err(anyhow::Error::new)?;
             let text = crate::inspect::resolve(
                 &mut store,
                 link,
@@ -233,6 +242,14 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 &config,
                 crate::clock::SystemClock::shared(),
             ))?;
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Retry { items, all } => {
+            // Beside a running daemon: one transaction on the store, no API call.
+            let store = crate::store::Store::open_for_edit(&config.store.path)
+                .map_err(anyhow::Error::new)?;
+            let text = crate::inspect::requeue(&store, &items, all, chrono::Utc::now())?;
             print!("{text}");
             Ok(ExitCode::SUCCESS)
         }

@@ -11,6 +11,15 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::hints::{HintQueue, Pushed};
+use super::jobs::JobBoard;
+use super::metrics::{handle as metrics_handle, render as render_metrics};
+use super::status::{Backfill, Hint, HintQueueReport, Readiness, api_name, collect, cursor_lag};
+use super::webhooks::{Dedupe, TrengoHint, WebhookError, verify_ghl, verify_trengo};
+use crate::api::{Api, Budget};
+use crate::clock::SharedClock;
+use crate::config::{Config, Secret, validate::ghl_public_key};
+use crate::store::{StoreHandle, cursors, links};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -19,16 +28,6 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use ed25519_dalek::VerifyingKey;
 use sha2::{Digest, Sha256};
-use tokio::sync::mpsc::UnboundedSender;
-
-use super::jobs::JobBoard;
-use super::metrics::{handle as metrics_handle, render as render_metrics};
-use super::status::{Backfill, Hint, Readiness, api_name, collect, cursor_lag, ready_window};
-use super::webhooks::{Dedupe, TrengoHint, WebhookError, verify_ghl, verify_trengo};
-use crate::api::{Api, Budget};
-use crate::clock::SharedClock;
-use crate::config::{Config, Secret, validate::ghl_public_key};
-use crate::store::{StoreHandle, cursors, links};
 
 /// How many webhook keys are remembered for de-duplication. Trengo and GHL retry within
 /// minutes to hours, far fewer than this many events apart at this daemon's scale.
@@ -99,8 +98,8 @@ pub struct ServerState {
     pub readiness: Arc<Readiness>,
     /// Backfill progress.
     pub backfill: Arc<Backfill>,
-    /// Where verified webhooks send their hints (the work loop).
-    pub hints: UnboundedSender<Hint>,
+    /// Where verified webhooks queue their hints for the work loop (bounded, one per item).
+    pub hints: Arc<HintQueue>,
     /// How webhooks are received.
     pub webhooks: WebhookSettings,
     /// Webhook keys already acted on.
@@ -152,7 +151,7 @@ async fn healthz(State(state): State<Arc<ServerState>>) -> Response {
 async fn readyz(State(state): State<Arc<ServerState>>) -> Response {
     match state
         .readiness
-        .check(state.clock.now(), ready_window(&state.board))
+        .check_daemon(state.clock.now(), &state.board)
     {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
         Err(reasons) => {
@@ -179,7 +178,14 @@ async fn status(State(state): State<Arc<ServerState>>) -> Response {
     )
     .await;
     match report {
-        Ok(report) => Json(report).into_response(),
+        Ok(mut report) => {
+            report.hint_queue = Some(HintQueueReport {
+                queued: state.hints.len(),
+                bound: state.hints.bound(),
+                dropped: state.hints.dropped(),
+            });
+            Json(report).into_response()
+        }
         Err(e) => {
             tracing::error!(error = %e, "/status could not read the store");
             (
@@ -371,8 +377,9 @@ fn unreadable(source: &'static str, e: &WebhookError) -> Response {
     )
 }
 
-/// Sends a verified hint once: a repeat is answered 200 (so the sender stops retrying) and
-/// sends nothing.
+/// Queues a verified hint once: a repeat is answered 200 (so the sender stops retrying) and
+/// queues nothing; a hint for an item already queued merges into its entry; past the queue's
+/// bound the hint is refused with 503, counted and logged (the polls read the change).
 fn deliver(state: &ServerState, source: &'static str, key: &str, hint: Hint) -> Response {
     let stopping = || {
         counted(
@@ -382,7 +389,7 @@ fn deliver(state: &ServerState, source: &'static str, key: &str, hint: Hint) -> 
             "the daemon is stopping; the next poll will read this change\n".into(),
         )
     };
-    // Checked before the key is remembered: a hint that cannot be sent must not make the
+    // Checked before the key is remembered: a hint that cannot be queued must not make the
     // sender's retry look like a repeat.
     if state.hints.is_closed() {
         return stopping();
@@ -396,13 +403,27 @@ fn deliver(state: &ServerState, source: &'static str, key: &str, hint: Hint) -> 
         );
     }
     tracing::debug!(source, ?hint, "webhook hint queued");
-    if state.hints.send(hint).is_err() {
-        return stopping();
+    match state.hints.push(hint) {
+        Pushed::Queued | Pushed::Merged => counted(
+            source,
+            "accepted",
+            StatusCode::ACCEPTED,
+            "accepted\n".into(),
+        ),
+        Pushed::Full => {
+            // Let a retry of this delivery through once there is room.
+            state.dedupe.forget(key);
+            counted(
+                source,
+                "queue_full",
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the hint queue is full ({} items waiting); the next poll will read this \
+                     change\n",
+                    state.hints.len()
+                ),
+            )
+        }
+        Pushed::Closed => stopping(),
     }
-    counted(
-        source,
-        "accepted",
-        StatusCode::ACCEPTED,
-        "accepted\n".into(),
-    )
 }

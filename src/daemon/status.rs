@@ -75,7 +75,7 @@ pub struct StatusReport {
     pub retries: Vec<RetryReport>,
     /// After how long a failing item counts as stuck.
     pub stuck_after_secs: u64,
-    /// Items failing for longer than that.
+    /// Items failing for longer than that, and parked ones.
     pub stuck: Vec<RetryReport>,
     /// Rate budget left per API (live only).
     pub budgets: Vec<BudgetReport>,
@@ -83,6 +83,20 @@ pub struct StatusReport {
     pub backfill: Vec<BackfillProgress>,
     /// Readiness (live only).
     pub readiness: Option<ReadinessReport>,
+    /// The webhook hint queue (live only).
+    #[serde(default)]
+    pub hint_queue: Option<HintQueueReport>,
+}
+
+/// The webhook hint queue: one entry per item, bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HintQueueReport {
+    /// Items waiting for a hint pass.
+    pub queued: usize,
+    /// The most items it holds.
+    pub bound: usize,
+    /// Hints refused (503) because it was full, since the daemon started.
+    pub dropped: u64,
 }
 
 /// One change stream.
@@ -210,6 +224,9 @@ pub struct RetryReport {
     pub next_at: DateTime<Utc>,
     /// Why it failed last.
     pub reason: String,
+    /// When it was parked (no longer retried on its own; `trengo-sync retry` queues it again).
+    #[serde(default)]
+    pub parked_at: Option<DateTime<Utc>>,
 }
 
 impl From<retries::Retry> for RetryReport {
@@ -220,6 +237,7 @@ impl From<retries::Retry> for RetryReport {
             first_failed_at: r.first_failed_at,
             next_at: r.next_at,
             reason: r.reason,
+            parked_at: r.parked_at,
         }
     }
 }
@@ -319,6 +337,7 @@ pub fn collect_from_store(
         budgets: Vec::new(),
         backfill: Vec::new(),
         readiness: None,
+        hint_queue: None,
     })
 }
 
@@ -355,7 +374,7 @@ pub async fn collect(
         .map(|(api, budget)| BudgetReport::new(*api, budget.snapshot()))
         .collect();
     report.backfill = backfill.snapshot(now);
-    report.readiness = Some(readiness.report(now, ready_window(board)));
+    report.readiness = Some(readiness.full_report(now, board));
     Ok(report)
 }
 
