@@ -133,6 +133,10 @@ pub async fn serve(
         "trengo_sync_webhooks_total",
         "Webhooks received, by source and outcome."
     );
+    ::metrics::describe_counter!(
+        "trengo_sync_hints_dropped_total",
+        "Webhook hints refused (503) because the hint queue was full."
+    );
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, webhooks = state.webhooks.enabled, "HTTP surface listening");
     }
