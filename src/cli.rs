@@ -111,6 +111,14 @@ pub enum Command {
         #[command(subcommand)]
         target: AuthTarget,
     },
+    /// Queue failing or parked items again, due at once (`status` lists them as ITEM).
+    Retry {
+        /// Items as `status` names them (`contact:abc`, `ticket:123`, `task:abc/`).
+        items: Vec<String>,
+        /// Every parked item.
+        #[arg(long, conflicts_with = "items")]
+        all: bool,
+    },
     /// Serve both API fakes (for trying a configuration without real accounts).
     #[cfg(feature = "sim")]
     Sim {
@@ -250,8 +258,9 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Resolve { link, field, take } => {
-            let mut store =
-                crate::store::Store::open(&config.store.path).map_err(anyhow::Error::new)?;
+            // Beside a running daemon: one transaction on the store, no API call.
+            let mut store = crate::store::Store::open_for_edit(&config.store.path)
+                .map_err(anyhow::Error::new)?;
             let text = crate::inspect::resolve(
                 &mut store,
                 link,
@@ -306,6 +315,14 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 }
                 Err(auth::AuthFailure::Other(e)) => Err(Failure::Other(e)),
             }
+        }
+        Command::Retry { items, all } => {
+            // Beside a running daemon: one transaction on the store, no API call.
+            let store = crate::store::Store::open_for_edit(&config.store.path)
+                .map_err(anyhow::Error::new)?;
+            let text = crate::inspect::requeue(&store, &items, all, chrono::Utc::now())?;
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
         }
         #[cfg(feature = "sim")]
         Command::Sim { .. } | Command::Demo { .. } => Ok(ExitCode::SUCCESS),

@@ -1,5 +1,5 @@
-//! What `trengo-sync conflicts`, `resolve` and `explain` show: the store's view of a link
-//! (bases, comment pairs, held conflicts, retries, recent ledger), and for `explain` both
+//! What `trengo-sync conflicts`, `resolve`, `retry` and `explain` show: the store's view of a
+//! link (bases, comment pairs, held conflicts, retries, recent ledger), and for `explain` both
 //! sides' current values read from the APIs.
 
 use std::fmt::Write as _;
@@ -55,6 +55,50 @@ pub fn resolve(
     Ok(format!(
         "link {link} {field}: {winner}'s value {value} wins; the next pass writes it to {other}\n"
     ))
+}
+
+/// `trengo-sync retry`: queues `items` (or, with `all`, every parked item) again, due at
+/// `now` with a fresh count of attempts; the daemon's next pass reads them. An item not in the
+/// retry queue is an error naming it.
+pub fn requeue(
+    store: &Store,
+    items: &[String],
+    all: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<String> {
+    let conn = store.conn();
+    let queued = if all {
+        store::retries::requeue_parked(conn, now)?
+    } else {
+        if items.is_empty() {
+            anyhow::bail!(
+                "name the items to queue again (as `trengo-sync status` lists them), or pass --all \
+                 for every parked item"
+            );
+        }
+        let mut missing = Vec::new();
+        for item in items {
+            if !store::retries::requeue(conn, item, now)? {
+                missing.push(item.as_str());
+            }
+        }
+        if !missing.is_empty() {
+            anyhow::bail!(
+                "not in the retry queue: {} (`trengo-sync status` lists the items that are); \
+                 the others were queued again",
+                missing.join(", ")
+            );
+        }
+        items.to_vec()
+    };
+    let mut out = String::new();
+    if queued.is_empty() {
+        let _ = writeln!(out, "no parked item to queue again");
+    }
+    for item in queued {
+        let _ = writeln!(out, "queued again: {item} (the next pass reads it)");
+    }
+    Ok(out)
 }
 
 /// Everything known about one link: the store's records and both sides' current values.
@@ -164,10 +208,17 @@ pub async fn explain(engine: &Engine, link: i64) -> anyhow::Result<String> {
     if !pending.is_empty() {
         let _ = writeln!(out, "\npending errors");
         for r in pending {
+            let when = match r.parked_at {
+                Some(at) => format!(
+                    "parked at {at}, not retried on its own: `trengo-sync retry {}`",
+                    r.item
+                ),
+                None => format!("next at {}", r.next_at),
+            };
             let _ = writeln!(
                 out,
-                "  {} ({} attempts, next at {}): {}",
-                r.item, r.attempts, r.next_at, r.reason
+                "  {} ({} attempts, {when}): {}",
+                r.item, r.attempts, r.reason
             );
         }
     }

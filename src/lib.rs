@@ -14,11 +14,11 @@
 //! | [`config`] | TOML + environment configuration, secrets, validation (exit 78 on error) |
 //! | [`logging`] | tracing-subscriber set-up: text on a terminal, JSON on request |
 //! | [`clock`] | the injected clock (`SystemClock` in production, `ManualClock` in tests) |
-//! | [`store`] | the SQLite state: links, bases, comment map, cursors, intents, ledger, retries, identity |
+//! | [`store`] | the SQLite state: links, bases, comment map, cursors, intents, ledger, retries (bounded, parked), identity; one writer at a time (a lock file) |
 //! | [`api`] | what both API clients share: typed errors, header-sized rate budgets, retries |
 //! | [`trengo`] | the Trengo REST v2 client and its lenient models |
 //! | [`ghl`] | the GoHighLevel API v2 client (private token or rotating OAuth), its models, and the app install (`auth ghl`) |
-//! | [`daemon`] | the service: cron schedules feeding one serial work loop, HTTP surface, systemd |
+//! | [`daemon`] | the service: cron schedules and a bounded webhook hint queue feeding one serial work loop, HTTP surface, systemd |
 //! | [`sync`] | the engine: scope rules, normalisation, the pure planner, the executor |
 //! | [`demo`] | `trengo-sync demo`: the daemon on the embedded fakes, with scripted edits (feature `sim`) |
 //! | [`inspect`] | what `explain`, `conflicts` and `resolve` show and do |

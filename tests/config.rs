@@ -344,3 +344,80 @@ fn check_warns_when_status_is_reachable_beyond_loopback_without_a_token() {
     let out = trengo_sync(&["check", "--config", local.to_str().unwrap()], &[]);
     assert!(!String::from_utf8_lossy(&out.stdout).contains("warning"));
 }
+
+/// Issue #13 item 5: an all-digit value of a text key is the text as written, not a number
+/// (`007` used to reach Trengo as `Bearer 7`, and a location id `007` as `7`).
+#[tokio::test]
+async fn all_digit_env_values_of_text_keys_are_kept_as_written() {
+    use wiremock::matchers::{method, path_regex};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "c.toml", MINIMAL);
+    let out = trengo_sync(
+        &["check", "--config", path.to_str().unwrap()],
+        &[("TRENGO_SYNC__GHL__LOCATION_ID", "007")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("location 007 "), "{stdout}");
+
+    // The token as Trengo receives it, from a real `once`.
+    let trengo = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path_regex(".*"))
+        .respond_with(ResponseTemplate::new(401))
+        .mount(&trengo)
+        .await;
+    let config = write(
+        dir.path(),
+        "once.toml",
+        &format!(
+            "[trengo]\nbase_url = \"{}/api/v2\"\n[ghl]\nlocation_id = \"loc-1\"\ntoken = \"pit-x\"\n\
+             base_url = \"http://127.0.0.1:9\"\n[store]\npath = {:?}\n",
+            trengo.uri(),
+            dir.path().join("state.sqlite").to_str().unwrap()
+        ),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        trengo_sync(
+            &["once", "--config", config.to_str().unwrap()],
+            &[("TRENGO_SYNC__TRENGO__TOKEN", "007")],
+        )
+    })
+    .await
+    .unwrap();
+    assert_ne!(out.status.code(), Some(0), "a 401 fails the pass");
+    let requests = trengo.received_requests().await.unwrap();
+    assert!(!requests.is_empty(), "{}", stderr(&out));
+    for r in &requests {
+        let auth = r.headers.get("authorization").unwrap().to_str().unwrap();
+        assert_eq!(auth, "Bearer 007");
+    }
+}
+
+/// Issue #13 item 5: the README's `TRENGO_SYNC__WEBHOOKS__TRENGO_SECRETS__NOTE` arrives as the
+/// key `note`; it sets the secret of Trengo's `NOTE` event instead of failing with exit 78.
+#[test]
+fn trengo_secret_event_names_from_the_environment_match_in_any_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "c.toml", MINIMAL);
+    let out = trengo_sync(
+        &["check", "--config", path.to_str().unwrap()],
+        &[("TRENGO_SYNC__WEBHOOKS__TRENGO_SECRETS__NOTE", "note-secret")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let secrets = path.clone();
+    std::fs::write(
+        &secrets,
+        format!("{MINIMAL}\n[webhooks.trengo_secrets]\nTicket_Closed = \"s\"\nNOTE_TYPO = \"s\"\n"),
+    )
+    .unwrap();
+    let out = trengo_sync(&["check", "--config", path.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(78));
+    let err = stderr(&out);
+    assert!(err.contains("NOTE_TYPO"), "{err}");
+    assert!(
+        err.contains("(1 problem)"),
+        "a known event in another case is fine: {err}"
+    );
+}

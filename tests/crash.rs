@@ -132,6 +132,8 @@ async fn a_reopen_made_while_down_after_the_task_was_completed_is_not_undone() {
     assert!(rules::task(&engine, &link).await.completed);
     // While the daemon is down, the agent reopens the ticket.
     world.trengo().reopen_ticket(link.ticket_id).unwrap();
+    // One writer per store: the reader goes before the daemon starts again.
+    drop(engine);
     let engine = restart(&world, &dir).await;
     assert!(
         !rules::ticket(&engine, link.ticket_id)
@@ -202,6 +204,8 @@ async fn a_tag_removed_while_down_after_its_label_was_attached_stays_removed() {
         .ghl()
         .remove_contact_tag(&link.ghl_contact_id, "trengo:callback")
         .unwrap();
+    // One writer per store: the reader goes before the daemon starts again.
+    drop(engine);
     let engine = restart(&world, &dir).await;
     for id in labelled {
         assert!(

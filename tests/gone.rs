@@ -37,6 +37,7 @@ fn due_retry(dir: &tempfile::TempDir, item: &str) {
     let policy = RetryPolicy {
         base: std::time::Duration::from_secs(1),
         max: std::time::Duration::from_secs(1),
+        attempts: 12,
     };
     store::retries::fail(&tx, item, "connection reset", long_ago, &policy).unwrap();
     tx.commit().unwrap();

@@ -10,11 +10,12 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use ed25519_dalek::{Signer, SigningKey};
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use trengo_sync::api::{Api, Budget};
 use trengo_sync::clock::{Clock, ManualClock, SharedClock};
 use trengo_sync::config::{Config, Secret};
+use trengo_sync::daemon::hints::HintQueue;
 use trengo_sync::daemon::jobs::{JobBoard, JobKind};
 use trengo_sync::daemon::server::{ServerState, WebhookSettings, serve};
 use trengo_sync::daemon::status::{
@@ -57,7 +58,7 @@ struct Daemon {
     readiness: Arc<Readiness>,
     backfill: Arc<Backfill>,
     store: StoreHandle,
-    hints: mpsc::UnboundedReceiver<Hint>,
+    hints: Arc<HintQueue>,
     signing: SigningKey,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
@@ -66,7 +67,7 @@ struct Daemon {
 impl Daemon {
     /// A served daemon whose board started at `board_start` and whose clock reads `t0()`.
     async fn start(webhooks_enabled: bool, board_start: DateTime<Utc>) -> Self {
-        Self::start_with_token(webhooks_enabled, board_start, None).await
+        Self::start_with(webhooks_enabled, board_start, None, HintQueue::default()).await
     }
 
     /// [`Daemon::start`] with `http.status_token` set to `token`.
@@ -75,13 +76,32 @@ impl Daemon {
         board_start: DateTime<Utc>,
         token: Option<&str>,
     ) -> Self {
+        Self::start_with(webhooks_enabled, board_start, token, HintQueue::default()).await
+    }
+
+    /// [`Daemon::start`] with the given hint queue.
+    async fn start_with_queue(
+        webhooks_enabled: bool,
+        board_start: DateTime<Utc>,
+        queue: HintQueue,
+    ) -> Self {
+        Self::start_with(webhooks_enabled, board_start, None, queue).await
+    }
+
+    /// [`Daemon::start`] with a status token and a hint queue.
+    async fn start_with(
+        webhooks_enabled: bool,
+        board_start: DateTime<Utc>,
+        token: Option<&str>,
+        queue: HintQueue,
+    ) -> Self {
         let clock = ManualClock::new(t0());
         let board = Arc::new(JobBoard::new(&jobs(), board_start));
         let readiness = Arc::new(Readiness::new());
         let backfill = Arc::new(Backfill::new());
         let store = StoreHandle::new(Store::open_in_memory().unwrap());
         let signing = SigningKey::from_bytes(&[42u8; 32]);
-        let (hints_tx, hints) = mpsc::unbounded_channel();
+        let hints = Arc::new(queue);
         let state = Arc::new(ServerState {
             board: board.clone(),
             store: store.clone(),
@@ -92,7 +112,7 @@ impl Daemon {
             ],
             readiness: readiness.clone(),
             backfill: backfill.clone(),
-            hints: hints_tx,
+            hints: hints.clone(),
             webhooks: WebhookSettings {
                 enabled: webhooks_enabled,
                 trengo_secrets: BTreeMap::from([(EVENT.to_string(), Secret::new(TRENGO_SECRET))]),
@@ -171,11 +191,7 @@ impl Daemon {
     }
 
     fn hints_sent(&mut self) -> Vec<Hint> {
-        let mut sent = Vec::new();
-        while let Ok(hint) = self.hints.try_recv() {
-            sent.push(hint);
-        }
-        sent
+        self.hints.take(usize::MAX)
     }
 
     /// Stops the server and checks it shut down cleanly.
@@ -220,6 +236,7 @@ impl Daemon {
                 let policy = RetryPolicy {
                     base: Duration::from_secs(30),
                     max: Duration::from_secs(3600),
+                    attempts: 12,
                 };
                 let long_ago = now - chrono::Duration::hours(7);
                 retries::fail(
@@ -354,6 +371,7 @@ async fn status_pages_its_lists_with_totals_and_serves_no_conflict_values() {
             let policy = RetryPolicy {
                 base: Duration::from_secs(30),
                 max: Duration::from_secs(3600),
+                attempts: 12,
             };
             for n in 0..2000 {
                 retries::fail(
@@ -633,6 +651,80 @@ async fn a_signed_ghl_webhook_sends_its_task_hint_once() {
 
     assert_eq!(daemon.post_ghl(&event).await.0, 200);
     assert_eq!(daemon.hints_sent(), [], "same webhookId: no second hint");
+    daemon.stop().await;
+}
+
+/// Issue #13 item 2: 2,000 signed hints for 2,000 contacts used to queue 2,000 entries. The
+/// queue keeps one entry per item, refuses hints past its bound with 503 (counted, and the
+/// sender's retry is not taken for a repeat), and takes them again once there is room.
+#[tokio::test]
+async fn hints_coalesce_per_item_and_past_the_bound_are_refused_with_503() {
+    let mut daemon = Daemon::start_with_queue(true, t0(), HintQueue::new(3)).await;
+    let contact_event = |n: u32, contact: &str| {
+        let mut e = ghl_event(&format!("wh-{n}"), LOCATION);
+        e["type"] = json!("ContactTagUpdate");
+        e["id"] = json!(contact);
+        e
+    };
+    for n in 0..3 {
+        let e = contact_event(n, &format!("c{n}"));
+        assert_eq!(daemon.post_ghl(&e).await.0, 202);
+    }
+    // Another event for a queued contact merges into its entry.
+    let mut again = ghl_event("wh-again", LOCATION);
+    again["contactId"] = json!("c1");
+    again["id"] = json!("task-1");
+    assert_eq!(daemon.post_ghl(&again).await.0, 202);
+    // A fourth contact does not fit.
+    let fourth = contact_event(9, "c9");
+    let (status, body) = daemon.post_ghl(&fourth).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("hint queue is full"), "{body}");
+    assert_eq!(daemon.hints.dropped(), 1);
+    let (_, metrics) = daemon.get("/metrics").await;
+    assert!(
+        metrics.contains("trengo_sync_hints_dropped_total"),
+        "{metrics}"
+    );
+    assert_eq!(
+        daemon.hints_sent(),
+        [
+            Hint::ContactTags("c0".into()),
+            Hint::Contact("c1".into()),
+            Hint::ContactTags("c2".into())
+        ]
+    );
+    // GHL's retry of the refused delivery is let in now that there is room.
+    assert_eq!(daemon.post_ghl(&fourth).await.0, 202);
+    assert_eq!(daemon.hints_sent(), [Hint::ContactTags("c9".into())]);
+    daemon.stop().await;
+}
+
+/// Issue #13 item 2: a poll that has not completed a pass for three periods (stuck behind
+/// other work, or failing) makes `/readyz` fail, even while both APIs answer.
+#[tokio::test]
+async fn readyz_fails_when_a_poll_has_not_completed_for_three_periods() {
+    let daemon = Daemon::start(false, t0()).await;
+    daemon.readiness.api_ok(Api::Trengo, t0());
+    daemon.readiness.api_ok(Api::Ghl, t0());
+    assert_eq!(daemon.get("/readyz").await.0, 200);
+    daemon.clock.advance(chrono::Duration::seconds(91));
+    daemon.readiness.api_ok(Api::Trengo, daemon.clock.now());
+    daemon.readiness.api_ok(Api::Ghl, daemon.clock.now());
+    let (status, body) = daemon.get("/readyz").await;
+    assert_eq!(status, 503);
+    assert!(
+        body.contains("trengo_poll has not completed a pass"),
+        "{body}"
+    );
+    assert!(body.contains("ghl_poll"), "{body}");
+    let now = daemon.clock.now();
+    for kind in [JobKind::TrengoPoll, JobKind::GhlPoll] {
+        daemon.board.tick(kind, now);
+        daemon.board.started(kind, now);
+        daemon.board.finished(kind, now, Ok(()));
+    }
+    assert_eq!(daemon.get("/readyz").await.0, 200);
     daemon.stop().await;
 }
 

@@ -315,9 +315,20 @@ fn open_read_only_sees_what_a_running_daemon_committed() {
     .unwrap();
     let reader = Store::open_read_only(&path).unwrap();
     assert!(links::by_ticket(reader.conn(), 5).unwrap().is_some());
-    // `check` opens read-write while the daemon runs: the inspection must see through the WAL.
-    let checker = Store::open(&path).unwrap();
-    assert!(links::by_ticket(checker.conn(), 5).unwrap().is_some());
+    // An edit beside the daemon (`resolve`) sees through the WAL too.
+    let editor = Store::open_for_edit(&path).unwrap();
+    assert!(links::by_ticket(editor.conn(), 5).unwrap().is_some());
+    // A second writer is refused, naming the file and the process that holds it.
+    let err = Store::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains(&path.display().to_string()), "{text}");
+    assert!(
+        text.contains(&format!("pid {}", std::process::id())),
+        "{text}"
+    );
+    drop(daemon);
+    assert!(Store::open(&path).is_ok(), "the lock goes with the store");
 }
 
 #[test]
@@ -468,6 +479,7 @@ fn retry_backoff_grows_and_caps() {
     let policy = RetryPolicy {
         base: Duration::from_secs(60),
         max: Duration::from_secs(600),
+        attempts: 12,
     };
     let t0 = at("2026-01-01T00:00:00Z");
     let mut now = t0;

@@ -163,11 +163,15 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 pub fn load_with(path: &Path, env: Env) -> Result<Config, ConfigError> {
     let text = read_file(path)?;
     check_syntax(path, &text)?;
-    let figment = Figment::new().merge(Toml::string(&text)).merge(env);
+    let figment = Figment::new()
+        .merge(Toml::string(&text))
+        .merge(TextAwareEnv(env));
     let origin_of = |key: &str| origin(&figment, path, key);
     let mut config: Config = figment
         .extract()
         .map_err(|e| ConfigError::Invalid(figment_problems(e, path, &figment)))?;
+    config.webhooks.trengo_secrets =
+        upper_case_events(std::mem::take(&mut config.webhooks.trengo_secrets));
     let mut problems = secrets::resolve(&mut config, &origin_of);
     problems.extend(validate::validate(&config, &origin_of));
     if problems.is_empty() {
@@ -175,6 +179,92 @@ pub fn load_with(path: &Path, env: Env) -> Result<Config, ConfigError> {
     } else {
         Err(ConfigError::Invalid(problems))
     }
+}
+
+/// Keys whose values are text, whatever they look like: an environment value for one of them
+/// is taken as written (figment would read `007` as the number 7).
+const TEXT_KEYS: &[&str] = &[
+    "ghl.location_id",
+    "ghl.version",
+    "ghl.oauth.client_id",
+    "link.trengo_label",
+    "link.ghl_tag",
+    "link.ghl_title_prefix",
+    "tags.managed_prefix",
+    "log.level",
+    "webhooks.ghl_public_key",
+    "store.path",
+];
+
+/// Whether the value at `key` is text (see [`TEXT_KEYS`]; secrets and `*_file` paths too).
+fn is_text_key(key: &str) -> bool {
+    is_secret_key(key)
+        || key.ends_with("_file")
+        || key.starts_with("assignee.users.")
+        || TEXT_KEYS.contains(&key)
+}
+
+/// figment's environment provider, except that text keys keep their value as written.
+struct TextAwareEnv(Env);
+
+impl figment::Provider for TextAwareEnv {
+    fn metadata(&self) -> figment::Metadata {
+        self.0.metadata()
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        use figment::value::{Dict, Value};
+        let mut dict = Dict::new();
+        for (key, raw) in self.0.iter() {
+            let value = if is_text_key(key.as_str()) {
+                Value::from(raw)
+            } else {
+                // figment's own reading: numbers, booleans, arrays and inline tables.
+                raw.parse::<Value>().unwrap_or_else(|e| match e {})
+            };
+            insert_nested(&mut dict, key.as_str(), value);
+        }
+        Ok(figment::Profile::Default.collect(dict))
+    }
+}
+
+/// Puts `value` at the dotted `key` of `dict`, making the tables on the way.
+fn insert_nested(dict: &mut figment::value::Dict, key: &str, value: figment::value::Value) {
+    use figment::value::{Dict, Value};
+    match key.split_once('.') {
+        None => {
+            dict.insert(key.to_string(), value);
+        }
+        Some((head, rest)) => {
+            let entry = dict
+                .entry(head.to_string())
+                .or_insert_with(|| Value::from(Dict::new()));
+            if entry.as_dict().is_none() {
+                *entry = Value::from(Dict::new());
+            }
+            if let Value::Dict(_, inner) = entry {
+                insert_nested(inner, rest, value);
+            }
+        }
+    }
+}
+
+/// Trengo event names in upper case, as Trengo spells them: an environment variable's key
+/// arrives lower-cased (`TRENGO_SYNC__WEBHOOKS__TRENGO_SECRETS__NOTE` → `note`). A key given
+/// in another case (the environment, merged last) wins over the same event in upper case.
+fn upper_case_events(
+    secrets: std::collections::BTreeMap<String, Secret>,
+) -> std::collections::BTreeMap<String, Secret> {
+    let (exact, other): (Vec<_>, Vec<_>) = secrets
+        .into_iter()
+        .partition(|(k, _)| *k == k.to_ascii_uppercase());
+    let mut out: std::collections::BTreeMap<String, Secret> = exact.into_iter().collect();
+    for (k, v) in other {
+        out.insert(k.to_ascii_uppercase(), v);
+    }
+    out
 }
 
 fn read_file(path: &Path) -> Result<String, ConfigError> {

@@ -223,7 +223,8 @@ pub struct ScheduleConfig {
     pub trengo_overlap: Span,
     /// How far before the pass start the next GHL watermark is set (search index lag). Default `2m`.
     pub ghl_overlap: Span,
-    /// How long a stop may take to finish the current item. Default `20s`.
+    /// How long a stop may let the current pass go on before abandoning it (the intent
+    /// journal makes that safe), `1s`–`1h`. Default `20s`.
     pub stop_grace: Span,
 }
 
@@ -488,6 +489,10 @@ pub struct LimitsConfig {
     pub retry_base: Span,
     /// Longest wait between retries of a failed item. Default `1h`.
     pub retry_max: Span,
+    /// Attempts at one failing item (a ticket, task or contact) before it is parked as
+    /// stuck and no longer retried on its own; `trengo-sync retry` queues it again.
+    /// `1`–`1000`. Default `12` (about six hours at the default waits).
+    pub item_attempts: u32,
     /// An item failing for longer than this is shown as stuck. Default `6h`.
     pub stuck_after: Span,
     /// The brake: a pass that would close, complete or unlink more than this fraction of the
@@ -511,6 +516,7 @@ impl Default for LimitsConfig {
             max_attempts: 5,
             retry_base: Span::secs(30),
             retry_max: Span::secs(3600),
+            item_attempts: 12,
             stuck_after: Span::secs(6 * 3600),
             brake_fraction: 0.2,
             brake_min_links: 10,

@@ -1,11 +1,16 @@
 //! The rules between keys that types alone cannot check: required credentials, the status
-//! table, tag rules, link rules, fractions and limits. All problems are reported at once.
+//! table, tag rules, link rules, fractions and limits, and the range of every duration,
+//! number and schedule (a value `check` accepts must never panic or spin at run time, issue
+//! #13). All problems are reported at once.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use base64::Engine as _;
 
-use super::{Config, Direction, OnTaskCompleted, Problem, TaskState, TicketStatusName};
+use super::{
+    Config, CronExpr, Direction, OnTaskCompleted, Problem, Span, TaskState, TicketStatusName,
+};
 
 /// Trengo webhook event types (`trengo-api.md` §10.2).
 pub const TRENGO_EVENTS: &[&str] = &[
@@ -52,6 +57,70 @@ impl Checker<'_> {
             self.fail(key, format!("expected a fraction {range}, found {value}"));
         }
     }
+
+    /// `value` must lie within `min..=max`.
+    fn span(&mut self, key: &str, value: Span, min: Duration, max: Duration) {
+        if value.get() < min || value.get() > max {
+            let (lo, hi) = (Span(min), Span(max));
+            let low = if min.is_zero() {
+                "0s".to_string()
+            } else {
+                lo.to_string()
+            };
+            self.fail(
+                key,
+                format!("expected a duration from {low} to {hi}, found {value}"),
+            );
+        }
+    }
+
+    /// `value` must lie within `min..=max`.
+    fn number(&mut self, key: &str, value: i64, min: i64, max: i64) {
+        if value < min || value > max {
+            self.fail(
+                key,
+                format!("expected a number from {min} to {max}, found {value}"),
+            );
+        }
+    }
+
+    /// `cron` must fire, and keep firing at least once a year: a schedule that never fires
+    /// would leave its job's period undefined (and the watchdog restarting the daemon).
+    fn cron(&mut self, key: &str, cron: &CronExpr) {
+        if let Err(why) = fires_yearly(cron) {
+            self.fail(
+                key,
+                format!("`{cron}` {why}; a job must run at least once a year"),
+            );
+        }
+    }
+}
+
+const SECOND: Duration = Duration::from_secs(1);
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(86_400);
+const YEAR: Duration = Duration::from_secs(366 * 86_400);
+
+/// `Ok` when `cron` fires within a year of a fixed start, and twice more with at most a year
+/// between firings (which also refuses a 29 February that fires only every four years).
+pub fn fires_yearly(cron: &CronExpr) -> Result<(), String> {
+    let parsed = cron.parse_cron()?;
+    let year = chrono::Duration::from_std(YEAR).unwrap_or(chrono::Duration::MAX);
+    // A fixed start keeps `check` deterministic; 2000 is a leap year.
+    let mut at = chrono::DateTime::from_timestamp(946_684_800, 0).unwrap_or_default();
+    for _ in 0..3 {
+        let next = parsed
+            .find_next_occurrence(&at, false)
+            .map_err(|_| "never fires".to_string())?;
+        if next - at > year {
+            return Err(format!(
+                "fires less than once a year (after {at}, next at {next})"
+            ));
+        }
+        at = next;
+    }
+    Ok(())
 }
 
 /// Checks the rules between keys; `origin` names where a key's value came from.
@@ -65,6 +134,7 @@ pub fn validate(config: &Config, origin: &dyn Fn(&str) -> String) -> Vec<Problem
     status_table(config, &mut c);
     tag_rules(config, &mut c);
     limits(config, &mut c);
+    schedule(config, &mut c);
     misc(config, &mut c);
     c.problems
 }
@@ -153,10 +223,22 @@ fn link_rules(config: &Config, c: &mut Checker<'_>) {
             "must not be empty; remove the key to turn it off",
         );
     }
-    if link.task_due_in.get().is_zero() {
+    // A due date is `now + task_due_in`: ten years is as far as any task is meant to be.
+    c.span("link.task_due_in", link.task_due_in, MINUTE, 3650 * DAY);
+    for (key, ids) in [
+        ("link.trengo_channels", &link.trengo_channels),
+        ("link.trengo_teams", &link.trengo_teams),
+    ] {
+        for id in ids.iter().filter(|id| **id <= 0) {
+            c.fail(key, format!("expected ids above 0, found {id}"));
+        }
+    }
+    if let Some(id) = link.trengo_channel_id
+        && id <= 0
+    {
         c.fail(
-            "link.task_due_in",
-            "expected a duration above zero, such as `2d`",
+            "link.trengo_channel_id",
+            format!("expected an id above 0, found {id}"),
         );
     }
 }
@@ -250,30 +332,32 @@ fn tag_rules(config: &Config, c: &mut Checker<'_>) {
 
 fn limits(config: &Config, c: &mut Checker<'_>) {
     let l = &config.limits;
-    if l.trengo_per_minute == 0 {
-        c.fail("limits.trengo_per_minute", "expected at least 1");
-    }
-    if l.ghl_per_window == 0 {
-        c.fail("limits.ghl_per_window", "expected at least 1");
-    }
-    if l.ghl_per_day == 0 {
-        c.fail("limits.ghl_per_day", "expected at least 1");
-    }
-    if l.ghl_window.get().is_zero() {
-        c.fail(
-            "limits.ghl_window",
-            "expected a duration above zero, such as `10s`",
-        );
-    }
-    if l.request_timeout.get().is_zero() {
-        c.fail(
-            "limits.request_timeout",
-            "expected a duration above zero, such as `30s`",
-        );
-    }
-    if l.max_attempts == 0 {
-        c.fail("limits.max_attempts", "expected at least 1");
-    }
+    c.number(
+        "limits.trengo_per_minute",
+        l.trengo_per_minute.into(),
+        1,
+        100_000,
+    );
+    c.number("limits.ghl_per_window", l.ghl_per_window.into(), 1, 100_000);
+    c.number("limits.ghl_per_day", l.ghl_per_day.into(), 1, 100_000_000);
+    c.number("limits.max_attempts", l.max_attempts.into(), 1, 100);
+    c.number("limits.item_attempts", l.item_attempts.into(), 1, 1000);
+    c.number(
+        "limits.brake_min_links",
+        l.brake_min_links.into(),
+        0,
+        1_000_000,
+    );
+    c.span("limits.ghl_window", l.ghl_window, SECOND, HOUR);
+    c.span(
+        "limits.request_timeout",
+        l.request_timeout,
+        SECOND,
+        10 * MINUTE,
+    );
+    c.span("limits.retry_base", l.retry_base, SECOND, DAY);
+    c.span("limits.retry_max", l.retry_max, SECOND, 30 * DAY);
+    c.span("limits.stuck_after", l.stuck_after, MINUTE, 365 * DAY);
     if l.retry_base > l.retry_max {
         c.fail(
             "limits.retry_base",
@@ -308,13 +392,38 @@ fn limits(config: &Config, c: &mut Checker<'_>) {
     c.fraction("limits.brake_fraction", l.brake_fraction, false);
 }
 
-fn misc(config: &Config, c: &mut Checker<'_>) {
-    if config.schedule.stop_grace.get().is_zero() {
+fn schedule(config: &Config, c: &mut Checker<'_>) {
+    let s = &config.schedule;
+    c.cron("schedule.trengo_poll", &s.trengo_poll);
+    c.cron("schedule.ghl_poll", &s.ghl_poll);
+    c.cron("schedule.sweep", &s.sweep);
+    c.cron("schedule.reconcile", &s.reconcile);
+    // The watermark is `pass start - overlap`: a week is far more than any index lags.
+    c.span(
+        "schedule.trengo_overlap",
+        s.trengo_overlap,
+        Duration::ZERO,
+        7 * DAY,
+    );
+    c.span(
+        "schedule.ghl_overlap",
+        s.ghl_overlap,
+        Duration::ZERO,
+        7 * DAY,
+    );
+    // systemd stops waiting after the unit's TimeoutStopSec (45 s in ours).
+    c.span("schedule.stop_grace", s.stop_grace, SECOND, HOUR);
+    c.span("webhooks.max_age", config.webhooks.max_age, SECOND, DAY);
+    if config.store.path.to_string_lossy().trim().is_empty() {
         c.fail(
-            "schedule.stop_grace",
-            "expected a duration above zero, such as `20s`",
+            "store.path",
+            "must not be empty: set it to the state file, such as \
+             `/var/lib/trengo-sync/state.sqlite`",
         );
     }
+}
+
+fn misc(config: &Config, c: &mut Checker<'_>) {
     if tracing_subscriber::EnvFilter::try_new(&config.log.level).is_err() {
         c.fail(
             "log.level",

@@ -229,6 +229,38 @@ impl JobBoard {
         self.with(|jobs| jobs.get(&kind).map(|j| j.period))
     }
 
+    /// Why the polls are behind at `now`: one line per poll (Trengo, GHL) whose last success
+    /// (or the daemon's start, before its first) is older than three of its periods. A poll
+    /// that keeps failing, or one stuck behind a flood of other work, makes `/readyz` fail.
+    pub fn stale_polls(&self, now: DateTime<Utc>) -> Vec<String> {
+        self.with(|jobs| {
+            [JobKind::TrengoPoll, JobKind::GhlPoll]
+                .into_iter()
+                .filter_map(|kind| {
+                    let job = jobs.get(&kind)?;
+                    let since = job.status.last_success.unwrap_or(self.started_at);
+                    let allowed =
+                        chrono::Duration::from_std(job.period * 3).unwrap_or(chrono::Duration::MAX);
+                    (now - since > allowed).then(|| {
+                        let what = match job.status.last_success {
+                            Some(_) => "has not completed a pass since",
+                            None => "has not completed a pass since the daemon started at",
+                        };
+                        format!(
+                            "{kind} {what} {since} (more than three periods of {}s){}",
+                            job.period.as_secs(),
+                            if job.status.in_flight {
+                                "; a run is queued or in progress"
+                            } else {
+                                ""
+                            }
+                        )
+                    })
+                })
+                .collect()
+        })
+    }
+
     /// `Ok` while every job has ticked within three of its periods (counting from the
     /// daemon's start for a job that never ticked); else which job stalled.
     pub fn health(&self, now: DateTime<Utc>) -> Result<(), String> {
@@ -284,6 +316,22 @@ mod tests {
         assert_eq!(status.skipped, 2);
         assert_eq!(status.runs, 1);
         assert_eq!(status.last_duration_ms, Some(65_000));
+    }
+
+    #[test]
+    fn a_poll_without_success_for_three_periods_is_stale() {
+        let board = board();
+        assert!(board.stale_polls(at(90)).is_empty());
+        assert_eq!(board.stale_polls(at(91)).len(), 1, "none since the start");
+        assert!(board.tick(JobKind::TrengoPoll, at(100)));
+        board.started(JobKind::TrengoPoll, at(100));
+        board.finished(JobKind::TrengoPoll, at(101), Ok(()));
+        assert!(board.stale_polls(at(190)).is_empty());
+        board.finished(JobKind::TrengoPoll, at(150), Err("HTTP 500".into()));
+        assert!(board.stale_polls(at(191)).is_empty());
+        let stale = board.stale_polls(at(192));
+        assert_eq!(stale.len(), 1, "a failure does not count as a pass done");
+        assert!(stale[0].contains("trengo_poll"), "{stale:?}");
     }
 
     #[test]

@@ -2,12 +2,14 @@
 //!
 //! Cron jobs (tokio-cron-scheduler) and webhook hints feed one serial work loop, so passes
 //! never overlap and the executor stays the only writer. Hints go before waiting jobs (webhook
-//! latency, issue #7), but a job waiting after a hint pass goes next. The HTTP surface runs
+//! latency, issue #7), at most [`HINTS_PER_PASS`] a pass from a bounded queue, and every job
+//! waiting after a hint pass goes next. The HTTP surface runs
 //! beside it. The systemd protocol is spoken through sd-notify: READY once the store is open
 //! and the server listens, WATCHDOG only while the scheduler ticks (a stalled scheduler is
 //! restarted by systemd), STATUS after each pass, STOPPING on SIGTERM. On stop the loop takes
-//! no new work, lets the current pass finish within the grace period (the intent journal
-//! covers an abandoned one), and returns.
+//! no new work and gives the current pass `schedule.stop_grace` to finish; a pass still going
+//! then is abandoned (the intent journal covers it, issue #13 item 3), and the scheduler and
+//! the HTTP server get what is left of the same grace: the process ends within it.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,6 +17,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+use super::hints::{HINTS_PER_PASS, HintQueue};
 use super::jobs::{JobBoard, JobKind};
 use super::schedule::Schedule;
 use super::server::{self, DEDUPE_CAPACITY, ServerState, WebhookSettings};
@@ -106,7 +109,7 @@ impl Daemon {
         ];
         let board = Arc::new(JobBoard::new(&jobs, clock.now()));
         let readiness = Arc::new(Readiness::new());
-        let (hint_tx, mut hint_rx) = mpsc::unbounded_channel::<Hint>();
+        let hints = Arc::new(HintQueue::default());
         let (job_tx, mut job_rx) = mpsc::unbounded_channel::<JobKind>();
         let (stop_tx, stop_rx) = watch::channel(false);
 
@@ -120,7 +123,7 @@ impl Daemon {
             ],
             readiness: readiness.clone(),
             backfill: backfill.clone(),
-            hints: hint_tx,
+            hints: hints.clone(),
             webhooks: WebhookSettings::from_config(&config)?,
             dedupe: Dedupe::new(DEDUPE_CAPACITY),
             stuck_after: config.limits.stuck_after.get(),
@@ -151,28 +154,37 @@ impl Daemon {
         let watchdog = tokio::spawn(feed_watchdog(board.clone(), clock.clone(), stop_rx.clone()));
         tracing::info!(listen = %config.http.listen, "trengo-sync is running");
 
-        let mut stop_signal = Box::pin(shutdown);
+        // The stop request as a watch, so both the wait for work and a running pass see it.
+        let (term_tx, mut term_rx) = watch::channel(false);
+        let signal_task = tokio::spawn(async move {
+            shutdown.await;
+            let _ = term_tx.send(true);
+        });
+        let grace = config.schedule.stop_grace.get();
         let mut after_hints = false;
+        let mut waiting = std::collections::VecDeque::new();
+        let mut stop_by = None;
         loop {
             // Webhook hints go first: a change someone is waiting to see should not queue behind
-            // a poll. After a hint pass a job that is waiting goes next, so a steady stream of
-            // webhooks never starves the polls.
-            let waiting_job = if after_hints {
-                job_rx.try_recv().ok()
-            } else {
-                None
-            };
-            let next = match waiting_job {
+            // a poll. But a pass takes at most HINTS_PER_PASS of them, and after a hint pass
+            // every job then waiting runs before the next hints: a flood of webhooks never
+            // starves the polls (issue #13 item 2).
+            if after_hints {
+                while let Ok(kind) = job_rx.try_recv() {
+                    waiting.push_back(kind);
+                }
+            }
+            let next = match waiting.pop_front() {
                 Some(kind) => Next::Job(kind),
                 None => tokio::select! {
                     biased;
-                    _ = &mut stop_signal => Next::Stop,
-                    Some(hint) = hint_rx.recv() => Next::Hints(hint),
+                    () = stopped(&mut term_rx) => Next::Stop,
+                    batch = hints.next_batch(HINTS_PER_PASS) => Next::Hints(batch),
                     Some(kind) = job_rx.recv() => Next::Job(kind),
                 },
             };
             after_hints = matches!(next, Next::Hints(_));
-            match next {
+            let (name, kind, pass_kind) = match next {
                 Next::Stop => break,
                 Next::Job(kind) => {
                     let pass_kind = match kind {
@@ -181,51 +193,83 @@ impl Daemon {
                         JobKind::Sweep => PassKind::Sweep,
                         JobKind::Reconcile => PassKind::Reconcile,
                     };
-                    run_one(
-                        &engine,
-                        &board,
-                        &readiness,
-                        kind.name(),
-                        Some(kind),
-                        pass_kind,
-                    )
-                    .await;
+                    (kind.name(), Some(kind), pass_kind)
                 }
-                Next::Hints(hint) => {
-                    let mut hints = vec![hint];
-                    while let Ok(more) = hint_rx.try_recv() {
-                        hints.push(more);
-                    }
-                    run_one(
-                        &engine,
-                        &board,
-                        &readiness,
-                        "webhook",
-                        None,
-                        PassKind::Hints(hints),
-                    )
-                    .await;
+                Next::Hints(batch) => ("webhook", None, PassKind::Hints(batch)),
+            };
+            let pass = run_one(&engine, &board, &readiness, name, kind, pass_kind);
+            if let Some(deadline) = stop_within(pass, &mut term_rx, grace).await {
+                if let Some(kind) = kind {
+                    board.abandon(kind);
                 }
+                stop_by = Some(deadline);
+                break;
             }
+        }
+        signal_task.abort();
+        hints.close();
+        for kind in waiting {
+            board.abandon(kind);
         }
         notify(&[sd_notify::NotifyState::Stopping]);
         tracing::info!("stopping: no new work is taken");
-        schedule.stop().await;
+        let deadline = stop_by.unwrap_or_else(|| tokio::time::Instant::now() + grace);
         let _ = stop_tx.send(true);
-        let grace = config.schedule.stop_grace.get();
-        if tokio::time::timeout(grace, server).await.is_err() {
-            tracing::warn!("the HTTP server did not stop within the grace period");
+        // Whatever is left of the grace period goes to the scheduler and the HTTP server.
+        if tokio::time::timeout_at(deadline, schedule.stop())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the job scheduler did not stop within schedule.stop_grace");
+        }
+        if tokio::time::timeout_at(deadline, server).await.is_err() {
+            tracing::warn!("the HTTP server did not stop within schedule.stop_grace");
         }
         watchdog.abort();
         Ok(())
     }
 }
 
+/// Runs `pass` to its end, unless a stop is requested while it runs: the pass then gets what
+/// is left of `grace` to finish and is abandoned after that (dropped mid-way: every remote
+/// write is journalled before it is made, and the next start settles what was in flight).
+/// Returns the stop's deadline when the daemon must stop, `None` when the pass ended first.
+async fn stop_within(
+    pass: impl Future<Output = ()>,
+    term: &mut watch::Receiver<bool>,
+    grace: Duration,
+) -> Option<tokio::time::Instant> {
+    let mut pass = std::pin::pin!(pass);
+    tokio::select! {
+        () = &mut pass => None,
+        () = stopped(term) => {
+            let deadline = tokio::time::Instant::now() + grace;
+            notify(&[sd_notify::NotifyState::Stopping]);
+            tracing::info!(
+                grace_secs = grace.as_secs_f64(),
+                "stopping: the pass in progress gets schedule.stop_grace to finish"
+            );
+            if tokio::time::timeout_at(deadline, pass).await.is_err() {
+                tracing::warn!(
+                    "stopping: the pass did not finish within schedule.stop_grace and was \
+                     abandoned; its journalled writes are settled on the next start"
+                );
+            }
+            Some(deadline)
+        }
+    }
+}
+
+/// Resolves once a stop is requested (the watch's guard is not held across an await).
+async fn stopped(term: &mut watch::Receiver<bool>) {
+    let _ = term.wait_for(|s| *s).await;
+}
+
 /// What the work loop does next.
 enum Next {
     Stop,
     Job(JobKind),
-    Hints(Hint),
+    Hints(Vec<Hint>),
 }
 
 async fn run_one(

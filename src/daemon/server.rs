@@ -19,11 +19,13 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use ed25519_dalek::VerifyingKey;
 use sha2::{Digest, Sha256};
-use tokio::sync::mpsc::UnboundedSender;
 
+use super::hints::{HintQueue, Pushed};
 use super::jobs::JobBoard;
 use super::metrics::{handle as metrics_handle, render as render_metrics};
-use super::status::{Backfill, Hint, Page, Readiness, api_name, collect, cursor_lag, ready_window};
+use super::status::{
+    Backfill, Hint, HintQueueReport, Page, Readiness, api_name, collect, cursor_lag,
+};
 use super::webhooks::{Dedupe, TrengoHint, WebhookError, verify_ghl, verify_trengo};
 use crate::api::{Api, Budget};
 use crate::clock::SharedClock;
@@ -97,8 +99,8 @@ pub struct ServerState {
     pub readiness: Arc<Readiness>,
     /// Backfill progress.
     pub backfill: Arc<Backfill>,
-    /// Where verified webhooks send their hints (the work loop).
-    pub hints: UnboundedSender<Hint>,
+    /// Where verified webhooks queue their hints for the work loop (bounded, one per item).
+    pub hints: Arc<HintQueue>,
     /// How webhooks are received.
     pub webhooks: WebhookSettings,
     /// Webhook keys already acted on.
@@ -163,6 +165,10 @@ pub async fn serve(
     ::metrics::describe_counter!(
         "trengo_sync_webhooks_total",
         "Webhooks received, by source and outcome."
+    );
+    ::metrics::describe_counter!(
+        "trengo_sync_hints_dropped_total",
+        "Webhook hints refused (503) because the hint queue was full."
     );
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, webhooks = state.webhooks.enabled, "HTTP surface listening");
@@ -231,7 +237,7 @@ async fn healthz(State(state): State<Arc<ServerState>>) -> Response {
 async fn readyz(State(state): State<Arc<ServerState>>) -> Response {
     match state
         .readiness
-        .check(state.clock.now(), ready_window(&state.board))
+        .check_daemon(state.clock.now(), &state.board)
     {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
         Err(reasons) => {
@@ -288,7 +294,14 @@ async fn status(
     )
     .await;
     match report {
-        Ok(report) => Json(report).into_response(),
+        Ok(mut report) => {
+            report.hint_queue = Some(HintQueueReport {
+                queued: state.hints.len(),
+                bound: state.hints.bound(),
+                dropped: state.hints.dropped(),
+            });
+            Json(report).into_response()
+        }
         Err(e) => {
             tracing::error!(error = %e, "/status could not read the store");
             (
@@ -508,8 +521,9 @@ fn unreadable(source: &'static str, e: &WebhookError) -> Response {
     )
 }
 
-/// Sends a verified hint once: a repeat is answered 200 (so the sender stops retrying) and
-/// sends nothing.
+/// Queues a verified hint once: a repeat is answered 200 (so the sender stops retrying) and
+/// queues nothing; a hint for an item already queued merges into its entry; past the queue's
+/// bound the hint is refused with 503, counted and logged (the polls read the change).
 fn deliver(state: &ServerState, source: &'static str, key: &str, hint: Hint) -> Response {
     let stopping = || {
         counted(
@@ -519,7 +533,7 @@ fn deliver(state: &ServerState, source: &'static str, key: &str, hint: Hint) -> 
             "the daemon is stopping; the next poll will read this change\n".into(),
         )
     };
-    // Checked before the key is remembered: a hint that cannot be sent must not make the
+    // Checked before the key is remembered: a hint that cannot be queued must not make the
     // sender's retry look like a repeat.
     if state.hints.is_closed() {
         return stopping();
@@ -533,13 +547,27 @@ fn deliver(state: &ServerState, source: &'static str, key: &str, hint: Hint) -> 
         );
     }
     tracing::debug!(source, ?hint, "webhook hint queued");
-    if state.hints.send(hint).is_err() {
-        return stopping();
+    match state.hints.push(hint) {
+        Pushed::Queued | Pushed::Merged => counted(
+            source,
+            "accepted",
+            StatusCode::ACCEPTED,
+            "accepted\n".into(),
+        ),
+        Pushed::Full => {
+            // Let a retry of this delivery through once there is room.
+            state.dedupe.forget(key);
+            counted(
+                source,
+                "queue_full",
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the hint queue is full ({} items waiting); the next poll will read this \
+                     change\n",
+                    state.hints.len()
+                ),
+            )
+        }
+        Pushed::Closed => stopping(),
     }
-    counted(
-        source,
-        "accepted",
-        StatusCode::ACCEPTED,
-        "accepted\n".into(),
-    )
 }

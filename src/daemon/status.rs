@@ -136,7 +136,7 @@ pub struct StatusReport {
     pub retries_total: u64,
     /// After how long a failing item counts as stuck.
     pub stuck_after_secs: u64,
-    /// Items failing for longer than that: this page of them.
+    /// Items failing for longer than that, and parked ones: this page of them.
     pub stuck: Vec<RetryReport>,
     /// How many items are stuck in all.
     #[serde(default)]
@@ -150,6 +150,20 @@ pub struct StatusReport {
     /// The stored GHL OAuth tokens' expiry, when the store holds any.
     #[serde(default)]
     pub oauth: Option<OAuthReport>,
+    /// The webhook hint queue (live only).
+    #[serde(default)]
+    pub hint_queue: Option<HintQueueReport>,
+}
+
+/// The webhook hint queue: one entry per item, bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HintQueueReport {
+    /// Items waiting for a hint pass.
+    pub queued: usize,
+    /// The most items it holds.
+    pub bound: usize,
+    /// Hints refused (503) because it was full, since the daemon started.
+    pub dropped: u64,
 }
 
 /// One change stream.
@@ -274,6 +288,9 @@ pub struct RetryReport {
     pub next_at: DateTime<Utc>,
     /// Why it failed last: codes and ids (API, method, path, HTTP status, kind).
     pub reason: String,
+    /// When it was parked (no longer retried on its own; `trengo-sync retry` queues it again).
+    #[serde(default)]
+    pub parked_at: Option<DateTime<Utc>>,
 }
 
 impl From<retries::Retry> for RetryReport {
@@ -284,6 +301,7 @@ impl From<retries::Retry> for RetryReport {
             first_failed_at: r.first_failed_at,
             next_at: r.next_at,
             reason: r.reason,
+            parked_at: r.parked_at,
         }
     }
 }
@@ -397,6 +415,7 @@ pub fn collect_page_from_store(
         backfill: Vec::new(),
         readiness: None,
         oauth: OAuthReport::from_store(conn, now)?,
+        hint_queue: None,
     })
 }
 
@@ -435,7 +454,7 @@ pub async fn collect(
         .map(|(api, budget)| BudgetReport::new(*api, budget.snapshot()))
         .collect();
     report.backfill = backfill.snapshot(now);
-    report.readiness = Some(readiness.report(now, ready_window(board)));
+    report.readiness = Some(readiness.full_report(now, board));
     Ok(report)
 }
 

@@ -336,6 +336,15 @@ impl Dedupe {
         }
         true
     }
+
+    /// Forgets `key` (its hint could not be queued), so the sender's retry is acted on.
+    pub fn forget(&self, key: &str) {
+        let mut guard = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let (set, order) = &mut *guard;
+        if set.remove(key) {
+            order.retain(|k| k != key);
+        }
+    }
 }
 
 #[cfg(test)]

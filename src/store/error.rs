@@ -104,6 +104,23 @@ pub enum StoreError {
         given: Identity,
     },
 
+    /// Another process holds the store's writer lock (a daemon, or a `once`, is running).
+    #[error(
+        "the state database {path} is in use by another trengo-sync process ({holder_text}, \
+         holding {lock}): only one `run` or `once` may write a store at a time. Stop that \
+         process first (for the service: `systemctl stop trengo-sync`); `status`, `explain` \
+         and `plan` only read, and work while it runs.",
+        holder_text = match holder { Some(pid) => format!("pid {pid}"), None => "pid unknown".to_string() }
+    )]
+    Locked {
+        /// The database.
+        path: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+        /// The pid the holder wrote into the lock file, when it could be read.
+        holder: Option<u32>,
+    },
+
     /// Reading the file's first bytes failed.
     #[error(
         "cannot read {path}: {source}. Check that `store.path` names a file trengo-sync may read and write."

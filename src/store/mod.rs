@@ -26,6 +26,9 @@
 //!
 //! ## Opening
 //!
+//! One process writes a store at a time: [`Store::open`] takes the writer lock ([`lock`]),
+//! read-only opens and [`Store::open_for_edit`] do not.
+//!
 //! A file is judged before it is written (see `open.rs`): not SQLite, another program's,
 //! written by a newer trengo-sync, or damaged → refused, byte for byte untouched.
 
@@ -39,6 +42,7 @@ pub mod identity;
 pub mod intents;
 pub mod ledger;
 pub mod links;
+pub mod lock;
 pub mod oauth;
 mod open;
 pub mod retries;
@@ -67,6 +71,8 @@ pub struct Store {
     read_only: bool,
     /// An in-memory copy of `path` ([`Store::open_snapshot`]): writes never reach the file.
     snapshot: bool,
+    // The writer lock of a store opened with `open`; dropped (released) with the store.
+    _lock: Option<lock::WriterLock>,
 }
 
 impl Store {
@@ -74,9 +80,11 @@ impl Store {
     ///
     /// A missing or empty file becomes a new database. A file that is not SQLite, belongs to
     /// another program, was written by a newer trengo-sync, or is damaged is refused and left
-    /// untouched.
+    /// untouched. Takes the store's writer lock (see [`lock`]) for as long as the store is
+    /// open: a second writer is refused with [`StoreError::Locked`], naming the holder's pid.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref();
+        let writer = lock::acquire(path)?;
         // Judged first, read-only: nothing below may run on a file we must refuse.
         open::inspect(path)?;
         open::create_private(path);
@@ -92,6 +100,30 @@ impl Store {
             path: path.to_path_buf(),
             read_only: false,
             snapshot: false,
+            _lock: Some(writer),
+        })
+    }
+
+    /// Opens an existing, current database for a short edit of the store alone, beside a
+    /// daemon that may be running (`resolve`, `retry`): no writer lock, as such a command never
+    /// calls an API and SQLite serialises its one transaction with the daemon's. A missing file
+    /// or one needing an upgrade is refused as by [`Store::open_read_only`].
+    pub fn open_for_edit(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        // The same refusals as a read-only open, then a writable connection.
+        drop(Self::open_read_only(path)?);
+        let open_error = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut conn = Connection::open(path).map_err(open_error)?;
+        configure(&mut conn).map_err(open_error)?;
+        Ok(Self {
+            conn,
+            path: path.to_path_buf(),
+            read_only: false,
+            snapshot: false,
+            _lock: None,
         })
     }
 
@@ -123,6 +155,7 @@ impl Store {
             path: path.to_path_buf(),
             read_only: true,
             snapshot: false,
+            _lock: None,
         })
     }
 
@@ -170,6 +203,7 @@ impl Store {
             path,
             read_only: false,
             snapshot: false,
+            _lock: None,
         })
     }
 

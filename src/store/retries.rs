@@ -4,6 +4,13 @@
 //! here with an exponential, capped backoff, is picked up again when due, and shows as stuck
 //! in `status` once it has been failing for long. Items are named `kind:id`
 //! (`ticket:123`, `task:abc`, `contact:x`).
+//!
+//! Retries are bounded (issue #13 item 2): after [`RetryPolicy::attempts`] failures in a row,
+//! or at once through [`park`] for an item that cannot succeed (gone, invalid data), an item
+//! is *parked*: kept with its reason and shown as stuck, but no longer [`due`], so a pile of
+//! hopeless items cannot make every pass re-read them forever. A parked item leaves the table
+//! when a later read syncs it anyway ([`clear`]), or is queued again by hand ([`requeue`],
+//! `trengo-sync retry`).
 
 use std::time::Duration;
 
@@ -13,13 +20,16 @@ use rusqlite::{Connection, Row, params};
 use super::StoreError;
 use super::codec::Stamp;
 
-/// How long to wait before the next attempt: `base`, doubling per failure, at most `max`.
+/// How long to wait before the next attempt: `base`, doubling per failure, at most `max`;
+/// and how many failures in a row park the item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// The wait after the first failure.
     pub base: Duration,
     /// The longest wait.
     pub max: Duration,
+    /// Failures in a row after which the item is parked (`limits.item_attempts`).
+    pub attempts: u32,
 }
 
 impl RetryPolicy {
@@ -45,9 +55,11 @@ pub struct Retry {
     pub next_at: DateTime<Utc>,
     /// Why it failed last.
     pub reason: String,
+    /// When it was parked: it is then never due again on its own.
+    pub parked_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "item, attempts, first_failed_at, next_at, reason";
+const COLUMNS: &str = "item, attempts, first_failed_at, next_at, reason, parked_at";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Retry> {
     Ok(Retry {
@@ -56,6 +68,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Retry> {
         first_failed_at: row.get::<_, Stamp>(2)?.0,
         next_at: row.get::<_, Stamp>(3)?.0,
         reason: row.get(4)?,
+        parked_at: row.get::<_, Option<Stamp>>(5)?.map(|s| s.0),
     })
 }
 
@@ -67,7 +80,8 @@ fn after(now: DateTime<Utc>, wait: Duration) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
-/// Records one more failure of `item` and schedules its next attempt.
+/// Records one more failure of `item` and schedules its next attempt; at the policy's
+/// attempt cap the item is parked instead (logged once, with its reason).
 pub fn fail(
     conn: &Connection,
     item: &str,
@@ -76,32 +90,116 @@ pub fn fail(
     policy: &RetryPolicy,
 ) -> Result<Retry, StoreError> {
     let previous = get(conn, item)?;
-    let attempts = previous
-        .as_ref()
-        .map_or(0, |r| r.attempts)
-        .saturating_add(1);
-    let first_failed_at = previous.map_or(now, |r| r.first_failed_at);
+    let attempts = next_attempt(previous.as_ref());
+    let parked = attempts >= policy.attempts.max(1);
+    let reason = if parked && previous.as_ref().is_none_or(|p| p.parked_at.is_none()) {
+        tracing::warn!(
+            item,
+            attempts,
+            %reason,
+            "item parked after too many failed attempts; it is shown as stuck and no longer \
+             retried on its own (`trengo-sync retry {item}` queues it again)"
+        );
+        format!("parked after {attempts} attempts: {reason}")
+    } else {
+        reason.to_string()
+    };
+    put(
+        conn,
+        previous,
+        item,
+        attempts,
+        &reason,
+        after(now, policy.delay(attempts)),
+        parked.then_some(now),
+        now,
+    )
+}
+
+/// Parks `item` at once with `reason`: it cannot succeed by trying again (the item is gone,
+/// or its data is invalid). It stays in the table, shown as stuck, until a later read syncs
+/// it ([`clear`]) or a person queues it again ([`requeue`]).
+pub fn park(
+    conn: &Connection,
+    item: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<Retry, StoreError> {
+    let previous = get(conn, item)?;
+    let attempts = next_attempt(previous.as_ref());
+    tracing::warn!(item, %reason, "item parked: it cannot succeed by retrying");
+    put(conn, previous, item, attempts, reason, now, Some(now), now)
+}
+
+/// The number of the failure being recorded after `previous`.
+fn next_attempt(previous: Option<&Retry>) -> u32 {
+    previous.map_or(0, |r| r.attempts).saturating_add(1)
+}
+
+// One row per item; the columns travel separately as the table has them.
+#[allow(clippy::too_many_arguments)]
+fn put(
+    conn: &Connection,
+    previous: Option<Retry>,
+    item: &str,
+    attempts: u32,
+    reason: &str,
+    next_at: DateTime<Utc>,
+    parked_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<Retry, StoreError> {
     let retry = Retry {
         item: item.to_owned(),
         attempts,
-        first_failed_at,
-        next_at: after(now, policy.delay(attempts)),
+        first_failed_at: previous.as_ref().map_or(now, |r| r.first_failed_at),
+        next_at,
         reason: reason.to_owned(),
+        // Parked stays parked (with its first date) until cleared or queued again.
+        parked_at: previous.and_then(|r| r.parked_at).or(parked_at),
     };
     conn.prepare_cached(
-        "INSERT INTO retries (item, attempts, first_failed_at, next_at, reason)
-         VALUES (?1, ?2, ?3, ?4, ?5)
+        "INSERT INTO retries (item, attempts, first_failed_at, next_at, reason, parked_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (item) DO UPDATE SET attempts = excluded.attempts,
-             next_at = excluded.next_at, reason = excluded.reason",
+             next_at = excluded.next_at, reason = excluded.reason,
+             parked_at = excluded.parked_at",
     )?
     .execute(params![
         retry.item,
         retry.attempts,
         Stamp(retry.first_failed_at),
         Stamp(retry.next_at),
-        retry.reason
+        retry.reason,
+        retry.parked_at.map(Stamp),
     ])?;
     Ok(retry)
+}
+
+/// Queues a parked (or waiting) item again: due at `now`, with a fresh count of attempts.
+/// Returns whether the item was in the table.
+pub fn requeue(conn: &Connection, item: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "UPDATE retries SET parked_at = NULL, attempts = 0, next_at = ?2 WHERE item = ?1",
+        params![item, Stamp(now)],
+    )? == 1)
+}
+
+/// Queues every parked item again (see [`requeue`]); returns their names.
+pub fn requeue_parked(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+    let items: Vec<String> = parked(conn)?.into_iter().map(|r| r.item).collect();
+    for item in &items {
+        requeue(conn, item, now)?;
+    }
+    Ok(items)
+}
+
+/// Every parked item, by item name.
+pub fn parked(conn: &Connection) -> Result<Vec<Retry>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM retries WHERE parked_at IS NOT NULL ORDER BY item"
+    ))?;
+    let parked = stmt.query_map([], from_row)?.collect::<Result<_, _>>()?;
+    Ok(parked)
 }
 
 /// The failing item `item`, if it is failing.
@@ -112,10 +210,11 @@ pub fn get(conn: &Connection, item: &str) -> Result<Option<Retry>, StoreError> {
     Ok(rows.next().transpose()?)
 }
 
-/// The items due for another attempt at `now`, longest-waiting first.
+/// The items due for another attempt at `now`, longest-waiting first; parked items never are.
 pub fn due(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<Retry>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM retries WHERE next_at <= ?1 ORDER BY next_at, item"
+        "SELECT {COLUMNS} FROM retries WHERE parked_at IS NULL AND next_at <= ?1
+         ORDER BY next_at, item"
     ))?;
     let due = stmt
         .query_map([Stamp(now)], from_row)?
@@ -135,7 +234,7 @@ pub fn all(conn: &Connection) -> Result<Vec<Retry>, StoreError> {
     Ok(all)
 }
 
-/// Items failing for at least `older_than` at `now`: shown as stuck.
+/// Items failing for at least `older_than` at `now`, and every parked item: shown as stuck.
 pub fn stuck(
     conn: &Connection,
     now: DateTime<Utc>,
@@ -146,7 +245,8 @@ pub fn stuck(
         .and_then(|d| now.checked_sub_signed(d))
         .unwrap_or(DateTime::<Utc>::MIN_UTC);
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM retries WHERE first_failed_at <= ?1 ORDER BY first_failed_at, item"
+        "SELECT {COLUMNS} FROM retries WHERE first_failed_at <= ?1 OR parked_at IS NOT NULL
+         ORDER BY first_failed_at, item"
     ))?;
     let stuck = stmt
         .query_map([Stamp(since)], from_row)?
@@ -163,9 +263,62 @@ mod tests {
         let policy = RetryPolicy {
             base: Duration::from_secs(30),
             max: Duration::from_secs(3600),
+            attempts: 12,
         };
         let delays: Vec<u64> = (1..=9).map(|n| policy.delay(n).as_secs()).collect();
         assert_eq!(delays, [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]);
         assert_eq!(policy.delay(u32::MAX), Duration::from_secs(3600));
+    }
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
+    }
+
+    fn store() -> crate::store::Store {
+        crate::store::Store::open_in_memory().unwrap()
+    }
+
+    #[test]
+    fn an_item_failing_up_to_the_cap_is_parked_and_no_longer_due() {
+        let s = store();
+        let policy = RetryPolicy {
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(1),
+            attempts: 3,
+        };
+        for n in 0..2 {
+            let r = fail(s.conn(), "contact:x", "HTTP 500", at(n * 10), &policy).unwrap();
+            assert!(r.parked_at.is_none());
+            assert_eq!(due(s.conn(), at(n * 10 + 5)).unwrap().len(), 1);
+        }
+        let r = fail(s.conn(), "contact:x", "HTTP 500", at(20), &policy).unwrap();
+        assert_eq!(r.parked_at, Some(at(20)));
+        assert!(r.reason.contains("parked after 3 attempts"), "{}", r.reason);
+        assert!(due(s.conn(), at(10_000)).unwrap().is_empty());
+        let stuck = stuck(s.conn(), at(21), Duration::from_secs(3600)).unwrap();
+        assert_eq!(stuck.len(), 1, "parked is stuck at once");
+        // Another failure (a poll read it again) keeps it parked, with its first date.
+        let r = fail(s.conn(), "contact:x", "HTTP 500", at(30), &policy).unwrap();
+        assert_eq!(r.parked_at, Some(at(20)));
+        // By hand it is queued again, with a fresh count.
+        assert!(requeue(s.conn(), "contact:x", at(40)).unwrap());
+        let again = due(s.conn(), at(40)).unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].attempts, 0);
+        assert!(again[0].parked_at.is_none());
+    }
+
+    #[test]
+    fn park_parks_at_once_and_clear_forgets_a_parked_item() {
+        let s = store();
+        let r = park(s.conn(), "ticket:9", "HTTP 404: the ticket is gone", at(0)).unwrap();
+        assert_eq!(r.parked_at, Some(at(0)));
+        assert!(due(s.conn(), at(100)).unwrap().is_empty());
+        assert_eq!(parked(s.conn()).unwrap().len(), 1);
+        assert_eq!(requeue_parked(s.conn(), at(5)).unwrap(), ["ticket:9"]);
+        assert!(parked(s.conn()).unwrap().is_empty());
+        park(s.conn(), "ticket:9", "gone", at(6)).unwrap();
+        assert!(clear(s.conn(), "ticket:9").unwrap());
+        assert!(all(s.conn()).unwrap().is_empty());
     }
 }

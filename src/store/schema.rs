@@ -152,7 +152,14 @@ const MIGRATION_2: &str = r#"
 ALTER TABLE links ADD COLUMN gone TEXT;
 "#;
 
-const MIGRATIONS: &[M<'static>] = &[M::up(MIGRATION_1), M::up(MIGRATION_2)];
+/// Issue #13 item 2: an item that cannot succeed (gone, invalid, or past the attempt cap) is
+/// parked: kept with its reason, shown as stuck, never retried on its own again.
+const MIGRATION_3: &str = r#"
+ALTER TABLE retries ADD COLUMN parked_at TEXT;
+CREATE INDEX retries_due ON retries (next_at) WHERE parked_at IS NULL;
+"#;
+
+const MIGRATIONS: &[M<'static>] = &[M::up(MIGRATION_1), M::up(MIGRATION_2), M::up(MIGRATION_3)];
 
 /// The newest schema version this build knows (the number of migrations).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

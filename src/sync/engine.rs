@@ -202,11 +202,20 @@ impl Engine {
     /// The engine `plan` runs: on an in-memory copy of the store ([`Store::open_snapshot`]), so
     /// that the dry run can do everything a pass does up to the first remote write (bind the
     /// identity of a fresh store, settle intents) and record nothing. With OAuth, a refresh
-    /// rotates GHL's refresh token, which must be kept: the token vault alone writes to the file.
+    /// rotates GHL's refresh token, which must be kept: the token vault alone writes to the
+    /// file, through an edit connection that takes no writer lock (so `plan` also runs beside
+    /// the daemon; the vault re-reads the stored tokens before each refresh).
     pub fn for_plan(config: &Config, clock: SharedClock) -> Result<Self, EngineError> {
         let snapshot = Store::open_snapshot(&config.store.path)?;
         let vault = match &config.ghl.oauth {
-            Some(_) => Some(StoreHandle::new(Store::open(&config.store.path)?)),
+            Some(_) => Some(StoreHandle::new(
+                Store::open_for_edit(&config.store.path).map_err(|e| {
+                    setup(format!(
+                        "{e}; with OAuth the store holds GHL's tokens: run `trengo-sync auth ghl` \
+                         first"
+                    ))
+                })?,
+            )),
             None => None,
         };
         Self::with_store(config, clock, snapshot, vault)

@@ -130,6 +130,7 @@ impl EngineSettings {
             retry: RetryPolicy {
                 base: config.limits.retry_base.get(),
                 max: config.limits.retry_max.get(),
+                attempts: config.limits.item_attempts,
             },
             stuck_after: chrono(config.limits.stuck_after.get()),
             sweep_share: config.limits.sweep_share,

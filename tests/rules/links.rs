@@ -342,6 +342,8 @@ async fn ticket_leaving_scope_while_its_contacts_tag_item_fails_leaves_the_tag_a
     // In one pass: the ticket leaves scope, and a GHL tag arrives whose label Trengo lacks,
     // so the contact's tag item fails (the user has just turned label creation off).
     let no_labels = [("create_labels = true", "create_labels = false")];
+    // The daemon restarted with the new setting (one writer per store at a time).
+    drop(engine);
     let engine = engine_with(&world, &dir, &no_labels, "").await;
     world
         .trengo()

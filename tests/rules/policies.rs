@@ -112,7 +112,8 @@ async fn manual_policy_holds_an_assignee_conflict_until_resolve_settles_it() {
 
     // `resolve LINK assignee --take ghl`.
     {
-        let mut s = Store::open(dir.path().join("state.sqlite")).unwrap();
+        // As the command does: an edit of the store beside the running daemon.
+        let mut s = Store::open_for_edit(dir.path().join("state.sqlite")).unwrap();
         inspect::resolve(
             &mut s,
             link.id.0,

@@ -231,14 +231,7 @@ pub fn spawn_trengo_sync(
     env: &[(&str, &str)],
     output: Option<&Path>,
 ) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trengo-sync"));
-    cmd.args(args).args(["--config", config.to_str().unwrap()]);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("TRENGO_SYNC__") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("RUST_LOG", "warn").envs(env.iter().copied());
+    let mut cmd = trengo_sync_command(args, config, env);
     match output {
         Some(path) => {
             let file = std::fs::OpenOptions::new()
@@ -253,6 +246,20 @@ pub fn spawn_trengo_sync(
         }
     }
     cmd.spawn().unwrap()
+}
+
+/// `trengo-sync ARGS --config CONFIG` at `RUST_LOG=warn`, with the caller's `TRENGO_SYNC__*`
+/// variables removed and `env` added.
+pub fn trengo_sync_command(args: &[&str], config: &Path, env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trengo-sync"));
+    cmd.args(args).args(["--config", config.to_str().unwrap()]);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("TRENGO_SYNC__") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("RUST_LOG", "warn").envs(env.iter().copied());
+    cmd
 }
 
 /// Sends `signal` (`KILL`, `TERM`) to the child and reaps it.

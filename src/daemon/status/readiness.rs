@@ -1,4 +1,5 @@
-//! Readiness: whether both APIs answered recently and no brake is engaged (`/readyz`).
+//! Readiness: whether both APIs answered recently, both polls completed a pass within three
+//! of their periods, and no brake is engaged (`/readyz`).
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -82,7 +83,20 @@ impl Readiness {
         self.with(|s| s.brake = reason);
     }
 
-    /// `Ok` when ready at `now`, else every reason why not.
+    /// `Ok` when ready at `now` (what `/readyz` answers), else every reason why not:
+    /// [`Readiness::check`] over [`ready_window`], plus the polls `board` finds behind
+    /// ([`JobBoard::stale_polls`]; issue #13 item 2).
+    pub fn check_daemon(&self, now: DateTime<Utc>, board: &JobBoard) -> Result<(), Vec<String>> {
+        let reasons = self.full_report(now, board).reasons;
+        if reasons.is_empty() {
+            Ok(())
+        } else {
+            Err(reasons)
+        }
+    }
+
+    /// `Ok` when both APIs answered within `recent` of `now` and no brake is engaged, else
+    /// every reason why not.
     pub fn check(&self, now: DateTime<Utc>, recent: Duration) -> Result<(), Vec<String>> {
         let reasons = self.report(now, recent).reasons;
         if reasons.is_empty() {
@@ -92,7 +106,16 @@ impl Readiness {
         }
     }
 
-    /// The readiness as `/status` shows it.
+    /// The readiness as `/status` shows it: APIs and brake ([`Readiness::report`] over
+    /// [`ready_window`]), and polls that have not completed a pass for three periods.
+    pub fn full_report(&self, now: DateTime<Utc>, board: &JobBoard) -> ReadinessReport {
+        let mut report = self.report(now, ready_window(board));
+        report.reasons.extend(board.stale_polls(now));
+        report.ready = report.reasons.is_empty();
+        report
+    }
+
+    /// The readiness of the APIs and the brake alone.
     pub fn report(&self, now: DateTime<Utc>, recent: Duration) -> ReadinessReport {
         let (trengo, ghl, brake) =
             self.with(|s| (s.trengo.clone(), s.ghl.clone(), s.brake.clone()));

@@ -113,11 +113,17 @@ pub fn render_table(report: &StatusReport) -> String {
 
     let _ = writeln!(
         out,
-        "\nRetry queue: {}{} (stuck: {}, failing for more than {})",
+        "\nRetry queue: {}{} (stuck: {}, failing for more than {} or parked; parked on this \
+         page: {}; `trengo-sync retry ITEM` queues one again)",
         report.retries_total,
         shown(report, report.retries.len(), report.retries_total),
         report.stuck_total,
-        secs(i64::try_from(report.stuck_after_secs).unwrap_or(i64::MAX))
+        secs(i64::try_from(report.stuck_after_secs).unwrap_or(i64::MAX)),
+        report
+            .retries
+            .iter()
+            .filter(|r| r.parked_at.is_some())
+            .count()
     );
     let rows = report.retries.iter().map(|r| {
         let stuck = report.stuck.iter().any(|s| s.item == r.item);
@@ -125,8 +131,19 @@ pub fn render_table(report: &StatusReport) -> String {
             r.item.clone(),
             r.attempts.to_string(),
             stamp(r.first_failed_at),
-            stamp(r.next_at),
-            if stuck { "stuck" } else { "retrying" }.into(),
+            if r.parked_at.is_some() {
+                "-".to_string()
+            } else {
+                stamp(r.next_at)
+            },
+            if r.parked_at.is_some() {
+                "parked"
+            } else if stuck {
+                "stuck"
+            } else {
+                "retrying"
+            }
+            .into(),
             r.reason.clone(),
         ]
     });
