@@ -120,13 +120,25 @@ pub enum Command {
     },
     /// The daemon on the embedded fakes with scripted edits; needs no config and no account.
     Demo {
-        /// How long to run, in seconds.
-        #[arg(long, default_value_t = 60)]
-        duration: u64,
+        /// How long to run: seconds (`40`) or a duration (`40s`, `2m`).
+        #[arg(long, default_value = "60", value_parser = parse_demo_duration)]
+        duration: std::time::Duration,
         /// Seed of the simulated data.
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+}
+
+/// `demo --duration`: a bare number of seconds (`40`), or a duration as the configuration
+/// writes them (`40s`, `2m`, `1h 30m`; humantime's syntax).
+fn parse_demo_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    humantime::parse_duration(text).map_err(|_| {
+        format!("expected seconds (`40`) or a duration such as `40s`, `2m` or `1h`, found `{text}`")
+    })
 }
 
 /// Runs the command line; returns the process exit code.
@@ -189,10 +201,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         }
         Command::Demo { duration, seed } => {
             crate::logging::init(LogFormat::Text, "warn", cli.verbose);
-            runtime()?.block_on(crate::demo::run(
-                std::time::Duration::from_secs(*duration),
-                *seed,
-            ))?;
+            runtime()?.block_on(crate::demo::run(*duration, *seed))?;
             return Ok(ExitCode::SUCCESS);
         }
         _ => {}
