@@ -196,6 +196,7 @@ impl Daemon {
                     while let Ok(more) = hint_rx.try_recv() {
                         hints.push(more);
                     }
+                    super::metrics::hints_taken(hints.len());
                     run_one(
                         &engine,
                         &board,
@@ -249,7 +250,9 @@ async fn run_one(
             tx.commit().map_err(crate::store::StoreError::from)
         })
         .await;
+    let took = std::time::Instant::now();
     let result = engine.pass(pass, PassOptions::default()).await;
+    let took = took.elapsed();
     let now = engine.clock.now();
     let outcome = match &result {
         Ok(report) => {
@@ -271,9 +274,7 @@ async fn run_one(
         board.finished(kind, now, outcome.clone());
     }
     record_run(engine, name, started, now, &result).await;
-    metrics::counter!("trengo_sync_passes_total", "job" => name.to_string(),
-        "outcome" => if outcome.is_ok() { "ok" } else { "error" })
-    .increment(1);
+    super::metrics::pass_finished(name, took, outcome.is_ok());
     match &result {
         Ok(report) => {
             let w = (report.writes.trengo, report.writes.ghl);

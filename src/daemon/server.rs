@@ -227,6 +227,7 @@ async fn refresh_gauges(state: &ServerState) {
         }
         Err(e) => tracing::warn!(error = %e, "/metrics could not read cursors and links"),
     }
+    super::metrics::refresh_state(&state.store, now, state.stuck_after).await;
 }
 
 fn counted(
@@ -400,6 +401,7 @@ fn deliver(state: &ServerState, source: &'static str, key: &str, hint: Hint) -> 
     if state.hints.send(hint).is_err() {
         return stopping();
     }
+    super::metrics::hint_queued();
     counted(
         source,
         "accepted",

@@ -38,10 +38,7 @@ pub use crate::sync::engine::Hint;
 
 /// The lowercase name of an API, as `/status`, metrics and readiness reasons use it.
 pub fn api_name(api: Api) -> &'static str {
-    match api {
-        Api::Trengo => "trengo",
-        Api::Ghl => "ghl",
-    }
+    api.label()
 }
 
 /// Where a report came from.
