@@ -51,6 +51,19 @@ pub enum TakeSide {
     Ghl,
 }
 
+/// `history --field` values: the fields the ledger records.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum HistoryField {
+    /// Open/closed and completed.
+    Status,
+    /// Managed tags and labels.
+    Tags,
+    /// Notes and messages.
+    Comments,
+    /// Who the ticket and task are assigned to.
+    Assignee,
+}
+
 /// `--log-format` values.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum LogFormatArg {
@@ -103,6 +116,23 @@ pub enum Command {
     },
     /// Show the daemon's status (from its endpoint, or from the store when it is down).
     Status,
+    /// What crossed, when, which way, and which conflicts were settled and how, from the
+    /// ledger, oldest first; read-only, so it runs beside the daemon.
+    History {
+        /// Only this link (`status` and `explain` show link ids).
+        #[arg(long)]
+        link: Option<i64>,
+        /// Only entries since a date (`2026-05-01`), a time (`2026-05-01T08:00:00Z`) or a
+        /// duration back from now (`24h`, `7d`).
+        #[arg(long, value_parser = crate::history::parse_since)]
+        since: Option<crate::history::Since>,
+        /// Only this field.
+        #[arg(long, value_enum)]
+        field: Option<HistoryField>,
+        /// One JSON array instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Serve both API fakes (for trying a configuration without real accounts).
     Sim {
         /// Port of the Trengo fake on 127.0.0.1 (0 picks a free one).
@@ -245,6 +275,27 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 crate::inspect::explain(&engine, link).await
             })?;
             print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::History {
+            link,
+            since,
+            field,
+            json,
+        } => {
+            let filter = crate::history::Filter {
+                link,
+                since: since.map(|s| s.resolve(chrono::Utc::now())),
+                field: field
+                    .and_then(|f| f.to_possible_value())
+                    .map(|v| v.get_name().to_string()),
+            };
+            let entries = crate::history::read(&config.store.path, &filter)?;
+            if json {
+                print!("{}", crate::history::render_json(&entries));
+            } else {
+                print!("{}", crate::history::render_text(&entries, &filter));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Status => {

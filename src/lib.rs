@@ -22,6 +22,7 @@
 //! | [`sync`] | the engine: scope rules, normalisation, the pure planner, the executor |
 //! | [`demo`] | `trengo-sync demo`: the daemon on the embedded fakes, with scripted edits |
 //! | [`inspect`] | what `explain`, `conflicts` and `resolve` show and do |
+//! | [`history`] | `trengo-sync history`: the ledger read back, filtered, as lines or JSON |
 //! | [`sim`] | faithful, unkind in-process fakes of both APIs, for tests, `sim` and `demo` |
 //!
 //! One sync pass: change detection reads both APIs through [`trengo`] and [`ghl`], the pure
@@ -38,6 +39,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod ghl;
+pub mod history;
 pub mod inspect;
 pub mod logging;
 pub mod sim;
