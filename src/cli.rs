@@ -148,6 +148,21 @@ pub enum Command {
         #[arg(long, default_value_t = crate::sim::world::DEFAULT_TICKETS)]
         tickets: usize,
     },
+    /// Ask the running daemon's `/healthz` (at `http.listen`; a wildcard address is asked on
+    /// loopback); exit 0 when healthy, 1 otherwise. For container health checks.
+    Healthcheck,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to stdout, or write one page per command into a folder.
+    Man {
+        /// Write `trengo-sync.1` and one `trengo-sync-COMMAND.1` per command here.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// The daemon on the embedded fakes with scripted edits; needs no config and no account.
     Demo {
         /// How long to run: seconds (`40`) or a duration (`40s`, `2m`).
@@ -229,6 +244,20 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             }))?;
             return Ok(ExitCode::SUCCESS);
         }
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            use std::io::Write as _;
+            // Into a buffer first: clap_complete panics on a failed write (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "trengo-sync", &mut script);
+            // A reader that stops early (`| head`) is not an error worth a message.
+            let _ = std::io::stdout().write_all(&script);
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Man { dir } => {
+            man(dir.as_deref())?;
+            return Ok(ExitCode::SUCCESS);
+        }
         Command::Demo { duration, seed } => {
             crate::logging::init(LogFormat::Text, "warn", cli.verbose);
             runtime()?.block_on(crate::demo::run(*duration, *seed))?;
@@ -298,6 +327,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Healthcheck => runtime()?.block_on(healthcheck(&config)),
         Command::Status => {
             let text = runtime()?.block_on(crate::daemon::status::status_command(
                 &config,
@@ -306,13 +336,69 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sim { .. } | Command::Demo { .. } => Ok(ExitCode::SUCCESS),
+        Command::Sim { .. }
+        | Command::Demo { .. }
+        | Command::Completions { .. }
+        | Command::Man { .. } => Ok(ExitCode::SUCCESS),
         Command::Check => {
             print!("{}", check_report(&cli.config, &config));
             println!("{}", store_report(&config.store.path)?);
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `healthcheck`: GET `/healthz` on the daemon's own listener, within 5 seconds.
+async fn healthcheck(config: &Config) -> Result<ExitCode, Failure> {
+    let addr = crate::daemon::status::dial_address(config.http.listen);
+    let url = format!("http://{addr}/healthz");
+    let answer = async {
+        // The daemon is local: an HTTP(S)_PROXY from the environment must not intercept it.
+        let response = reqwest::Client::builder()
+            .no_proxy()
+            .build()?
+            .get(&url)
+            .timeout(std::time::Duration::from_secs(5))
+            .send()
+            .await?;
+        let status = response.status();
+        Ok::<_, reqwest::Error>((status, response.text().await.unwrap_or_default()))
+    }
+    .await;
+    match answer {
+        Ok((status, body)) if status.is_success() => {
+            print!("{body}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok((status, body)) => {
+            eprintln!("unhealthy: {url} answered {status}: {}", body.trim());
+            Ok(ExitCode::from(EXIT_FAILURE))
+        }
+        Err(e) => {
+            eprintln!(
+                "unhealthy: no answer from {url} (http.listen): {e}; is `trengo-sync run` running?"
+            );
+            Ok(ExitCode::from(EXIT_FAILURE))
+        }
+    }
+}
+
+/// `man`: the top page to stdout, or every command's page into `dir` (clap_mangen).
+fn man(dir: Option<&std::path::Path>) -> Result<(), Failure> {
+    use clap::CommandFactory as _;
+    let written = match dir {
+        Some(dir) => std::fs::create_dir_all(dir)
+            .and_then(|()| clap_mangen::generate_to(Cli::command(), dir))
+            .map_err(|e| (dir.display().to_string(), e)),
+        None => clap_mangen::Man::new(Cli::command())
+            .render(&mut std::io::stdout())
+            .map_err(|e| ("stdout".to_string(), e)),
+    };
+    written.map_err(|(to, e)| {
+        Failure::Other(anyhow::anyhow!(
+            "could not write the manual page to {to}: {e}"
+        ))
+    })
 }
 
 async fn daemon(config: Config) -> Result<ExitCode, Failure> {

@@ -362,7 +362,7 @@ pub async fn collect(
 
 /// Where to reach the daemon: its listen address, with an unspecified address (`0.0.0.0`,
 /// `[::]`) replaced by loopback, which such a listener also answers on.
-fn dial_address(listen: SocketAddr) -> SocketAddr {
+pub fn dial_address(listen: SocketAddr) -> SocketAddr {
     match listen.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => {
             SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), listen.port())
