@@ -53,6 +53,19 @@ pub enum TakeSide {
     Ghl,
 }
 
+/// `history --field` values: the fields the ledger records.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum HistoryField {
+    /// Open/closed and completed.
+    Status,
+    /// Managed tags and labels.
+    Tags,
+    /// Notes and messages.
+    Comments,
+    /// Who the ticket and task are assigned to.
+    Assignee,
+}
+
 /// `--log-format` values.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum LogFormatArg {
@@ -119,6 +132,23 @@ pub enum Command {
         #[arg(long, conflicts_with = "items")]
         all: bool,
     },
+    /// What crossed, when, which way, and which conflicts were settled and how, from the
+    /// ledger, oldest first; read-only, so it runs beside the daemon.
+    History {
+        /// Only this link (`status` and `explain` show link ids).
+        #[arg(long)]
+        link: Option<i64>,
+        /// Only entries since a date (`2026-05-01`), a time (`2026-05-01T08:00:00Z`) or a
+        /// duration back from now (`24h`, `7d`).
+        #[arg(long, value_parser = crate::history::parse_since)]
+        since: Option<crate::history::Since>,
+        /// Only this field.
+        #[arg(long, value_enum)]
+        field: Option<HistoryField>,
+        /// One JSON array instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Serve both API fakes (for trying a configuration without real accounts).
     #[cfg(feature = "sim")]
     Sim {
@@ -135,12 +165,27 @@ pub enum Command {
         #[arg(long, default_value_t = crate::sim::world::DEFAULT_TICKETS)]
         tickets: usize,
     },
+    /// Ask the running daemon's `/healthz` (at `http.listen`; a wildcard address is asked on
+    /// loopback); exit 0 when healthy, 1 otherwise. For container health checks.
+    Healthcheck,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to stdout, or write one page per command into a folder.
+    Man {
+        /// Write `trengo-sync.1` and one `trengo-sync-COMMAND.1` per command here.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// The daemon on the embedded fakes with scripted edits; needs no config and no account.
     #[cfg(feature = "sim")]
     Demo {
-        /// How long to run, in seconds.
-        #[arg(long, default_value_t = 60)]
-        duration: u64,
+        /// How long to run: seconds (`40`) or a duration (`40s`, `2m`).
+        #[arg(long, default_value = "60", value_parser = parse_demo_duration)]
+        duration: std::time::Duration,
         /// Seed of the simulated data.
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -170,6 +215,18 @@ pub enum AuthTarget {
 /// A secret argument: kept as a `SecretString`, so `Debug` of the parsed command hides it.
 fn secret_arg(value: &str) -> Result<secrecy::SecretString, std::convert::Infallible> {
     Ok(secrecy::SecretString::from(value.to_owned()))
+}
+
+/// `demo --duration`: a bare number of seconds (`40`), or a duration as the configuration
+/// writes them (`40s`, `2m`, `1h 30m`; humantime's syntax).
+fn parse_demo_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    humantime::parse_duration(text).map_err(|_| {
+        format!("expected seconds (`40`) or a duration such as `40s`, `2m` or `1h`, found `{text}`")
+    })
 }
 
 /// Runs the command line; returns the process exit code.
@@ -231,13 +288,24 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             }))?;
             return Ok(ExitCode::SUCCESS);
         }
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            use std::io::Write as _;
+            // Into a buffer first: clap_complete panics on a failed write (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "trengo-sync", &mut script);
+            // A reader that stops early (`| head`) is not an error worth a message.
+            let _ = std::io::stdout().write_all(&script);
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Man { dir } => {
+            man(dir.as_deref())?;
+            return Ok(ExitCode::SUCCESS);
+        }
         #[cfg(feature = "sim")]
         Command::Demo { duration, seed } => {
             crate::logging::init(LogFormat::Text, "warn", cli.verbose);
-            runtime()?.block_on(crate::demo::run(
-                std::time::Duration::from_secs(*duration),
-                *seed,
-            ))?;
+            runtime()?.block_on(crate::demo::run(*duration, *seed))?;
             return Ok(ExitCode::SUCCESS);
         }
         _ => {}
@@ -284,6 +352,28 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::History {
+            link,
+            since,
+            field,
+            json,
+        } => {
+            let filter = crate::history::Filter {
+                link,
+                since: since.map(|s| s.resolve(chrono::Utc::now())),
+                field: field
+                    .and_then(|f| f.to_possible_value())
+                    .map(|v| v.get_name().to_string()),
+            };
+            let entries = crate::history::read(&config.store.path, &filter)?;
+            if json {
+                print!("{}", crate::history::render_json(&entries));
+            } else {
+                print!("{}", crate::history::render_text(&entries, &filter));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Healthcheck => runtime()?.block_on(healthcheck(&config)),
         Command::Status => {
             let text = runtime()?.block_on(crate::daemon::status::status_command(
                 &config,
@@ -326,6 +416,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         }
         #[cfg(feature = "sim")]
         Command::Sim { .. } | Command::Demo { .. } => Ok(ExitCode::SUCCESS),
+        Command::Completions { .. } | Command::Man { .. } => Ok(ExitCode::SUCCESS),
         Command::Check => {
             print!("{}", check_report(&cli.config, &config));
             println!("{}", store_report(&config.store.path)?);
@@ -335,6 +426,59 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `healthcheck`: GET `/healthz` on the daemon's own listener, within 5 seconds.
+async fn healthcheck(config: &Config) -> Result<ExitCode, Failure> {
+    let addr = crate::daemon::status::dial_address(config.http.listen);
+    let url = format!("http://{addr}/healthz");
+    let answer = async {
+        // The daemon is local: an HTTP(S)_PROXY from the environment must not intercept it.
+        let response = reqwest::Client::builder()
+            .no_proxy()
+            .build()?
+            .get(&url)
+            .timeout(std::time::Duration::from_secs(5))
+            .send()
+            .await?;
+        let status = response.status();
+        Ok::<_, reqwest::Error>((status, response.text().await.unwrap_or_default()))
+    }
+    .await;
+    match answer {
+        Ok((status, body)) if status.is_success() => {
+            print!("{body}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok((status, body)) => {
+            eprintln!("unhealthy: {url} answered {status}: {}", body.trim());
+            Ok(ExitCode::from(EXIT_FAILURE))
+        }
+        Err(e) => {
+            eprintln!(
+                "unhealthy: no answer from {url} (http.listen): {e}; is `trengo-sync run` running?"
+            );
+            Ok(ExitCode::from(EXIT_FAILURE))
+        }
+    }
+}
+
+/// `man`: the top page to stdout, or every command's page into `dir` (clap_mangen).
+fn man(dir: Option<&std::path::Path>) -> Result<(), Failure> {
+    use clap::CommandFactory as _;
+    let written = match dir {
+        Some(dir) => std::fs::create_dir_all(dir)
+            .and_then(|()| clap_mangen::generate_to(Cli::command(), dir))
+            .map_err(|e| (dir.display().to_string(), e)),
+        None => clap_mangen::Man::new(Cli::command())
+            .render(&mut std::io::stdout())
+            .map_err(|e| ("stdout".to_string(), e)),
+    };
+    written.map_err(|(to, e)| {
+        Failure::Other(anyhow::anyhow!(
+            "could not write the manual page to {to}: {e}"
+        ))
+    })
 }
 
 async fn daemon(config: Config) -> Result<ExitCode, Failure> {

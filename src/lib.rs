@@ -22,6 +22,7 @@
 //! | [`sync`] | the engine: scope rules, normalisation, the pure planner, the executor |
 //! | [`demo`] | `trengo-sync demo`: the daemon on the embedded fakes, with scripted edits (feature `sim`) |
 //! | [`inspect`] | what `explain`, `conflicts` and `resolve` show and do |
+//! | [`history`] | `trengo-sync history`: the ledger read back, filtered, as lines or JSON |
 //! | [`sim`] | faithful, unkind in-process fakes of both APIs, for tests, `sim` and `demo` (feature `sim`) |
 //!
 //! One sync pass: change detection reads both APIs through [`trengo`] and [`ghl`], the pure
@@ -43,6 +44,7 @@ pub mod daemon;
 #[cfg(feature = "sim")]
 pub mod demo;
 pub mod ghl;
+pub mod history;
 pub mod inspect;
 pub mod logging;
 #[cfg(feature = "sim")]

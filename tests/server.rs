@@ -1,8 +1,9 @@
 //! The daemon's HTTP surface over real HTTP on 127.0.0.1: health, readiness, status, metrics,
 //! webhooks, and `trengo-sync status` with and without a running daemon.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -556,35 +557,8 @@ async fn metrics_expose_the_families_in_prometheus_text() {
     ] {
         assert!(text.contains(family), "missing {family} in:\n{text}");
     }
-    promtool_check(&text);
+    support::promtool_check(&text);
     daemon.stop().await;
-}
-
-/// Runs Prometheus' own checker on the text when `promtool` is installed.
-fn promtool_check(text: &str) {
-    let spawned = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn();
-    let Ok(mut child) = spawned else {
-        eprintln!("note: promtool is not on PATH; skipping `promtool check metrics`");
-        return;
-    };
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "promtool check metrics failed:\n{}{}\n--- metrics ---\n{text}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 #[tokio::test]

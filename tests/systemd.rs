@@ -22,10 +22,7 @@ fn staged(unit: &str, dir: &Path) -> std::path::PathBuf {
             .join(unit),
     )
     .unwrap()
-    .replace(
-        "/usr/local/bin/trengo-sync",
-        env!("CARGO_BIN_EXE_trengo-sync"),
-    );
+    .replace("/usr/bin/trengo-sync", env!("CARGO_BIN_EXE_trengo-sync"));
     let path = dir.join(unit);
     std::fs::write(&path, text).unwrap();
     path

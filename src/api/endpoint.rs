@@ -501,6 +501,12 @@ impl Endpoint {
         started: tokio::time::Instant,
         attempt: usize,
     ) {
+        // Every attempt counts, retries included; "error" when no answer came (timeout, refused
+        // or dropped connection).
+        let status_label = status.map_or_else(|| "error".to_string(), |s| s.to_string());
+        metrics::counter!("trengo_sync_api_requests_total",
+            "api" => call.api.label(), "status" => status_label)
+        .increment(1);
         let snapshot = self.budget.snapshot();
         tracing::debug!(
             api = %call.api,

@@ -19,6 +19,16 @@ pub enum Api {
     Ghl,
 }
 
+impl Api {
+    /// The API's name in metric labels and JSON: `trengo` or `ghl`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Api::Trengo => "trengo",
+            Api::Ghl => "ghl",
+        }
+    }
+}
+
 impl fmt::Display for Api {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

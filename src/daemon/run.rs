@@ -179,7 +179,10 @@ impl Daemon {
                 None => tokio::select! {
                     biased;
                     () = stopped(&mut term_rx) => Next::Stop,
-                    batch = hints.next_batch(HINTS_PER_PASS) => Next::Hints(batch),
+                    batch = hints.next_batch(HINTS_PER_PASS) => {
+                        super::metrics::hint_queue_depth(hints.len());
+                        Next::Hints(batch)
+                    }
                     Some(kind) = job_rx.recv() => Next::Job(kind),
                 },
             };
@@ -293,7 +296,9 @@ async fn run_one(
             tx.commit().map_err(crate::store::StoreError::from)
         })
         .await;
+    let took = std::time::Instant::now();
     let result = engine.pass(pass, PassOptions::default()).await;
+    let took = took.elapsed();
     let now = engine.clock.now();
     let outcome = match &result {
         Ok(report) => {
@@ -316,9 +321,7 @@ async fn run_one(
         board.finished(kind, now, outcome.clone());
     }
     record_run(engine, name, started, now, &result).await;
-    metrics::counter!("trengo_sync_passes_total", "job" => name.to_string(),
-        "outcome" => if outcome.is_ok() { "ok" } else { "error" })
-    .increment(1);
+    super::metrics::pass_finished(name, took, outcome.is_ok());
     match &result {
         Ok(report) => {
             let w = (report.writes.trengo, report.writes.ghl);

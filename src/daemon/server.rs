@@ -352,6 +352,7 @@ async fn refresh_gauges(state: &ServerState) {
         }
         Err(e) => tracing::warn!(error = %e, "/metrics could not read cursors and links"),
     }
+    super::metrics::refresh_state(&state.store, now, state.stuck_after).await;
 }
 
 fn counted(
@@ -547,7 +548,9 @@ fn deliver(state: &ServerState, source: &'static str, key: &str, hint: Hint) -> 
         );
     }
     tracing::debug!(source, ?hint, "webhook hint queued");
-    match state.hints.push(hint) {
+    let pushed = state.hints.push(hint);
+    super::metrics::hint_queue_depth(state.hints.len());
+    match pushed {
         Pushed::Queued | Pushed::Merged => counted(
             source,
             "accepted",

@@ -90,10 +90,7 @@ pub use crate::sync::engine::Hint;
 
 /// The lowercase name of an API, as `/status`, metrics and readiness reasons use it.
 pub fn api_name(api: Api) -> &'static str {
-    match api {
-        Api::Trengo => "trengo",
-        Api::Ghl => "ghl",
-    }
+    api.label()
 }
 
 /// Where a report came from.
@@ -460,7 +457,7 @@ pub async fn collect(
 
 /// Where to reach the daemon: its listen address, with an unspecified address (`0.0.0.0`,
 /// `[::]`) replaced by loopback, which such a listener also answers on.
-fn dial_address(listen: SocketAddr) -> SocketAddr {
+pub fn dial_address(listen: SocketAddr) -> SocketAddr {
     match listen.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => {
             SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), listen.port())

@@ -489,10 +489,12 @@ ghl_public_key = {public_key}
     }
 
     /// What `trengo-sync sim` prints: URLs, admin surfaces, tokens and the configuration.
+    /// Every line before the configuration is a TOML comment, so the whole text is a
+    /// configuration file (`trengo-sync sim > sim.toml` saves one that parses as is).
     pub fn banner(&self, store_path: &Path, listen: SocketAddr) -> String {
         let web = self.trengo_web_url();
         let ghl = self.ghl_base_url();
-        format!(
+        let header = format!(
             "trengo-sync sim: seed {seed}, {people} people on both sides, {tickets} tickets
 
 Trengo fake
@@ -509,10 +511,8 @@ GHL fake
   webhooks   public key {key}
   admin      {ghl}/_sim/state, /_sim/tasks/{{id}}/complete, /_sim/contacts/{{id}}/tags, …
 
-A configuration for a daemon pointed at these fakes (save it as sim.toml and run
-`trengo-sync check --config sim.toml`):
-
-{config}",
+This whole output is a configuration for a daemon pointed at these fakes: save it
+(`trengo-sync sim > sim.toml`, or copy it) and run `trengo-sync check --config sim.toml`.",
             seed = self.seed,
             people = self.people.len(),
             tickets = self.trengo.ticket_ids().len(),
@@ -522,8 +522,19 @@ A configuration for a daemon pointed at these fakes (save it as sim.toml and run
             ghl_token = self.ghl_options.private_token.expose_secret(),
             location = self.location_id(),
             key = self.ghl_public_key(),
-            config = self.config_toml(store_path, listen),
-        )
+        );
+        let mut out = String::new();
+        for line in header.lines() {
+            out.push('#');
+            if !line.is_empty() {
+                out.push(' ');
+                out.push_str(line);
+            }
+            out.push('\n');
+        }
+        out.push('\n');
+        out.push_str(&self.config_toml(store_path, listen));
+        out
     }
 
     /// Stops both fakes and waits for their servers to end.
@@ -569,8 +580,10 @@ pub async fn serve(
     .await?;
     let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 8642));
     let banner = world.banner(Path::new(SIM_STORE_PATH), listen);
-    // print! rather than a raw stdout handle: test harnesses capture it.
-    print!("{banner}\nServing until Ctrl-C.\n");
+    // print! rather than a raw stdout handle: test harnesses capture it. The notice goes to
+    // stderr, so stdout ends with the configuration and a copy of it parses as is.
+    print!("{banner}");
+    eprintln!("Serving until Ctrl-C.");
     tracing::info!(
         trengo = %world.trengo_base_url(),
         ghl = %world.ghl_base_url(),

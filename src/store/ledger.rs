@@ -181,6 +181,27 @@ pub fn recent(
     Ok(entries)
 }
 
+/// Entries oldest first, narrowed to one link, to those at or after `since`, and to one field,
+/// each when given (`trengo-sync history`).
+pub fn matching(
+    conn: &Connection,
+    link: Option<LinkId>,
+    since: Option<DateTime<Utc>>,
+    field: Option<&str>,
+) -> Result<Vec<Entry>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT at, link_id, kind, field, side, op, old_value, new_value, losing_value, detail
+         FROM ledger
+         WHERE (?1 IS NULL OR link_id = ?1) AND (?2 IS NULL OR at >= ?2)
+           AND (?3 IS NULL OR field = ?3)
+         ORDER BY id",
+    )?;
+    let entries = stmt
+        .query_map(params![link, since.map(Stamp), field], from_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(entries)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,8 +232,16 @@ mod tests {
         record(conn, &settled).unwrap();
         assert_eq!(
             recent(conn, Some(LinkId(1)), 10).unwrap(),
-            vec![settled.clone(), first]
+            vec![settled.clone(), first.clone()]
         );
-        assert_eq!(recent(conn, None, 2).unwrap(), vec![settled, other]);
+        assert_eq!(recent(conn, None, 2).unwrap(), vec![settled.clone(), other]);
+        assert_eq!(
+            matching(conn, Some(LinkId(1)), None, Some("status")).unwrap(),
+            vec![first.clone(), settled.clone()]
+        );
+        assert_eq!(
+            matching(conn, None, Some(t0 + chrono::Duration::seconds(1)), None).unwrap(),
+            vec![]
+        );
     }
 }

@@ -472,6 +472,12 @@ impl Executor<'_> {
             | Op::SettleConflict { .. } => return Ok(none),
         };
         if counted != none {
+            // One line per change at info level, as `history` and the demo show it.
+            tracing::info!(
+                link = entry.link_id.map(|l| l.0),
+                to = entry.side.as_deref(),
+                "{op}"
+            );
             self.ledger(entry).await?;
         }
         Ok(counted)

@@ -267,3 +267,31 @@ pub async fn audit(
 }
 pub mod reliability;
 pub mod settled;
+
+/// Runs Prometheus' own checker on the text when `promtool` is installed.
+pub fn promtool_check(text: &str) {
+    use std::io::Write as _;
+    let spawned = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let Ok(mut child) = spawned else {
+        eprintln!("note: promtool is not on PATH; skipping `promtool check metrics`");
+        return;
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "promtool check metrics failed:\n{}{}\n--- metrics ---\n{text}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
