@@ -11,7 +11,6 @@
 
 pub mod models;
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -221,13 +220,21 @@ impl TrengoClient {
     }
 
     /// Tickets whose `updated_at` is after `watermark` (`updated_at_gt`, §3.4 \[OBS\]), formatted
-    /// as `YYYY-MM-DD HH:MM:SS` in the configured zone. The order drifts while paging, so a
-    /// ticket may come twice; callers dedupe by id.
+    /// as `YYYY-MM-DD HH:MM:SS` in the configured zone.
+    ///
+    /// Always listed oldest last message first (`sort=date`), whatever `filters` say: the order
+    /// is by last message time and drifts while paging (§3.4 item 2), and a ticket that gets a
+    /// message mid-walk then moves to the *end* of the list, where the walk still reaches it,
+    /// instead of to page 1, which it has left behind. It may come twice; callers dedupe by id.
     pub fn tickets_updated_since(
         &self,
         watermark: DateTime<Utc>,
         filters: &TicketFilters,
     ) -> impl Stream<Item = Result<Ticket, ApiError>> + Send + '_ {
+        let filters = TicketFilters {
+            oldest_first: true,
+            ..filters.clone()
+        };
         let mut query = filters.to_query();
         query.push((
             "updated_at_gt".to_string(),
@@ -480,21 +487,30 @@ impl TrengoClient {
         self.paginate_owned(path.to_string(), query)
     }
 
-    /// Follows `links.next` until it is null or a page comes back empty (§3.1). Pages are
-    /// fetched one after another, never in parallel (the order drifts, §3.4). A `next` link
-    /// pointing at another host is re-based onto the configured base URL, so the token is never
-    /// sent anywhere else; a link seen before ends the walk instead of looping.
+    /// Walks the pages until `links.next` is null or a page comes back empty (§3.1). Pages are
+    /// fetched one after another, never in parallel (the order drifts, §3.4).
+    ///
+    /// `links.next` is read only for the page number it names: each next page is requested
+    /// from this walk's own path and query with `page` set, because a real `next` link may
+    /// carry only `?page=N` (the captured ones do, §3.1, §13), and following it verbatim would
+    /// drop the filters and list the whole mailbox from page 2 on. A link without a page
+    /// number means "the page after this one"; a page number not ahead of the current one
+    /// ends the walk instead of looping. The token only ever goes to the configured base URL.
     fn paginate_owned<T: DeserializeOwned + Send + 'static>(
         &self,
         path: String,
         query: Vec<(String, String)>,
     ) -> impl Stream<Item = Result<T, ApiError>> + Send + '_ {
+        let query: Vec<(String, String)> = query.into_iter().filter(|(k, _)| k != "page").collect();
         try_stream! {
-            let mut request = Request::get(path);
-            request.query = query;
-            let mut seen: HashSet<String> = HashSet::new();
+            let mut page_no: u64 = 1;
             loop {
-                let reply = self.send(request.clone()).await?;
+                let mut request = Request::get(path.clone());
+                request.query = query.clone();
+                if page_no > 1 {
+                    request.query.push(("page".to_string(), page_no.to_string()));
+                }
+                let reply = self.send(request).await?;
                 let page: Page<T> = self.decode(&reply)?;
                 if page.data.is_empty() {
                     break;
@@ -503,28 +519,50 @@ impl TrengoClient {
                     yield item;
                 }
                 let Some(next) = page.links.next else { break };
-                let next = self.rebase(&next, &reply)?;
-                if !seen.insert(next.as_str().to_string()) {
-                    tracing::warn!(path = %next.path(), "Trengo pagination returned a page link twice; stopping");
+                let next_no = next_page_number(&next, page_no, &reply)?;
+                if next_no <= page_no {
+                    tracing::warn!(path = %path, page = page_no, next = next_no, "Trengo pagination pointed back to an earlier page; stopping");
                     break;
                 }
-                request = Request::get(next.path().to_string());
-                request.url = Some(next);
+                page_no = next_no;
             }
         }
     }
 
-    fn rebase(&self, next: &str, reply: &Reply) -> Result<Url, ApiError> {
-        let parsed = Url::parse(next)
-            .or_else(|_| self.endpoint.base_url().join(next))
-            .map_err(|e| reply.malformed(format!("links.next {next:?} is not a URL: {e}")))?;
-        let base = self.endpoint.base_url();
-        if parsed.origin() == base.origin() {
-            return Ok(parsed);
-        }
-        let mut rebased = base.clone();
-        rebased.set_path(parsed.path());
-        rebased.set_query(parsed.query());
-        Ok(rebased)
+    /// One page of `path` with `query` as the API answers it, undecoded (for `doctor`, which
+    /// inspects the envelope itself: the shape of `links.next`, the order, the filters).
+    pub async fn raw_page(
+        &self,
+        path: &str,
+        query: Vec<(String, String)>,
+    ) -> Result<Value, ApiError> {
+        let mut request = Request::get(path.to_string());
+        request.query = query;
+        self.send(request).await?.value()
+    }
+
+    /// The raw answer of `GET path` (for `doctor`'s shape checks).
+    pub async fn raw_get(&self, path: &str) -> Result<Value, ApiError> {
+        self.send(Request::get(path.to_string())).await?.value()
+    }
+}
+
+/// The page number a `links.next` URL names (`?page=N`), or the page after `current` when it
+/// names none. A link that is not a URL at all is a wrong-shaped answer.
+fn next_page_number(next: &str, current: u64, reply: &Reply) -> Result<u64, ApiError> {
+    let base = Url::parse("http://relative.invalid/").map_err(|e| reply.malformed(e))?;
+    let parsed = Url::parse(next)
+        .or_else(|_| base.join(next))
+        .map_err(|e| reply.malformed(format!("links.next {next:?} is not a URL: {e}")))?;
+    let named = parsed
+        .query_pairs()
+        .find(|(k, _)| k == "page")
+        .map(|(_, v)| v.trim().parse::<u64>());
+    match named {
+        Some(Ok(n)) => Ok(n),
+        Some(Err(_)) => Err(reply.malformed(format!(
+            "links.next {next:?} has a page number that is not a number"
+        ))),
+        None => Ok(current + 1),
     }
 }

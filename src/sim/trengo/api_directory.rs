@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::api_tickets::per_page;
 use super::http::{ApiError, Fields, QueryPairs, empty_ok, full_page, simple_page};
@@ -36,6 +36,7 @@ fn list_of<T>(
             &query,
             per_page(options, &query),
             &path,
+            options.next_link_keeps_filters,
             |item| render(&renderer, item),
         )
     });
@@ -303,14 +304,25 @@ pub async fn custom_fields(State(sim): State<TrengoSimState>, RawQuery(raw): Raw
     )
 }
 
+/// The `timezone` users carry unless `users_carry_account_zone`: what the agents of the one
+/// captured account had, an hour off its rendering zone (trengo-api.md §4.3 \[OBS\]).
+pub const AGENT_TIMEZONE: &str = "Africa/Cairo";
+
 /// `GET /users`.
 pub async fn users(State(sim): State<TrengoSimState>, RawQuery(raw): RawQuery) -> Answer {
+    let account_zone = sim.options().users_carry_account_zone;
     list_of(
         &sim,
         raw,
         "/users",
         |w| w.users.values().collect(),
-        |r, u| r.user(u),
+        |r, u| {
+            let mut user = r.user(u);
+            if !account_zone {
+                user["timezone"] = json!(AGENT_TIMEZONE);
+            }
+            user
+        },
     )
 }
 

@@ -1,0 +1,147 @@
+//! Where the real APIs may differ from our picture of them (issue #14): each uncertain fact is
+//! a fake switch whose pessimistic setting is the default, and the clients work under both.
+//! Paging that drops the filters, answers of an unexpected shape, writes reality may refuse.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use trengo_sync::api::{Budget, RetryPolicy};
+use trengo_sync::clock::{ManualClock, SharedClock};
+use trengo_sync::sim::trengo::{DEFAULT_TOKEN, SeedSpec, TrengoFake, TrengoFakeOptions};
+use trengo_sync::trengo::{TicketFilters, TicketStatus, TrengoClient, TrengoClientConfig};
+use url::Url;
+
+fn start_time() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-02-03T13:17:31Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+struct Trengo {
+    fake: TrengoFake,
+    clock: Arc<ManualClock>,
+    client: TrengoClient,
+}
+
+async fn trengo(options: TrengoFakeOptions, tickets: usize) -> Trengo {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let clock = ManualClock::new(start_time());
+    let zone = options.zone;
+    let fake = TrengoFake::start(listener, options, clock.clone()).unwrap();
+    fake.seed(&SeedSpec {
+        tickets,
+        ..SeedSpec::default()
+    });
+    let shared: SharedClock = clock.clone();
+    let mut config = TrengoClientConfig::new(
+        Url::parse(&fake.base_url()).unwrap(),
+        SecretString::from(DEFAULT_TOKEN.to_string()),
+        zone,
+    );
+    config.timeout = Duration::from_secs(10);
+    config.retry = RetryPolicy {
+        max_retries: 3,
+        min_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(50),
+    };
+    let budget = Arc::new(Budget::new("trengo", 60_000, Duration::from_secs(60)));
+    let client = TrengoClient::new(config, shared, budget).unwrap();
+    Trengo {
+        fake,
+        clock,
+        client,
+    }
+}
+
+fn with_links_keeping_filters(keep: bool) -> TrengoFakeOptions {
+    TrengoFakeOptions {
+        next_link_keeps_filters: keep,
+        ..TrengoFakeOptions::default()
+    }
+}
+
+// ----- item 2: paging -----
+
+#[tokio::test]
+async fn a_filtered_listing_stays_filtered_on_every_page_whatever_links_next_carries() {
+    for keep in [false, true] {
+        let t = trengo(with_links_keeping_filters(keep), 120).await;
+        let everything: Vec<_> = t
+            .client
+            .tickets(&TicketFilters::default())
+            .try_collect()
+            .await
+            .unwrap();
+        // The most common status: more than a page of it, less than the mailbox.
+        let status = [
+            TicketStatus::Open,
+            TicketStatus::Assigned,
+            TicketStatus::Closed,
+        ]
+        .into_iter()
+        .max_by_key(|s| everything.iter().filter(|t| &t.status == s).count())
+        .unwrap();
+        let closed: HashSet<i64> = everything
+            .iter()
+            .filter(|t| t.status == status)
+            .map(|t| t.id)
+            .collect();
+        assert!(closed.len() > 25 && closed.len() < everything.len());
+        t.fake.reset_counters();
+        let listed: Vec<_> = t
+            .client
+            .tickets(&TicketFilters {
+                status: Some(status.clone()),
+                ..TicketFilters::default()
+            })
+            .try_collect()
+            .await
+            .unwrap();
+        let ids: HashSet<i64> = listed.iter().map(|t| t.id).collect();
+        assert_eq!(ids, closed, "links keep filters: {keep}");
+        assert!(listed.iter().all(|t| t.status == status));
+        let pages = t.fake.counters().count("GET /api/v2/tickets");
+        assert_eq!(
+            pages as usize,
+            closed.len().div_ceil(25),
+            "one request per page of closed tickets, not a crawl of the mailbox (keep: {keep})"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_watermark_listing_is_oldest_first_and_misses_no_ticket_that_moves_mid_walk() {
+    for keep in [false, true] {
+        let t = trengo(with_links_keeping_filters(keep), 80).await;
+        t.clock.advance(chrono::Duration::minutes(5));
+        let watermark = start_time() - chrono::Duration::days(365);
+        let mut stream = t
+            .client
+            .tickets_updated_since(watermark, &TicketFilters::default())
+            .boxed();
+        let mut seen = Vec::new();
+        while seen.len() < 25 {
+            seen.push(stream.next().await.unwrap().unwrap().id);
+        }
+        // A ticket not reached yet gets a message: newest first, it would jump to page 1,
+        // behind the walk; oldest first, it moves to the end, ahead of it.
+        let all = t.fake.ticket_ids();
+        let moved = *all.iter().find(|id| !seen.contains(id)).unwrap();
+        t.fake
+            .post_customer_message(moved, "Any news on my order?")
+            .unwrap();
+        while let Some(ticket) = stream.next().await {
+            seen.push(ticket.unwrap().id);
+        }
+        let unique: HashSet<i64> = seen.iter().copied().collect();
+        assert!(unique.contains(&moved), "keep: {keep}");
+        assert_eq!(unique.len(), all.len(), "keep: {keep}");
+        let sorts = t.fake.counters();
+        assert!(sorts.count("GET /api/v2/tickets") >= 4);
+    }
+}
