@@ -145,3 +145,51 @@ async fn a_watermark_listing_is_oldest_first_and_misses_no_ticket_that_moves_mid
         assert!(sorts.count("GET /api/v2/tickets") >= 4);
     }
 }
+
+// ----- item 4: answers of an unexpected shape -----
+
+mod support;
+
+use trengo_sync::sim::Faults;
+
+fn stripping(keys: &[&str]) -> Faults {
+    Faults {
+        strip_keys: keys.iter().map(|k| k.to_string()).collect(),
+        ..Faults::default()
+    }
+}
+
+#[tokio::test]
+async fn an_answer_missing_what_the_engine_reads_is_an_error_naming_the_endpoint() {
+    let world = support::world(3, 6, 4).await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = support::engine(&world, &dir).await;
+    let person = world.people()[0].clone();
+
+    world.ghl().set_faults(stripping(&["contact"]));
+    let err = engine
+        .ghl
+        .find_duplicate(Some(&person.email), None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("/contacts/search/duplicate") && err.contains("contact"),
+        "{err}"
+    );
+
+    world.ghl().set_faults(stripping(&["users"]));
+    let err = engine.ghl.users().await.unwrap_err().to_string();
+    assert!(err.contains("/users/") && err.contains("users"), "{err}");
+    world.ghl().set_faults(Faults::default());
+
+    let ticket = world.trengo().ticket_ids()[0];
+    world.trengo().set_faults(stripping(&["labels"]));
+    let err = engine.trengo.ticket(ticket).await.unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("/tickets/{ticket}")) && err.contains("labels"),
+        "{err}"
+    );
+    world.trengo().set_faults(Faults::default());
+    assert!(engine.trengo.ticket(ticket).await.is_ok());
+}
