@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use futures::{StreamExt, TryStreamExt};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
@@ -192,4 +192,118 @@ async fn an_answer_missing_what_the_engine_reads_is_an_error_naming_the_endpoint
     );
     world.trengo().set_faults(Faults::default());
     assert!(engine.trengo.ticket(ticket).await.is_ok());
+}
+
+// ----- item 3: writes reality may refuse -----
+
+fn ghl_switches(world: &trengo_sync::sim::world::SimWorld, accept: bool) {
+    let mut switches = world.ghl().switches();
+    switches.upsert_phone_only_accepted = accept;
+    switches.task_update_partial_accepted = accept;
+    world.ghl().set_switches(switches);
+}
+
+#[tokio::test]
+async fn a_contact_with_only_a_phone_is_made_whether_or_not_upsert_takes_it() {
+    for accept in [false, true] {
+        let world = support::world(4, 4, 3).await;
+        ghl_switches(&world, accept);
+        let dir = tempfile::tempdir().unwrap();
+        let engine = support::engine(&world, &dir).await;
+        let phone = "+31687654321";
+        let fields = trengo_sync::ghl::ContactFields {
+            phone: Some(phone.into()),
+            name: Some("Phone Only".into()),
+            ..Default::default()
+        };
+        let made = engine.ghl.upsert_contact(&fields).await.unwrap();
+        assert!(made.created, "accept: {accept}");
+        let found = engine.ghl.find_duplicate(None, Some(phone)).await.unwrap();
+        assert_eq!(
+            found.map(|c| c.id),
+            Some(made.contact.id),
+            "accept: {accept}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_task_update_keeps_its_title_and_due_date_whether_or_not_a_partial_put_is_taken() {
+    for accept in [false, true] {
+        let world = support::world(5, 4, 3).await;
+        ghl_switches(&world, accept);
+        let dir = tempfile::tempdir().unwrap();
+        let engine = support::engine(&world, &dir).await;
+        let contact = world.people()[0].ghl_contact_id.clone();
+        let task = world
+            .ghl()
+            .create_task(
+                &contact,
+                &serde_json::json!({"title": "Call back", "body": "b"}),
+            )
+            .unwrap();
+        let task_id = task["id"].as_str().unwrap().to_string();
+        let before = engine.ghl.task(&contact, &task_id).await.unwrap();
+        let update = trengo_sync::ghl::TaskUpdate {
+            body: Some("new body".into()),
+            ..Default::default()
+        };
+        let after = engine
+            .ghl
+            .update_task(&contact, &task_id, &update)
+            .await
+            .unwrap();
+        assert_eq!(after.body.as_deref(), Some("new body"), "accept: {accept}");
+        assert_eq!(after.title, before.title, "accept: {accept}");
+        // To the second: `dueDate` is sent without milliseconds, as GHL takes it.
+        let second = |d: Option<DateTime<Utc>>| d.map(|d| d.trunc_subsecs(0));
+        assert_eq!(
+            second(after.due_date),
+            second(before.due_date),
+            "accept: {accept}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_trengo_contact_on_a_whatsapp_channel_is_made_with_the_phone() {
+    for accept in [false, true] {
+        let t = trengo(
+            TrengoFakeOptions {
+                email_identifier_on_any_channel: accept,
+                ..TrengoFakeOptions::default()
+            },
+            2,
+        )
+        .await;
+        let mut whatsapp = None;
+        let mut channels = std::pin::pin!(t.client.channels());
+        while let Some(channel) = channels.next().await {
+            let channel = channel.unwrap();
+            if channel.kind.as_deref() == Some("WA_BUSINESS") {
+                whatsapp = Some(channel);
+            }
+        }
+        let whatsapp = whatsapp.unwrap();
+        let (email, phone) = (Some("new.person@example.com"), Some("+31600000077"));
+        let refused = t
+            .client
+            .create_contact(whatsapp.id, email.unwrap(), None)
+            .await;
+        assert_eq!(refused.is_err(), !accept, "the fake's switch: {accept}");
+        let identifier =
+            trengo_sync::trengo::contact_identifier(whatsapp.kind.as_deref(), email, phone)
+                .unwrap();
+        assert_eq!(identifier, "+31600000077");
+        let made = t
+            .client
+            .create_contact(whatsapp.id, identifier, Some("New Person"))
+            .await
+            .unwrap();
+        assert_eq!(made.identifier.as_deref(), Some("+31600000077"));
+        assert_eq!(
+            trengo_sync::trengo::contact_identifier(Some("EMAIL"), email, phone),
+            email
+        );
+    }
 }

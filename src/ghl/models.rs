@@ -496,10 +496,16 @@ mod tests {
             assert!(read.is_err(), "{answer} read as {read:?}");
         }
         for answer in [json!({}), json!({"users": null}), json!({"data": []})] {
-            assert!(serde_json::from_value::<UsersAnswer>(answer.clone()).is_err(), "{answer}");
+            assert!(
+                serde_json::from_value::<UsersAnswer>(answer.clone()).is_err(),
+                "{answer}"
+            );
         }
         for answer in [json!({}), json!({"customFields": null})] {
-            assert!(serde_json::from_value::<CustomFieldsAnswer>(answer.clone()).is_err(), "{answer}");
+            assert!(
+                serde_json::from_value::<CustomFieldsAnswer>(answer.clone()).is_err(),
+                "{answer}"
+            );
         }
     }
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 use async_stream::try_stream;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use futures::Stream;
+use futures::{Stream, StreamExt as _};
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use secrecy::SecretString;
@@ -477,6 +477,18 @@ impl TrengoClient {
         self.paginate("/channels", Vec::new())
     }
 
+    /// The channel `id` from `GET /channels` (there is no single-channel read), if listed.
+    pub async fn channel(&self, id: i64) -> Result<Option<Channel>, ApiError> {
+        let mut channels = std::pin::pin!(self.channels());
+        while let Some(channel) = channels.next().await {
+            let channel = channel?;
+            if channel.id == id {
+                return Ok(Some(channel));
+            }
+        }
+        Ok(None)
+    }
+
     // ----- pagination -----
 
     fn paginate<T: DeserializeOwned + Send + 'static>(
@@ -544,6 +556,23 @@ impl TrengoClient {
     /// The raw answer of `GET path` (for `doctor`'s shape checks).
     pub async fn raw_get(&self, path: &str) -> Result<Value, ApiError> {
         self.send(Request::get(path.to_string())).await?.value()
+    }
+}
+
+/// The identifier a contact is created with on a channel of `kind` (trengo-api.md §6 \[OBS\]):
+/// the e-mail on e-mail channels, the phone number on every other kind (WhatsApp, SMS, voice),
+/// where an e-mail identifier is refused. An unknown kind takes the e-mail, else the phone.
+pub fn contact_identifier<'a>(
+    kind: Option<&str>,
+    email: Option<&'a str>,
+    phone: Option<&'a str>,
+) -> Option<&'a str> {
+    let email = email.filter(|e| !e.trim().is_empty());
+    let phone = phone.filter(|p| !p.trim().is_empty());
+    match kind.map(str::to_ascii_uppercase).as_deref() {
+        Some("EMAIL") => email,
+        Some(_) => phone,
+        None => email.or(phone),
     }
 }
 

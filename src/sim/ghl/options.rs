@@ -116,6 +116,13 @@ pub struct GhlSwitches {
     /// The location allows duplicate contacts (same email/phone). Default false, GHL's
     /// default setting: creating a duplicate is refused with 400.
     pub allow_duplicate_contacts: bool,
+    /// `POST /contacts/upsert` accepts a contact with a phone but no e-mail. Default false:
+    /// refused with 422, as seen in n8n (ghl-api.md §3.3 \[obs S21 n8n#11353\]).
+    pub upsert_phone_only_accepted: bool,
+    /// `PUT /contacts/{id}/tasks/{taskId}` accepts a body without `title` and `dueDate`, or a
+    /// `dueDate` with milliseconds. Default false: refused with 422; n8n always sends both,
+    /// `dueDate` without milliseconds, because the API errors otherwise (ghl-api.md §4.1 \[obs\]).
+    pub task_update_partial_accepted: bool,
 }
 
 impl Default for GhlSwitches {
@@ -129,6 +136,8 @@ impl Default for GhlSwitches {
             task_create_webhook_thin: true,
             task_search_limit_cap: 25,
             allow_duplicate_contacts: false,
+            upsert_phone_only_accepted: false,
+            task_update_partial_accepted: false,
         }
     }
 }
@@ -155,6 +164,8 @@ mod tests {
         assert!(!options.switches.task_completion_bumps_contact);
         assert!(!options.switches.note_bumps_contact);
         assert!(options.switches.task_create_webhook_thin);
+        assert!(!options.switches.upsert_phone_only_accepted);
+        assert!(!options.switches.task_update_partial_accepted);
     }
 
     #[test]

@@ -211,9 +211,21 @@ pub async fn create_contact(
 ) -> Answer {
     let identifier = fields.required_text("identifier")?.trim().to_owned();
     let name = fields.text("name")?;
+    let any_identifier = sim.options().email_identifier_on_any_channel;
     let (id, created) = sim.edit(None, |w, e| {
-        if !w.channels.contains_key(&channel_id) {
+        let Some(channel) = w.channels.get(&channel_id) else {
             return Err(SimError::not_found("Channel", channel_id));
+        };
+        // The identifier is the channel's address: an e-mail on e-mail channels, a phone
+        // number on WhatsApp, SMS and voice ones (trengo-api.md §6 [OBS]).
+        if !any_identifier && channel.kind != "EMAIL" && identifier.contains('@') {
+            return Err(SimError::invalid(
+                "identifier",
+                format!(
+                    "The identifier must be a phone number for a {} channel.",
+                    channel.kind
+                ),
+            ));
         }
         let known = w
             .contacts
