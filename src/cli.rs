@@ -65,6 +65,21 @@ pub enum LogFormatArg {
 pub enum Command {
     /// Validate the configuration, look at the store, and report what is enabled.
     Check,
+    /// Check the real accounts before `run`: tokens, scopes, answer shapes, time zone, paging,
+    /// rate limits, the store's binding and what the configuration names. Read-only unless
+    /// `--probe-writes`. Exit 0 all well, 6 warnings, 5 a check failed.
+    Doctor {
+        /// Also make a reversible edit on `--ticket` (attach and detach a label, add an
+        /// internal note) to learn which edits move `updated_at`; stores what it learns.
+        #[arg(long, requires = "ticket")]
+        probe_writes: bool,
+        /// The ticket `--probe-writes` may edit.
+        #[arg(long, value_name = "ID")]
+        ticket: Option<i64>,
+        /// One JSON object instead of lines, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run one sync pass (both polls, due retries), then exit; exit 3 if any item failed.
     Once {
         /// Apply even when the brake would stop the pass (many links closing at once).
@@ -195,6 +210,18 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             runtime()?.block_on(once(&config, allow_mass_change))
         }
         Command::Plan => runtime()?.block_on(plan(&config)),
+        Command::Doctor {
+            probe_writes,
+            ticket,
+            json,
+        } => runtime()?.block_on(doctor(
+            &config,
+            crate::doctor::DoctorOptions {
+                probe_writes,
+                ticket,
+            },
+            json,
+        )),
         Command::Run => runtime()?.block_on(daemon(config)),
         Command::Conflicts => {
             let store = crate::store::Store::open_read_only(&config.store.path)
@@ -297,6 +324,36 @@ fn stop_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Runtime::new()
         .map_err(|e| Failure::Other(anyhow::anyhow!("cannot start the async runtime: {e}")))
+}
+
+async fn doctor(
+    config: &Config,
+    options: crate::doctor::DoctorOptions,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    // Read-only on the store too, unless it must be written: it does not exist yet, OAuth may
+    // rotate the refresh token, or the probe stores what it learns.
+    let read_only =
+        config.store.path.exists() && config.ghl.oauth.is_none() && !options.probe_writes;
+    let engine = crate::sync::engine::Engine::from_config(
+        config,
+        crate::clock::SystemClock::shared(),
+        read_only,
+    )
+    .map_err(anyhow::Error::new)?;
+    let report = crate::doctor::run(&engine, &options).await;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "exit_code": report.exit_code(),
+                "findings": report.findings,
+            })
+        );
+    } else {
+        print!("{}", report.text());
+    }
+    Ok(ExitCode::from(report.exit_code()))
 }
 
 async fn once(config: &Config, allow_mass_change: bool) -> Result<ExitCode, Failure> {

@@ -20,6 +20,7 @@
 //! | [`ghl`] | the GoHighLevel API v2 client (private token or rotating OAuth) and its models |
 //! | [`daemon`] | the service: cron schedules feeding one serial work loop, HTTP surface, systemd |
 //! | [`sync`] | the engine: scope rules, normalisation, the pure planner, the executor |
+//! | [`doctor`] | `trengo-sync doctor`: checks the real accounts against what the engine assumes |
 //! | [`demo`] | `trengo-sync demo`: the daemon on the embedded fakes, with scripted edits |
 //! | [`inspect`] | what `explain`, `conflicts` and `resolve` show and do |
 //! | [`sim`] | faithful, unkind in-process fakes of both APIs, for tests, `sim` and `demo` |
@@ -37,6 +38,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod doctor;
 pub mod ghl;
 pub mod inspect;
 pub mod logging;

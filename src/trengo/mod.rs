@@ -10,6 +10,7 @@
 //! missing or false flag sends the text to the customer (§4.5 \[OBS\]).
 
 pub mod models;
+pub mod zone;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -130,6 +131,7 @@ pub struct TrengoClient {
     endpoint: Endpoint,
     token: SecretString,
     zone: Tz,
+    watch: Arc<zone::PollWatch>,
 }
 
 impl TrengoClient {
@@ -158,6 +160,7 @@ impl TrengoClient {
             endpoint,
             token: config.token,
             zone: config.zone,
+            watch: Arc::new(zone::PollWatch::new(config.zone)),
         })
     }
 
@@ -169,6 +172,17 @@ impl TrengoClient {
     /// The zone naive timestamps are read in.
     pub fn zone(&self) -> Tz {
         self.zone
+    }
+
+    /// Now, on the client's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.endpoint.clock().now()
+    }
+
+    /// What the `updated_at_gt` polls and the notes written have shown about the zone
+    /// ([`zone::PollWatch`]); shared by every clone of this client.
+    pub fn poll_watch(&self) -> &Arc<zone::PollWatch> {
+        &self.watch
     }
 
     async fn send(&self, request: Request) -> Result<Reply, ApiError> {
@@ -240,7 +254,25 @@ impl TrengoClient {
             "updated_at_gt".to_string(),
             models::format_filter_time(watermark, self.zone),
         ));
-        self.paginate("/tickets", query)
+        // Every ticket must be newer than the watermark (unknown filters are ignored silently,
+        // §3.3): what the listing got goes to the poll watch, which alarms when it is not.
+        try_stream! {
+            let mut returned = 0;
+            let mut not_newer = Vec::new();
+            let mut tickets = std::pin::pin!(self.paginate::<Ticket>("/tickets", query));
+            while let Some(ticket) = tickets.next().await {
+                let ticket = ticket?;
+                returned += 1;
+                if let Some(at) = ticket.updated_at
+                    && at < watermark - chrono::Duration::seconds(1)
+                {
+                    not_newer.push((ticket.id, at));
+                }
+                yield ticket;
+            }
+            self.watch
+                .listing(self.endpoint.clock().now(), watermark, returned, &not_newer);
+        }
     }
 
     /// `POST /tickets {channel_id, contact_id, subject}`. Never retried after the server may
@@ -377,12 +409,29 @@ impl TrengoClient {
         self.post_message(ticket, text, false).await
     }
 
+    /// [`TrengoClient::add_internal_note`], answering the raw JSON (for `doctor`, which reads
+    /// the note's naive `created_at` next to its `created_at_time`).
+    pub async fn add_internal_note_raw(&self, ticket: i64, text: &str) -> Result<Value, ApiError> {
+        self.post_message_reply(ticket, text, true).await?.value()
+    }
+
     async fn post_message(
         &self,
         ticket: i64,
         text: &str,
         internal: bool,
     ) -> Result<Message, ApiError> {
+        let reply = self.post_message_reply(ticket, text, internal).await?;
+        // The answer is wrapped: {"message": {...}} (trengo-api.md §13, S14).
+        self.decode_one(&reply, "message")
+    }
+
+    async fn post_message_reply(
+        &self,
+        ticket: i64,
+        text: &str,
+        internal: bool,
+    ) -> Result<Reply, ApiError> {
         let reply = self
             .send(
                 Request::new(Method::POST, format!("/tickets/{ticket}/messages"))
@@ -390,8 +439,12 @@ impl TrengoClient {
                     .create_once(),
             )
             .await?;
-        // The answer is wrapped: {"message": {...}} (trengo-api.md §13, S14).
-        self.decode_one(&reply, "message")
+        // The answer carries the note's naive time next to its Unix time: a check of the zone.
+        if let Ok(raw) = reply.value() {
+            self.watch
+                .created_message(&raw, self.endpoint.clock().now());
+        }
+        Ok(reply)
     }
 
     // ----- labels -----
