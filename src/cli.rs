@@ -361,6 +361,7 @@ async fn once(config: &Config, allow_mass_change: bool) -> Result<ExitCode, Fail
     let engine = Engine::from_config(config, crate::clock::SystemClock::shared(), false)
         .map_err(anyhow::Error::new)?;
     engine.bind_identity().await.map_err(anyhow::Error::new)?;
+    crate::doctor::zone_gate(&engine.trengo, &engine.store).await?;
     let report = engine
         .pass(
             PassKind::Poll,

@@ -11,7 +11,7 @@ use futures::{StreamExt, TryStreamExt};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 use trengo_sync::api::{Budget, RetryPolicy};
-use trengo_sync::clock::{ManualClock, SharedClock};
+use trengo_sync::clock::{Clock as _, ManualClock, SharedClock};
 use trengo_sync::sim::trengo::{DEFAULT_TOKEN, SeedSpec, TrengoFake, TrengoFakeOptions};
 use trengo_sync::trengo::{TicketFilters, TicketStatus, TrengoClient, TrengoClientConfig};
 use url::Url;
@@ -306,4 +306,101 @@ async fn a_trengo_contact_on_a_whatsapp_channel_is_made_with_the_phone() {
             email
         );
     }
+}
+
+// ----- item 1: Trengo's time zone -----
+
+use trengo_sync::sim::world::WorldOptions;
+use trengo_sync::sync::engine::{Engine, PassKind, PassOptions};
+
+/// An engine on the world's configuration with `trengo.timezone` set to `configured`, on the
+/// world's manual clock.
+async fn engine_in_zone(
+    world: &trengo_sync::sim::world::SimWorld,
+    clock: &Arc<ManualClock>,
+    dir: &tempfile::TempDir,
+    configured: chrono_tz::Tz,
+) -> Engine {
+    let mut config = world
+        .config(&support::store_path(dir), "127.0.0.1:0".parse().unwrap())
+        .unwrap();
+    config.trengo.timezone = trengo_sync::config::Zone(configured);
+    let shared: SharedClock = clock.clone();
+    let engine = Engine::from_config(&config, shared, false).unwrap();
+    engine.bind_identity().await.unwrap();
+    engine
+}
+
+async fn trengo_poll(engine: &Engine) {
+    engine
+        .pass(PassKind::TrengoPoll, PassOptions::default())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_watermark_in_the_accounts_future_raises_the_poll_alarm_a_right_zone_does_not() {
+    for (account, alarmed) in [
+        (chrono_tz::America::New_York, true),
+        (chrono_tz::Europe::Amsterdam, false),
+    ] {
+        let mut options = WorldOptions::unpaced(31, 12, 4);
+        options.trengo.zone = account;
+        let (world, clock) = support::rules::world_on_manual_clock(options).await;
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine_in_zone(&world, &clock, &dir, chrono_tz::Europe::Amsterdam).await;
+        let watch = engine.trengo.poll_watch().clone();
+        watch.set_plausible_quiet(chrono::Duration::hours(1));
+        trengo_poll(&engine).await; // the backfill: no watermark yet
+        trengo_poll(&engine).await; // the first updated_at_gt listing
+        // The daemon is running when an agent closes a ticket.
+        clock.advance(chrono::Duration::minutes(50));
+        let open = world
+            .trengo()
+            .ticket_ids()
+            .into_iter()
+            .find(|id| world.trengo().ticket_json(*id).unwrap()["status"] != "CLOSED")
+            .unwrap();
+        world.trengo().close_ticket(open).unwrap();
+        trengo_poll(&engine).await;
+        clock.advance(chrono::Duration::minutes(20));
+        trengo_poll(&engine).await;
+        let health = watch.health(clock.now());
+        assert_eq!(
+            health.alarm.is_some(),
+            alarmed,
+            "account {account}: {health:?}"
+        );
+        if let Some(alarm) = health.alarm {
+            assert!(alarm.contains("trengo.timezone"), "{alarm}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_start_refuses_an_account_east_of_the_configured_zone() {
+    let mut options = WorldOptions::unpaced(32, 12, 4);
+    options.trengo.zone = chrono_tz::Asia::Tokyo;
+    let (world, clock) = support::rules::world_on_manual_clock(options).await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine_in_zone(&world, &clock, &dir, chrono_tz::Europe::Amsterdam).await;
+    let ticket = world.trengo().ticket_ids()[0];
+    world
+        .trengo()
+        .post_customer_message(ticket, "Hello?")
+        .unwrap();
+    let refused = trengo_sync::doctor::zone_gate(&engine.trengo, &engine.store)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("trengo.timezone") && refused.contains("future"),
+        "{refused}"
+    );
+
+    let right = tempfile::tempdir().unwrap();
+    let engine = engine_in_zone(&world, &clock, &right, chrono_tz::Asia::Tokyo).await;
+    trengo_sync::doctor::zone_gate(&engine.trengo, &engine.store)
+        .await
+        .unwrap();
 }

@@ -93,6 +93,7 @@ impl Daemon {
             },
             dedupe: Dedupe::new(100),
             stuck_after: Duration::from_secs(6 * 3600),
+            trengo_poll: None,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

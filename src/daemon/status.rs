@@ -83,6 +83,9 @@ pub struct StatusReport {
     pub backfill: Vec<BackfillProgress>,
     /// Readiness (live only).
     pub readiness: Option<ReadinessReport>,
+    /// What the Trengo `updated_at_gt` polls have seen, with the zone alarm (live only).
+    #[serde(default)]
+    pub trengo_poll: Option<crate::trengo::zone::PollHealth>,
 }
 
 /// One change stream.
@@ -319,6 +322,7 @@ pub fn collect_from_store(
         budgets: Vec::new(),
         backfill: Vec::new(),
         readiness: None,
+        trengo_poll: None,
     })
 }
 
