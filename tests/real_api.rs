@@ -404,3 +404,82 @@ async fn the_start_refuses_an_account_east_of_the_configured_zone() {
         .await
         .unwrap();
 }
+
+// ----- item 5: failures the fakes never produced -----
+
+/// Passes until one writes nothing, however items failed on the way (the retry queue).
+async fn quiet(engine: &Engine) {
+    for _ in 0..8 {
+        let report = engine
+            .pass(PassKind::Reconcile, PassOptions::default())
+            .await
+            .unwrap();
+        if report.writes.trengo + report.writes.ghl == 0 && report.failed.is_empty() {
+            return;
+        }
+    }
+    panic!("no quiet pass within 8");
+}
+
+#[tokio::test]
+async fn a_ghl_create_whose_answer_is_lost_is_not_made_twice() {
+    let world = support::world(41, 8, 4).await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = support::engine(&world, &dir).await;
+    support::first_pass_and_converge(&engine).await.unwrap();
+    let person = world.people()[0].clone();
+
+    // A ticket labelled for GHL: its task create happens, the answer is lost.
+    let ticket = support::rules::labelled_ticket(&world, &person, "Lost answer");
+    world.ghl().counters().reset();
+    world.ghl().lose_next_write_answers(1);
+    let first = engine
+        .pass(PassKind::Poll, PassOptions::default())
+        .await
+        .unwrap();
+    assert!(!first.failed.is_empty(), "the lost answer fails the item");
+    let open = trengo_sync::store::Store::open_read_only(support::store_path(&dir))
+        .and_then(|s| trengo_sync::store::intents::open_all(s.conn()))
+        .unwrap();
+    assert_eq!(open.len(), 1, "its intent stays open for the next pass to settle");
+    quiet(&engine).await;
+    let (_, problems) = support::audit(&world, &dir, &engine).await;
+    assert!(problems.is_empty(), "{problems:?}");
+    let linked: Vec<_> = support::links(&dir)
+        .into_iter()
+        .filter(|l| l.ticket_id == ticket)
+        .collect();
+    assert_eq!(linked.len(), 1, "the ticket is linked once");
+
+    // An internal note in Trengo: its GHL copy is made, the answer is lost.
+    let note = world
+        .trengo()
+        .post_note(ticket, "Customer called back, lost answer test")
+        .unwrap();
+    world.ghl().counters().reset();
+    world.ghl().lose_next_write_answers(1);
+    let lost = engine
+        .pass(PassKind::Reconcile, PassOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        world.ghl().counters().snapshot().count("POST /contacts/{contactId}/notes"),
+        1
+    );
+    assert!(!lost.failed.is_empty(), "the lost answer fails the item");
+    quiet(&engine).await;
+    let copies = engine
+        .ghl
+        .notes(&person.ghl_contact_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|n| {
+            trengo_sync::sync::marker::trengo_source(n.body.as_deref().unwrap_or(""))
+                .is_some_and(|s| s.message_id == note)
+        })
+        .count();
+    assert_eq!(copies, 1, "the note is copied once");
+    let (_, problems) = support::audit(&world, &dir, &engine).await;
+    assert!(problems.is_empty(), "{problems:?}");
+}

@@ -38,6 +38,14 @@ pub struct Faults {
     /// Keys removed from every JSON object of every answer the other faults spare: a field
     /// an API release dropped, or one deterministic wrong shape for a test to replay.
     pub strip_keys: Vec<String>,
+    /// Fraction of writes (any method but GET) that are applied, then whose answer is lost
+    /// (the connection drops): the client cannot tell whether its write happened.
+    #[serde(default)]
+    pub lost_write_answer_rate: f64,
+    /// Fraction of requests answered 502, 503 or 504 with an HTML page, as a proxy or gateway
+    /// in front of the API answers (never JSON).
+    #[serde(default)]
+    pub html_error_rate: f64,
 }
 
 /// One decision for one request.
@@ -59,6 +67,10 @@ pub enum Fault {
     /// Serve the request, then remove [`Faults::strip_keys`] from every object of the JSON
     /// answer (see [`strip_keys_response`]).
     StripKeys,
+    /// Serve the request (a write happens), then drop the connection before the answer.
+    LostAnswer,
+    /// Answer with this 5xx status and an HTML page (see [`html_error_response`]).
+    HtmlError(u16),
 }
 
 /// Decides, per request, which fault (if any) to inject.
@@ -68,6 +80,7 @@ pub struct FaultInjector {
     faults: Mutex<Faults>,
     rng: Mutex<StdRng>,
     burst_429: Mutex<u32>,
+    lose_writes: Mutex<u32>,
 }
 
 impl FaultInjector {
@@ -77,6 +90,7 @@ impl FaultInjector {
             faults: Mutex::new(Faults::default()),
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
             burst_429: Mutex::new(0),
+            lose_writes: Mutex::new(0),
         }
     }
 
@@ -96,6 +110,34 @@ impl FaultInjector {
     /// Makes the next `n` requests answer 429, whatever the budget says.
     pub fn burst_429(&self, n: u32) {
         *self.burst_429.lock().unwrap_or_else(|e| e.into_inner()) = n;
+    }
+
+    /// Makes the next `n` writes (any method but GET) happen, then lose their answers.
+    pub fn lose_next_write_answers(&self, n: u32) {
+        *self.lose_writes.lock().unwrap_or_else(|e| e.into_inner()) = n;
+    }
+
+    /// [`FaultInjector::decide`] for a request of `method` to `path`: writes may also lose
+    /// their answer after being applied. Searches (`POST …/search`) are reads.
+    pub fn decide_for(&self, method: &str, path: &str) -> (Duration, Fault) {
+        let (latency, fault) = self.decide();
+        let read = method.eq_ignore_ascii_case("GET") || path.trim_end_matches('/').ends_with("/search");
+        if read || fault != Fault::None {
+            return (latency, fault);
+        }
+        {
+            let mut lose = self.lose_writes.lock().unwrap_or_else(|e| e.into_inner());
+            if *lose > 0 {
+                *lose -= 1;
+                return (latency, Fault::LostAnswer);
+            }
+        }
+        let rate = self.get().lost_write_answer_rate;
+        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+        if hit(&mut rng, rate) {
+            return (latency, Fault::LostAnswer);
+        }
+        (latency, fault)
     }
 
     /// The latency to add to this request and the fault to inject into it.
@@ -126,6 +168,9 @@ impl FaultInjector {
             Fault::Malformed
         } else if hit(&mut rng, faults.wrong_shape_rate) {
             Fault::WrongShape(rng.r#gen())
+        } else if hit(&mut rng, faults.html_error_rate) {
+            let statuses = [502, 503, 504];
+            Fault::HtmlError(statuses[rng.gen_range(0..statuses.len())])
         } else if !faults.strip_keys.is_empty() {
             Fault::StripKeys
         } else {
@@ -150,6 +195,25 @@ pub fn dropped_response() -> Response<Body> {
     });
     let mut response = Response::new(Body::from_stream(stream));
     *response.status_mut() = StatusCode::OK;
+    response
+}
+
+/// An HTML error page with `status`, as nginx or a cloud load balancer answers when the API
+/// behind it is down or slow (502, 503, 504): no JSON at all.
+pub fn html_error_response(status: u16) -> Response<Body> {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let reason = code.canonical_reason().unwrap_or("Error");
+    let page = format!(
+        "<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n\
+         <center><h1>{status} {reason}</h1></center>\r\n<hr><center>nginx</center>\r\n\
+         </body>\r\n</html>\r\n"
+    );
+    let mut response = Response::new(Body::from(page));
+    *response.status_mut() = code;
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/html"),
+    );
     response
 }
 
@@ -352,6 +416,17 @@ mod tests {
         let seq_b: Vec<_> = (0..50).map(|_| b.decide().1).collect();
         assert_eq!(seq_a, seq_b);
         assert!(seq_a.iter().any(|f| *f != Fault::None));
+    }
+
+    #[test]
+    fn lost_answers_hit_only_writes_and_exactly_as_many_as_asked() {
+        let injector = FaultInjector::new(1);
+        injector.lose_next_write_answers(2);
+        assert_eq!(injector.decide_for("GET", "/x").1, Fault::None);
+        assert_eq!(injector.decide_for("POST", "/contacts/search").1, Fault::None);
+        assert_eq!(injector.decide_for("POST", "/x").1, Fault::LostAnswer);
+        assert_eq!(injector.decide_for("PUT", "/x").1, Fault::LostAnswer);
+        assert_eq!(injector.decide_for("POST", "/x").1, Fault::None);
     }
 
     #[test]

@@ -9,7 +9,8 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 
 use crate::sim::faults::{
-    Fault, dropped_response, malformed_response, strip_keys_response, wrong_shape_response,
+    Fault, dropped_response, html_error_response, malformed_response, strip_keys_response,
+    wrong_shape_response,
 };
 
 use super::http::ApiError;
@@ -35,7 +36,7 @@ pub async fn count(State(sim): State<TrengoSimState>, req: Request, next: Next) 
 /// client cannot tell whether its write happened, which is the case crash-safe code must
 /// handle.
 pub async fn faults(State(sim): State<TrengoSimState>, req: Request, next: Next) -> Response {
-    let (latency, fault) = sim.shared.faults.decide();
+    let (latency, fault) = sim.shared.faults.decide_for(req.method().as_str(), req.uri().path());
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
@@ -50,9 +51,14 @@ pub async fn faults(State(sim): State<TrengoSimState>, req: Request, next: Next)
         }
         // A short wait, so clients honouring it do not stall test suites.
         Fault::RateLimited => too_many_attempts(&sim.peek_budget(), 1, sim.now().timestamp() + 1),
-        Fault::Drop => {
+        Fault::Drop | Fault::LostAnswer => {
             let _applied = next.run(req).await;
             dropped_response()
+        }
+        Fault::HtmlError(status) => {
+            let mut response = html_error_response(status);
+            add_budget_headers(response.headers_mut(), &sim.peek_budget());
+            response
         }
         Fault::Malformed => {
             let applied = next.run(req).await;

@@ -370,6 +370,11 @@ impl TrengoSimState {
         self.shared.faults.burst_429(n);
     }
 
+    /// Makes the next `n` API writes happen, then lose their answers (the connection drops).
+    pub fn lose_next_write_answers(&self, n: u32) {
+        self.shared.faults.lose_next_write_answers(n);
+    }
+
     /// API requests by route template, and successful writes.
     pub fn counters(&self) -> CounterSnapshot {
         self.shared.counters.snapshot()
