@@ -483,3 +483,34 @@ async fn a_ghl_create_whose_answer_is_lost_is_not_made_twice() {
     let (_, problems) = support::audit(&world, &dir, &engine).await;
     assert!(problems.is_empty(), "{problems:?}");
 }
+
+#[tokio::test]
+async fn html_error_pages_and_504s_are_retried_and_reported_as_what_they_are() {
+    let t = trengo(TrengoFakeOptions::default(), 30).await;
+    t.fake.set_faults(Faults {
+        html_error_rate: 1.0,
+        ..Faults::default()
+    });
+    let err = t
+        .client
+        .tickets(&TicketFilters::default())
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("HTML page") && err.contains("gateway"), "{err}");
+    assert!(!err.contains("<html"), "{err}");
+    assert!(err.contains("HTTP 50"), "{err}");
+    // Now and then, as a gateway does: the retries carry the listing through.
+    t.fake.set_faults(Faults {
+        html_error_rate: 0.3,
+        ..Faults::default()
+    });
+    let tickets: Vec<_> = t
+        .client
+        .tickets(&TicketFilters::default())
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(tickets.len(), 30);
+}

@@ -503,12 +503,33 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// An HTML error page, as a proxy or gateway in front of the API answers (502, 503, 504),
+/// described by its title instead of its markup.
+fn html_page(body: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(body);
+    let lower = text.to_ascii_lowercase();
+    if !lower.trim_start().starts_with('<') || !lower.contains("<html") {
+        return None;
+    }
+    let title = lower
+        .find("<title>")
+        .and_then(|start| {
+            let from = start + "<title>".len();
+            lower[from..].find("</title>").map(|end| text[from..from + end].trim().to_string())
+        })
+        .filter(|t| !t.is_empty());
+    Some(match title {
+        Some(title) => format!("an HTML page \"{title}\" (a proxy or gateway answered, not the API)"),
+        None => "an HTML page (a proxy or gateway answered, not the API)".to_string(),
+    })
+}
+
 /// The API's error message and GHL trace id from an error body, in either API's shape:
 /// Trengo/Laravel `{message, errors: {field: [..]}}`, GHL `{statusCode, message: string | [..],
 /// error, traceId}` (ghl-api.md §9, trengo-api.md §11).
 pub fn error_message(body: &[u8]) -> (String, Option<String>) {
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return (snippet(body), None);
+        return (html_page(body).unwrap_or_else(|| snippet(body)), None);
     };
     let mut parts = Vec::new();
     match value.get("message") {
