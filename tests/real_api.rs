@@ -441,7 +441,11 @@ async fn a_ghl_create_whose_answer_is_lost_is_not_made_twice() {
     let open = trengo_sync::store::Store::open_read_only(support::store_path(&dir))
         .and_then(|s| trengo_sync::store::intents::open_all(s.conn()))
         .unwrap();
-    assert_eq!(open.len(), 1, "its intent stays open for the next pass to settle");
+    assert_eq!(
+        open.len(),
+        1,
+        "its intent stays open for the next pass to settle"
+    );
     quiet(&engine).await;
     let (_, problems) = support::audit(&world, &dir, &engine).await;
     assert!(problems.is_empty(), "{problems:?}");
@@ -463,7 +467,11 @@ async fn a_ghl_create_whose_answer_is_lost_is_not_made_twice() {
         .await
         .unwrap();
     assert_eq!(
-        world.ghl().counters().snapshot().count("POST /contacts/{contactId}/notes"),
+        world
+            .ghl()
+            .counters()
+            .snapshot()
+            .count("POST /contacts/{contactId}/notes"),
         1
     );
     assert!(!lost.failed.is_empty(), "the lost answer fails the item");
@@ -498,7 +506,10 @@ async fn html_error_pages_and_504s_are_retried_and_reported_as_what_they_are() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains("HTML page") && err.contains("gateway"), "{err}");
+    assert!(
+        err.contains("HTML page") && err.contains("gateway"),
+        "{err}"
+    );
     assert!(!err.contains("<html"), "{err}");
     assert!(err.contains("HTTP 50"), "{err}");
     // Now and then, as a gateway does: the retries carry the listing through.
@@ -513,4 +524,82 @@ async fn html_error_pages_and_504s_are_retried_and_reported_as_what_they_are() {
         .await
         .unwrap();
     assert_eq!(tickets.len(), 30);
+}
+
+#[tokio::test]
+async fn a_token_that_loses_sight_of_a_channel_loses_and_doubles_nothing() {
+    let world = support::world(51, 24, 6).await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = support::engine(&world, &dir).await;
+    support::first_pass_and_converge(&engine).await.unwrap();
+    let channel_of = |ticket: i64| {
+        world.trengo().ticket_json(ticket).unwrap()["channel"]["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let contact_of = |ticket: i64| {
+        world.trengo().ticket_json(ticket).unwrap()["contact_id"]
+            .as_i64()
+            .unwrap()
+    };
+    let open = |ticket: i64| world.trengo().ticket_json(ticket).unwrap()["status"] != "CLOSED";
+    let links: Vec<_> = support::links(&dir)
+        .into_iter()
+        .filter(|l| open(l.ticket_id))
+        .collect();
+    // A channel to hide, a link in it, and a link of a person with no ticket in it (a hidden
+    // ticket holds back the rest of its person's group until access returns).
+    let (hidden_channel, hidden, visible) = world
+        .trengo()
+        .channel_ids()
+        .into_iter()
+        .find_map(|channel| {
+            let hidden = links.iter().find(|l| channel_of(l.ticket_id) == channel)?;
+            let touched: Vec<i64> = world
+                .trengo()
+                .ticket_ids()
+                .into_iter()
+                .filter(|t| channel_of(*t) == channel)
+                .map(contact_of)
+                .collect();
+            let visible = links
+                .iter()
+                .find(|l| !touched.contains(&contact_of(l.ticket_id)))?;
+            Some((channel, hidden.clone(), visible.clone()))
+        })
+        .expect("a seed with a person untouched by one channel");
+
+    // The token's user loses access to a channel while the daemon runs; meanwhile a ticket
+    // elsewhere is closed, and the task of a ticket in the hidden channel is completed.
+    world.trengo().hide_channels(vec![hidden_channel]);
+    world.trengo().close_ticket(visible.ticket_id).unwrap();
+    world.ghl().complete_task(&hidden.task_id).unwrap();
+    for _ in 0..3 {
+        let report = engine
+            .pass(PassKind::Reconcile, PassOptions::default())
+            .await
+            .unwrap();
+        for (_, reason) in &report.failed {
+            assert!(
+                reason.contains("403") && reason.contains("access"),
+                "{reason}"
+            );
+        }
+    }
+    let task = engine
+        .ghl
+        .task(&visible.ghl_contact_id, &visible.task_id)
+        .await
+        .unwrap();
+    assert!(task.completed, "the visible ticket's close crossed");
+
+    // Access comes back: what waited crosses, and nothing was made twice.
+    world.trengo().hide_channels(Vec::new());
+    quiet(&engine).await;
+    assert_eq!(
+        world.trengo().ticket_json(hidden.ticket_id).unwrap()["status"],
+        "CLOSED"
+    );
+    let (_, problems) = support::audit(&world, &dir, &engine).await;
+    assert!(problems.is_empty(), "{problems:?}");
 }

@@ -418,11 +418,23 @@ impl Endpoint {
                     maybe_applied: false,
                 };
             }
-            401 | 403 => ApiError::Auth {
+            401 => ApiError::Auth {
                 call,
                 status,
                 message,
                 hint: self.config.auth_hint.clone(),
+            },
+            // A 403 may be about this one item, not the token: a Trengo token sees only what
+            // its user may see (trengo-api.md §1), a GHL token only its scopes.
+            403 => ApiError::Auth {
+                call,
+                status,
+                message,
+                hint: format!(
+                    "the token's user may lack access to this item (its channel or team) or a \
+                     scope for this endpoint (`trengo-sync doctor` checks both); otherwise {}",
+                    self.config.auth_hint
+                ),
             },
             404 | 410 => ApiError::NotFound {
                 call,
@@ -515,11 +527,15 @@ fn html_page(body: &[u8]) -> Option<String> {
         .find("<title>")
         .and_then(|start| {
             let from = start + "<title>".len();
-            lower[from..].find("</title>").map(|end| text[from..from + end].trim().to_string())
+            lower[from..]
+                .find("</title>")
+                .map(|end| text[from..from + end].trim().to_string())
         })
         .filter(|t| !t.is_empty());
     Some(match title {
-        Some(title) => format!("an HTML page \"{title}\" (a proxy or gateway answered, not the API)"),
+        Some(title) => {
+            format!("an HTML page \"{title}\" (a proxy or gateway answered, not the API)")
+        }
         None => "an HTML page (a proxy or gateway answered, not the API)".to_string(),
     })
 }

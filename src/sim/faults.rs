@@ -121,7 +121,8 @@ impl FaultInjector {
     /// their answer after being applied. Searches (`POST …/search`) are reads.
     pub fn decide_for(&self, method: &str, path: &str) -> (Duration, Fault) {
         let (latency, fault) = self.decide();
-        let read = method.eq_ignore_ascii_case("GET") || path.trim_end_matches('/').ends_with("/search");
+        let read =
+            method.eq_ignore_ascii_case("GET") || path.trim_end_matches('/').ends_with("/search");
         if read || fault != Fault::None {
             return (latency, fault);
         }
@@ -423,7 +424,10 @@ mod tests {
         let injector = FaultInjector::new(1);
         injector.lose_next_write_answers(2);
         assert_eq!(injector.decide_for("GET", "/x").1, Fault::None);
-        assert_eq!(injector.decide_for("POST", "/contacts/search").1, Fault::None);
+        assert_eq!(
+            injector.decide_for("POST", "/contacts/search").1,
+            Fault::None
+        );
         assert_eq!(injector.decide_for("POST", "/x").1, Fault::LostAnswer);
         assert_eq!(injector.decide_for("PUT", "/x").1, Fault::LostAnswer);
         assert_eq!(injector.decide_for("POST", "/x").1, Fault::None);

@@ -29,8 +29,8 @@ use super::webhooks::WebhookOutbox;
 use super::{admin, routes, seed};
 use crate::clock::SharedClock;
 use crate::sim::faults::{
-    Fault, FaultInjector, RequestCounters, dropped_response, html_error_response, malformed_response,
-    strip_keys_response, wrong_shape_response,
+    Fault, FaultInjector, RequestCounters, dropped_response, html_error_response,
+    malformed_response, strip_keys_response, wrong_shape_response,
 };
 
 /// A handle on one fake's state; cheap to clone, shared by the router and the admin methods.

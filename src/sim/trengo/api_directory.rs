@@ -351,11 +351,17 @@ pub async fn teams(State(sim): State<TrengoSimState>, RawQuery(raw): RawQuery) -
 
 /// `GET /channels`.
 pub async fn channels(State(sim): State<TrengoSimState>, RawQuery(raw): RawQuery) -> Answer {
+    let hidden = sim.options().hidden_channels;
     list_of(
         &sim,
         raw,
         "/channels",
-        |w| w.channels.values().collect(),
+        |w| {
+            w.channels
+                .values()
+                .filter(|c| !hidden.contains(&c.id))
+                .collect()
+        },
         |r, c| r.channel(c),
     )
 }

@@ -83,6 +83,7 @@ fn matching_tickets<'a>(
     world
         .tickets
         .values()
+        .filter(|t| !options.hidden_channels.contains(&t.channel_id))
         .filter(|t| status.is_none_or(|s| t.status.as_str() == s))
         .filter(|t| contact_id.is_none_or(|c| t.contact_id == c))
         .filter(|t| {

@@ -57,6 +57,11 @@ pub struct TrengoFakeOptions {
     /// timestamps were rendered in UTC+1 (trengo-api.md §4.3 \[OBS\]): a user's zone is a
     /// hint, not the account's zone.
     pub users_carry_account_zone: bool,
+    /// Channels the token's user has no access to (trengo-api.md §1 \[ONE\]: list results
+    /// are limited to what that user may see): their tickets are missing from every list,
+    /// `GET /channels` leaves them out, and any call on one of their tickets answers 403.
+    /// Default none.
+    pub hidden_channels: Vec<i64>,
     /// The account (`agency_id`) every object belongs to. Default 193412.
     pub agency_id: i64,
     /// The user the token acts as: tickets created through the API are assigned to them and
@@ -80,6 +85,7 @@ impl Default for TrengoFakeOptions {
             next_link_keeps_filters: false,
             email_identifier_on_any_channel: false,
             users_carry_account_zone: false,
+            hidden_channels: Vec::new(),
             agency_id: 193_412,
             api_user: SimUser::default(),
         }

@@ -370,6 +370,15 @@ impl TrengoSimState {
         self.shared.faults.burst_429(n);
     }
 
+    /// Hides `channels` from the token (see [`TrengoFakeOptions::hidden_channels`]).
+    pub fn hide_channels(&self, channels: Vec<i64>) {
+        self.shared
+            .options
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .hidden_channels = channels;
+    }
+
     /// Makes the next `n` API writes happen, then lose their answers (the connection drops).
     pub fn lose_next_write_answers(&self, n: u32) {
         self.shared.faults.lose_next_write_answers(n);
