@@ -603,3 +603,207 @@ async fn a_token_that_loses_sight_of_a_channel_loses_and_doubles_nothing() {
     let (_, problems) = support::audit(&world, &dir, &engine).await;
     assert!(problems.is_empty(), "{problems:?}");
 }
+
+async fn register_trengo_webhook(
+    world: &trengo_sync::sim::world::SimWorld,
+    event: &str,
+    url: &str,
+) -> String {
+    use secrecy::ExposeSecret as _;
+    let created: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/webhooks", world.trengo_base_url()))
+        .bearer_auth(world.trengo_token().expose_secret())
+        .form(&[("name", "trengo-sync"), ("type", event), ("url", url)])
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    created["signing_secret"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_repeated_and_reordered_webhooks_lose_and_double_nothing() {
+    use trengo_sync::sim::WebhookFaults;
+    let world = support::world(61, 10, 5).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut config, listener) = support::daemon_config(&world, &dir).await;
+    let addr = listener.local_addr().unwrap();
+    config.webhooks.enabled = true;
+    config.webhooks.ghl_public_key = world.ghl_public_key();
+    for event in [
+        "TICKET_CLOSED",
+        "TICKET_REOPENED",
+        "NOTE",
+        "TICKET_LABEL_ADDED",
+    ] {
+        let url = format!("http://{addr}/webhooks/trengo/{event}");
+        let secret = register_trengo_webhook(&world, event, &url).await;
+        config
+            .webhooks
+            .trengo_secrets
+            .insert(event.into(), trengo_sync::config::Secret::new(secret));
+    }
+    world
+        .ghl()
+        .register_webhook(&format!("http://{addr}/webhooks/ghl"));
+    let faults = WebhookFaults {
+        loss_rate: 0.3,
+        duplicate_rate: 0.3,
+        reorder: true,
+    };
+    world.trengo().set_webhook_faults(faults.clone());
+    world.ghl().set_webhook_faults(faults);
+    let daemon = trengo_sync::daemon::run::Daemon::new(config, listener).spawn();
+    support::wait_for("the first links", Duration::from_secs(60), async || {
+        trengo_sync::store::Store::open_read_only(support::store_path(&dir))
+            .and_then(|s| trengo_sync::store::links::active(s.conn()))
+            .is_ok_and(|l| l.len() >= 4)
+    })
+    .await;
+    support::wait_until_writes_stop(&world, Duration::from_secs(3), Duration::from_secs(60)).await;
+    let open: Vec<_> = support::links(&dir)
+        .into_iter()
+        .filter(|l| world.trengo().ticket_json(l.ticket_id).unwrap()["status"] != "CLOSED")
+        .collect();
+    assert!(open.len() >= 3, "{open:?}");
+    let (a, b, c) = (open[0].clone(), open[1].clone(), open[2].clone());
+
+    // Edits on both sides while the daemon runs, their webhooks lost, doubled or swapped.
+    world.trengo().close_ticket(a.ticket_id).unwrap();
+    world.ghl().complete_task(&b.task_id).unwrap();
+    let note = world
+        .trengo()
+        .post_note(c.ticket_id, "Webhook chaos: copied once")
+        .unwrap();
+    let ghl_note = world
+        .ghl()
+        .add_note(
+            &c.ghl_contact_id,
+            &format!("From GHL about #{}, copied once", c.ticket_id),
+        )
+        .unwrap();
+    let ghl_note_id = ghl_note["id"].as_str().unwrap_or_default().to_string();
+
+    let limit = Duration::from_secs(90);
+    support::wait_for("A's task completed", limit, async || {
+        world.ghl().snapshot().to_string().contains(&a.task_id)
+            && engine_view_completed(&world, &a).await
+    })
+    .await;
+    support::wait_for("B's ticket closed", limit, async || {
+        world.trengo().ticket_json(b.ticket_id).unwrap()["status"] == "CLOSED"
+    })
+    .await;
+    support::wait_for("C's note copied to GHL", limit, async || {
+        ghl_notes_naming(&world, &c.ghl_contact_id, note).await >= 1
+    })
+    .await;
+    support::wait_for("the GHL note copied to Trengo", limit, async || {
+        trengo_notes_naming(&world, c.ticket_id, &ghl_note_id).await >= 1
+    })
+    .await;
+    support::wait_until_writes_stop(&world, Duration::from_secs(6), Duration::from_secs(60)).await;
+    daemon.stop().await.unwrap();
+
+    // The faults were in play: deliveries were lost, and some went out twice.
+    let trengo_log = world.trengo().webhook_log();
+    let ghl_log = world.ghl().webhook_log();
+    let lost = trengo_log.iter().filter(|d| d.error.is_some()).count()
+        + ghl_log.iter().filter(|d| d.attempts == 0).count();
+    let bodies: Vec<_> = trengo_log
+        .iter()
+        .map(|d| &d.body)
+        .chain(ghl_log.iter().map(|d| &d.body))
+        .collect();
+    let unique: HashSet<_> = bodies.iter().collect();
+    assert!(
+        lost > 0 && unique.len() < bodies.len(),
+        "lost {lost}, {} of {}",
+        unique.len(),
+        bodies.len()
+    );
+    assert_eq!(ghl_notes_naming(&world, &c.ghl_contact_id, note).await, 1);
+    assert_eq!(
+        trengo_notes_naming(&world, c.ticket_id, &ghl_note_id).await,
+        1
+    );
+    let engine = support::engine(&world, &dir).await;
+    let (_, problems) = support::audit(&world, &dir, &engine).await;
+    assert!(problems.is_empty(), "{problems:?}");
+}
+
+async fn engine_view_completed(
+    world: &trengo_sync::sim::world::SimWorld,
+    link: &trengo_sync::store::links::Link,
+) -> bool {
+    let task: serde_json::Value = reqwest::Client::new()
+        .get(format!(
+            "{}/contacts/{}/tasks/{}",
+            world.ghl_base_url(),
+            link.ghl_contact_id,
+            link.task_id
+        ))
+        .bearer_auth(secrecy::ExposeSecret::expose_secret(&world.ghl_token()))
+        .header("Version", "2021-07-28")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    task["task"]["completed"] == true
+}
+
+/// GHL notes of `contact` that are copies of Trengo message `message`.
+async fn ghl_notes_naming(
+    world: &trengo_sync::sim::world::SimWorld,
+    contact: &str,
+    message: i64,
+) -> usize {
+    let notes: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/contacts/{contact}/notes", world.ghl_base_url()))
+        .bearer_auth(secrecy::ExposeSecret::expose_secret(&world.ghl_token()))
+        .header("Version", "2021-07-28")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    notes["notes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|n| {
+            trengo_sync::sync::marker::trengo_source(n["body"].as_str().unwrap_or(""))
+                .is_some_and(|s| s.message_id == message)
+        })
+        .count()
+}
+
+/// Trengo notes on `ticket` that are copies of GHL note `note`.
+async fn trengo_notes_naming(
+    world: &trengo_sync::sim::world::SimWorld,
+    ticket: i64,
+    note: &str,
+) -> usize {
+    let client = TrengoClient::new(
+        TrengoClientConfig::new(
+            Url::parse(&world.trengo_base_url()).unwrap(),
+            world.trengo_token(),
+            world.trengo_zone(),
+        ),
+        trengo_sync::clock::SystemClock::shared(),
+        Arc::new(Budget::new("trengo", 60_000, Duration::from_secs(60))),
+    )
+    .unwrap();
+    let messages: Vec<_> = client.messages(ticket).try_collect().await.unwrap();
+    messages
+        .iter()
+        .filter(|m| m.message.as_deref().unwrap_or("").contains(note))
+        .count()
+}

@@ -337,6 +337,81 @@ fn wrong_value(original: &serde_json::Value, rng: &mut StdRng) -> serde_json::Va
     }
 }
 
+/// What goes wrong with webhook deliveries: Trengo documents no retries, ordering or
+/// deduplication (trengo-api.md §10.4 \[U\]), and GHL retries up to 12 times
+/// (ghl-api.md §8.1 \[3p\]), so a receiver meets lost, repeated and reordered events.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookFaults {
+    /// Fraction of deliveries never sent.
+    pub loss_rate: f64,
+    /// Fraction of deliveries sent twice.
+    pub duplicate_rate: f64,
+    /// Deliveries go out in swapped pairs: each is held back until the next one has gone
+    /// (the last one waits for a successor).
+    pub reorder: bool,
+}
+
+/// Applies [`WebhookFaults`] to a fake's outgoing deliveries, deterministically from a seed.
+#[derive(Debug)]
+pub struct WebhookShaper<T> {
+    // std mutexes: a few steps each, never held across an await.
+    faults: Mutex<WebhookFaults>,
+    rng: Mutex<StdRng>,
+    held: Mutex<Option<T>>,
+}
+
+impl<T: Clone> WebhookShaper<T> {
+    /// A shaper that changes nothing until told, deterministic from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self {
+            faults: Mutex::new(WebhookFaults::default()),
+            rng: Mutex::new(StdRng::seed_from_u64(seed ^ 0x5eed_0f_1a17)),
+            held: Mutex::new(None),
+        }
+    }
+
+    /// Replaces the settings. Turning reordering off releases a held delivery next time.
+    pub fn set(&self, faults: WebhookFaults) {
+        *self.faults.lock().unwrap_or_else(|e| e.into_inner()) = faults;
+    }
+
+    /// `items` in the order (and number) they are to be sent, and those lost.
+    pub fn shape(&self, items: Vec<T>) -> (Vec<T>, Vec<T>) {
+        let faults = self
+            .faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut send, mut lost) = (Vec::new(), Vec::new());
+        for item in items {
+            if hit(&mut rng, faults.loss_rate) {
+                lost.push(item);
+                continue;
+            }
+            let copies = if hit(&mut rng, faults.duplicate_rate) {
+                2
+            } else {
+                1
+            };
+            for _ in 0..copies {
+                if !faults.reorder {
+                    send.extend(held.take());
+                    send.push(item.clone());
+                } else if let Some(earlier) = held.take() {
+                    send.push(item.clone());
+                    send.push(earlier);
+                } else {
+                    *held = Some(item.clone());
+                }
+            }
+        }
+        (send, lost)
+    }
+}
+
 /// Counts of requests by method and route template, and of successful writes.
 #[derive(Debug, Default)]
 pub struct RequestCounters {
@@ -431,6 +506,28 @@ mod tests {
         assert_eq!(injector.decide_for("POST", "/x").1, Fault::LostAnswer);
         assert_eq!(injector.decide_for("PUT", "/x").1, Fault::LostAnswer);
         assert_eq!(injector.decide_for("POST", "/x").1, Fault::None);
+    }
+
+    #[test]
+    fn webhook_shaper_loses_repeats_and_swaps_as_told() {
+        let shaper = WebhookShaper::new(3);
+        assert_eq!(shaper.shape(vec![1, 2, 3]), (vec![1, 2, 3], vec![]));
+        shaper.set(WebhookFaults {
+            reorder: true,
+            ..WebhookFaults::default()
+        });
+        assert_eq!(shaper.shape(vec![1, 2, 3]).0, vec![2, 1]);
+        assert_eq!(shaper.shape(vec![4]).0, vec![4, 3]);
+        shaper.set(WebhookFaults {
+            duplicate_rate: 1.0,
+            ..WebhookFaults::default()
+        });
+        assert_eq!(shaper.shape(vec![5]).0, vec![5, 5]);
+        shaper.set(WebhookFaults {
+            loss_rate: 1.0,
+            ..WebhookFaults::default()
+        });
+        assert_eq!(shaper.shape(vec![6]), (vec![], vec![6]));
     }
 
     #[test]

@@ -16,4 +16,4 @@ pub mod ghl;
 pub mod trengo;
 pub mod world;
 
-pub use faults::{Fault, FaultInjector, Faults, RequestCounters};
+pub use faults::{Fault, FaultInjector, Faults, RequestCounters, WebhookFaults, WebhookShaper};

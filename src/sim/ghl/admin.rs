@@ -176,6 +176,11 @@ impl GhlFakeState {
         self.outbox().register(url.to_owned());
     }
 
+    /// Loses, repeats or reorders webhook deliveries from now on.
+    pub fn set_webhook_faults(&self, faults: crate::sim::WebhookFaults) {
+        self.outbox().set_faults(faults);
+    }
+
     /// Finished webhook deliveries.
     pub fn webhook_log(&self) -> Vec<WebhookDelivery> {
         self.outbox().log()

@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::model::ghl_time;
 use super::state::Event;
+use crate::sim::faults::{WebhookFaults, WebhookShaper};
 
 /// The DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): the key's 32 bytes follow.
 const ED25519_SPKI_PREFIX: [u8; 12] = [
@@ -51,7 +52,7 @@ pub struct WebhookDelivery {
     pub delivered: bool,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Envelope {
     webhook_id: String,
     kind: String,
@@ -71,6 +72,7 @@ pub struct WebhookOutbox {
     log: Arc<Mutex<Vec<WebhookDelivery>>>,
     done: watch::Receiver<usize>,
     queue: mpsc::UnboundedSender<Envelope>,
+    shaper: WebhookShaper<Envelope>,
 }
 
 impl WebhookOutbox {
@@ -97,7 +99,14 @@ impl WebhookOutbox {
             log,
             done,
             queue,
+            shaper: WebhookShaper::new(key_seed),
         }
+    }
+
+    /// Loses, repeats or reorders deliveries from now on (see [`WebhookFaults`]); GHL's own
+    /// retries repeat deliveries too.
+    pub fn set_faults(&self, faults: WebhookFaults) {
+        self.shaper.set(faults);
     }
 
     /// The key receivers verify `x-ghl-signature` with.
@@ -146,15 +155,36 @@ impl WebhookOutbox {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(payload);
-        for url in self.urls() {
-            // A closed queue means the fake is shutting down: nothing left to deliver to.
-            let _ = self.queue.send(Envelope {
+        let envelopes = self
+            .urls()
+            .into_iter()
+            .map(|url| Envelope {
                 webhook_id: webhook_id.clone(),
                 kind: event.kind.to_owned(),
                 url,
                 body: body.clone(),
                 signature: signature.clone(),
-            });
+            })
+            .collect();
+        let (send, lost) = self.shaper.shape(envelopes);
+        for envelope in lost {
+            self.log
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(WebhookDelivery {
+                    webhook_id: envelope.webhook_id,
+                    kind: envelope.kind,
+                    url: envelope.url,
+                    body: envelope.body,
+                    signature: envelope.signature,
+                    status: None,
+                    attempts: 0,
+                    delivered: false,
+                });
+        }
+        for envelope in send {
+            // A closed queue means the fake is shutting down: nothing left to deliver to.
+            let _ = self.queue.send(envelope);
         }
     }
 

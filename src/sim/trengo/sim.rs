@@ -370,6 +370,11 @@ impl TrengoSimState {
         self.shared.faults.burst_429(n);
     }
 
+    /// Loses, repeats or reorders webhook deliveries from now on.
+    pub fn set_webhook_faults(&self, faults: crate::sim::WebhookFaults) {
+        self.shared.outbox.set_faults(faults);
+    }
+
     /// Hides `channels` from the token (see [`TrengoFakeOptions::hidden_channels`]).
     pub fn hide_channels(&self, channels: Vec<i64>) {
         self.shared
