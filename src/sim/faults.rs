@@ -366,7 +366,7 @@ impl<T: Clone> WebhookShaper<T> {
     pub fn new(seed: u64) -> Self {
         Self {
             faults: Mutex::new(WebhookFaults::default()),
-            rng: Mutex::new(StdRng::seed_from_u64(seed ^ 0x5eed_0f_1a17)),
+            rng: Mutex::new(StdRng::seed_from_u64(seed ^ 0x005e_ed0f_1a17)),
             held: Mutex::new(None),
         }
     }
