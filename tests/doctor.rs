@@ -180,3 +180,44 @@ async fn doctor_passes_a_kind_account_and_reports_each_planted_difference_in_a_h
         .to_string();
     assert!(refused.contains("trengo.timezone"), "{refused}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_command_prints_json_for_scripts_and_exits_by_the_worst_finding() {
+    // The fakes' defaults: users carry another zone than the account's, a hint only.
+    let world = support::world(23, 12, 4).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = support::write_config(&world, &dir);
+    let run = |args: Vec<String>| {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_trengo-sync"))
+                .arg("doctor")
+                .args(&args)
+                .args(["--config", config.to_str().unwrap()])
+                .output()
+                .unwrap()
+        })
+    };
+    let out = run(vec!["--json".into()]).await.unwrap();
+    assert_eq!(out.status.code(), Some(i32::from(doctor::EXIT_WARNINGS)));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["exit_code"], doctor::EXIT_WARNINGS);
+    let findings = json["findings"].as_array().unwrap();
+    let zone = findings
+        .iter()
+        .find(|f| f["check"] == "trengo.zone")
+        .unwrap();
+    assert_eq!(zone["outcome"], "warn", "{zone}");
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["check"] == "probe" && f["outcome"] == "skip")
+    );
+
+    // Read-only means read-only: no write reached either fake.
+    assert_eq!(support::total_writes(&world), 0);
+
+    // A probe without its ticket is refused by the command line itself.
+    let out = run(vec!["--probe-writes".into()]).await.unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
