@@ -604,27 +604,6 @@ async fn a_token_that_loses_sight_of_a_channel_loses_and_doubles_nothing() {
     assert!(problems.is_empty(), "{problems:?}");
 }
 
-async fn register_trengo_webhook(
-    world: &trengo_sync::sim::world::SimWorld,
-    event: &str,
-    url: &str,
-) -> String {
-    use secrecy::ExposeSecret as _;
-    let created: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/webhooks", world.trengo_base_url()))
-        .bearer_auth(world.trengo_token().expose_secret())
-        .form(&[("name", "trengo-sync"), ("type", event), ("url", url)])
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    created["signing_secret"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_repeated_and_reordered_webhooks_lose_and_double_nothing() {
     use trengo_sync::sim::WebhookFaults;
@@ -641,7 +620,7 @@ async fn lost_repeated_and_reordered_webhooks_lose_and_double_nothing() {
         "TICKET_LABEL_ADDED",
     ] {
         let url = format!("http://{addr}/webhooks/trengo/{event}");
-        let secret = register_trengo_webhook(&world, event, &url).await;
+        let secret = support::register_trengo_webhook(&world, event, &url).await;
         config
             .webhooks
             .trengo_secrets
@@ -690,8 +669,7 @@ async fn lost_repeated_and_reordered_webhooks_lose_and_double_nothing() {
 
     let limit = Duration::from_secs(90);
     support::wait_for("A's task completed", limit, async || {
-        world.ghl().snapshot().to_string().contains(&a.task_id)
-            && engine_view_completed(&world, &a).await
+        task_completed(&world, &a).await
     })
     .await;
     support::wait_for("B's ticket closed", limit, async || {
@@ -736,26 +714,29 @@ async fn lost_repeated_and_reordered_webhooks_lose_and_double_nothing() {
     assert!(problems.is_empty(), "{problems:?}");
 }
 
-async fn engine_view_completed(
+/// A GHL client of the world's location, independent of the running daemon's.
+fn ghl_client(world: &trengo_sync::sim::world::SimWorld) -> trengo_sync::ghl::GhlClient {
+    use trengo_sync::ghl::{GhlAuth, GhlClient, GhlClientConfig};
+    let config = GhlClientConfig::new(
+        Url::parse(&world.ghl_base_url()).unwrap(),
+        world.location_id(),
+        GhlAuth::PrivateToken(world.ghl_token()),
+    );
+    let clock = trengo_sync::clock::SystemClock::shared();
+    let budget = Arc::new(Budget::new("ghl", 10_000, Duration::from_secs(10)));
+    GhlClient::new(config, clock, budget).unwrap()
+}
+
+/// Whether the task of `link` is completed in GHL.
+async fn task_completed(
     world: &trengo_sync::sim::world::SimWorld,
     link: &trengo_sync::store::links::Link,
 ) -> bool {
-    let task: serde_json::Value = reqwest::Client::new()
-        .get(format!(
-            "{}/contacts/{}/tasks/{}",
-            world.ghl_base_url(),
-            link.ghl_contact_id,
-            link.task_id
-        ))
-        .bearer_auth(secrecy::ExposeSecret::expose_secret(&world.ghl_token()))
-        .header("Version", "2021-07-28")
-        .send()
+    ghl_client(world)
+        .task(&link.ghl_contact_id, &link.task_id)
         .await
         .unwrap()
-        .json()
-        .await
-        .unwrap();
-    task["task"]["completed"] == true
+        .completed
 }
 
 /// GHL notes of `contact` that are copies of Trengo message `message`.
@@ -764,22 +745,13 @@ async fn ghl_notes_naming(
     contact: &str,
     message: i64,
 ) -> usize {
-    let notes: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/contacts/{contact}/notes", world.ghl_base_url()))
-        .bearer_auth(secrecy::ExposeSecret::expose_secret(&world.ghl_token()))
-        .header("Version", "2021-07-28")
-        .send()
+    ghl_client(world)
+        .notes(contact)
         .await
         .unwrap()
-        .json()
-        .await
-        .unwrap();
-    notes["notes"]
-        .as_array()
-        .into_iter()
-        .flatten()
+        .iter()
         .filter(|n| {
-            trengo_sync::sync::marker::trengo_source(n["body"].as_str().unwrap_or(""))
+            trengo_sync::sync::marker::trengo_source(n.body.as_deref().unwrap_or(""))
                 .is_some_and(|s| s.message_id == message)
         })
         .count()

@@ -168,19 +168,7 @@ impl WebhookOutbox {
             .collect();
         let (send, lost) = self.shaper.shape(envelopes);
         for envelope in lost {
-            self.log
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(WebhookDelivery {
-                    webhook_id: envelope.webhook_id,
-                    kind: envelope.kind,
-                    url: envelope.url,
-                    body: envelope.body,
-                    signature: envelope.signature,
-                    status: None,
-                    attempts: 0,
-                    delivered: false,
-                });
+            record(&self.log, envelope, None, 0);
         }
         for envelope in send {
             // A closed queue means the fake is shutting down: nothing left to deliver to.
@@ -254,21 +242,30 @@ async fn deliver(
                 }
             }
         }
-        let delivered = status.is_some_and(|s| (200..300).contains(&s));
-        log.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(WebhookDelivery {
-                webhook_id: envelope.webhook_id,
-                kind: envelope.kind,
-                url: envelope.url,
-                body: envelope.body,
-                signature: envelope.signature,
-                status,
-                attempts: made,
-                delivered,
-            });
+        record(&log, envelope, status, made);
         done.send_modify(|count| *count += 1);
     }
+}
+
+/// Logs one finished delivery (`attempts` 0: lost before any attempt).
+fn record(
+    log: &Mutex<Vec<WebhookDelivery>>,
+    envelope: Envelope,
+    status: Option<u16>,
+    attempts: u32,
+) {
+    log.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(WebhookDelivery {
+            webhook_id: envelope.webhook_id,
+            kind: envelope.kind,
+            url: envelope.url,
+            body: envelope.body,
+            signature: envelope.signature,
+            status,
+            attempts,
+            delivered: status.is_some_and(|s| (200..300).contains(&s)),
+        });
 }
 
 #[cfg(test)]
