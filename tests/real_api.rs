@@ -779,3 +779,62 @@ async fn trengo_notes_naming(
         .filter(|m| m.message.as_deref().unwrap_or("").contains(note))
         .count()
 }
+
+#[tokio::test]
+async fn a_phone_only_contact_whose_create_answer_is_lost_is_made_once() {
+    let world = support::world(42, 8, 4).await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = support::rules::engine_with(
+        &world,
+        &dir,
+        &[("create_contacts = false", "create_contacts = true")],
+        "",
+    )
+    .await;
+    support::first_pass_and_converge(&engine).await.unwrap();
+    // A new customer writes in on WhatsApp: a phone, no e-mail; an agent labels the ticket.
+    let whatsapp = world.trengo().channel_ids()[1];
+    let phone = "+31611122233";
+    let stranger = engine
+        .trengo
+        .create_contact(whatsapp, phone, Some("Phone Customer"))
+        .await
+        .unwrap();
+    let ticket = support::rules::new_ticket_in(&world, stranger.id, whatsapp, "By WhatsApp");
+    let label = support::rules::label(&world, trengo_sync::sim::world::LINK_LABEL);
+    world.trengo().add_label(ticket, label).unwrap();
+
+    world.ghl().lose_next_write_answers(1);
+    let first = engine
+        .pass(PassKind::Poll, PassOptions::default())
+        .await
+        .unwrap();
+    assert!(!first.failed.is_empty(), "the lost answer fails the item");
+    // No intent is journalled for a contact (the lookup before it is the key): the item
+    // comes back from the retry queue when it is due.
+    let due = trengo_sync::store::Store::open_read_only(support::store_path(&dir))
+        .and_then(|s| trengo_sync::store::retries::all(s.conn()))
+        .unwrap()
+        .iter()
+        .map(|r| r.next_at)
+        .max()
+        .unwrap();
+    let wait = (due - chrono::Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(wait + Duration::from_millis(200)).await;
+    quiet(&engine).await;
+    let found = engine.ghl.find_duplicate(None, Some(phone)).await.unwrap();
+    let contact = found.expect("the contact was made");
+    let made = world.ghl().snapshot()["contacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c.to_string().contains(phone))
+        .count();
+    assert_eq!(made, 1, "one contact for the phone");
+    let links: Vec<_> = support::links(&dir)
+        .into_iter()
+        .filter(|l| l.ticket_id == ticket)
+        .collect();
+    assert_eq!(links.len(), 1);
+    assert_eq!(links[0].ghl_contact_id, contact.id);
+}
