@@ -80,6 +80,21 @@ pub enum LogFormatArg {
 pub enum Command {
     /// Validate the configuration, look at the store, and report what is enabled.
     Check,
+    /// Check the real accounts before `run`: tokens, scopes, answer shapes, time zone, paging,
+    /// rate limits, the store's binding and what the configuration names. Read-only unless
+    /// `--probe-writes`. Exit 0 all well, 6 warnings, 5 a check failed.
+    Doctor {
+        /// Also make a reversible edit on `--ticket` (attach and detach a label, add an
+        /// internal note) to learn which edits move `updated_at`; stores what it learns.
+        #[arg(long, requires = "ticket")]
+        probe_writes: bool,
+        /// The ticket `--probe-writes` may edit.
+        #[arg(long, value_name = "ID")]
+        ticket: Option<i64>,
+        /// One JSON object instead of lines, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run one whole sync cycle (both polls, scope discovery, the whole sweep, due retries),
     /// then exit; exit 3 if any item failed. Run repeatedly (from a timer), it converges.
     Once {
@@ -318,6 +333,18 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             polls_only,
         } => runtime()?.block_on(once(&config, allow_mass_change, polls_only)),
         Command::Plan { polls_only } => runtime()?.block_on(plan(&config, polls_only)),
+        Command::Doctor {
+            probe_writes,
+            ticket,
+            json,
+        } => runtime()?.block_on(doctor(
+            &config,
+            crate::doctor::DoctorOptions {
+                probe_writes,
+                ticket,
+            },
+            json,
+        )),
         Command::Run => runtime()?.block_on(daemon(config)),
         Command::Conflicts => {
             let store = crate::store::Store::open_read_only(&config.store.path)
@@ -563,6 +590,36 @@ fn terminal_progress() -> Option<crate::sync::engine::Progress> {
     }))
 }
 
+async fn doctor(
+    config: &Config,
+    options: crate::doctor::DoctorOptions,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    // Read-only on the store too, unless it must be written: it does not exist yet, OAuth may
+    // rotate the refresh token, or the probe stores what it learns.
+    let read_only =
+        config.store.path.exists() && config.ghl.oauth.is_none() && !options.probe_writes;
+    let engine = crate::sync::engine::Engine::from_config(
+        config,
+        crate::clock::SystemClock::shared(),
+        read_only,
+    )
+    .map_err(anyhow::Error::new)?;
+    let report = crate::doctor::run(&engine, &options).await;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "exit_code": report.exit_code(),
+                "findings": report.findings,
+            })
+        );
+    } else {
+        print!("{}", report.text());
+    }
+    Ok(ExitCode::from(report.exit_code()))
+}
+
 async fn once(
     config: &Config,
     allow_mass_change: bool,
@@ -573,6 +630,7 @@ async fn once(
         .map_err(anyhow::Error::new)?;
     engine.progress = terminal_progress();
     engine.bind_identity().await.map_err(anyhow::Error::new)?;
+    crate::doctor::zone_gate(&engine.trengo, &engine.store).await?;
     let report = engine
         .pass(
             cycle_kind(polls_only),

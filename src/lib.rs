@@ -20,6 +20,7 @@
 //! | [`ghl`] | the GoHighLevel API v2 client (private token or rotating OAuth), its models, and the app install (`auth ghl`) |
 //! | [`daemon`] | the service: cron schedules and a bounded webhook hint queue feeding one serial work loop, HTTP surface, systemd |
 //! | [`sync`] | the engine: scope rules, normalisation, the pure planner, the executor |
+//! | [`doctor`] | `trengo-sync doctor`: checks the real accounts against what the engine assumes |
 //! | [`demo`] | `trengo-sync demo`: the daemon on the embedded fakes, with scripted edits (feature `sim`) |
 //! | [`inspect`] | what `explain`, `conflicts` and `resolve` show and do |
 //! | [`history`] | `trengo-sync history`: the ledger read back, filtered, as lines or JSON |
@@ -43,6 +44,7 @@ pub mod config;
 pub mod daemon;
 #[cfg(feature = "sim")]
 pub mod demo;
+pub mod doctor;
 pub mod ghl;
 pub mod history;
 pub mod inspect;

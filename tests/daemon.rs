@@ -6,7 +6,6 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use secrecy::ExposeSecret as _;
 use support::{
     daemon_config, links, spawn_daemon, total_writes, wait_for, wait_until_writes_stop,
     write_config,
@@ -109,24 +108,6 @@ async fn daemon_becomes_ready_and_changes_cross_both_ways_by_schedule() {
     daemon.stop().await.unwrap();
 }
 
-/// Registers a Trengo webhook through the fake's API, as a user would in Trengo's settings,
-/// and returns the signing secret Trengo shows for it.
-async fn register_trengo_webhook(world: &SimWorld, event: &str, url: &str) -> String {
-    let created: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/webhooks", world.trengo_base_url()))
-        .bearer_auth(world.trengo_token().expose_secret())
-        .form(&[("name", "trengo-sync"), ("type", event), ("url", url)])
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    created["signing_secret"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_webhooks_from_both_sides_cross_with_polls_idle_and_forgeries_are_refused() {
     let world = world(6).await;
@@ -142,7 +123,7 @@ async fn signed_webhooks_from_both_sides_cross_with_polls_idle_and_forgeries_are
     config.schedule.reconcile = yearly;
     config.webhooks.enabled = true;
     config.webhooks.ghl_public_key = world.ghl_public_key();
-    let secret = register_trengo_webhook(
+    let secret = support::register_trengo_webhook(
         &world,
         "TICKET_CLOSED",
         &format!("http://{addr}/webhooks/trengo/TICKET_CLOSED"),

@@ -76,9 +76,11 @@ async fn every_ghl_write_body_conforms_to_the_official_spec() {
         assigned_to: None,
     };
     let _ = client.create_task("c1", &task).await;
+    // Title and due date both given: no read of the task first (see `update_task`).
     let update = TaskUpdate {
         title: Some("Call back".into()),
         body: Some("body".into()),
+        due_date: Some(Utc::now()),
         ..TaskUpdate::default()
     };
     let _ = client.update_task("c1", "t1", &update).await;

@@ -124,6 +124,7 @@ impl Daemon {
             dedupe: Dedupe::new(100),
             stuck_after: Duration::from_secs(6 * 3600),
             status_token: token.map(Secret::new),
+            trengo_poll: None,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

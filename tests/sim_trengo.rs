@@ -79,13 +79,25 @@ impl Harness {
             .unwrap()
     }
 
+    /// Every id of a listing, the way a careful client walks it: each next page is the first
+    /// request with `page=N`, since `links.next` may not keep the filters (see
+    /// `next_link_drops_the_filters_by_default`).
     async fn crawl_ids(&self, first: &str) -> Vec<i64> {
         let mut ids = Vec::new();
-        let mut next = Some(first.to_owned());
-        while let Some(url) = next {
+        let mut page_no = 1;
+        loop {
+            let sep = if first.contains('?') { '&' } else { '?' };
+            let url = if page_no == 1 {
+                first.to_owned()
+            } else {
+                format!("{first}{sep}page={page_no}")
+            };
             let page = self.get_json(&url).await;
             ids.extend(page_ids(&page));
-            next = page["links"]["next"].as_str().map(str::to_owned);
+            if page["links"]["next"].is_null() {
+                break;
+            }
+            page_no += 1;
         }
         ids
     }
@@ -164,6 +176,24 @@ async fn order_drifts_when_a_message_arrives_mid_crawl() {
     );
     let fresh = h.get_json("/tickets").await;
     assert_eq!(page_ids(&fresh)[0], moved);
+}
+
+#[tokio::test]
+async fn next_link_drops_the_filters_by_default_and_keeps_them_when_switched() {
+    let h = Harness::default().await;
+    let page1 = h.get_json("/tickets?sort=date&x=1").await;
+    let next = page1["links"]["next"].as_str().unwrap().to_owned();
+    assert!(next.ends_with("/tickets?page=2"), "{next}");
+
+    let mut switches = h.fake.switches();
+    switches.next_link_keeps_filters = true;
+    h.fake.set_switches(&switches);
+    let page1 = h.get_json("/tickets?sort=date&x=1").await;
+    let next = page1["links"]["next"].as_str().unwrap().to_owned();
+    assert!(
+        next.contains("sort=date") && next.contains("x=1") && next.contains("page=2"),
+        "{next}"
+    );
 }
 
 #[tokio::test]

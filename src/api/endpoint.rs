@@ -461,11 +461,23 @@ impl Endpoint {
                     maybe_applied: false,
                 };
             }
-            401 | 403 => ApiError::Auth {
+            401 => ApiError::Auth {
                 call,
                 status,
                 message,
                 hint: self.config.auth_hint.clone(),
+            },
+            // A 403 may be about this one item, not the token: a Trengo token sees only what
+            // its user may see (trengo-api.md §1), a GHL token only its scopes.
+            403 => ApiError::Auth {
+                call,
+                status,
+                message,
+                hint: format!(
+                    "the token's user may lack access to this item (its channel or team) or a \
+                     scope for this endpoint (`trengo-sync doctor` checks both); otherwise {}",
+                    self.config.auth_hint
+                ),
             },
             404 | 410 => ApiError::NotFound {
                 call,
@@ -583,12 +595,37 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// An HTML error page, as a proxy or gateway in front of the API answers (502, 503, 504),
+/// described by its title instead of its markup.
+fn html_page(body: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(body);
+    let lower = text.to_ascii_lowercase();
+    if !lower.trim_start().starts_with('<') || !lower.contains("<html") {
+        return None;
+    }
+    let title = lower
+        .find("<title>")
+        .and_then(|start| {
+            let from = start + "<title>".len();
+            lower[from..]
+                .find("</title>")
+                .map(|end| text[from..from + end].trim().to_string())
+        })
+        .filter(|t| !t.is_empty());
+    Some(match title {
+        Some(title) => {
+            format!("an HTML page \"{title}\" (a proxy or gateway answered, not the API)")
+        }
+        None => "an HTML page (a proxy or gateway answered, not the API)".to_string(),
+    })
+}
+
 /// The API's error message and GHL trace id from an error body, in either API's shape:
 /// Trengo/Laravel `{message, errors: {field: [..]}}`, GHL `{statusCode, message: string | [..],
 /// error, traceId}` (ghl-api.md §9, trengo-api.md §11).
 pub fn error_message(body: &[u8]) -> (String, Option<String>) {
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return (snippet(body), None);
+        return (html_page(body).unwrap_or_else(|| snippet(body)), None);
     };
     let mut parts = Vec::new();
     match value.get("message") {

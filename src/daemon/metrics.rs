@@ -158,6 +158,14 @@ fn describe() {
         "trengo_sync_skipped_runs_total",
         "Scheduled runs skipped because the previous run was still queued or going."
     );
+    describe_gauge!(
+        "trengo_sync_trengo_poll_alarm",
+        "1 while the Trengo poll alarm is up (a wrong trengo.timezone or an ignored updated_at_gt; see /status)."
+    );
+    describe_gauge!(
+        "trengo_sync_trengo_poll_quiet_seconds",
+        "Seconds since a Trengo updated_at_gt poll last returned a ticket."
+    );
     describe_histogram!(
         "trengo_sync_pass_seconds",
         "Duration of sync passes, by job."

@@ -101,6 +101,8 @@ impl Daemon {
         engine.backfill = Some(backfill.clone());
         let engine = Arc::new(engine);
         engine.bind_identity().await?;
+        // Refuses to start on proof that trengo.timezone is not the account's zone.
+        crate::doctor::zone_gate(&engine.trengo, &engine.store).await?;
         let jobs = vec![
             (JobKind::TrengoPoll, config.schedule.trengo_poll.clone()),
             (JobKind::GhlPoll, config.schedule.ghl_poll.clone()),
@@ -128,6 +130,7 @@ impl Daemon {
             dedupe: Dedupe::new(DEDUPE_CAPACITY),
             stuck_after: config.limits.stuck_after.get(),
             status_token: config.http.status_token.clone(),
+            trengo_poll: Some(engine.trengo.poll_watch().clone()),
         });
         let mut server_stop = stop_rx.clone();
         let server = tokio::spawn(server::serve(listener, state, async move {

@@ -110,6 +110,9 @@ pub struct ServerState {
     /// The bearer token `/status` and `/metrics` require (`http.status_token`); `None` leaves
     /// them open.
     pub status_token: Option<Secret>,
+    /// What the Trengo `updated_at_gt` polls have seen (the zone alarm); none in tests that
+    /// serve no engine.
+    pub trengo_poll: Option<Arc<crate::trengo::zone::PollWatch>>,
 }
 
 /// The router, for tests that drive it without a socket and for [`serve`].
@@ -300,6 +303,10 @@ async fn status(
                 bound: state.hints.bound(),
                 dropped: state.hints.dropped(),
             });
+            report.trengo_poll = state
+                .trengo_poll
+                .as_ref()
+                .map(|w| w.health(state.clock.now()));
             Json(report).into_response()
         }
         Err(e) => {
@@ -333,6 +340,12 @@ async fn refresh_gauges(state: &ServerState) {
             .set(f64::from(budget.snapshot().remaining));
     }
     let now = state.clock.now();
+    if let Some(watch) = &state.trengo_poll {
+        let health = watch.health(now);
+        ::metrics::gauge!("trengo_sync_trengo_poll_alarm")
+            .set(f64::from(u8::from(health.alarm.is_some())));
+        ::metrics::gauge!("trengo_sync_trengo_poll_quiet_seconds").set(health.quiet_secs as f64);
+    }
     let read = state
         .store
         .call(|s| Ok((cursors::all(s.conn())?, links::count_by_state(s.conn())?)))

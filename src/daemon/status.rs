@@ -150,6 +150,9 @@ pub struct StatusReport {
     /// The webhook hint queue (live only).
     #[serde(default)]
     pub hint_queue: Option<HintQueueReport>,
+    /// What the Trengo `updated_at_gt` polls have seen, with the zone alarm (live only).
+    #[serde(default)]
+    pub trengo_poll: Option<crate::trengo::zone::PollHealth>,
 }
 
 /// The webhook hint queue: one entry per item, bounded.
@@ -413,6 +416,7 @@ pub fn collect_page_from_store(
         readiness: None,
         oauth: OAuthReport::from_store(conn, now)?,
         hint_queue: None,
+        trengo_poll: None,
     })
 }
 

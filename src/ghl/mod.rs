@@ -248,7 +248,17 @@ impl GhlClient {
 
     /// `POST /contacts/upsert` (`UpsertContactDto`). It may create, so it is never retried
     /// blindly either.
+    ///
+    /// An upsert with a phone but no e-mail has been answered 422 (ghl-api.md §3.3, n8n#11353),
+    /// so a contact without an e-mail is created with `POST /contacts/` instead: callers look
+    /// the person up first ([`GhlClient::find_duplicate`]), so there is nothing to match.
     pub async fn upsert_contact(&self, fields: &ContactFields) -> Result<Upserted, ApiError> {
+        if fields.email.as_deref().is_none_or(|e| e.trim().is_empty()) {
+            return Ok(Upserted {
+                contact: self.create_contact(fields).await?,
+                created: true,
+            });
+        }
         let body = self.with_location(fields)?;
         let answer: UpsertAnswer = self
             .send_as(
@@ -393,13 +403,24 @@ impl GhlClient {
     }
 
     /// `PUT /contacts/{contactId}/tasks/{taskId}` (`UpdateTaskBody`).
+    ///
+    /// The spec marks every field optional, but GHL has been seen to refuse updates without
+    /// `title` and `dueDate`, and a `dueDate` read back with milliseconds (ghl-api.md §4.1: n8n
+    /// always sends both, fetching the task first). So does this: an update missing either is
+    /// completed from `GET` of the task, and `dueDate` always goes without milliseconds.
     pub async fn update_task(
         &self,
         contact: &str,
         task: &str,
         update: &TaskUpdate,
     ) -> Result<Task, ApiError> {
-        let body = serde_json::to_value(update).map_err(|e| self.encode_error(e))?;
+        let mut update = update.clone();
+        if update.title.is_none() || update.due_date.is_none() {
+            let current = self.task(contact, task).await?;
+            update.title = update.title.or(current.title);
+            update.due_date = update.due_date.or(current.due_date);
+        }
+        let body = serde_json::to_value(&update).map_err(|e| self.encode_error(e))?;
         let answer: TaskAnswer = self
             .send_as(
                 Request::new(

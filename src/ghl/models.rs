@@ -314,10 +314,22 @@ pub(crate) struct ContactAnswer {
     pub contact: Contact,
 }
 
+/// `GET /contacts/search/duplicate` → `{contact}`: the contact, or `null` for no match. The
+/// spec leaves the answer untyped (ghl-api.md §3.1): the key is required, so an answer of
+/// another shape is an error naming the endpoint, never a silent "no duplicate" that would
+/// create a second contact.
 #[derive(Debug, Deserialize)]
 pub(crate) struct DuplicateAnswer {
-    #[serde(default)]
+    #[serde(deserialize_with = "present_or_null")]
     pub contact: Option<Contact>,
+}
+
+/// An `Option` whose key must be present (a `null` value is `None`); serde's default reads a
+/// missing key as `None` too, which would turn a wrong-shaped answer into "none".
+fn present_or_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    Option::<T>::deserialize(d)
 }
 
 #[derive(Debug, Deserialize)]
@@ -364,13 +376,15 @@ pub(crate) struct TagsAnswer {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct CustomFieldsAnswer {
-    #[serde(default, deserialize_with = "lenient::list")]
+    // Required: a missing or null list is a wrong-shaped answer, never "no fields".
     pub custom_fields: Vec<CustomField>,
 }
 
+/// `GET /users/` → `{users: [...]}`. Not in the stored specs, its scope unknown (ghl-api.md):
+/// the list is required, so another shape is an error naming the endpoint, never "no users"
+/// (which would unassign every task whose assignee could no longer be matched).
 #[derive(Debug, Deserialize)]
 pub(crate) struct UsersAnswer {
-    #[serde(default, deserialize_with = "lenient::list")]
     pub users: Vec<User>,
 }
 
@@ -442,6 +456,31 @@ mod tests {
         for contact in [json!({"id": "c1"}), json!({"id": "c1", "tags": null})] {
             let read = serde_json::from_value::<Contact>(contact.clone());
             assert!(read.is_err(), "{contact} read as {read:?}");
+        }
+    }
+
+    #[test]
+    fn duplicate_users_and_field_answers_of_another_shape_are_refused_not_read_as_none() {
+        let dup: DuplicateAnswer = serde_json::from_value(json!({"contact": null})).unwrap();
+        assert!(dup.contact.is_none());
+        let dup: DuplicateAnswer =
+            serde_json::from_value(json!({"contact": {"id": "c1", "tags": []}})).unwrap();
+        assert_eq!(dup.contact.unwrap().id, "c1");
+        for answer in [json!({}), json!({"contacts": []}), json!({"contact": []})] {
+            let read = serde_json::from_value::<DuplicateAnswer>(answer.clone());
+            assert!(read.is_err(), "{answer} read as {read:?}");
+        }
+        for answer in [json!({}), json!({"users": null}), json!({"data": []})] {
+            assert!(
+                serde_json::from_value::<UsersAnswer>(answer.clone()).is_err(),
+                "{answer}"
+            );
+        }
+        for answer in [json!({}), json!({"customFields": null})] {
+            assert!(
+                serde_json::from_value::<CustomFieldsAnswer>(answer.clone()).is_err(),
+                "{answer}"
+            );
         }
     }
 

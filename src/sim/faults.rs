@@ -44,6 +44,12 @@ pub struct Faults {
     /// Bytes of trailing whitespace added to every JSON answer the other faults spare: a
     /// still valid but oversized answer (0 = none).
     pub pad_bytes: usize,
+    /// Fraction of writes (any method but GET) that are applied, then whose answer is lost
+    /// (the connection drops): the client cannot tell whether its write happened.
+    pub lost_write_answer_rate: f64,
+    /// Fraction of requests answered 502, 503 or 504 with an HTML page, as a proxy or gateway
+    /// in front of the API answers (never JSON).
+    pub html_error_rate: f64,
 }
 
 /// One decision for one request.
@@ -65,6 +71,10 @@ pub enum Fault {
     /// Serve the request, then reshape the JSON answer as [`Faults::strip_keys`],
     /// [`Faults::stringify_keys`] and [`Faults::pad_bytes`] say (see [`reshape_response`]).
     Reshape,
+    /// Serve the request (a write happens), then drop the connection before the answer.
+    LostAnswer,
+    /// Answer with this 5xx status and an HTML page (see [`html_error_response`]).
+    HtmlError(u16),
 }
 
 /// Decides, per request, which fault (if any) to inject.
@@ -74,6 +84,7 @@ pub struct FaultInjector {
     faults: Mutex<Faults>,
     rng: Mutex<StdRng>,
     burst_429: Mutex<u32>,
+    lose_writes: Mutex<u32>,
 }
 
 impl FaultInjector {
@@ -83,6 +94,7 @@ impl FaultInjector {
             faults: Mutex::new(Faults::default()),
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
             burst_429: Mutex::new(0),
+            lose_writes: Mutex::new(0),
         }
     }
 
@@ -102,6 +114,35 @@ impl FaultInjector {
     /// Makes the next `n` requests answer 429, whatever the budget says.
     pub fn burst_429(&self, n: u32) {
         *self.burst_429.lock().unwrap_or_else(|e| e.into_inner()) = n;
+    }
+
+    /// Makes the next `n` writes (any method but GET) happen, then lose their answers.
+    pub fn lose_next_write_answers(&self, n: u32) {
+        *self.lose_writes.lock().unwrap_or_else(|e| e.into_inner()) = n;
+    }
+
+    /// [`FaultInjector::decide`] for a request of `method` to `path`: writes may also lose
+    /// their answer after being applied. Searches (`POST …/search`) are reads.
+    pub fn decide_for(&self, method: &str, path: &str) -> (Duration, Fault) {
+        let (latency, fault) = self.decide();
+        let read =
+            method.eq_ignore_ascii_case("GET") || path.trim_end_matches('/').ends_with("/search");
+        if read || fault != Fault::None {
+            return (latency, fault);
+        }
+        {
+            let mut lose = self.lose_writes.lock().unwrap_or_else(|e| e.into_inner());
+            if *lose > 0 {
+                *lose -= 1;
+                return (latency, Fault::LostAnswer);
+            }
+        }
+        let rate = self.get().lost_write_answer_rate;
+        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+        if hit(&mut rng, rate) {
+            return (latency, Fault::LostAnswer);
+        }
+        (latency, fault)
     }
 
     /// The latency to add to this request and the fault to inject into it.
@@ -132,6 +173,9 @@ impl FaultInjector {
             Fault::Malformed
         } else if hit(&mut rng, faults.wrong_shape_rate) {
             Fault::WrongShape(rng.r#gen())
+        } else if hit(&mut rng, faults.html_error_rate) {
+            let statuses = [502, 503, 504];
+            Fault::HtmlError(statuses[rng.gen_range(0..statuses.len())])
         } else if !faults.strip_keys.is_empty()
             || !faults.stringify_keys.is_empty()
             || faults.pad_bytes > 0
@@ -159,6 +203,25 @@ pub fn dropped_response() -> Response<Body> {
     });
     let mut response = Response::new(Body::from_stream(stream));
     *response.status_mut() = StatusCode::OK;
+    response
+}
+
+/// An HTML error page with `status`, as nginx or a cloud load balancer answers when the API
+/// behind it is down or slow (502, 503, 504): no JSON at all.
+pub fn html_error_response(status: u16) -> Response<Body> {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let reason = code.canonical_reason().unwrap_or("Error");
+    let page = format!(
+        "<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n\
+         <center><h1>{status} {reason}</h1></center>\r\n<hr><center>nginx</center>\r\n\
+         </body>\r\n</html>\r\n"
+    );
+    let mut response = Response::new(Body::from(page));
+    *response.status_mut() = code;
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/html"),
+    );
     response
 }
 
@@ -291,6 +354,81 @@ fn wrong_value(original: &serde_json::Value, rng: &mut StdRng) -> serde_json::Va
     }
 }
 
+/// What goes wrong with webhook deliveries: Trengo documents no retries, ordering or
+/// deduplication (trengo-api.md §10.4 \[U\]), and GHL retries up to 12 times
+/// (ghl-api.md §8.1 \[3p\]), so a receiver meets lost, repeated and reordered events.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookFaults {
+    /// Fraction of deliveries never sent.
+    pub loss_rate: f64,
+    /// Fraction of deliveries sent twice.
+    pub duplicate_rate: f64,
+    /// Deliveries go out in swapped pairs: each is held back until the next one has gone
+    /// (the last one waits for a successor).
+    pub reorder: bool,
+}
+
+/// Applies [`WebhookFaults`] to a fake's outgoing deliveries, deterministically from a seed.
+#[derive(Debug)]
+pub struct WebhookShaper<T> {
+    // std mutexes: a few steps each, never held across an await.
+    faults: Mutex<WebhookFaults>,
+    rng: Mutex<StdRng>,
+    held: Mutex<Option<T>>,
+}
+
+impl<T: Clone> WebhookShaper<T> {
+    /// A shaper that changes nothing until told, deterministic from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self {
+            faults: Mutex::new(WebhookFaults::default()),
+            rng: Mutex::new(StdRng::seed_from_u64(seed ^ 0x005e_ed0f_1a17)),
+            held: Mutex::new(None),
+        }
+    }
+
+    /// Replaces the settings. Turning reordering off releases a held delivery next time.
+    pub fn set(&self, faults: WebhookFaults) {
+        *self.faults.lock().unwrap_or_else(|e| e.into_inner()) = faults;
+    }
+
+    /// `items` in the order (and number) they are to be sent, and those lost.
+    pub fn shape(&self, items: Vec<T>) -> (Vec<T>, Vec<T>) {
+        let faults = self
+            .faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut send, mut lost) = (Vec::new(), Vec::new());
+        for item in items {
+            if hit(&mut rng, faults.loss_rate) {
+                lost.push(item);
+                continue;
+            }
+            let copies = if hit(&mut rng, faults.duplicate_rate) {
+                2
+            } else {
+                1
+            };
+            for _ in 0..copies {
+                if !faults.reorder {
+                    send.extend(held.take());
+                    send.push(item.clone());
+                } else if let Some(earlier) = held.take() {
+                    send.push(item.clone());
+                    send.push(earlier);
+                } else {
+                    *held = Some(item.clone());
+                }
+            }
+        }
+        (send, lost)
+    }
+}
+
 /// Counts of requests by method and route template, and of successful writes.
 #[derive(Debug, Default)]
 pub struct RequestCounters {
@@ -371,6 +509,42 @@ mod tests {
         let seq_b: Vec<_> = (0..50).map(|_| b.decide().1).collect();
         assert_eq!(seq_a, seq_b);
         assert!(seq_a.iter().any(|f| *f != Fault::None));
+    }
+
+    #[test]
+    fn lost_answers_hit_only_writes_and_exactly_as_many_as_asked() {
+        let injector = FaultInjector::new(1);
+        injector.lose_next_write_answers(2);
+        assert_eq!(injector.decide_for("GET", "/x").1, Fault::None);
+        assert_eq!(
+            injector.decide_for("POST", "/contacts/search").1,
+            Fault::None
+        );
+        assert_eq!(injector.decide_for("POST", "/x").1, Fault::LostAnswer);
+        assert_eq!(injector.decide_for("PUT", "/x").1, Fault::LostAnswer);
+        assert_eq!(injector.decide_for("POST", "/x").1, Fault::None);
+    }
+
+    #[test]
+    fn webhook_shaper_loses_repeats_and_swaps_as_told() {
+        let shaper = WebhookShaper::new(3);
+        assert_eq!(shaper.shape(vec![1, 2, 3]), (vec![1, 2, 3], vec![]));
+        shaper.set(WebhookFaults {
+            reorder: true,
+            ..WebhookFaults::default()
+        });
+        assert_eq!(shaper.shape(vec![1, 2, 3]).0, vec![2, 1]);
+        assert_eq!(shaper.shape(vec![4]).0, vec![4, 3]);
+        shaper.set(WebhookFaults {
+            duplicate_rate: 1.0,
+            ..WebhookFaults::default()
+        });
+        assert_eq!(shaper.shape(vec![5]).0, vec![5, 5]);
+        shaper.set(WebhookFaults {
+            loss_rate: 1.0,
+            ..WebhookFaults::default()
+        });
+        assert_eq!(shaper.shape(vec![6]), (vec![], vec![6]));
     }
 
     #[test]

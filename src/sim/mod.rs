@@ -18,4 +18,4 @@ pub mod trengo;
 pub mod watch;
 pub mod world;
 
-pub use faults::{Fault, FaultInjector, Faults, RequestCounters};
+pub use faults::{Fault, FaultInjector, Faults, RequestCounters, WebhookFaults, WebhookShaper};

@@ -38,6 +38,7 @@ pub mod comments;
 pub mod conflicts;
 pub mod cursors;
 mod error;
+pub mod facts;
 pub mod identity;
 pub mod intents;
 pub mod ledger;

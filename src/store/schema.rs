@@ -9,8 +9,8 @@ use rusqlite_migration::{M, Migrations};
 /// `PRAGMA application_id` of every trengo-sync database: "tSyn" in ASCII.
 pub const APPLICATION_ID: i32 = 0x7453_796e;
 
-/// Every table migration 1 creates; a file with only these tables (and no application id yet)
-/// is still ours.
+/// Every table our migrations create; a file with only these tables (and no application id
+/// yet) is still ours.
 pub(crate) const OUR_TABLES: &[&str] = &[
     "identity",
     "links",
@@ -24,6 +24,7 @@ pub(crate) const OUR_TABLES: &[&str] = &[
     "retries",
     "oauth",
     "job_runs",
+    "api_facts",
 ];
 
 const MIGRATION_1: &str = r#"
@@ -159,7 +160,22 @@ ALTER TABLE retries ADD COLUMN parked_at TEXT;
 CREATE INDEX retries_due ON retries (next_at) WHERE parked_at IS NULL;
 "#;
 
-const MIGRATIONS: &[M<'static>] = &[M::up(MIGRATION_1), M::up(MIGRATION_2), M::up(MIGRATION_3)];
+/// What `doctor` learned about the real accounts (see `store::facts`).
+const MIGRATION_4: &str = r#"
+CREATE TABLE api_facts (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    learned_at TEXT NOT NULL
+);
+"#;
+
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(MIGRATION_1),
+    M::up(MIGRATION_2),
+    M::up(MIGRATION_3),
+    M::up(MIGRATION_4),
+];
 
 /// The newest schema version this build knows (the number of migrations).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

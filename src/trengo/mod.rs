@@ -10,15 +10,15 @@
 //! missing or false flag sends the text to the customer (§4.5 \[OBS\]).
 
 pub mod models;
+pub mod zone;
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_stream::try_stream;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use futures::Stream;
+use futures::{Stream, StreamExt as _};
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use secrecy::SecretString;
@@ -140,6 +140,7 @@ pub struct TrengoClient {
     endpoint: Endpoint,
     token: SecretString,
     zone: Tz,
+    watch: Arc<zone::PollWatch>,
 }
 
 impl TrengoClient {
@@ -169,6 +170,7 @@ impl TrengoClient {
             endpoint,
             token: config.token,
             zone: config.zone,
+            watch: Arc::new(zone::PollWatch::new(config.zone)),
         })
     }
 
@@ -180,6 +182,17 @@ impl TrengoClient {
     /// The zone naive timestamps are read in.
     pub fn zone(&self) -> Tz {
         self.zone
+    }
+
+    /// Now, on the client's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.endpoint.clock().now()
+    }
+
+    /// What the `updated_at_gt` polls and the notes written have shown about the zone
+    /// ([`zone::PollWatch`]); shared by every clone of this client.
+    pub fn poll_watch(&self) -> &Arc<zone::PollWatch> {
+        &self.watch
     }
 
     async fn send(&self, request: Request) -> Result<Reply, ApiError> {
@@ -253,19 +266,45 @@ impl TrengoClient {
     }
 
     /// Tickets whose `updated_at` is after `watermark` (`updated_at_gt`, §3.4 \[OBS\]), formatted
-    /// as `YYYY-MM-DD HH:MM:SS` in the configured zone. The order drifts while paging, so a
-    /// ticket may come twice; callers dedupe by id.
+    /// as `YYYY-MM-DD HH:MM:SS` in the configured zone.
+    ///
+    /// Always listed oldest last message first (`sort=date`), whatever `filters` say: the order
+    /// is by last message time and drifts while paging (§3.4 item 2), and a ticket that gets a
+    /// message mid-walk then moves to the *end* of the list, where the walk still reaches it,
+    /// instead of to page 1, which it has left behind. It may come twice; callers dedupe by id.
     pub fn tickets_updated_since(
         &self,
         watermark: DateTime<Utc>,
         filters: &TicketFilters,
     ) -> impl Stream<Item = Result<Ticket, ApiError>> + Send + '_ {
+        let filters = TicketFilters {
+            oldest_first: true,
+            ..filters.clone()
+        };
         let mut query = filters.to_query();
         query.push((
             "updated_at_gt".to_string(),
             models::format_filter_time(watermark, self.zone),
         ));
-        self.paginate("/tickets", query)
+        // Every ticket must be newer than the watermark (unknown filters are ignored silently,
+        // §3.3): what the listing got goes to the poll watch, which alarms when it is not.
+        try_stream! {
+            let mut returned = 0;
+            let mut not_newer = Vec::new();
+            let mut tickets = std::pin::pin!(self.paginate::<Ticket>("/tickets", query));
+            while let Some(ticket) = tickets.next().await {
+                let ticket = ticket?;
+                returned += 1;
+                if let Some(at) = ticket.updated_at
+                    && at < watermark - chrono::Duration::seconds(1)
+                {
+                    not_newer.push((ticket.id, at));
+                }
+                yield ticket;
+            }
+            self.watch
+                .listing(self.endpoint.clock().now(), watermark, returned, &not_newer);
+        }
     }
 
     /// `POST /tickets {channel_id, contact_id, subject}`. Never retried after the server may
@@ -402,12 +441,29 @@ impl TrengoClient {
         self.post_message(ticket, text, false).await
     }
 
+    /// [`TrengoClient::add_internal_note`], answering the raw JSON (for `doctor`, which reads
+    /// the note's naive `created_at` next to its `created_at_time`).
+    pub async fn add_internal_note_raw(&self, ticket: i64, text: &str) -> Result<Value, ApiError> {
+        self.post_message_reply(ticket, text, true).await?.value()
+    }
+
     async fn post_message(
         &self,
         ticket: i64,
         text: &str,
         internal: bool,
     ) -> Result<Message, ApiError> {
+        let reply = self.post_message_reply(ticket, text, internal).await?;
+        // The answer is wrapped: {"message": {...}} (trengo-api.md §13, S14).
+        self.decode_one(&reply, "message")
+    }
+
+    async fn post_message_reply(
+        &self,
+        ticket: i64,
+        text: &str,
+        internal: bool,
+    ) -> Result<Reply, ApiError> {
         let reply = self
             .send(
                 Request::new(Method::POST, format!("/tickets/{ticket}/messages"))
@@ -415,8 +471,12 @@ impl TrengoClient {
                     .create_once(),
             )
             .await?;
-        // The answer is wrapped: {"message": {...}} (trengo-api.md §13, S14).
-        self.decode_one(&reply, "message")
+        // The answer carries the note's naive time next to its Unix time: a check of the zone.
+        if let Ok(raw) = reply.value() {
+            self.watch
+                .created_message(&raw, self.endpoint.clock().now());
+        }
+        Ok(reply)
     }
 
     // ----- labels -----
@@ -502,6 +562,18 @@ impl TrengoClient {
         self.paginate("/channels", Vec::new())
     }
 
+    /// The channel `id` from `GET /channels` (there is no single-channel read), if listed.
+    pub async fn channel(&self, id: i64) -> Result<Option<Channel>, ApiError> {
+        let mut channels = std::pin::pin!(self.channels());
+        while let Some(channel) = channels.next().await {
+            let channel = channel?;
+            if channel.id == id {
+                return Ok(Some(channel));
+            }
+        }
+        Ok(None)
+    }
+
     // ----- pagination -----
 
     fn paginate<T: DeserializeOwned + Send + 'static>(
@@ -512,21 +584,30 @@ impl TrengoClient {
         self.paginate_owned(path.to_string(), query)
     }
 
-    /// Follows `links.next` until it is null or a page comes back empty (§3.1). Pages are
-    /// fetched one after another, never in parallel (the order drifts, §3.4). A `next` link
-    /// pointing at another host is re-based onto the configured base URL, so the token is never
-    /// sent anywhere else; a link seen before ends the walk instead of looping.
+    /// Walks the pages until `links.next` is null or a page comes back empty (§3.1). Pages are
+    /// fetched one after another, never in parallel (the order drifts, §3.4).
+    ///
+    /// `links.next` is read only for the page number it names: each next page is requested
+    /// from this walk's own path and query with `page` set, because a real `next` link may
+    /// carry only `?page=N` (the captured ones do, §3.1, §13), and following it verbatim would
+    /// drop the filters and list the whole mailbox from page 2 on. A link without a page
+    /// number means "the page after this one"; a page number not ahead of the current one
+    /// ends the walk instead of looping. The token only ever goes to the configured base URL.
     fn paginate_owned<T: DeserializeOwned + Send + 'static>(
         &self,
         path: String,
         query: Vec<(String, String)>,
     ) -> impl Stream<Item = Result<T, ApiError>> + Send + '_ {
+        let query: Vec<(String, String)> = query.into_iter().filter(|(k, _)| k != "page").collect();
         try_stream! {
-            let mut request = Request::get(path);
-            request.query = query;
-            let mut seen: HashSet<String> = HashSet::new();
+            let mut page_no: u64 = 1;
             loop {
-                let reply = self.send(request.clone()).await?;
+                let mut request = Request::get(path.clone());
+                request.query = query.clone();
+                if page_no > 1 {
+                    request.query.push(("page".to_string(), page_no.to_string()));
+                }
+                let reply = self.send(request).await?;
                 let page: Page<T> = self.decode(&reply)?;
                 if page.data.is_empty() {
                     break;
@@ -535,28 +616,67 @@ impl TrengoClient {
                     yield item;
                 }
                 let Some(next) = page.links.next else { break };
-                let next = self.rebase(&next, &reply)?;
-                if !seen.insert(next.as_str().to_string()) {
-                    tracing::warn!(path = %next.path(), "Trengo pagination returned a page link twice; stopping");
+                let next_no = next_page_number(&next, page_no, &reply)?;
+                if next_no <= page_no {
+                    tracing::warn!(path = %path, page = page_no, next = next_no, "Trengo pagination pointed back to an earlier page; stopping");
                     break;
                 }
-                request = Request::get(next.path().to_string());
-                request.url = Some(next);
+                page_no = next_no;
             }
         }
     }
 
-    fn rebase(&self, next: &str, reply: &Reply) -> Result<Url, ApiError> {
-        let parsed = Url::parse(next)
-            .or_else(|_| self.endpoint.base_url().join(next))
-            .map_err(|e| reply.malformed(format!("links.next {next:?} is not a URL: {e}")))?;
-        let base = self.endpoint.base_url();
-        if parsed.origin() == base.origin() {
-            return Ok(parsed);
-        }
-        let mut rebased = base.clone();
-        rebased.set_path(parsed.path());
-        rebased.set_query(parsed.query());
-        Ok(rebased)
+    /// One page of `path` with `query` as the API answers it, undecoded (for `doctor`, which
+    /// inspects the envelope itself: the shape of `links.next`, the order, the filters).
+    pub async fn raw_page(
+        &self,
+        path: &str,
+        query: Vec<(String, String)>,
+    ) -> Result<Value, ApiError> {
+        let mut request = Request::get(path.to_string());
+        request.query = query;
+        self.send(request).await?.value()
+    }
+
+    /// The raw answer of `GET path` (for `doctor`'s shape checks).
+    pub async fn raw_get(&self, path: &str) -> Result<Value, ApiError> {
+        self.send(Request::get(path.to_string())).await?.value()
+    }
+}
+
+/// The identifier a contact is created with on a channel of `kind` (trengo-api.md §6 \[OBS\]):
+/// the e-mail on e-mail channels, the phone number on every other kind (WhatsApp, SMS, voice),
+/// where an e-mail identifier is refused. An unknown kind takes the e-mail, else the phone.
+pub fn contact_identifier<'a>(
+    kind: Option<&str>,
+    email: Option<&'a str>,
+    phone: Option<&'a str>,
+) -> Option<&'a str> {
+    let email = email.filter(|e| !e.trim().is_empty());
+    let phone = phone.filter(|p| !p.trim().is_empty());
+    match kind.map(str::to_ascii_uppercase).as_deref() {
+        Some("EMAIL") => email,
+        Some(_) => phone,
+        None => email.or(phone),
+    }
+}
+
+/// The page number a `links.next` URL names (`?page=N`), or the page after `current` when it
+/// names none. A link that is not a URL at all is a wrong-shaped answer.
+fn next_page_number(next: &str, current: u64, reply: &Reply) -> Result<u64, ApiError> {
+    let base = Url::parse("http://relative.invalid/").map_err(|e| reply.malformed(e))?;
+    let parsed = Url::parse(next)
+        .or_else(|_| base.join(next))
+        .map_err(|e| reply.malformed(format!("links.next {next:?} is not a URL: {e}")))?;
+    let named = parsed
+        .query_pairs()
+        .find(|(k, _)| k == "page")
+        .map(|(_, v)| v.trim().parse::<u64>());
+    match named {
+        Some(Ok(n)) => Ok(n),
+        Some(Err(_)) => Err(reply.malformed(format!(
+            "links.next {next:?} has a page number that is not a number"
+        ))),
+        None => Ok(current + 1),
     }
 }

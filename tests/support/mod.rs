@@ -295,3 +295,22 @@ pub fn promtool_check(text: &str) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Registers a Trengo webhook through the fake's API, as a user would in Trengo's settings,
+/// and returns the signing secret Trengo shows for it.
+pub async fn register_trengo_webhook(world: &SimWorld, event: &str, url: &str) -> String {
+    use secrecy::ExposeSecret as _;
+    let created: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/webhooks", world.trengo_base_url()))
+        .bearer_auth(world.trengo_token().expose_secret())
+        .form(&[("name", "trengo-sync"), ("type", event), ("url", url)])
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    created["signing_secret"].as_str().unwrap().to_owned()
+}

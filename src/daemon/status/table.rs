@@ -42,6 +42,9 @@ pub fn render_table(report: &StatusReport) -> String {
         }
         None => out.push_str("Ready: unknown (only the running daemon knows)\n"),
     }
+    if let Some(alarm) = report.trengo_poll.as_ref().and_then(|p| p.alarm.as_ref()) {
+        let _ = writeln!(out, "Trengo poll alarm: {alarm}");
+    }
 
     out.push_str("\nStreams\n");
     let rows = report.streams.iter().map(|s| {

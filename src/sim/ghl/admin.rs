@@ -195,9 +195,19 @@ impl GhlFakeState {
         self.faults().burst_429(n);
     }
 
+    /// Makes the next `n` API writes happen, then lose their answers (the connection drops).
+    pub fn lose_next_write_answers(&self, n: u32) {
+        self.faults().lose_next_write_answers(n);
+    }
+
     /// Registers a URL for every webhook event.
     pub fn register_webhook(&self, url: &str) {
         self.outbox().register(url.to_owned());
+    }
+
+    /// Loses, repeats or reorders webhook deliveries from now on.
+    pub fn set_webhook_faults(&self, faults: crate::sim::WebhookFaults) {
+        self.outbox().set_faults(faults);
     }
 
     /// Finished webhook deliveries.

@@ -128,6 +128,13 @@ pub struct GhlSwitches {
     /// The authorization page sends the caller's `state` back on the redirect. Default false:
     /// GHL's authorization documentation names no `state` parameter (ghl-api.md §1.2).
     pub redirect_keeps_state: bool,
+    /// `POST /contacts/upsert` accepts a contact with a phone but no e-mail. Default false:
+    /// refused with 422, as seen in n8n (ghl-api.md §3.3 \[obs S21 n8n#11353\]).
+    pub upsert_phone_only_accepted: bool,
+    /// `PUT /contacts/{id}/tasks/{taskId}` accepts a body without `title` and `dueDate`, or a
+    /// `dueDate` with milliseconds. Default false: refused with 422; n8n always sends both,
+    /// `dueDate` without milliseconds, because the API errors otherwise (ghl-api.md §4.1 \[obs\]).
+    pub task_update_partial_accepted: bool,
 }
 
 impl Default for GhlSwitches {
@@ -142,6 +149,8 @@ impl Default for GhlSwitches {
             task_search_limit_cap: 25,
             allow_duplicate_contacts: false,
             redirect_keeps_state: false,
+            upsert_phone_only_accepted: false,
+            task_update_partial_accepted: false,
         }
     }
 }
@@ -171,6 +180,8 @@ mod tests {
         assert!(!options.switches.redirect_keeps_state);
         assert_eq!(options.authorization_code_ttl, Duration::from_secs(60));
         assert!(options.redirect_uris.is_empty());
+        assert!(!options.switches.upsert_phone_only_accepted);
+        assert!(!options.switches.task_update_partial_accepted);
     }
 
     #[test]

@@ -29,8 +29,8 @@ use super::webhooks::WebhookOutbox;
 use super::{admin, routes, seed};
 use crate::clock::SharedClock;
 use crate::sim::faults::{
-    Fault, FaultInjector, RequestCounters, dropped_response, malformed_response, reshape_response,
-    wrong_shape_response,
+    Fault, FaultInjector, RequestCounters, dropped_response, html_error_response,
+    malformed_response, reshape_response, wrong_shape_response,
 };
 
 /// A handle on one fake's state; cheap to clone, shared by the router and the admin methods.
@@ -242,7 +242,9 @@ async fn inject_faults(
     request: Request,
     next: Next,
 ) -> Response {
-    let (latency, fault) = state.faults().decide();
+    let (latency, fault) = state
+        .faults()
+        .decide_for(request.method().as_str(), request.uri().path());
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
@@ -251,6 +253,12 @@ async fn inject_faults(
         Fault::ServerError(status) => GhlError::server_error(status).into_response(),
         Fault::RateLimited => GhlError::too_many_requests().into_response(),
         Fault::Drop => dropped_response(),
+        Fault::LostAnswer => {
+            // The write happens; its answer never arrives.
+            let _served = next.run(request).await;
+            dropped_response()
+        }
+        Fault::HtmlError(status) => html_error_response(status),
         Fault::Malformed => {
             // The request is served (its write happens), only the answer is garbled.
             let _served = next.run(request).await;

@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::model::ghl_time;
 use super::state::Event;
+use crate::sim::faults::{WebhookFaults, WebhookShaper};
 
 /// The DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): the key's 32 bytes follow.
 const ED25519_SPKI_PREFIX: [u8; 12] = [
@@ -51,7 +52,7 @@ pub struct WebhookDelivery {
     pub delivered: bool,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Envelope {
     webhook_id: String,
     kind: String,
@@ -71,6 +72,7 @@ pub struct WebhookOutbox {
     log: Arc<Mutex<Vec<WebhookDelivery>>>,
     done: watch::Receiver<usize>,
     queue: mpsc::UnboundedSender<Envelope>,
+    shaper: WebhookShaper<Envelope>,
 }
 
 impl WebhookOutbox {
@@ -97,7 +99,14 @@ impl WebhookOutbox {
             log,
             done,
             queue,
+            shaper: WebhookShaper::new(key_seed),
         }
+    }
+
+    /// Loses, repeats or reorders deliveries from now on (see [`WebhookFaults`]); GHL's own
+    /// retries repeat deliveries too.
+    pub fn set_faults(&self, faults: WebhookFaults) {
+        self.shaper.set(faults);
     }
 
     /// The key receivers verify `x-ghl-signature` with.
@@ -146,15 +155,24 @@ impl WebhookOutbox {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(payload);
-        for url in self.urls() {
-            // A closed queue means the fake is shutting down: nothing left to deliver to.
-            let _ = self.queue.send(Envelope {
+        let envelopes = self
+            .urls()
+            .into_iter()
+            .map(|url| Envelope {
                 webhook_id: webhook_id.clone(),
                 kind: event.kind.to_owned(),
                 url,
                 body: body.clone(),
                 signature: signature.clone(),
-            });
+            })
+            .collect();
+        let (send, lost) = self.shaper.shape(envelopes);
+        for envelope in lost {
+            record(&self.log, envelope, None, 0);
+        }
+        for envelope in send {
+            // A closed queue means the fake is shutting down: nothing left to deliver to.
+            let _ = self.queue.send(envelope);
         }
     }
 
@@ -224,21 +242,30 @@ async fn deliver(
                 }
             }
         }
-        let delivered = status.is_some_and(|s| (200..300).contains(&s));
-        log.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(WebhookDelivery {
-                webhook_id: envelope.webhook_id,
-                kind: envelope.kind,
-                url: envelope.url,
-                body: envelope.body,
-                signature: envelope.signature,
-                status,
-                attempts: made,
-                delivered,
-            });
+        record(&log, envelope, status, made);
         done.send_modify(|count| *count += 1);
     }
+}
+
+/// Logs one finished delivery (`attempts` 0: lost before any attempt).
+fn record(
+    log: &Mutex<Vec<WebhookDelivery>>,
+    envelope: Envelope,
+    status: Option<u16>,
+    attempts: u32,
+) {
+    log.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(WebhookDelivery {
+            webhook_id: envelope.webhook_id,
+            kind: envelope.kind,
+            url: envelope.url,
+            body: envelope.body,
+            signature: envelope.signature,
+            status,
+            attempts,
+            delivered: status.is_some_and(|s| (200..300).contains(&s)),
+        });
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::api_tickets::per_page;
 use super::http::{ApiError, Fields, QueryPairs, empty_ok, full_page, simple_page};
@@ -36,6 +36,7 @@ fn list_of<T>(
             &query,
             per_page(options, &query),
             &path,
+            options.next_link_keeps_filters,
             |item| render(&renderer, item),
         )
     });
@@ -210,9 +211,21 @@ pub async fn create_contact(
 ) -> Answer {
     let identifier = fields.required_text("identifier")?.trim().to_owned();
     let name = fields.text("name")?;
+    let any_identifier = sim.options().email_identifier_on_any_channel;
     let (id, created) = sim.edit(None, |w, e| {
-        if !w.channels.contains_key(&channel_id) {
+        let Some(channel) = w.channels.get(&channel_id) else {
             return Err(SimError::not_found("Channel", channel_id));
+        };
+        // The identifier is the channel's address: an e-mail on e-mail channels, a phone
+        // number on WhatsApp, SMS and voice ones (trengo-api.md §6 [OBS]).
+        if !any_identifier && channel.kind != "EMAIL" && identifier.contains('@') {
+            return Err(SimError::invalid(
+                "identifier",
+                format!(
+                    "The identifier must be a phone number for a {} channel.",
+                    channel.kind
+                ),
+            ));
         }
         let known = w
             .contacts
@@ -303,14 +316,25 @@ pub async fn custom_fields(State(sim): State<TrengoSimState>, RawQuery(raw): Raw
     )
 }
 
+/// The `timezone` users carry unless `users_carry_account_zone`: what the agents of the one
+/// captured account had, an hour off its rendering zone (trengo-api.md §4.3 \[OBS\]).
+pub const AGENT_TIMEZONE: &str = "Africa/Cairo";
+
 /// `GET /users`.
 pub async fn users(State(sim): State<TrengoSimState>, RawQuery(raw): RawQuery) -> Answer {
+    let account_zone = sim.options().users_carry_account_zone;
     list_of(
         &sim,
         raw,
         "/users",
         |w| w.users.values().collect(),
-        |r, u| r.user(u),
+        |r, u| {
+            let mut user = r.user(u);
+            if !account_zone {
+                user["timezone"] = json!(AGENT_TIMEZONE);
+            }
+            user
+        },
     )
 }
 
@@ -327,11 +351,17 @@ pub async fn teams(State(sim): State<TrengoSimState>, RawQuery(raw): RawQuery) -
 
 /// `GET /channels`.
 pub async fn channels(State(sim): State<TrengoSimState>, RawQuery(raw): RawQuery) -> Answer {
+    let hidden = sim.options().hidden_channels;
     list_of(
         &sim,
         raw,
         "/channels",
-        |w| w.channels.values().collect(),
+        |w| {
+            w.channels
+                .values()
+                .filter(|c| !hidden.contains(&c.id))
+                .collect()
+        },
         |r, c| r.channel(c),
     )
 }

@@ -48,9 +48,14 @@ pub async fn list(State(sim): State<TrengoSimState>, RawQuery(raw): RawQuery) ->
         } else {
             tickets.sort_by_key(|t| std::cmp::Reverse((t.sort_time(), t.id)));
         }
-        simple_page(tickets, &query, per_page(options, &query), &path, |t| {
-            render.ticket(t)
-        })
+        simple_page(
+            tickets,
+            &query,
+            per_page(options, &query),
+            &path,
+            options.next_link_keeps_filters,
+            |t| render.ticket(t),
+        )
     });
     Ok(Json(page).into_response())
 }
@@ -78,6 +83,7 @@ fn matching_tickets<'a>(
     world
         .tickets
         .values()
+        .filter(|t| !options.hidden_channels.contains(&t.channel_id))
         .filter(|t| status.is_none_or(|s| t.status.as_str() == s))
         .filter(|t| contact_id.is_none_or(|c| t.contact_id == c))
         .filter(|t| {
@@ -243,6 +249,7 @@ pub async fn messages(
             &query,
             per_page(options, &query),
             &path,
+            options.next_link_keeps_filters,
             |m| render.message(m),
         ))
     })?;

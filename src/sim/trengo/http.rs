@@ -239,15 +239,27 @@ impl QueryPairs {
 /// Laravel's simple paginator (§3.1 \[OBS\]: `/tickets`, `/contacts`): `links.last` null and no
 /// `last_page` or `total` in `meta`; `links.next` is null only on the last page.
 /// Only the items of the asked page are rendered.
+///
+/// The page links carry the request's filters when `keep_filters`, and only `?page=N`
+/// otherwise (the pessimistic reading of trengo-api.md §3.1, whose captured links show no
+/// filters: a client following them verbatim would list the whole mailbox from page 2 on).
 pub fn simple_page<T>(
     items: Vec<T>,
     query: &QueryPairs,
     per_page: usize,
     path: &str,
+    keep_filters: bool,
     render: impl Fn(T) -> Value,
 ) -> Value {
     let per_page = per_page.max(1);
     let page = query.page();
+    let link = |n: usize| {
+        if keep_filters {
+            format!("{path}?{}", query.with_page(n))
+        } else {
+            format!("{path}?page={n}")
+        }
+    };
     let skip = (page - 1).saturating_mul(per_page);
     let has_more = items.len() > skip.saturating_add(per_page);
     let data: Vec<Value> = items
@@ -264,10 +276,10 @@ pub fn simple_page<T>(
     json!({
         "data": data,
         "links": {
-            "first": format!("{path}?{}", query.with_page(1)),
+            "first": link(1),
             "last": null,
-            "prev": (page > 1).then(|| format!("{path}?{}", query.with_page(page - 1))),
-            "next": has_more.then(|| format!("{path}?{}", query.with_page(page + 1))),
+            "prev": (page > 1).then(|| link(page - 1)),
+            "next": has_more.then(|| link(page + 1)),
         },
         "meta": {
             "current_page": page,
@@ -366,7 +378,7 @@ mod tests {
     fn simple_page_has_no_total_and_ends_with_null_next() {
         let items: Vec<Value> = (0..30).map(|i| json!(i)).collect();
         let q = QueryPairs::parse(Some("status=OPEN&page=2"));
-        let page = simple_page(items, &q, 25, "http://x/api/v2/tickets", |v| v);
+        let page = simple_page(items, &q, 25, "http://x/api/v2/tickets", true, |v| v);
         assert_eq!(page["data"].as_array().unwrap().len(), 5);
         assert!(page["links"]["next"].is_null());
         assert!(page["meta"].get("total").is_none());

@@ -9,7 +9,8 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 
 use crate::sim::faults::{
-    Fault, dropped_response, malformed_response, reshape_response, wrong_shape_response,
+    Fault, dropped_response, html_error_response, malformed_response, reshape_response,
+    wrong_shape_response,
 };
 
 use super::http::ApiError;
@@ -35,7 +36,10 @@ pub async fn count(State(sim): State<TrengoSimState>, req: Request, next: Next) 
 /// client cannot tell whether its write happened, which is the case crash-safe code must
 /// handle.
 pub async fn faults(State(sim): State<TrengoSimState>, req: Request, next: Next) -> Response {
-    let (latency, fault) = sim.shared.faults.decide();
+    let (latency, fault) = sim
+        .shared
+        .faults
+        .decide_for(req.method().as_str(), req.uri().path());
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
@@ -50,9 +54,14 @@ pub async fn faults(State(sim): State<TrengoSimState>, req: Request, next: Next)
         }
         // A short wait, so clients honouring it do not stall test suites.
         Fault::RateLimited => too_many_attempts(&sim.peek_budget(), 1, sim.now().timestamp() + 1),
-        Fault::Drop => {
+        Fault::Drop | Fault::LostAnswer => {
             let _applied = next.run(req).await;
             dropped_response()
+        }
+        Fault::HtmlError(status) => {
+            let mut response = html_error_response(status);
+            add_budget_headers(response.headers_mut(), &sim.peek_budget());
+            response
         }
         Fault::Malformed => {
             let applied = next.run(req).await;
@@ -88,11 +97,38 @@ pub async fn rate_limit(State(sim): State<TrengoSimState>, req: Request, next: N
 
 /// Bearer auth: 401 `{"message":"Unauthenticated."}` without the accepted token (§11).
 pub async fn auth(State(sim): State<TrengoSimState>, req: Request, next: Next) -> Response {
-    if authorised(&sim, req.headers()) {
-        next.run(req).await
-    } else {
-        ApiError::unauthenticated().into_response()
+    if !authorised(&sim, req.headers()) {
+        return ApiError::unauthenticated().into_response();
     }
+    if hidden_ticket(&sim, req.uri().path()) {
+        return (
+            StatusCode::FORBIDDEN,
+            axum::Json(json!({"message": "This action is unauthorized."})),
+        )
+            .into_response();
+    }
+    next.run(req).await
+}
+
+/// Whether `path` is about a ticket in a channel the token cannot see.
+fn hidden_ticket(sim: &TrengoSimState, path: &str) -> bool {
+    let hidden = sim.options().hidden_channels;
+    if hidden.is_empty() {
+        return false;
+    }
+    let Some(id) = path
+        .strip_prefix("/api/v2/tickets/")
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|id| id.parse::<i64>().ok())
+    else {
+        return false;
+    };
+    sim.read(|world, _| {
+        world
+            .tickets
+            .get(&id)
+            .is_some_and(|t| hidden.contains(&t.channel_id))
+    })
 }
 
 fn authorised(sim: &TrengoSimState, headers: &HeaderMap) -> bool {

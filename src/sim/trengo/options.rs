@@ -44,6 +44,24 @@ pub struct TrengoFakeOptions {
     /// Whether `per_page` on list endpoints is honoured (trengo-api.md §3.2 \[U\]). Default
     /// `false`: pages stay at `page_size` whatever the client asks.
     pub per_page_honoured: bool,
+    /// Whether a list page's `links.next` (and `first`/`prev`) keep the request's filters.
+    /// Default `false`: the captured links show only `?page=N` (trengo-api.md §3.1, §13), so a
+    /// client following them verbatim would list the whole mailbox from page 2 on.
+    pub next_link_keeps_filters: bool,
+    /// Whether `POST /channels/{id}/contacts` accepts an e-mail identifier on a channel that is
+    /// not an e-mail channel (WhatsApp, SMS, voice). Default `false`: refused with 422, since
+    /// the identifier is a phone number there (trengo-api.md §6 \[OBS\]).
+    pub email_identifier_on_any_channel: bool,
+    /// Whether user objects carry the account's zone as their `timezone`. Default `false`: they
+    /// carry `Africa/Cairo`, as the agents of the one captured account did while its naive
+    /// timestamps were rendered in UTC+1 (trengo-api.md §4.3 \[OBS\]): a user's zone is a
+    /// hint, not the account's zone.
+    pub users_carry_account_zone: bool,
+    /// Channels the token's user has no access to (trengo-api.md §1 \[ONE\]: list results
+    /// are limited to what that user may see): their tickets are missing from every list,
+    /// `GET /channels` leaves them out, and any call on one of their tickets answers 403.
+    /// Default none.
+    pub hidden_channels: Vec<i64>,
     /// The account (`agency_id`) every object belongs to. Default 193412.
     pub agency_id: i64,
     /// The user the token acts as: tickets created through the API are assigned to them and
@@ -64,6 +82,10 @@ impl Default for TrengoFakeOptions {
             custom_field_bumps_updated_at: false,
             rate_limit_per_minute: 120,
             per_page_honoured: false,
+            next_link_keeps_filters: false,
+            email_identifier_on_any_channel: false,
+            users_carry_account_zone: false,
+            hidden_channels: Vec::new(),
             agency_id: 193_412,
             api_user: SimUser::default(),
         }
@@ -79,6 +101,9 @@ impl TrengoFakeOptions {
             message_bumps_updated_at: self.message_bumps_updated_at,
             custom_field_bumps_updated_at: self.custom_field_bumps_updated_at,
             per_page_honoured: self.per_page_honoured,
+            next_link_keeps_filters: self.next_link_keeps_filters,
+            email_identifier_on_any_channel: self.email_identifier_on_any_channel,
+            users_carry_account_zone: self.users_carry_account_zone,
             rate_limit_per_minute: self.rate_limit_per_minute,
             page_size: self.page_size,
         }
@@ -91,6 +116,9 @@ impl TrengoFakeOptions {
         self.message_bumps_updated_at = switches.message_bumps_updated_at;
         self.custom_field_bumps_updated_at = switches.custom_field_bumps_updated_at;
         self.per_page_honoured = switches.per_page_honoured;
+        self.next_link_keeps_filters = switches.next_link_keeps_filters;
+        self.email_identifier_on_any_channel = switches.email_identifier_on_any_channel;
+        self.users_carry_account_zone = switches.users_carry_account_zone;
         self.rate_limit_per_minute = switches.rate_limit_per_minute;
         self.page_size = switches.page_size.max(1);
     }
@@ -110,6 +138,15 @@ pub struct TrengoSwitches {
     pub custom_field_bumps_updated_at: bool,
     /// See [`TrengoFakeOptions::per_page_honoured`].
     pub per_page_honoured: bool,
+    /// See [`TrengoFakeOptions::next_link_keeps_filters`].
+    #[serde(default)]
+    pub next_link_keeps_filters: bool,
+    /// See [`TrengoFakeOptions::email_identifier_on_any_channel`].
+    #[serde(default)]
+    pub email_identifier_on_any_channel: bool,
+    /// See [`TrengoFakeOptions::users_carry_account_zone`].
+    #[serde(default)]
+    pub users_carry_account_zone: bool,
     /// See [`TrengoFakeOptions::rate_limit_per_minute`].
     pub rate_limit_per_minute: u32,
     /// See [`TrengoFakeOptions::page_size`].
@@ -161,6 +198,9 @@ mod tests {
         assert!(!options.label_bumps_updated_at);
         assert!(!options.note_bumps_updated_at);
         assert!(!options.per_page_honoured);
+        assert!(!options.next_link_keeps_filters);
+        assert!(!options.email_identifier_on_any_channel);
+        assert!(!options.users_carry_account_zone);
         assert_eq!(options.page_size, 25);
         assert_eq!(options.rate_limit_per_minute, 120);
     }

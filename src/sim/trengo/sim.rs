@@ -388,6 +388,25 @@ impl TrengoSimState {
         self.shared.faults.burst_429(n);
     }
 
+    /// Loses, repeats or reorders webhook deliveries from now on.
+    pub fn set_webhook_faults(&self, faults: crate::sim::WebhookFaults) {
+        self.shared.outbox.set_faults(faults);
+    }
+
+    /// Hides `channels` from the token (see [`TrengoFakeOptions::hidden_channels`]).
+    pub fn hide_channels(&self, channels: Vec<i64>) {
+        self.shared
+            .options
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .hidden_channels = channels;
+    }
+
+    /// Makes the next `n` API writes happen, then lose their answers (the connection drops).
+    pub fn lose_next_write_answers(&self, n: u32) {
+        self.shared.faults.lose_next_write_answers(n);
+    }
+
     /// API requests by route template, and successful writes.
     pub fn counters(&self) -> CounterSnapshot {
         self.shared.counters.snapshot()

@@ -15,6 +15,8 @@ use serde::Serialize;
 use sha2::Sha256;
 use tokio::sync::{Notify, mpsc};
 
+use crate::sim::faults::{WebhookFaults, WebhookShaper};
+
 /// One prepared delivery: where, what, and its signature.
 #[derive(Debug, Clone)]
 pub struct Delivery {
@@ -79,17 +81,38 @@ struct Pending {
 }
 
 /// The queue of deliveries and the log of attempts.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Outbox {
     // std mutexes: held for a push or a clone, never across an await.
     sender: Mutex<Option<mpsc::UnboundedSender<Delivery>>>,
     log: Arc<Mutex<Vec<WebhookDelivery>>>,
     pending: Arc<Pending>,
+    shaper: WebhookShaper<Delivery>,
+}
+
+impl Default for Outbox {
+    fn default() -> Self {
+        Self {
+            sender: Mutex::default(),
+            log: Arc::default(),
+            pending: Arc::default(),
+            shaper: WebhookShaper::new(1),
+        }
+    }
 }
 
 impl Outbox {
+    /// Loses, repeats or reorders deliveries from now on (see [`WebhookFaults`]).
+    pub fn set_faults(&self, faults: WebhookFaults) {
+        self.shaper.set(faults);
+    }
+
     /// Queues `deliveries` for the background sender, starting it on first use.
     pub fn enqueue(&self, deliveries: Vec<Delivery>) {
+        let (deliveries, lost) = self.shaper.shape(deliveries);
+        for delivery in lost {
+            self.record(delivery, None, Some("lost by fault injection".into()));
+        }
         if deliveries.is_empty() {
             return;
         }

@@ -172,16 +172,27 @@ impl Executor<'_> {
             )
         })?;
         let contact = self.ghl.contact(contact_id).await?;
-        let identifier = contact
-            .email
-            .clone()
-            .or_else(|| contact.phone.clone())
-            .ok_or_else(|| {
-                ItemError::Blocked(format!(
-                    "GHL contact {contact_id} has neither an e-mail nor a phone, so no Trengo \
-                     contact can be matched or made for task {task_id}"
-                ))
-            })?;
+        // An e-mail identifier is refused on WhatsApp, SMS and voice channels (§6).
+        let kind = self.trengo.channel(channel).await?.and_then(|c| c.kind);
+        let identifier = trengo::contact_identifier(
+            kind.as_deref(),
+            contact.email.as_deref(),
+            contact.phone.as_deref(),
+        )
+        .map(str::to_string)
+        .ok_or_else(|| {
+            ItemError::Blocked(format!(
+                "GHL contact {contact_id} has no {} for a Trengo contact on channel {channel} \
+                 ({}), so none can be matched or made for task {task_id}; add it in GHL or set \
+                 link.trengo_channel_id to a channel of another kind",
+                match kind.as_deref() {
+                    Some("EMAIL") => "e-mail",
+                    Some(_) => "phone",
+                    None => "e-mail or phone",
+                },
+                kind.as_deref().unwrap_or("unknown kind")
+            ))
+        })?;
         let name = contact.name.clone().or_else(|| {
             let joined = [contact.first_name.clone(), contact.last_name.clone()]
                 .into_iter()

@@ -45,6 +45,16 @@ pub async fn upsert(State(state): State<GhlFakeState>, body: Bytes) -> Answer {
     let location = required_location(&body)?;
     state.check_location(location)?;
     let input = ContactInput::from_json(&body)?;
+    let has_email = body
+        .get("email")
+        .and_then(Value::as_str)
+        .is_some_and(|e| !e.trim().is_empty());
+    if !has_email && !state.read(|s| s.switches.upsert_phone_only_accepted) {
+        return Err(GhlError::unprocessable(vec![
+            "email must be an email".into(),
+            "email should not be empty".into(),
+        ]));
+    }
     let allow_new = body
         .get("createNewIfDuplicateAllowed")
         .and_then(Value::as_bool)

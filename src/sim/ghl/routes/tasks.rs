@@ -56,7 +56,24 @@ pub async fn update(
     Path((contact, task)): Path<(String, String)>,
     body: Bytes,
 ) -> Answer {
-    let input = TaskInput::from_json(&json_body(&body)?, false)?;
+    let body = json_body(&body)?;
+    if !state.read(|s| s.switches.task_update_partial_accepted) {
+        let mut problems = Vec::new();
+        if body.get("title").and_then(Value::as_str).is_none() {
+            problems.push("title should not be empty".to_string());
+        }
+        match body.get("dueDate").and_then(Value::as_str) {
+            None => problems.push("dueDate should not be empty".to_string()),
+            Some(due) if due.contains('.') => {
+                problems.push("dueDate must be a valid ISO 8601 date string".to_string());
+            }
+            Some(_) => {}
+        }
+        if !problems.is_empty() {
+            return Err(GhlError::unprocessable(problems));
+        }
+    }
+    let input = TaskInput::from_json(&body, false)?;
     let task = state.edit(true, |s, now| s.update_task(now, &contact, &task, &input))?;
     ok(json!({ "task": task.to_json() }))
 }
