@@ -51,6 +51,28 @@ pub enum TakeSide {
     Ghl,
 }
 
+/// `pause --direction` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PauseDirectionArg {
+    /// Nothing is written to GHL; Trengo's changes wait.
+    TrengoToGhl,
+    /// Nothing is written to Trengo; GHL's changes wait.
+    GhlToTrengo,
+    /// Nothing at all (the daemon idles; for one link, nothing is written for it).
+    Both,
+}
+
+impl From<PauseDirectionArg> for crate::store::controls::PauseDirection {
+    fn from(d: PauseDirectionArg) -> Self {
+        use crate::store::controls::PauseDirection;
+        match d {
+            PauseDirectionArg::TrengoToGhl => PauseDirection::TrengoToGhl,
+            PauseDirectionArg::GhlToTrengo => PauseDirection::GhlToTrengo,
+            PauseDirectionArg::Both => PauseDirection::Both,
+        }
+    }
+}
+
 /// `--log-format` values.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum LogFormatArg {
@@ -103,6 +125,34 @@ pub enum Command {
     },
     /// Show the daemon's status (from its endpoint, or from the store when it is down).
     Status,
+    /// Pause the sync (the whole daemon, or one link) from its next pass; works while `run`
+    /// runs. What changes meanwhile crosses on `resume`.
+    Pause {
+        /// Pause only this link (`status` and `explain` show link ids).
+        link: Option<i64>,
+        /// Which way to pause.
+        #[arg(long, value_enum, default_value = "both")]
+        direction: PauseDirectionArg,
+    },
+    /// Lift a pause (the whole daemon's, or one link's); a link ended by `unlink` is linked
+    /// again.
+    Resume {
+        /// Resume only this link.
+        link: Option<i64>,
+    },
+    /// End one link: nothing is synced or deleted, and it is not linked again until `relink`.
+    Unlink {
+        /// The link id.
+        link: i64,
+        /// Why (shown by `explain`).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Bring back a link ended by `unlink` (or one that left scope).
+    Relink {
+        /// The link id.
+        link: i64,
+    },
     /// Serve both API fakes (for trying a configuration without real accounts).
     Sim {
         /// Port of the Trengo fake on 127.0.0.1 (0 picks a free one).
@@ -246,12 +296,59 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
+        command @ (Command::Pause { .. }
+        | Command::Resume { .. }
+        | Command::Unlink { .. }
+        | Command::Relink { .. }) => {
+            let mut store = open_for_control(&config)?;
+            let now = chrono::Utc::now();
+            let text = match command {
+                Command::Pause { link, direction } => {
+                    crate::control::pause(&mut store, link, direction.into(), now)
+                }
+                Command::Resume { link } => crate::control::resume(&mut store, link, now),
+                Command::Unlink { link, reason } => {
+                    crate::control::unlink(&mut store, link, reason.as_deref(), now)
+                }
+                Command::Relink { link } => crate::control::relink(&mut store, link, now),
+                _ => Ok(String::new()),
+            }?;
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Sim { .. } | Command::Demo { .. } => Ok(ExitCode::SUCCESS),
         Command::Check => {
             print!("{}", check_report(&cli.config, &config));
             println!("{}", store_report(&config.store.path)?);
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// The store for `pause`, `resume`, `unlink` and `relink`, beside a running daemon or not.
+fn open_for_control(config: &Config) -> Result<crate::store::Store, Failure> {
+    if let Some(dir) = config.store.path.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.exists()
+    {
+        return Err(Failure::Other(anyhow::anyhow!(
+            "the store's directory {} does not exist; check store.path, or run `trengo-sync once` first",
+            dir.display()
+        )));
+    }
+    Ok(crate::store::Store::open(&config.store.path).map_err(anyhow::Error::new)?)
+}
+
+/// Says what a pause did to a pass (`once`, `plan`).
+fn print_paused(report: &crate::sync::engine::PassReport, verb: &str) {
+    if let Some(p) = &report.paused {
+        println!(
+            "paused both ways since {}: nothing was read or written; `trengo-sync resume` lifts it",
+            p.since.to_rfc3339()
+        );
+    }
+    for (item, why) in &report.held {
+        println!("{verb} {item}: {why}");
     }
 }
 
@@ -365,6 +462,7 @@ async fn once(
             print!("{plan}");
         }
     }
+    print_paused(&report, "held (paused, not written)");
     println!(
         "pass done: {} items applied, {} writes to Trengo, {} to GHL, {} failed, {} intents settled",
         report.applied_items,
@@ -420,9 +518,10 @@ async fn plan(config: &Config, polls_only: bool) -> Result<ExitCode, Failure> {
             print!("{plan}");
         }
     }
-    if !any {
+    if !any && report.held.is_empty() && report.paused.is_none() {
         println!("nothing to do: both sides agree with the store");
     }
+    print_paused(&report, "would hold (paused)");
     for (item, reason) in &report.failed {
         eprintln!("could not read: {item}: {reason}");
     }

@@ -21,6 +21,7 @@
 //! | [`daemon`] | the service: cron schedules feeding one serial work loop, HTTP surface, systemd |
 //! | [`sync`] | the engine: scope rules, normalisation, the pure planner, the executor |
 //! | [`demo`] | `trengo-sync demo`: the daemon on the embedded fakes, with scripted edits |
+//! | [`control`] | what `pause`, `resume`, `unlink` and `relink` switch in the store |
 //! | [`inspect`] | what `explain`, `conflicts` and `resolve` show and do |
 //! | [`sim`] | faithful, unkind in-process fakes of both APIs, for tests, `sim` and `demo` |
 //!
@@ -35,6 +36,7 @@ pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod demo;
 pub mod ghl;

@@ -31,7 +31,9 @@ use crate::api::{Api, Budget, BudgetSnapshot};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::store::runs::JobRun;
-use crate::store::{Store, StoreError, StoreHandle, conflicts, cursors, links, retries, runs};
+use crate::store::{
+    Store, StoreError, StoreHandle, conflicts, controls, cursors, links, retries, runs,
+};
 
 /// A verified webhook's "re-read this item now" (the engine's own type).
 pub use crate::sync::engine::Hint;
@@ -83,6 +85,9 @@ pub struct StatusReport {
     pub backfill: Vec<BackfillProgress>,
     /// Readiness (live only).
     pub readiness: Option<ReadinessReport>,
+    /// What an operator paused.
+    #[serde(default)]
+    pub paused: PauseReport,
 }
 
 /// One change stream.
@@ -177,6 +182,56 @@ pub struct LinksReport {
     /// Ended because their ticket or task is gone (deleted, merged, not visible).
     #[serde(default)]
     pub gone: u64,
+    /// Ended by hand (`trengo-sync unlink`; `relink` brings one back).
+    #[serde(default)]
+    pub unlinked: u64,
+}
+
+/// What an operator paused (`trengo-sync pause`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PauseReport {
+    /// The whole daemon's pause (`trengo_to_ghl`, `ghl_to_trengo` or `both`), if paused.
+    pub daemon: Option<String>,
+    /// Since when the daemon is paused.
+    pub since: Option<DateTime<Utc>>,
+    /// Paused links: their ids and directions.
+    pub links: Vec<PausedLink>,
+    /// Items a pause holds back; they cross once it is lifted.
+    pub held_items: u64,
+}
+
+/// One paused link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PausedLink {
+    /// The link id.
+    pub link_id: i64,
+    /// `trengo_to_ghl`, `ghl_to_trengo` or `both`.
+    pub direction: String,
+    /// Since when.
+    pub since: DateTime<Utc>,
+}
+
+impl PauseReport {
+    /// The pauses in the store, and how many items they hold.
+    pub fn from_store(conn: &rusqlite::Connection) -> Result<Self, StoreError> {
+        let pauses = controls::all(conn)?;
+        let mut links: Vec<PausedLink> = pauses
+            .links
+            .iter()
+            .map(|(id, (_, p))| PausedLink {
+                link_id: id.0,
+                direction: p.direction.to_string(),
+                since: p.since,
+            })
+            .collect();
+        links.sort_by_key(|l| l.link_id);
+        Ok(PauseReport {
+            daemon: pauses.daemon.as_ref().map(|p| p.direction.to_string()),
+            since: pauses.daemon.map(|p| p.since),
+            links,
+            held_items: retries::held_count(conn)?,
+        })
+    }
 }
 
 /// A conflict held for a person.
@@ -312,6 +367,7 @@ pub fn collect_from_store(
             active: counts.active,
             out_of_scope: counts.out_of_scope,
             gone: counts.gone,
+            unlinked: controls::unlinked_count(conn)?,
         },
         conflicts: held,
         retries: retries::all(conn)?.into_iter().map(Into::into).collect(),
@@ -323,6 +379,7 @@ pub fn collect_from_store(
         budgets: Vec::new(),
         backfill: Vec::new(),
         readiness: None,
+        paused: PauseReport::from_store(conn)?,
     })
 }
 

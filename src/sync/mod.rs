@@ -24,6 +24,7 @@ pub mod execute;
 pub mod marker;
 pub mod model;
 pub mod operation;
+pub mod pause;
 pub mod plan;
 pub mod policy;
 pub mod read;

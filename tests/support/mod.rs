@@ -137,6 +137,26 @@ pub async fn wait_for(what: &str, limit: Duration, mut check: impl AsyncFnMut() 
     panic!("{what} did not happen within {limit:?}");
 }
 
+/// Whether the GHL task is completed, as the fake holds it.
+pub fn task_completed(world: &SimWorld, task_id: &str) -> bool {
+    let snapshot = world.ghl().snapshot();
+    find_task(&snapshot, task_id).is_some_and(|t| t["completed"] == true)
+}
+
+/// The task with this id anywhere in a GHL snapshot.
+pub fn find_task<'a>(value: &'a serde_json::Value, id: &str) -> Option<&'a serde_json::Value> {
+    match value {
+        serde_json::Value::Object(map) => {
+            if map.get("id").and_then(|v| v.as_str()) == Some(id) && map.contains_key("completed") {
+                return Some(value);
+            }
+            map.values().find_map(|v| find_task(v, id))
+        }
+        serde_json::Value::Array(items) => items.iter().find_map(|v| find_task(v, id)),
+        _ => None,
+    }
+}
+
 /// Successful writes both fakes have served.
 pub fn total_writes(world: &SimWorld) -> u64 {
     world.trengo().counters().writes + world.ghl().counter_snapshot().writes
