@@ -51,6 +51,13 @@ pub enum TakeSide {
     Ghl,
 }
 
+/// `notify` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum NotifyAction {
+    /// Send a test alert through every configured channel; exit 1 if one fails.
+    Test,
+}
+
 /// `pause --direction` values.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum PauseDirectionArg {
@@ -147,6 +154,12 @@ pub enum Command {
         /// Why (shown by `explain`).
         #[arg(long)]
         reason: Option<String>,
+    },
+    /// Alerts (`[notify]`).
+    Notify {
+        /// What to do.
+        #[command(subcommand)]
+        action: NotifyAction,
     },
     /// Bring back a link ended by `unlink` (or one that left scope).
     Relink {
@@ -313,6 +326,16 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 Command::Relink { link } => crate::control::relink(&mut store, link, now),
                 _ => Ok(String::new()),
             }?;
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Notify {
+            action: NotifyAction::Test,
+        } => {
+            let text = runtime()?.block_on(crate::notify::test_command(
+                &config.notify,
+                chrono::Utc::now(),
+            ))?;
             print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
@@ -729,6 +752,23 @@ pub fn check_report(path: &std::path::Path, config: &Config) -> String {
         "http: {} (webhooks {})",
         config.http.listen,
         if config.webhooks.enabled { "on" } else { "off" }
+    );
+    let n = &config.notify;
+    let mut channels = Vec::new();
+    if n.webhook_url.is_some() {
+        channels.push(format!("webhook ({:?})", n.webhook_format).to_lowercase());
+    }
+    if let Some(host) = &n.smtp_host {
+        channels.push(format!("e-mail via {host} to {}", n.mail_to.join(", ")));
+    }
+    let _ = writeln!(
+        out,
+        "alerts: {}",
+        if channels.is_empty() {
+            "off (no [notify] channel)".to_string()
+        } else {
+            channels.join(" and ")
+        }
     );
     out
 }

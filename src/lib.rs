@@ -23,6 +23,7 @@
 //! | [`demo`] | `trengo-sync demo`: the daemon on the embedded fakes, with scripted edits |
 //! | [`control`] | what `pause`, `resume`, `unlink` and `relink` switch in the store |
 //! | [`inspect`] | what `explain`, `conflicts` and `resolve` show and do |
+//! | [`notify`] | alerts (`[notify]`): conditions, de-duplication, webhook and SMTP delivery |
 //! | [`sim`] | faithful, unkind in-process fakes of both APIs, for tests, `sim` and `demo` |
 //!
 //! One sync pass: change detection reads both APIs through [`trengo`] and [`ghl`], the pure
@@ -42,6 +43,7 @@ pub mod demo;
 pub mod ghl;
 pub mod inspect;
 pub mod logging;
+pub mod notify;
 pub mod sim;
 pub mod store;
 pub mod sync;

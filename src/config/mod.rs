@@ -63,6 +63,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// `[webhooks]`
     pub webhooks: WebhooksConfig,
+    /// `[notify]`
+    pub notify: NotifyConfig,
 }
 
 /// One thing wrong with the configuration.
@@ -325,6 +327,14 @@ mod secrets {
             let file = oauth.refresh_token_file.clone();
             one("ghl.oauth.refresh_token", &mut oauth.refresh_token, &file);
         }
+        let file = config.notify.webhook_url_file.clone();
+        one("notify.webhook_url", &mut config.notify.webhook_url, &file);
+        let file = config.notify.smtp_password_file.clone();
+        one(
+            "notify.smtp_password",
+            &mut config.notify.smtp_password,
+            &file,
+        );
         problems
     }
 

@@ -96,7 +96,8 @@ pub(crate) struct TokenSource {
     cache: tokio::sync::Mutex<Option<Cached>>,
 }
 
-const REINSTALL_HINT: &str = "the OAuth refresh was refused; re-run the GHL app install (`trengo-sync auth ghl`) to obtain a new refresh token, or switch to a private integration token (ghl.token / TRENGO_SYNC__GHL__TOKEN)";
+/// What a refused OAuth refresh says; alerts look for it (GHL needs re-authorising).
+pub const REINSTALL_HINT: &str = "the OAuth refresh was refused; re-run the GHL app install (`trengo-sync auth ghl`) to obtain a new refresh token, or switch to a private integration token (ghl.token / TRENGO_SYNC__GHL__TOKEN)";
 
 impl TokenSource {
     pub(crate) fn new(auth: GhlAuth, oauth_endpoint: Endpoint, clock: SharedClock) -> Self {

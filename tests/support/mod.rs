@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod rules;
+pub mod sinks;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
