@@ -541,6 +541,14 @@ async fn plan(config: &Config, polls_only: bool) -> Result<ExitCode, Failure> {
             print!("{plan}");
         }
     }
+    if let Some(since) = config.link.since {
+        println!(
+            "(link.since: items not created or updated since {} are not linked)",
+            since
+                .cutoff(chrono::Utc::now())
+                .format("%Y-%m-%d %H:%M UTC")
+        );
+    }
     if !any && report.held.is_empty() && report.paused.is_none() {
         println!("nothing to do: both sides agree with the store");
     }
@@ -651,6 +659,15 @@ pub fn check_report(path: &std::path::Path, config: &Config) -> String {
             } else {
                 "must exist (matched by e-mail, then phone)"
             }
+        );
+    }
+    if let Some(since) = link.since {
+        let _ = writeln!(
+            out,
+            "links: only items created or updated since {} (link.since)",
+            since
+                .cutoff(chrono::Utc::now())
+                .format("%Y-%m-%d %H:%M UTC")
         );
     }
     let mut ghl_rules = Vec::new();

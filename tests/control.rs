@@ -4,12 +4,11 @@
 
 mod support;
 
-use std::path::Path;
 use std::process::Child;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use support::{links, spawn_daemon, task_completed, wait_for, write_config};
+use support::{cli, links, spawn_daemon, task_completed, wait_for, write_config};
 use trengo_sync::sim::world::{MANAGED_PREFIX, SimWorld};
 
 const LIMIT: Duration = Duration::from_secs(90);
@@ -24,24 +23,6 @@ impl Drop for Running {
             .status();
         let _ = self.0.wait();
     }
-}
-
-/// Runs `trengo-sync ARGS --config CONFIG`; returns its stdout, asserting exit 0.
-fn cli(config: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trengo-sync"))
-        .args(args)
-        .args(["--config", config.to_str().unwrap()])
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "`trengo-sync {}` failed: {stdout}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
 }
 
 async fn status(base: &str) -> serde_json::Value {

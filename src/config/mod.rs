@@ -20,7 +20,7 @@ use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
 
 pub use sections::*;
-pub use types::{CronExpr, HttpUrl, Secret, Span, Zone};
+pub use types::{CronExpr, HttpUrl, Secret, Since, Span, Zone};
 
 /// Default location of the configuration file.
 pub const DEFAULT_PATH: &str = "/etc/trengo-sync/config.toml";

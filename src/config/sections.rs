@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::types::{CronExpr, HttpUrl, Secret, Span, Zone};
+use super::types::{CronExpr, HttpUrl, Secret, Since, Span, Zone};
 
 // Defaults are literals, checked by the `default_config_is_valid` test: they cannot fail.
 fn url(s: &'static str) -> HttpUrl {
@@ -221,6 +221,10 @@ pub struct LinkConfig {
     pub create_contacts: bool,
     /// Due date given to tasks created from tickets, from their creation. Default `2d`.
     pub task_due_in: Span,
+    /// Initial-sync cutoff: only tickets and tasks created or updated since this are linked
+    /// (on the first pass and by discovery later), a date `YYYY-MM-DD` (UTC) or a span back from
+    /// each pass such as `30d`. Default: none (everything in scope is linked).
+    pub since: Option<Since>,
 }
 
 impl Default for LinkConfig {
@@ -234,6 +238,7 @@ impl Default for LinkConfig {
             trengo_channel_id: None,
             create_contacts: false,
             task_due_in: Span::secs(2 * 86_400),
+            since: None,
         }
     }
 }

@@ -792,8 +792,13 @@ impl Engine {
         let (groups, loaded) = (reads.groups, reads.loaded);
         let mut candidates = Vec::new();
         let mut task_contacts = HashMap::new();
+        // `link.since`: older items entering scope are not linked (`since.rs`).
+        let cutoff = self.settings.since.map(|s| s.cutoff(now));
         for ticket in work.candidate_tickets.values() {
             facts.tickets.insert(ticket.id, ticket.clone());
+            if !super::since::ticket_recent(ticket, cutoff) {
+                continue;
+            }
             if let Some(c) = read::ticket_candidate(ticket, &self.settings, &facts.directory) {
                 candidates.push(c);
             }
@@ -808,7 +813,8 @@ impl Engine {
             )
             .await
             {
-                Ok((found, _)) => {
+                Ok((found, raw)) => {
+                    let found = super::since::tasks_recent(found, raw.as_ref(), cutoff);
                     // Its tasks were read: an earlier failure to read them is over.
                     let item = format!("task:{contact}/");
                     self.store

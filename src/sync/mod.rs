@@ -29,6 +29,7 @@ pub mod plan;
 pub mod policy;
 pub mod read;
 pub mod settings;
+pub mod since;
 pub mod vault;
 pub mod views;
 

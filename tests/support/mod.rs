@@ -188,6 +188,24 @@ pub async fn daemon_config(
     (config, listener)
 }
 
+/// Runs `trengo-sync ARGS --config CONFIG` to its end; returns its stdout, asserting exit 0.
+pub fn cli(config: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trengo-sync"))
+        .args(args)
+        .args(["--config", config.to_str().unwrap()])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "`trengo-sync {}` failed: {stdout}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// Starts `trengo-sync run --config CONFIG` as a child process, its output discarded.
 pub fn spawn_daemon(config: &Path) -> std::process::Child {
     std::process::Command::new(env!("CARGO_BIN_EXE_trengo-sync"))
