@@ -206,3 +206,40 @@ async fn a_paused_link_waits_an_unlinked_one_stays_ended_and_both_come_back() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_paused_both_ways_writes_nothing_and_the_edit_crosses_after_resume() {
+    let world = support::world(23, 10, 5).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = write_config(&world, &dir);
+    cli(&config, &["once"]);
+    let l = open_links(&world, &dir)[0].clone();
+
+    cli(&config, &["pause"]);
+    world.trengo().close_ticket(l.ticket_id).unwrap();
+    let (trengo, ghl) = (
+        world.trengo().counters().writes,
+        world.ghl().counter_snapshot().total,
+    );
+    let said = cli(&config, &["once"]);
+    assert!(said.contains("paused both ways"), "{said}");
+    // Only the account check reads Trengo's users; GHL is not asked at all.
+    assert_eq!(
+        world.trengo().counters().writes,
+        trengo,
+        "Trengo was written while paused"
+    );
+    assert_eq!(
+        world.ghl().counter_snapshot().total,
+        ghl,
+        "GHL was used while paused"
+    );
+    assert!(!task_completed(&world, &l.task_id));
+
+    cli(&config, &["resume"]);
+    cli(&config, &["once"]);
+    assert!(
+        task_completed(&world, &l.task_id),
+        "the close made while paused did not cross"
+    );
+}
