@@ -196,6 +196,13 @@ async fn a_paused_link_waits_an_unlinked_one_stays_ended_and_both_come_back() {
         !links(&dir).iter().any(|l| l.id == ended.id),
         "the unlinked link is active"
     );
+    let explained = cli(&config, &["explain", &ended.id.0.to_string()]);
+    assert!(
+        explained.contains("unlinked by hand: handled by hand"),
+        "{explained}"
+    );
+    let explained = cli(&config, &["explain", &paused.id.0.to_string()]);
+    assert!(explained.contains("paused (both)"), "{explained}");
 
     // `resume LINK` lifts the pause, and brings the unlinked one back.
     cli(&config, &["resume", &paused.id.0.to_string()]);

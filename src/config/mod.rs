@@ -235,7 +235,10 @@ pub fn env_var_name(key: &str) -> String {
 pub(crate) fn is_secret_key(key: &str) -> bool {
     let last = key.rsplit('.').next().unwrap_or(key);
     key.starts_with("webhooks.trengo_secrets")
-        || matches!(last, "token" | "client_secret" | "refresh_token")
+        || matches!(
+            last,
+            "token" | "client_secret" | "refresh_token" | "webhook_url" | "smtp_password"
+        )
 }
 
 fn figment_problems(error: figment::Error, path: &Path, figment: &Figment) -> Vec<Problem> {
@@ -388,6 +391,8 @@ mod tests {
         assert!(is_secret_key("ghl.oauth.client_secret"));
         assert!(is_secret_key("webhooks.trengo_secrets.TICKET_CLOSED"));
         assert!(!is_secret_key("trengo.token_file"));
+        assert!(is_secret_key("notify.webhook_url"));
+        assert!(is_secret_key("notify.smtp_password"));
         assert!(!is_secret_key("ghl.location_id"));
     }
 }
