@@ -66,6 +66,35 @@ pub enum HistoryField {
     Assignee,
 }
 
+/// `notify` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum NotifyAction {
+    /// Send a test alert through every configured channel; exit 1 if one fails.
+    Test,
+}
+
+/// `pause --direction` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PauseDirectionArg {
+    /// Nothing is written to GHL; Trengo's changes wait.
+    TrengoToGhl,
+    /// Nothing is written to Trengo; GHL's changes wait.
+    GhlToTrengo,
+    /// Nothing at all (the daemon idles; for one link, nothing is written for it).
+    Both,
+}
+
+impl From<PauseDirectionArg> for crate::store::controls::PauseDirection {
+    fn from(d: PauseDirectionArg) -> Self {
+        use crate::store::controls::PauseDirection;
+        match d {
+            PauseDirectionArg::TrengoToGhl => PauseDirection::TrengoToGhl,
+            PauseDirectionArg::GhlToTrengo => PauseDirection::GhlToTrengo,
+            PauseDirectionArg::Both => PauseDirection::Both,
+        }
+    }
+}
+
 /// `--log-format` values.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum LogFormatArg {
@@ -163,6 +192,40 @@ pub enum Command {
         /// One JSON array instead of lines.
         #[arg(long)]
         json: bool,
+    },
+    /// Pause the sync (the whole daemon, or one link) from its next pass; works while `run`
+    /// runs. What changes meanwhile crosses on `resume`.
+    Pause {
+        /// Pause only this link (`status` and `explain` show link ids).
+        link: Option<i64>,
+        /// Which way to pause.
+        #[arg(long, value_enum, default_value = "both")]
+        direction: PauseDirectionArg,
+    },
+    /// Lift a pause (the whole daemon's, or one link's); a link ended by `unlink` is linked
+    /// again.
+    Resume {
+        /// Resume only this link.
+        link: Option<i64>,
+    },
+    /// End one link: nothing is synced or deleted, and it is not linked again until `relink`.
+    Unlink {
+        /// The link id.
+        link: i64,
+        /// Why (shown by `explain`).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Alerts (`[notify]`).
+    Notify {
+        /// What to do.
+        #[command(subcommand)]
+        action: NotifyAction,
+    },
+    /// Bring back a link ended by `unlink` (or one that left scope).
+    Relink {
+        /// The link id.
+        link: i64,
     },
     /// Serve both API fakes (for trying a configuration without real accounts).
     #[cfg(feature = "sim")]
@@ -441,6 +504,36 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
+        command @ (Command::Pause { .. }
+        | Command::Resume { .. }
+        | Command::Unlink { .. }
+        | Command::Relink { .. }) => {
+            let mut store = open_for_control(&config)?;
+            let now = chrono::Utc::now();
+            let text = match command {
+                Command::Pause { link, direction } => {
+                    crate::control::pause(&mut store, link, direction.into(), now)
+                }
+                Command::Resume { link } => crate::control::resume(&mut store, link, now),
+                Command::Unlink { link, reason } => {
+                    crate::control::unlink(&mut store, link, reason.as_deref(), now)
+                }
+                Command::Relink { link } => crate::control::relink(&mut store, link, now),
+                _ => Ok(String::new()),
+            }?;
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Notify {
+            action: NotifyAction::Test,
+        } => {
+            let text = runtime()?.block_on(crate::notify::test_command(
+                &config.notify,
+                chrono::Utc::now(),
+            ))?;
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
         #[cfg(feature = "sim")]
         Command::Sim { .. } | Command::Demo { .. } => Ok(ExitCode::SUCCESS),
         Command::Completions { .. } | Command::Man { .. } => Ok(ExitCode::SUCCESS),
@@ -506,6 +599,40 @@ fn man(dir: Option<&std::path::Path>) -> Result<(), Failure> {
             "could not write the manual page to {to}: {e}"
         ))
     })
+}
+
+/// The store for `pause`, `resume`, `unlink` and `relink`, beside a running daemon or not.
+fn open_for_control(config: &Config) -> Result<crate::store::Store, Failure> {
+    if let Some(dir) = config.store.path.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.exists()
+    {
+        return Err(Failure::Other(anyhow::anyhow!(
+            "the store's directory {} does not exist; check store.path, or run `trengo-sync once` first",
+            dir.display()
+        )));
+    }
+    // Beside a running daemon, which holds the writer lock: one short transaction, as
+    // `resolve` and `retry`. Before the first run, the store is created here.
+    let store = if config.store.path.exists() {
+        crate::store::Store::open_for_edit(&config.store.path)
+    } else {
+        crate::store::Store::open(&config.store.path)
+    };
+    Ok(store.map_err(anyhow::Error::new)?)
+}
+
+/// Says what a pause did to a pass (`once`, `plan`).
+fn print_paused(report: &crate::sync::engine::PassReport, verb: &str) {
+    if let Some(p) = &report.paused {
+        println!(
+            "paused both ways since {}: nothing was read or written; `trengo-sync resume` lifts it",
+            p.since.to_rfc3339()
+        );
+    }
+    for (item, why) in &report.held {
+        println!("{verb} {item}: {why}");
+    }
 }
 
 async fn daemon(config: Config) -> Result<ExitCode, Failure> {
@@ -649,6 +776,7 @@ async fn once(
             print!("{plan}");
         }
     }
+    print_paused(&report, "held (paused, not written)");
     println!(
         "pass done: {} items applied, {} writes to Trengo, {} to GHL, {} failed, {} intents settled",
         report.applied_items,
@@ -704,9 +832,18 @@ async fn plan(config: &Config, polls_only: bool) -> Result<ExitCode, Failure> {
             print!("{plan}");
         }
     }
-    if !any {
+    if let Some(since) = config.link.since {
+        println!(
+            "(link.since: items not created or updated since {} are not linked)",
+            since
+                .cutoff(chrono::Utc::now())
+                .format("%Y-%m-%d %H:%M UTC")
+        );
+    }
+    if !any && report.held.is_empty() && report.paused.is_none() {
         println!("nothing to do: both sides agree with the store");
     }
+    print_paused(&report, "would hold (paused)");
     for (item, reason) in &report.failed {
         eprintln!("could not read: {item}: {reason}");
     }
@@ -816,6 +953,15 @@ pub fn check_report(path: &std::path::Path, config: &Config) -> String {
             } else {
                 "must exist (matched by e-mail, then phone)"
             }
+        );
+    }
+    if let Some(since) = link.since {
+        let _ = writeln!(
+            out,
+            "links: only items created or updated since {} (link.since)",
+            since
+                .cutoff(chrono::Utc::now())
+                .format("%Y-%m-%d %H:%M UTC")
         );
     }
     let mut ghl_rules = Vec::new();
@@ -932,5 +1078,22 @@ pub fn check_report(path: &std::path::Path, config: &Config) -> String {
             config.http.listen
         );
     }
+    let n = &config.notify;
+    let mut channels = Vec::new();
+    if n.webhook_url.is_some() {
+        channels.push(format!("webhook ({:?})", n.webhook_format).to_lowercase());
+    }
+    if let Some(host) = &n.smtp_host {
+        channels.push(format!("e-mail via {host} to {}", n.mail_to.join(", ")));
+    }
+    let _ = writeln!(
+        out,
+        "alerts: {}",
+        if channels.is_empty() {
+            "off (no [notify] channel)".to_string()
+        } else {
+            channels.join(" and ")
+        }
+    );
     out
 }

@@ -104,7 +104,7 @@ pub fn requeue(
 /// Everything known about one link: the store's records and both sides' current values.
 pub async fn explain(engine: &Engine, link: i64) -> anyhow::Result<String> {
     let id = store::links::LinkId(link);
-    let (record, bases, comments, held, retries, ledger) = engine
+    let (record, bases, comments, held, retries, ledger, (unlinked, pauses)) = engine
         .store
         .call(move |s| {
             let c = s.conn();
@@ -117,7 +117,8 @@ pub async fn explain(engine: &Engine, link: i64) -> anyhow::Result<String> {
                 .collect();
             let retries = store::retries::all(c)?;
             let ledger = store::ledger::recent(c, Some(id), 10)?;
-            Ok((record, bases, comments, held, retries, ledger))
+            let controls = (store::controls::unlinked(c, id)?, store::controls::all(c)?);
+            Ok((record, bases, comments, held, retries, ledger, controls))
         })
         .await?;
     let Some(record) = record else {
@@ -138,6 +139,26 @@ pub async fn explain(engine: &Engine, link: i64) -> anyhow::Result<String> {
         let _ = writeln!(
             out,
             "  gone: {why}. The link ended; nothing was deleted, and it is never read again."
+        );
+    }
+    if let Some(why) = &unlinked {
+        let _ = writeln!(
+            out,
+            "  unlinked by hand: {why}. Nothing is synced; `trengo-sync relink {link}` brings it back."
+        );
+    }
+    if let Some((_, p)) = pauses.links.get(&id) {
+        let _ = writeln!(
+            out,
+            "  paused ({}) since {}; `trengo-sync resume {link}` lifts it.",
+            p.direction, p.since
+        );
+    }
+    if let Some(p) = &pauses.daemon {
+        let _ = writeln!(
+            out,
+            "  the whole daemon is paused ({}) since {}; `trengo-sync resume` lifts it.",
+            p.direction, p.since
         );
     }
     let _ = writeln!(out, "\ncurrent values");

@@ -22,7 +22,9 @@
 //! | [`sync`] | the engine: scope rules, normalisation, the pure planner, the executor |
 //! | [`doctor`] | `trengo-sync doctor`: checks the real accounts against what the engine assumes |
 //! | [`demo`] | `trengo-sync demo`: the daemon on the embedded fakes, with scripted edits (feature `sim`) |
+//! | [`control`] | what `pause`, `resume`, `unlink` and `relink` switch in the store |
 //! | [`inspect`] | what `explain`, `conflicts` and `resolve` show and do |
+//! | [`notify`] | alerts (`[notify]`): conditions, de-duplication, webhook and SMTP delivery |
 //! | [`history`] | `trengo-sync history`: the ledger read back, filtered, as lines or JSON |
 //! | [`sim`] | faithful, unkind in-process fakes of both APIs, for tests, `sim` and `demo` (feature `sim`) |
 //!
@@ -41,6 +43,7 @@ pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod daemon;
 #[cfg(feature = "sim")]
 pub mod demo;
@@ -49,6 +52,7 @@ pub mod ghl;
 pub mod history;
 pub mod inspect;
 pub mod logging;
+pub mod notify;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod store;

@@ -7,8 +7,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::{
-    daemon_config, links, spawn_daemon, total_writes, wait_for, wait_until_writes_stop,
-    write_config,
+    daemon_config, links, spawn_daemon, task_completed, total_writes, wait_for,
+    wait_until_writes_stop, write_config,
 };
 use trengo_sync::config::Secret;
 use trengo_sync::sim::world::MANAGED_PREFIX;
@@ -212,24 +212,6 @@ async fn signed_webhooks_from_both_sides_cross_with_polls_idle_and_forgeries_are
     assert!(metrics.contains("trengo_sync_webhooks_total"), "{metrics}");
 
     daemon.stop().await.unwrap();
-}
-
-fn task_completed(world: &SimWorld, task_id: &str) -> bool {
-    let snapshot = world.ghl().snapshot();
-    find_task(&snapshot, task_id).is_some_and(|t| t["completed"] == true)
-}
-
-fn find_task<'a>(value: &'a serde_json::Value, id: &str) -> Option<&'a serde_json::Value> {
-    match value {
-        serde_json::Value::Object(map) => {
-            if map.get("id").and_then(|v| v.as_str()) == Some(id) && map.contains_key("completed") {
-                return Some(value);
-            }
-            map.values().find_map(|v| find_task(v, id))
-        }
-        serde_json::Value::Array(items) => items.iter().find_map(|v| find_task(v, id)),
-        _ => None,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

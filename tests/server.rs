@@ -493,8 +493,10 @@ async fn status_json_shows_cursors_jobs_links_retries_budgets_and_backfill() {
 
     assert_eq!(
         status["links"],
-        json!({"active": 1, "out_of_scope": 1, "gone": 0})
+        json!({"active": 1, "out_of_scope": 1, "gone": 0, "unlinked": 0})
     );
+    assert_eq!(status["paused"]["daemon"], Value::Null, "not paused");
+    assert_eq!(status["paused"]["held_items"], 0);
     assert_eq!(status["conflicts"][0]["ticket_id"], 11);
     assert_eq!(status["conflicts_total"], 1);
     assert_eq!(status["retries"].as_array().unwrap().len(), 2);

@@ -20,7 +20,7 @@ use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
 
 pub use sections::*;
-pub use types::{CronExpr, HttpUrl, Secret, Span, Zone};
+pub use types::{CronExpr, HttpUrl, Secret, Since, Span, Zone};
 
 /// Default location of the configuration file.
 pub const DEFAULT_PATH: &str = "/etc/trengo-sync/config.toml";
@@ -63,6 +63,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// `[webhooks]`: optional push hints and their signing secrets.
     pub webhooks: WebhooksConfig,
+    /// `[notify]`
+    pub notify: NotifyConfig,
 }
 
 /// One thing wrong with the configuration.
@@ -325,7 +327,12 @@ pub(crate) fn is_secret_key(key: &str) -> bool {
     key.starts_with("webhooks.trengo_secrets")
         || matches!(
             last,
-            "token" | "client_secret" | "refresh_token" | "status_token"
+            "token"
+                | "client_secret"
+                | "refresh_token"
+                | "status_token"
+                | "webhook_url"
+                | "smtp_password"
         )
 }
 
@@ -418,6 +425,14 @@ mod secrets {
             let file = oauth.refresh_token_file.clone();
             one("ghl.oauth.refresh_token", &mut oauth.refresh_token, &file);
         }
+        let file = config.notify.webhook_url_file.clone();
+        one("notify.webhook_url", &mut config.notify.webhook_url, &file);
+        let file = config.notify.smtp_password_file.clone();
+        one(
+            "notify.smtp_password",
+            &mut config.notify.smtp_password,
+            &file,
+        );
         one(
             "http.status_token",
             &mut config.http.status_token,
@@ -507,6 +522,8 @@ mod tests {
         assert!(!is_secret_key("webhooks.trengo_secret_files.NOTE"));
         assert!(is_secret_key("webhooks.trengo_secrets.TICKET_CLOSED"));
         assert!(!is_secret_key("trengo.token_file"));
+        assert!(is_secret_key("notify.webhook_url"));
+        assert!(is_secret_key("notify.smtp_password"));
         assert!(!is_secret_key("ghl.location_id"));
     }
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::types::{CronExpr, HttpUrl, Secret, Span, Zone};
+use super::types::{CronExpr, HttpUrl, Secret, Since, Span, Zone};
 
 // Defaults are literals, checked by the `default_config_is_valid` test: they cannot fail.
 fn url(s: &'static str) -> HttpUrl {
@@ -262,6 +262,10 @@ pub struct LinkConfig {
     pub create_contacts: bool,
     /// Due date given to tasks created from tickets, from their creation. Default `2d`.
     pub task_due_in: Span,
+    /// Initial-sync cutoff: only tickets and tasks created or updated since this are linked
+    /// (on the first pass and by discovery later), a date `YYYY-MM-DD` (UTC) or a span back from
+    /// each pass such as `30d`. Default: none (everything in scope is linked).
+    pub since: Option<Since>,
 }
 
 impl Default for LinkConfig {
@@ -275,6 +279,7 @@ impl Default for LinkConfig {
             trengo_channel_id: None,
             create_contacts: false,
             task_due_in: Span::secs(2 * 86_400),
+            since: None,
         }
     }
 }
@@ -556,4 +561,93 @@ impl Default for WebhooksConfig {
             max_age: Span::secs(300),
         }
     }
+}
+
+/// `[notify]`: alerts to a person when the sync needs one (see `src/notify.rs`). Each channel is
+/// off until configured; with neither, nothing is sent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// Outgoing webhook: each alert is POSTed here. A secret (a Slack webhook URL carries its
+    /// token). Default: none (off).
+    pub webhook_url: Option<Secret>,
+    /// File holding `webhook_url` (instead of the key). Default: none.
+    pub webhook_url_file: Option<PathBuf>,
+    /// The webhook body: `json` (the alert's fields) or `slack` (`{"text": …}`, which Slack,
+    /// Mattermost and Google Chat accept). Default `json`.
+    pub webhook_format: NotifyFormat,
+    /// SMTP server for alert e-mail. Default: none (no e-mail).
+    pub smtp_host: Option<String>,
+    /// SMTP port. Default `587`.
+    pub smtp_port: u16,
+    /// `starttls` (upgrade a plain connection; port 587), `tls` (TLS from the start; port 465),
+    /// or `none` (plain text: only for a relay on this host). Default `starttls`.
+    pub smtp_security: SmtpSecurity,
+    /// SMTP user name. Default: none (no authentication).
+    pub smtp_username: Option<String>,
+    /// SMTP password. Default: none.
+    pub smtp_password: Option<Secret>,
+    /// File holding `smtp_password`. Default: none.
+    pub smtp_password_file: Option<PathBuf>,
+    /// Sender address of alert e-mail. Default: none (required with `smtp_host`).
+    pub mail_from: Option<String>,
+    /// Recipients of alert e-mail. Default `[]` (required with `smtp_host`).
+    pub mail_to: Vec<String>,
+    /// How often the daemon looks at the alert conditions. Default `30s`.
+    pub check_every: Span,
+    /// A condition still open is said again after this long. Default `6h`.
+    pub repeat_after: Span,
+    /// At most this many alert messages an hour; what comes meanwhile is sent together in the
+    /// next one. Default `6`.
+    pub max_per_hour: u32,
+    /// A poll that has not succeeded for this many of its periods alerts. Default `3`.
+    pub poll_failed_periods: u32,
+    /// Send one digest a day at this hour (UTC, `0`–`23`) instead of each alert at once.
+    /// Default: none (alerts at once).
+    pub digest_hour: Option<u8>,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            webhook_url: None,
+            webhook_url_file: None,
+            webhook_format: NotifyFormat::Json,
+            smtp_host: None,
+            smtp_port: 587,
+            smtp_security: SmtpSecurity::Starttls,
+            smtp_username: None,
+            smtp_password: None,
+            smtp_password_file: None,
+            mail_from: None,
+            mail_to: Vec::new(),
+            check_every: Span::secs(30),
+            repeat_after: Span::secs(6 * 3600),
+            max_per_hour: 6,
+            poll_failed_periods: 3,
+            digest_hour: None,
+        }
+    }
+}
+
+/// `notify.webhook_format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyFormat {
+    /// The alert's fields as JSON.
+    Json,
+    /// `{"text": …}`, as Slack incoming webhooks take.
+    Slack,
+}
+
+/// `notify.smtp_security` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpSecurity {
+    /// STARTTLS on a plain connection (required: a server without it is refused).
+    Starttls,
+    /// TLS from the first byte.
+    Tls,
+    /// No encryption.
+    None,
 }

@@ -124,6 +124,39 @@ impl Serialize for Span {
     }
 }
 
+/// `link.since`: the initial-sync cutoff, a date (`2026-01-31`, midnight UTC) or a span back
+/// from now (`30d`, re-read at each pass).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    /// From this day on (00:00 UTC).
+    Date(chrono::NaiveDate),
+    /// This long before each pass.
+    Ago(Span),
+}
+
+impl Since {
+    /// The instant items must be created or updated at or after, for a pass at `now`.
+    pub fn cutoff(self, now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+        match self {
+            Since::Date(d) => d.and_time(chrono::NaiveTime::MIN).and_utc(),
+            Since::Ago(span) => now - span.chrono(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Since {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let expected = "expected a date `YYYY-MM-DD` or a span back from now such as `30d`";
+        let s = String::deserialize(d).map_err(|_| de::Error::custom(expected))?;
+        if let Ok(date) = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d") {
+            return Ok(Since::Date(date));
+        }
+        s.parse::<Span>()
+            .map(Since::Ago)
+            .map_err(|_| de::Error::custom(format!("`{s}`: {expected}")))
+    }
+}
+
 /// A 6-field cron expression, seconds first, evaluated in UTC, as tokio-cron-scheduler runs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CronExpr(String);

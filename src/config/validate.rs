@@ -136,7 +136,60 @@ pub fn validate(config: &Config, origin: &dyn Fn(&str) -> String) -> Vec<Problem
     limits(config, &mut c);
     schedule(config, &mut c);
     misc(config, &mut c);
+    notify(config, &mut c);
     c.problems
+}
+
+fn notify(config: &Config, c: &mut Checker<'_>) {
+    let n = &config.notify;
+    if let Some(url) = &n.webhook_url
+        && !matches!(url::Url::parse(url.expose()), Ok(u) if u.scheme() == "http" || u.scheme() == "https")
+    {
+        // The value is a secret: the message names the key, never the value.
+        c.fail(
+            "notify.webhook_url",
+            "expected an http:// or https:// URL (the value is not shown: it is a secret)",
+        );
+    }
+    if n.smtp_host.is_some() {
+        match &n.mail_from {
+            None => c.fail(
+                "notify.mail_from",
+                "required with notify.smtp_host: the sender address",
+            ),
+            Some(from) if from.parse::<lettre::message::Mailbox>().is_err() => c.fail(
+                "notify.mail_from",
+                format!("`{from}` is not an e-mail address"),
+            ),
+            Some(_) => {}
+        }
+        if n.mail_to.is_empty() {
+            c.fail(
+                "notify.mail_to",
+                "required with notify.smtp_host: at least one recipient",
+            );
+        }
+        for to in &n.mail_to {
+            if to.parse::<lettre::message::Mailbox>().is_err() {
+                c.fail("notify.mail_to", format!("`{to}` is not an e-mail address"));
+            }
+        }
+    }
+    if n.smtp_password.is_some() && n.smtp_username.is_none() {
+        c.fail("notify.smtp_username", "required with notify.smtp_password");
+    }
+    if n.digest_hour.is_some_and(|h| h > 23) {
+        c.fail(
+            "notify.digest_hour",
+            "expected an hour of the day, 0 to 23 (UTC)",
+        );
+    }
+    if n.poll_failed_periods == 0 {
+        c.fail("notify.poll_failed_periods", "expected at least 1");
+    }
+    if n.max_per_hour == 0 {
+        c.fail("notify.max_per_hour", "expected at least 1");
+    }
 }
 
 fn credentials(config: &Config, c: &mut Checker<'_>) {

@@ -153,6 +153,18 @@ impl Daemon {
             }
         }
 
+        // Alerts ([notify]): a task of its own, looking at the board, readiness and the store.
+        let alerts = crate::notify::spawn(
+            crate::notify::Watch {
+                config: config.notify.clone(),
+                stuck_after: config.limits.stuck_after.get(),
+                board: board.clone(),
+                readiness: readiness.clone(),
+                store: engine.store.clone(),
+                clock: clock.clone(),
+            },
+            stop_rx.clone(),
+        )?;
         notify(&[sd_notify::NotifyState::Ready]);
         let watchdog = tokio::spawn(feed_watchdog(board.clone(), clock.clone(), stop_rx.clone()));
         tracing::info!(listen = %config.http.listen, "trengo-sync is running");
@@ -232,6 +244,9 @@ impl Daemon {
             tracing::warn!("the HTTP server did not stop within schedule.stop_grace");
         }
         watchdog.abort();
+        if let Some(alerts) = alerts {
+            alerts.abort();
+        }
         Ok(())
     }
 }

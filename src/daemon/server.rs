@@ -237,14 +237,32 @@ async fn healthz(State(state): State<Arc<ServerState>>) -> Response {
     }
 }
 
+/// `/readyz`. A paused daemon stays ready (200) and says so in the body: it is alive, takes
+/// webhooks, and idles by an operator's choice. Failing readiness would take it out of a
+/// Kubernetes Service (webhooks refused, then lost) and page whoever watches the probe for
+/// an action they took; `/status` (`paused`) and the body carry the pause instead.
 async fn readyz(State(state): State<Arc<ServerState>>) -> Response {
+    let paused = state
+        .store
+        .call(|s| crate::store::controls::daemon_pause(s.conn()))
+        .await
+        .ok()
+        .flatten()
+        .map(|p| {
+            format!(
+                "paused: {} since {} (`trengo-sync resume` lifts it)\n",
+                p.direction,
+                p.since.to_rfc3339()
+            )
+        })
+        .unwrap_or_default();
     match state
         .readiness
         .check_daemon(state.clock.now(), &state.board)
     {
-        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Ok(()) => (StatusCode::OK, format!("ready\n{paused}")).into_response(),
         Err(reasons) => {
-            let mut text = String::from("not ready:\n");
+            let mut text = format!("{paused}not ready:\n");
             for reason in reasons {
                 text.push_str("- ");
                 text.push_str(&reason);

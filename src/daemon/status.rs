@@ -37,7 +37,9 @@ use crate::api::{Api, Budget, BudgetSnapshot};
 use crate::clock::SharedClock;
 use crate::config::{Config, Secret};
 use crate::store::runs::JobRun;
-use crate::store::{Store, StoreError, StoreHandle, conflicts, cursors, links, retries, runs};
+use crate::store::{
+    Store, StoreError, StoreHandle, conflicts, controls, cursors, links, retries, runs,
+};
 
 /// Rows of each list a report holds when the request does not say (`/status?limit=`).
 pub const PAGE_DEFAULT: usize = 50;
@@ -153,6 +155,9 @@ pub struct StatusReport {
     /// What the Trengo `updated_at_gt` polls have seen, with the zone alarm (live only).
     #[serde(default)]
     pub trengo_poll: Option<crate::trengo::zone::PollHealth>,
+    /// What an operator paused.
+    #[serde(default)]
+    pub paused: PauseReport,
 }
 
 /// The webhook hint queue: one entry per item, bounded.
@@ -258,6 +263,56 @@ pub struct LinksReport {
     /// Ended because their ticket or task is gone (deleted, merged, not visible).
     #[serde(default)]
     pub gone: u64,
+    /// Ended by hand (`trengo-sync unlink`; `relink` brings one back).
+    #[serde(default)]
+    pub unlinked: u64,
+}
+
+/// What an operator paused (`trengo-sync pause`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PauseReport {
+    /// The whole daemon's pause (`trengo_to_ghl`, `ghl_to_trengo` or `both`), if paused.
+    pub daemon: Option<String>,
+    /// Since when the daemon is paused.
+    pub since: Option<DateTime<Utc>>,
+    /// Paused links: their ids and directions.
+    pub links: Vec<PausedLink>,
+    /// Items a pause holds back; they cross once it is lifted.
+    pub held_items: u64,
+}
+
+/// One paused link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PausedLink {
+    /// The link id.
+    pub link_id: i64,
+    /// `trengo_to_ghl`, `ghl_to_trengo` or `both`.
+    pub direction: String,
+    /// Since when.
+    pub since: DateTime<Utc>,
+}
+
+impl PauseReport {
+    /// The pauses in the store, and how many items they hold.
+    pub fn from_store(conn: &rusqlite::Connection) -> Result<Self, StoreError> {
+        let pauses = controls::all(conn)?;
+        let mut links: Vec<PausedLink> = pauses
+            .links
+            .iter()
+            .map(|(id, (_, p))| PausedLink {
+                link_id: id.0,
+                direction: p.direction.to_string(),
+                since: p.since,
+            })
+            .collect();
+        links.sort_by_key(|l| l.link_id);
+        Ok(PauseReport {
+            daemon: pauses.daemon.as_ref().map(|p| p.direction.to_string()),
+            since: pauses.daemon.map(|p| p.since),
+            links,
+            held_items: retries::held_count(conn)?,
+        })
+    }
 }
 
 /// A conflict held for a person: which link and field, not the values (an assignee's are
@@ -402,6 +457,7 @@ pub fn collect_page_from_store(
             active: counts.active,
             out_of_scope: counts.out_of_scope,
             gone: counts.gone,
+            unlinked: controls::unlinked_count(conn)?,
         },
         page,
         conflicts: held,
@@ -417,6 +473,7 @@ pub fn collect_page_from_store(
         oauth: OAuthReport::from_store(conn, now)?,
         hint_queue: None,
         trengo_poll: None,
+        paused: PauseReport::from_store(conn)?,
     })
 }
 

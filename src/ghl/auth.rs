@@ -102,7 +102,8 @@ pub(crate) struct TokenSource {
     cache: tokio::sync::Mutex<Option<Cached>>,
 }
 
-const REINSTALL_HINT: &str = "the OAuth refresh was refused; install the app on the location again with `trengo-sync auth ghl` (it stores new tokens), or switch to a private integration token (ghl.token / TRENGO_SYNC__GHL__TOKEN)";
+/// What a refused OAuth refresh says; alerts look for it (GHL needs re-authorising).
+pub const REINSTALL_HINT: &str = "the OAuth refresh was refused; install the app on the location again with `trengo-sync auth ghl` (it stores new tokens), or switch to a private integration token (ghl.token / TRENGO_SYNC__GHL__TOKEN)";
 
 const INSTALL_HINT: &str = "run `trengo-sync auth ghl` to install the app on the location and store its tokens (or set ghl.oauth.refresh_token to a refresh token obtained elsewhere)";
 

@@ -36,6 +36,7 @@ pub mod bases;
 pub(crate) mod codec;
 pub mod comments;
 pub mod conflicts;
+pub mod controls;
 pub mod cursors;
 mod error;
 pub mod facts;

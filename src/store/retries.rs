@@ -89,7 +89,8 @@ pub fn fail(
     now: DateTime<Utc>,
     policy: &RetryPolicy,
 ) -> Result<Retry, StoreError> {
-    let previous = get(conn, item)?;
+    // A held item was not failing: its first failure is this one.
+    let previous = get(conn, item)?.filter(|r| !r.reason.starts_with(HELD));
     let attempts = next_attempt(previous.as_ref());
     let parked = attempts >= policy.attempts.max(1);
     let reason = if parked && previous.as_ref().is_none_or(|p| p.parked_at.is_none()) {
@@ -125,7 +126,7 @@ pub fn park(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<Retry, StoreError> {
-    let previous = get(conn, item)?;
+    let previous = get(conn, item)?.filter(|r| !r.reason.starts_with(HELD));
     let attempts = next_attempt(previous.as_ref());
     tracing::warn!(item, %reason, "item parked: it cannot succeed by retrying");
     put(conn, previous, item, attempts, reason, now, Some(now), now)
@@ -161,6 +162,7 @@ fn put(
         "INSERT INTO retries (item, attempts, first_failed_at, next_at, reason, parked_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (item) DO UPDATE SET attempts = excluded.attempts,
+             first_failed_at = excluded.first_failed_at,
              next_at = excluded.next_at, reason = excluded.reason,
              parked_at = excluded.parked_at",
     )?
@@ -200,6 +202,58 @@ pub fn parked(conn: &Connection) -> Result<Vec<Retry>, StoreError> {
     ))?;
     let parked = stmt.query_map([], from_row)?.collect::<Result<_, _>>()?;
     Ok(parked)
+}
+
+/// What the reason of a held item starts with: an item a pause kept from being written
+/// (see [`hold`]). Held items are not failing: they are not stuck and never come due on
+/// their own.
+pub const HELD: &str = "held: ";
+
+/// Records that a pause kept `item` from being written: it comes back when the pause is lifted
+/// ([`release_held`]), read fresh and planned again. An item that was failing keeps its count;
+/// a parked item stays parked.
+pub fn hold(
+    conn: &Connection,
+    item: &str,
+    why: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO retries (item, attempts, first_failed_at, next_at, reason)
+         VALUES (?1, 0, ?2, ?3, ?4)
+         ON CONFLICT (item) DO UPDATE SET next_at = excluded.next_at, reason = excluded.reason
+         WHERE retries.parked_at IS NULL",
+    )?
+    .execute(params![
+        item,
+        Stamp(now),
+        Stamp(never()),
+        format!("{HELD}{why}")
+    ])?;
+    Ok(())
+}
+
+/// When a held item is due on its own: never (the last instant a stored time can hold; RFC 3339
+/// has four-digit years).
+fn never() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("9999-12-31T23:59:59Z")
+        .map(|d| d.with_timezone(&Utc))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// Makes every held item due at `now` (a pause was lifted); returns how many.
+pub fn release_held(conn: &Connection, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached("UPDATE retries SET next_at = ?1 WHERE substr(reason, 1, ?2) = ?3")?
+        .execute(params![Stamp(now), HELD.len() as i64, HELD])?)
+}
+
+/// How many items a pause holds.
+pub fn held_count(conn: &Connection) -> Result<u64, StoreError> {
+    let n: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM retries WHERE substr(reason, 1, ?1) = ?2")?
+        .query_row(params![HELD.len() as i64, HELD], |row| row.get(0))?;
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// The failing item `item`, if it is failing.
@@ -245,11 +299,12 @@ pub fn stuck(
         .and_then(|d| now.checked_sub_signed(d))
         .unwrap_or(DateTime::<Utc>::MIN_UTC);
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM retries WHERE first_failed_at <= ?1 OR parked_at IS NOT NULL
+        "SELECT {COLUMNS} FROM retries
+         WHERE (first_failed_at <= ?1 AND substr(reason, 1, ?2) != ?3) OR parked_at IS NOT NULL
          ORDER BY first_failed_at, item"
     ))?;
     let stuck = stmt
-        .query_map([Stamp(since)], from_row)?
+        .query_map(params![Stamp(since), HELD.len() as i64, HELD], from_row)?
         .collect::<Result<_, _>>()?;
     Ok(stuck)
 }

@@ -139,6 +139,10 @@ pub struct PassReport {
     pub braked: Option<BrakeReport>,
     /// Intents settled at the start.
     pub settled_intents: usize,
+    /// Items a pause held back, with why (they cross once it is lifted; `pause.rs`).
+    pub held: Vec<(String, String)>,
+    /// The daemon's pause when it is paused both ways: the pass then read and wrote nothing.
+    pub paused: Option<store::controls::Pause>,
 }
 
 impl PassReport {
@@ -168,6 +172,28 @@ pub struct Engine {
     pub progress: Option<Progress>,
     facts: tokio::sync::Mutex<PassFacts>,
     sweep: tokio::sync::Mutex<SweepState>,
+    /// The pauses in force, read at the start of each pass.
+    pauses: std::sync::Mutex<store::controls::Pauses>,
+}
+
+/// Marks the contact of an item that was not applied (failed or held), so its group's print
+/// is not recorded and the change is seen again.
+fn not_recorded(
+    contacts: &mut BTreeSet<String>,
+    item: &ItemKey,
+    ticket_contact: &HashMap<i64, String>,
+) {
+    match item {
+        ItemKey::Contact(c) => {
+            contacts.insert(c.clone());
+        }
+        ItemKey::Ticket(t) => {
+            if let Some(c) = ticket_contact.get(t) {
+                contacts.insert(c.clone());
+            }
+        }
+        ItemKey::Task(_) => {}
+    }
 }
 
 fn setup(e: impl std::fmt::Display) -> EngineError {
@@ -290,6 +316,7 @@ impl Engine {
             progress: None,
             facts: tokio::sync::Mutex::new(PassFacts::default()),
             sweep: tokio::sync::Mutex::new(SweepState::default()),
+            pauses: std::sync::Mutex::new(store::controls::Pauses::default()),
         })
     }
 
@@ -352,6 +379,15 @@ impl Engine {
             ));
         }
         let mut facts = self.facts.lock().await;
+        // An operator may pause while the daemon runs (`trengo-sync pause`): read at each pass.
+        let pauses = self.store.call(|s| store::controls::all(s.conn())).await?;
+        if let Some(p) = &pauses.daemon
+            && p.direction == store::controls::PauseDirection::Both
+        {
+            report.paused = Some(p.clone());
+            return Ok(report);
+        }
+        *self.pauses.lock().unwrap_or_else(|e| e.into_inner()) = pauses;
         self.refresh_facts(&mut facts).await?;
         // A dry run settles too, on `plan`'s in-memory copy of the store, without the remote write.
         report.settled_intents = self.settle_intents(&mut facts, options.dry_run).await?;
@@ -415,6 +451,17 @@ impl Engine {
             .await?;
         report.failed.append(&mut work.failed);
         if options.dry_run {
+            let mut plan = plan;
+            let pauses = self
+                .pauses
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            let (kept, held) = super::pause::split(std::mem::take(&mut plan.items), &pauses);
+            plan.items = kept;
+            report
+                .held
+                .extend(held.into_iter().map(|(i, why)| (i.item.to_string(), why)));
             report.plans.push(plan);
             return Ok(report);
         }
@@ -756,8 +803,13 @@ impl Engine {
         let (groups, loaded) = (reads.groups, reads.loaded);
         let mut candidates = Vec::new();
         let mut task_contacts = HashMap::new();
+        // `link.since`: older items entering scope are not linked (`since.rs`).
+        let cutoff = self.settings.since.map(|s| s.cutoff(now));
         for ticket in work.candidate_tickets.values() {
             facts.tickets.insert(ticket.id, ticket.clone());
+            if !super::since::ticket_recent(ticket, cutoff) {
+                continue;
+            }
             if let Some(c) = read::ticket_candidate(ticket, &self.settings, &facts.directory) {
                 candidates.push(c);
             }
@@ -772,7 +824,8 @@ impl Engine {
             )
             .await
             {
-                Ok((found, _)) => {
+                Ok((found, raw)) => {
+                    let found = super::since::tasks_recent(found, raw.as_ref(), cutoff);
                     // Its tasks were read: an earlier failure to read them is over.
                     let item = format!("task:{contact}/");
                     self.store
@@ -843,6 +896,21 @@ impl Engine {
                     task_contacts.get(t).map(String::as_str).unwrap_or("")
                 ),
             };
+            let held = {
+                let pauses = self.pauses.lock().unwrap_or_else(|e| e.into_inner());
+                super::pause::held(item, &pauses)
+            };
+            if let Some(why) = held {
+                // Not applied, and its group's print not recorded: it comes back on `resume`.
+                tracing::info!(item = %item.item, %why, "item held by a pause");
+                let (k, w, now) = (key.clone(), why.clone(), self.clock.now());
+                self.store
+                    .call(move |s| store::retries::hold(s.conn(), &k, &w, now))
+                    .await?;
+                report.held.push((item.item.to_string(), why));
+                not_recorded(failed_contacts, &item.item, ticket_contact);
+                continue;
+            }
             let mut executor = self.executor(facts);
             match executor.apply(item).await {
                 Ok(applied) => {
@@ -882,17 +950,7 @@ impl Engine {
                     metrics::counter!("trengo_sync_errors_total").increment(1);
                     report.failed.push((item.item.to_string(), e.to_string()));
                     self.fail_item(&key, &e.reason_code()).await?;
-                    match &item.item {
-                        ItemKey::Contact(c) => {
-                            failed_contacts.insert(c.clone());
-                        }
-                        ItemKey::Ticket(t) => {
-                            if let Some(c) = ticket_contact.get(t) {
-                                failed_contacts.insert(c.clone());
-                            }
-                        }
-                        ItemKey::Task(_) => {}
-                    }
+                    not_recorded(failed_contacts, &item.item, ticket_contact);
                 }
             }
             if let Some((b, round)) = progress {

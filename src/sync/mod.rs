@@ -25,11 +25,13 @@ pub mod execute;
 pub mod marker;
 pub mod model;
 pub mod operation;
+pub mod pause;
 pub mod plan;
 pub mod policy;
 pub mod read;
 pub mod reason;
 pub mod settings;
+pub mod since;
 pub mod vault;
 pub mod views;
 

@@ -44,6 +44,8 @@ pub struct EngineSettings {
     pub sweep_cycle: std::time::Duration,
     /// GHL requests the sweep may make per hour.
     pub ghl_sweep_per_hour: u32,
+    /// The initial-sync cutoff (`link.since`): older items are not linked.
+    pub since: Option<crate::config::Since>,
 }
 
 fn direction(d: config::Direction) -> policy::Direction {
@@ -136,6 +138,7 @@ impl EngineSettings {
             sweep_share: config.limits.sweep_share,
             sweep_cycle: config.limits.sweep_cycle.get(),
             ghl_sweep_per_hour: (config.limits.ghl_sweep_per_day / 24).max(1),
+            since: config.link.since,
         }
     }
 }

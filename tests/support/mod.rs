@@ -8,6 +8,7 @@
 
 pub mod install;
 pub mod rules;
+pub mod sinks;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -140,6 +141,26 @@ pub async fn wait_for(what: &str, limit: Duration, mut check: impl AsyncFnMut() 
     panic!("{what} did not happen within {limit:?}");
 }
 
+/// Whether the GHL task is completed, as the fake holds it.
+pub fn task_completed(world: &SimWorld, task_id: &str) -> bool {
+    let snapshot = world.ghl().snapshot();
+    find_task(&snapshot, task_id).is_some_and(|t| t["completed"] == true)
+}
+
+/// The task with this id anywhere in a GHL snapshot.
+pub fn find_task<'a>(value: &'a serde_json::Value, id: &str) -> Option<&'a serde_json::Value> {
+    match value {
+        serde_json::Value::Object(map) => {
+            if map.get("id").and_then(|v| v.as_str()) == Some(id) && map.contains_key("completed") {
+                return Some(value);
+            }
+            map.values().find_map(|v| find_task(v, id))
+        }
+        serde_json::Value::Array(items) => items.iter().find_map(|v| find_task(v, id)),
+        _ => None,
+    }
+}
+
 /// Successful writes both fakes have served.
 pub fn total_writes(world: &SimWorld) -> u64 {
     world.trengo().counters().writes + world.ghl().counter_snapshot().writes
@@ -168,6 +189,24 @@ pub async fn daemon_config(
         .config(&store_path(dir), listener.local_addr().unwrap())
         .unwrap();
     (config, listener)
+}
+
+/// Runs `trengo-sync ARGS --config CONFIG` to its end; returns its stdout, asserting exit 0.
+pub fn cli(config: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trengo-sync"))
+        .args(args)
+        .args(["--config", config.to_str().unwrap()])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "`trengo-sync {}` failed: {stdout}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
 }
 
 /// Starts `trengo-sync run --config CONFIG` as a child process, its output discarded.

@@ -46,6 +46,33 @@ pub fn render_table(report: &StatusReport) -> String {
         let _ = writeln!(out, "Trengo poll alarm: {alarm}");
     }
 
+    match (&report.paused.daemon, report.paused.since) {
+        (Some(direction), since) => {
+            let _ = writeln!(
+                out,
+                "Paused: {direction} since {} (`trengo-sync resume` lifts it)",
+                since.map_or_else(|| "-".into(), stamp)
+            );
+        }
+        (None, _) => out.push_str("Paused: no\n"),
+    }
+    for l in &report.paused.links {
+        let _ = writeln!(
+            out,
+            "  link {} paused {} since {}",
+            l.link_id,
+            l.direction,
+            stamp(l.since)
+        );
+    }
+    if report.paused.held_items > 0 {
+        let _ = writeln!(
+            out,
+            "  {} items held by a pause; they cross when it is lifted",
+            report.paused.held_items
+        );
+    }
+
     out.push_str("\nStreams\n");
     let rows = report.streams.iter().map(|s| {
         vec![
@@ -92,8 +119,8 @@ pub fn render_table(report: &StatusReport) -> String {
     let _ = writeln!(
         out,
         "\nLinks: {} active, {} out of scope ({} of them gone: ticket or task deleted, merged or \
-         not visible)",
-        report.links.active, report.links.out_of_scope, report.links.gone
+         not visible; {} unlinked by hand)",
+        report.links.active, report.links.out_of_scope, report.links.gone, report.links.unlinked
     );
 
     let _ = writeln!(

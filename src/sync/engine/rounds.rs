@@ -472,6 +472,7 @@ impl Engine {
             report.writes.trengo += part.writes.trengo;
             report.writes.ghl += part.writes.ghl;
             report.failed.extend(part.failed);
+            report.held.extend(part.held);
             report.plans.extend(part.plans);
             if part.braked.is_some() {
                 report.braked = part.braked;
