@@ -65,14 +65,23 @@ pub enum LogFormatArg {
 pub enum Command {
     /// Validate the configuration, look at the store, and report what is enabled.
     Check,
-    /// Run one sync pass (both polls, due retries), then exit; exit 3 if any item failed.
+    /// Run one whole sync cycle (both polls, scope discovery, the whole sweep, due retries),
+    /// then exit; exit 3 if any item failed. Run repeatedly (from a timer), it converges.
     Once {
         /// Apply even when the brake would stop the pass (many links closing at once).
         #[arg(long)]
         allow_mass_change: bool,
+        /// Only the two polls and due retries (the behaviour before discovery and listing
+        /// sweeps): cheaper, but changes that move no watermark are not seen.
+        #[arg(long)]
+        polls_only: bool,
     },
-    /// Show what one pass would do, writing nothing.
-    Plan,
+    /// Show what `once` would do, writing nothing (also before the first run).
+    Plan {
+        /// Only what the polls would find (as `once --polls-only`).
+        #[arg(long)]
+        polls_only: bool,
+    },
     /// Run the daemon: schedules, webhooks, status endpoint; stops on SIGTERM or Ctrl-C.
     Run,
     /// Both sides' current values of one link, its bases, last actions and pending errors.
@@ -191,10 +200,11 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let config = config::load(&cli.config)?;
     init_logging(&cli, &config);
     match cli.command {
-        Command::Once { allow_mass_change } => {
-            runtime()?.block_on(once(&config, allow_mass_change))
-        }
-        Command::Plan => runtime()?.block_on(plan(&config)),
+        Command::Once {
+            allow_mass_change,
+            polls_only,
+        } => runtime()?.block_on(once(&config, allow_mass_change, polls_only)),
+        Command::Plan { polls_only } => runtime()?.block_on(plan(&config, polls_only)),
         Command::Run => runtime()?.block_on(daemon(config)),
         Command::Conflicts => {
             let store = crate::store::Store::open_read_only(&config.store.path)
@@ -299,14 +309,47 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::Other(anyhow::anyhow!("cannot start the async runtime: {e}")))
 }
 
-async fn once(config: &Config, allow_mass_change: bool) -> Result<ExitCode, Failure> {
-    use crate::sync::engine::{Engine, PassKind, PassOptions};
-    let engine = Engine::from_config(config, crate::clock::SystemClock::shared(), false)
+/// What `once` and `plan` detect: one whole cycle, or the polls alone.
+fn cycle_kind(polls_only: bool) -> crate::sync::engine::PassKind {
+    use crate::sync::engine::PassKind;
+    if polls_only {
+        PassKind::Poll
+    } else {
+        PassKind::Cycle
+    }
+}
+
+/// Sweep progress on stderr, when stderr is a terminal (a timer's journal gets none).
+fn terminal_progress() -> Option<crate::sync::engine::Progress> {
+    use std::io::{IsTerminal as _, Write as _};
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let last = std::sync::Mutex::new(std::time::Instant::now());
+    Some(std::sync::Arc::new(move |line: &str| {
+        let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+        if last.elapsed() >= std::time::Duration::from_millis(500) {
+            *last = std::time::Instant::now();
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[2K{line}");
+            let _ = err.flush();
+        }
+    }))
+}
+
+async fn once(
+    config: &Config,
+    allow_mass_change: bool,
+    polls_only: bool,
+) -> Result<ExitCode, Failure> {
+    use crate::sync::engine::{Engine, PassOptions};
+    let mut engine = Engine::from_config(config, crate::clock::SystemClock::shared(), false)
         .map_err(anyhow::Error::new)?;
+    engine.progress = terminal_progress();
     engine.bind_identity().await.map_err(anyhow::Error::new)?;
     let report = engine
         .pass(
-            PassKind::Poll,
+            cycle_kind(polls_only),
             PassOptions {
                 dry_run: false,
                 allow_mass_change,
@@ -314,6 +357,9 @@ async fn once(config: &Config, allow_mass_change: bool) -> Result<ExitCode, Fail
         )
         .await
         .map_err(anyhow::Error::new)?;
+    if engine.progress.is_some() {
+        eprint!("\r\x1b[2K");
+    }
     for plan in &report.plans {
         if !plan.is_empty() {
             print!("{plan}");
@@ -344,16 +390,19 @@ async fn once(config: &Config, allow_mass_change: bool) -> Result<ExitCode, Fail
     })
 }
 
-async fn plan(config: &Config) -> Result<ExitCode, Failure> {
-    use crate::sync::engine::{Engine, PassKind, PassOptions};
-    // With OAuth, a refresh rotates GHL's refresh token, which must be kept: the store is then
-    // opened for writing, and only the token vault writes to it.
-    let read_only = config.ghl.oauth.is_none();
-    let engine = Engine::from_config(config, crate::clock::SystemClock::shared(), read_only)
+/// `plan`: the pass `once` would run, on an in-memory copy of the store, stopped before the
+/// first write. It checks the store's account identity as `once` does (a store of another
+/// account is refused), works before the first run (what the first pass would link), and
+/// exits 4 when the brake would stop `once`.
+async fn plan(config: &Config, polls_only: bool) -> Result<ExitCode, Failure> {
+    use crate::sync::engine::{Engine, PassOptions};
+    let mut engine = Engine::for_plan(config, crate::clock::SystemClock::shared())
         .map_err(anyhow::Error::new)?;
+    engine.progress = terminal_progress();
+    engine.bind_identity().await.map_err(anyhow::Error::new)?;
     let report = engine
         .pass(
-            PassKind::Poll,
+            cycle_kind(polls_only),
             PassOptions {
                 dry_run: true,
                 allow_mass_change: false,
@@ -361,6 +410,9 @@ async fn plan(config: &Config) -> Result<ExitCode, Failure> {
         )
         .await
         .map_err(anyhow::Error::new)?;
+    if engine.progress.is_some() {
+        eprint!("\r\x1b[2K");
+    }
     let mut any = false;
     for plan in &report.plans {
         if !plan.is_empty() {
@@ -370,6 +422,16 @@ async fn plan(config: &Config) -> Result<ExitCode, Failure> {
     }
     if !any {
         println!("nothing to do: both sides agree with the store");
+    }
+    for (item, reason) in &report.failed {
+        eprintln!("could not read: {item}: {reason}");
+    }
+    if let Some(brake) = report.plans.iter().find_map(|p| p.brake.as_ref()) {
+        eprintln!(
+            "the brake would stop `once`: {brake}. Run `trengo-sync once --allow-mass-change` \
+             if this is intended, or raise limits.brake_fraction"
+        );
+        return Ok(ExitCode::from(EXIT_BRAKE));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -399,11 +461,12 @@ pub fn store_report(path: &std::path::Path) -> anyhow::Result<String> {
             };
             let links = store::links::count_by_state(conn)?;
             Ok(format!(
-                "store {}: schema v{}, {identity}; {} active links, {} out of scope",
+                "store {}: schema v{}, {identity}; {} active links, {} out of scope ({} gone)",
                 path.display(),
                 s.schema_version()?,
                 links.active,
-                links.out_of_scope
+                links.out_of_scope,
+                links.gone
             ))
         }
         Err(StoreError::Missing { .. }) => Ok(format!(

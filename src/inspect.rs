@@ -90,6 +90,12 @@ pub async fn explain(engine: &Engine, link: i64) -> anyhow::Result<String> {
         record.state,
         record.created_at
     );
+    if let Some(why) = &record.gone {
+        let _ = writeln!(
+            out,
+            "  gone: {why}. The link ended; nothing was deleted, and it is never read again."
+        );
+    }
     let _ = writeln!(out, "\ncurrent values");
     match engine.trengo.ticket(record.ticket_id).await {
         Ok(t) => {

@@ -115,7 +115,7 @@ async fn plan_lists_pending_changes_and_writes_nothing() {
     }
     let before = std::fs::read(&path).unwrap();
     let config = world.config(&path, "127.0.0.1:0".parse().unwrap()).unwrap();
-    let planner = Engine::from_config(&config, SystemClock::shared(), true).unwrap();
+    let planner = Engine::for_plan(&config, SystemClock::shared()).unwrap();
     let report = planner
         .pass(
             PassKind::Poll,

@@ -59,6 +59,7 @@ fn link(id: i64, ticket: TicketView, task: TaskView) -> LinkView {
         task,
         comments: Vec::new(),
         held: Vec::new(),
+        gone: None,
     }
 }
 

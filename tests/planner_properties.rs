@@ -209,6 +209,7 @@ fn build(groups: &[GroupSpec], s: &SettingsSpec) -> PlanInput {
                 },
                 comments: Vec::new(),
                 held: Vec::new(),
+                gone: None,
             });
             next_link += 1;
         }
@@ -378,7 +379,7 @@ impl World {
                 Op::SetTaskAssignee { link, email, .. } => {
                     self.link_mut(link).task.assignee = email
                 }
-                Op::Unlink { link } => {
+                Op::Unlink { link } | Op::EndGone { link, .. } => {
                     for g in &mut self.input.contacts {
                         g.links.retain(|l| l.link != link);
                     }

@@ -337,7 +337,10 @@ async fn status_json_shows_cursors_jobs_links_retries_budgets_and_backfill() {
     assert_eq!(poll["runs"], 1);
     assert_eq!(jobs.len(), 3);
 
-    assert_eq!(status["links"], json!({"active": 1, "out_of_scope": 1}));
+    assert_eq!(
+        status["links"],
+        json!({"active": 1, "out_of_scope": 1, "gone": 0})
+    );
     assert_eq!(status["conflicts"][0]["ticket_id"], 11);
     assert_eq!(status["conflicts"][0]["trengo_value"], "CLOSED");
     assert_eq!(status["retries"].as_array().unwrap().len(), 2);

@@ -182,20 +182,24 @@ impl Budget {
 
     /// Asks whether a background job (the safety sweep) may spend one request now: yes when the
     /// job's requests in the current window stay under `fraction` of the limit and a request
-    /// could leave without waiting. A yes is counted against the share; the request itself still
-    /// goes through [`Budget::acquire`]. A no means "yield to foreground work and try later".
+    /// could leave without waiting while the rest of the burst (all but `fraction` of it) stays
+    /// for foreground work, so a poll or a webhook's item right after a sweep slice still leaves
+    /// at once. A yes is counted against the share; the request itself still goes through
+    /// [`Budget::acquire`]. A no means "yield to foreground work and try later".
     pub fn try_acquire_share(&self, fraction: f64) -> bool {
         let mut state = self.lock();
         let now = Instant::now();
         state.refill(now);
-        if state.blocked_until.is_some_and(|until| until > now) || state.tokens < 1.0 {
+        let fraction = fraction.clamp(0.0, 1.0);
+        let reserve = (state.capacity() * (1.0 - fraction)).floor();
+        if state.blocked_until.is_some_and(|until| until > now) || state.tokens < 1.0 + reserve {
             return false;
         }
         let window = state.window;
         if now.saturating_duration_since(state.share_window.0) >= window {
             state.share_window = (now, 0);
         }
-        let allowed = (f64::from(state.limit) * fraction.clamp(0.0, 1.0)).floor() as u32;
+        let allowed = (f64::from(state.limit) * fraction).floor() as u32;
         if state.share_window.1 >= allowed {
             return false;
         }
@@ -365,6 +369,30 @@ mod tests {
         tokio::time::advance(Duration::from_secs(10)).await;
         let granted = (0..50).filter(|_| budget.try_acquire_share(0.05)).count();
         assert_eq!(granted, 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_background_share_leaves_the_rest_of_the_burst_to_foreground_work() {
+        let budget = Budget::new("test", 120, Duration::from_secs(60));
+        budget.observe(
+            RateObservation {
+                limit: Some(120),
+                remaining: Some(120),
+                ..Default::default()
+            },
+            Instant::now(),
+        );
+        tokio::time::advance(Duration::from_secs(60)).await;
+        let mut sent = 0;
+        while budget.try_acquire_share(0.5) {
+            budget.acquire().await;
+            sent += 1;
+        }
+        // A burst of 6: the sweep takes 3, and a poll can still leave at once.
+        assert_eq!(sent, 3);
+        let before = Instant::now();
+        budget.acquire().await;
+        assert_eq!(before.elapsed(), Duration::ZERO);
     }
 
     #[test]

@@ -174,7 +174,8 @@ pub struct ScheduleConfig {
     pub trengo_poll: CronExpr,
     /// GHL poll. Default `15/30 * * * * *` (every 30 s, between Trengo polls).
     pub ghl_poll: CronExpr,
-    /// Safety sweep over linked open items. Default `0 */5 * * * *` (every 5 min).
+    /// Safety sweep: each run walks a slice of the listings (scope discovery and the changes
+    /// that move no watermark) within `limits.sweep_share`. Default `*/3 * * * * *` (every 3 s).
     pub sweep: CronExpr,
     /// Full reconcile. Default `0 30 3 * * *` (nightly, 03:30 UTC).
     pub reconcile: CronExpr,
@@ -191,7 +192,7 @@ impl Default for ScheduleConfig {
         Self {
             trengo_poll: cron("*/30 * * * * *"),
             ghl_poll: cron("15/30 * * * * *"),
-            sweep: cron("0 */5 * * * *"),
+            sweep: cron("*/3 * * * * *"),
             reconcile: cron("0 30 3 * * *"),
             trengo_overlap: Span::secs(600),
             ghl_overlap: Span::secs(120),
@@ -432,8 +433,13 @@ pub struct LimitsConfig {
     pub ghl_window: Span,
     /// GHL requests per day. Default `200000`.
     pub ghl_per_day: u32,
-    /// Share of each API's budget the safety sweep may use, `0.0`–`1.0`. Default `0.25`.
+    /// Share of each API's rate window the safety sweep may use, `0.0`–`1.0`. Default `0.5`.
     pub sweep_share: f64,
+    /// A new sweep cycle (a walk over every listing) starts at most this often. Default `5m`.
+    pub sweep_cycle: Span,
+    /// GHL requests the sweep may make per day (spread evenly over the hours); GHL also
+    /// limits a location per day (`ghl_per_day`). Default `100000`.
+    pub ghl_sweep_per_day: u32,
     /// Timeout of one HTTP request. Default `30s`.
     pub request_timeout: Span,
     /// Attempts for one idempotent request on 5xx, timeouts and dropped connections. Default `5`.
@@ -458,7 +464,9 @@ impl Default for LimitsConfig {
             ghl_per_window: 100,
             ghl_window: Span::secs(10),
             ghl_per_day: 200_000,
-            sweep_share: 0.25,
+            sweep_share: 0.5,
+            sweep_cycle: Span::secs(300),
+            ghl_sweep_per_day: 100_000,
             request_timeout: Span::secs(30),
             max_attempts: 5,
             retry_base: Span::secs(30),

@@ -283,6 +283,27 @@ fn limits(config: &Config, c: &mut Checker<'_>) {
         );
     }
     c.fraction("limits.sweep_share", l.sweep_share, true);
+    if l.ghl_sweep_per_day > l.ghl_per_day {
+        c.fail(
+            "limits.ghl_sweep_per_day",
+            format!(
+                "is more ({}) than GHL allows a location per day (`limits.ghl_per_day` = {})",
+                l.ghl_sweep_per_day, l.ghl_per_day
+            ),
+        );
+    }
+    if l.ghl_sweep_per_day < 24 {
+        c.fail(
+            "limits.ghl_sweep_per_day",
+            "expected at least 24 (one request an hour); without it the sweep could never read GHL",
+        );
+    }
+    if l.sweep_cycle.get().is_zero() {
+        c.fail(
+            "limits.sweep_cycle",
+            "expected a duration above zero, such as `5m`",
+        );
+    }
     c.fraction("limits.brake_fraction", l.brake_fraction, false);
 }
 

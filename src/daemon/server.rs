@@ -222,7 +222,8 @@ async fn refresh_gauges(state: &ServerState) {
             }
             ::metrics::gauge!("trengo_sync_links", "state" => "active").set(counts.active as f64);
             ::metrics::gauge!("trengo_sync_links", "state" => "out_of_scope")
-                .set(counts.out_of_scope as f64);
+                .set(counts.out_of_scope.saturating_sub(counts.gone) as f64);
+            ::metrics::gauge!("trengo_sync_links", "state" => "gone").set(counts.gone as f64);
         }
         Err(e) => tracing::warn!(error = %e, "/metrics could not read cursors and links"),
     }

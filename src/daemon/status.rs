@@ -172,8 +172,11 @@ impl JobReport {
 pub struct LinksReport {
     /// Being synced.
     pub active: u64,
-    /// Left scope (kept, not synced).
+    /// Left scope (kept, not synced), the gone ones included.
     pub out_of_scope: u64,
+    /// Ended because their ticket or task is gone (deleted, merged, not visible).
+    #[serde(default)]
+    pub gone: u64,
 }
 
 /// A conflict held for a person.
@@ -308,6 +311,7 @@ pub fn collect_from_store(
         links: LinksReport {
             active: counts.active,
             out_of_scope: counts.out_of_scope,
+            gone: counts.gone,
         },
         conflicts: held,
         retries: retries::all(conn)?.into_iter().map(Into::into).collect(),

@@ -139,6 +139,8 @@ pub struct TrengoHint {
     pub ticket_id: i64,
     /// The message or label the event is about, for de-duplication.
     pub detail: Option<String>,
+    /// For `TICKET_MERGED`: the ticket merged into `ticket_id` and deleted.
+    pub merged: Option<i64>,
 }
 
 impl TrengoHint {
@@ -164,11 +166,13 @@ impl TrengoHint {
             .ok_or_else(|| WebhookError::BadPayload("no ticket_id in the payload".into()))?;
         let detail = number("message_id")
             .or_else(|| number("label_id"))
+            .or_else(|| number("merged_and_deleted_ticket_id"))
             .map(|n| n.to_string());
         Ok(Self {
             event: event.to_string(),
             ticket_id,
             detail,
+            merged: number("merged_and_deleted_ticket_id"),
         })
     }
 
@@ -183,6 +187,13 @@ impl TrengoHint {
             | "TICKET_MARKED_AS_SPAM"
             | "TICKET_UNMARKED_AS_SPAM" => Hint::TicketStatus(self.ticket_id),
             "TICKET_LABEL_ADDED" | "TICKET_LABEL_DELETED" => Hint::TicketLabels(self.ticket_id),
+            "TICKET_MERGED" => match self.merged {
+                Some(merged) => Hint::TicketMerged {
+                    surviving: self.ticket_id,
+                    merged,
+                },
+                None => Hint::Ticket(self.ticket_id),
+            },
             _ => Hint::Ticket(self.ticket_id),
         }
     }

@@ -306,6 +306,38 @@ impl GhlClient {
         }
     }
 
+    /// One page of the contacts carrying `tag` (a `tags` `eq` filter on `POST /contacts/search`,
+    /// ghl-api.md §3.2), sorted by `dateAdded` and paged with `searchAfter`: `after` is the
+    /// previous page's cursor (none for the first). Returns the contacts and the cursor of the
+    /// next page (none when this page was the last). The index lags writes by seconds: a contact
+    /// tagged just now may show on the next walk.
+    pub async fn contacts_tagged_page(
+        &self,
+        tag: &str,
+        after: Option<&[Value]>,
+    ) -> Result<(Vec<Contact>, Option<Vec<Value>>), ApiError> {
+        let mut body = json!({
+            "locationId": self.location_id,
+            "pageLimit": self.search_page_limit,
+            "filters": [{"field": "tags", "operator": "eq", "value": tag}],
+            "sort": [{"field": "dateAdded", "direction": "asc"}],
+        });
+        if let Some(after) = after {
+            body["searchAfter"] = Value::Array(after.to_vec());
+        }
+        // A search is a read: safe to retry although it is a POST.
+        let answer: SearchAnswer = self
+            .send_as(Request::new(Method::POST, "/contacts/search").json(body))
+            .await?;
+        let next = answer
+            .contacts
+            .last()
+            .map(|c| c.search_after.clone())
+            .filter(|n| !n.is_empty() && Some(n.as_slice()) != after);
+        let full = answer.contacts.len() as u32 >= self.search_page_limit;
+        Ok((answer.contacts, next.filter(|_| full)))
+    }
+
     // ----- tasks -----
 
     /// `GET /contacts/{contactId}/tasks`.
@@ -428,6 +460,32 @@ impl GhlClient {
                 skip += (count - count / 10).max(1);
             }
         }
+    }
+
+    /// One page of `POST /locations/{locationId}/tasks/search` (ghl-api.md §4.1): up to the
+    /// client's page limit from `skip` on. The server may cut the limit silently (the
+    /// documented default is 25), so callers advance `skip` by what came back and stop on an
+    /// empty page. Offsets drift while tasks change; a sweep takes that as it comes (a task
+    /// skipped now is seen by the next walk).
+    pub async fn search_tasks_page(
+        &self,
+        search: &TaskSearch,
+        skip: u64,
+    ) -> Result<Vec<Task>, ApiError> {
+        let mut body = serde_json::Map::new();
+        if let Some(completed) = search.completed {
+            body.insert("completed".into(), json!(completed));
+        }
+        if !search.contact_ids.is_empty() {
+            body.insert("contactId".into(), json!(search.contact_ids));
+        }
+        body.insert("limit".into(), json!(self.task_page_limit));
+        body.insert("skip".into(), json!(skip));
+        let path = format!("/locations/{}/tasks/search", seg(&self.location_id));
+        let answer: TasksAnswer = self
+            .send_as(Request::new(Method::POST, path).json(Value::Object(body)))
+            .await?;
+        Ok(answer.tasks)
     }
 
     // ----- notes -----

@@ -414,10 +414,11 @@ path = {store}
 listen = {listen}
 
 [schedule]
-# Polls every 5 s, a sweep every 20 s: fast enough to watch changes cross.
+# Polls every 5 s, a sweep slice every 5 s and a new sweep cycle at most every 15 s: fast
+# enough to watch changes cross, also those that move no watermark.
 trengo_poll = "*/5 * * * * *"
 ghl_poll = "2/5 * * * * *"
-sweep = "10/20 * * * * *"
+sweep = "4/5 * * * * *"
 reconcile = "0 */10 * * * *"
 # Same zone on both ends, whole seconds: a small overlap is enough.
 trengo_overlap = "10s"
@@ -443,6 +444,7 @@ ghl_per_day = {ghl_daily}
 request_timeout = "10s"
 retry_base = "5s"
 retry_max = "1m"
+sweep_cycle = "15s"
 
 [webhooks]
 enabled = false

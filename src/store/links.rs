@@ -3,6 +3,8 @@
 //! A link is never deleted: leaving scope sets its state to `out_of_scope`, which keeps the
 //! pair (and so the adoption of that task) and the history in the ledger (sync-model.md §2).
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -99,6 +101,9 @@ pub struct Link {
     pub created_at: DateTime<Utc>,
     /// When its row last changed.
     pub updated_at: DateTime<Utc>,
+    /// Why it ended as gone (its ticket or task answered 404 or 410), if it did; such a link is
+    /// out of scope and never read again.
+    pub gone: Option<String>,
 }
 
 /// How many links are in each state.
@@ -106,12 +111,14 @@ pub struct Link {
 pub struct LinkCounts {
     /// Links being synced.
     pub active: u64,
-    /// Links that left scope.
+    /// Links that left scope (the gone ones included).
     pub out_of_scope: u64,
+    /// Links whose ticket or task is gone.
+    pub gone: u64,
 }
 
 const COLUMNS: &str = "id, ticket_id, task_id, ghl_contact_id, trengo_contact_id, origin, state, \
-                       created_at, updated_at";
+                       created_at, updated_at, gone";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Link> {
     Ok(Link {
@@ -124,6 +131,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Link> {
         state: row.get(6)?,
         created_at: row.get::<_, Stamp>(7)?.0,
         updated_at: row.get::<_, Stamp>(8)?.0,
+        gone: row.get(9)?,
     })
 }
 
@@ -162,6 +170,7 @@ pub fn insert(conn: &Connection, link: &NewLink, now: DateTime<Utc>) -> Result<L
         state: LinkState::Active,
         created_at: now,
         updated_at: now,
+        gone: None,
     })
 }
 
@@ -216,6 +225,22 @@ pub fn active(conn: &Connection) -> Result<Vec<Link>, StoreError> {
     many(conn, "state = ?1", &[&LinkState::Active])
 }
 
+/// The ticket and task ids of every link, in any state: what the sweep must not discover
+/// again (a link that left scope stays ended until someone acts on it).
+pub fn every_id(conn: &Connection) -> Result<(HashSet<i64>, HashSet<String>), StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT ticket_id, task_id FROM links")?;
+    let (mut tickets, mut tasks) = (HashSet::new(), HashSet::new());
+    let rows = stmt.query_map([], |row| {
+        Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+    })?;
+    for row in rows {
+        let (ticket, task) = row?;
+        tickets.insert(ticket);
+        tasks.insert(task);
+    }
+    Ok((tickets, tasks))
+}
+
 /// How many links are active and how many left scope (for `status` and the brakes).
 pub fn count_by_state(conn: &Connection) -> Result<LinkCounts, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT state, COUNT(*) FROM links GROUP BY state")?;
@@ -231,6 +256,10 @@ pub fn count_by_state(conn: &Connection) -> Result<LinkCounts, StoreError> {
             LinkState::OutOfScope => counts.out_of_scope = n,
         }
     }
+    let gone: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM links WHERE gone IS NOT NULL")?
+        .query_row([], |row| row.get(0))?;
+    counts.gone = u64::try_from(gone).unwrap_or(0);
     Ok(counts)
 }
 
@@ -244,6 +273,39 @@ pub fn set_state(
     let changed = conn.execute(
         "UPDATE links SET state = ?2, updated_at = ?3 WHERE id = ?1",
         params![id, state, Stamp(now)],
+    )?;
+    Ok(changed == 1)
+}
+
+/// Ends a link whose ticket or task is gone, saying why: out of scope for good, never read
+/// again. Returns false when no link has this id.
+pub fn mark_gone(
+    conn: &Connection,
+    id: LinkId,
+    why: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let changed = conn.execute(
+        "UPDATE links SET state = ?2, gone = ?3, updated_at = ?4 WHERE id = ?1",
+        params![id, LinkState::OutOfScope, why, Stamp(now)],
+    )?;
+    Ok(changed == 1)
+}
+
+/// Points a link at the ticket its ticket was merged into (Trengo deletes the merged one).
+/// Refused (false) when that ticket has a link of its own.
+pub fn follow_merge(
+    conn: &Connection,
+    id: LinkId,
+    surviving_ticket: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    if by_ticket(conn, surviving_ticket)?.is_some() {
+        return Ok(false);
+    }
+    let changed = conn.execute(
+        "UPDATE links SET ticket_id = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, surviving_ticket, Stamp(now)],
     )?;
     Ok(changed == 1)
 }
@@ -313,7 +375,8 @@ pub(crate) mod tests {
             count_by_state(conn).unwrap(),
             LinkCounts {
                 active: 1,
-                out_of_scope: 1
+                out_of_scope: 1,
+                gone: 0
             }
         );
         assert!(!set_state(conn, LinkId(99), LinkState::Active, later).unwrap());

@@ -65,6 +65,8 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     read_only: bool,
+    /// An in-memory copy of `path` ([`Store::open_snapshot`]): writes never reach the file.
+    snapshot: bool,
 }
 
 impl Store {
@@ -88,6 +90,7 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             read_only: false,
+            snapshot: false,
         })
     }
 
@@ -118,7 +121,37 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             read_only: true,
+            snapshot: false,
         })
+    }
+
+    /// A copy in memory of the database at `path`, for `plan`: the real engine runs against it,
+    /// and whatever a dry run records (settled intents, retries, cursors, the identity of a
+    /// fresh store) lands in the copy and is dropped with it. The file is only ever read, the
+    /// way [`Store::open_read_only`] reads it, so it stays byte for byte what it was, also
+    /// while the daemon runs. With no file yet, the copy starts empty: what the first pass
+    /// would do. A file this build must refuse is refused as [`Store::open`] would; one of an
+    /// older schema is upgraded in the copy only.
+    pub fn open_snapshot(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        let mut copy = Self::open_in_memory()?;
+        if let Verdict::Ours { .. } = open::inspect(path)? {
+            let source = open::open_untouched(path)?;
+            let open_error = |source| StoreError::Open {
+                path: path.to_path_buf(),
+                source,
+            };
+            rusqlite::backup::Backup::new(&source, &mut copy.conn)
+                .and_then(|b| b.run_to_completion(1024, Duration::ZERO, None))
+                .map_err(open_error)?;
+            copy.conn
+                .pragma_update(None, "foreign_keys", true)
+                .map_err(open_error)?;
+            migrate(&mut copy.conn, path)?;
+        }
+        copy.path = path.to_path_buf();
+        copy.snapshot = true;
+        Ok(copy)
     }
 
     /// A migrated database in memory, for tests and dry runs of the engine.
@@ -135,6 +168,7 @@ impl Store {
             conn,
             path,
             read_only: false,
+            snapshot: false,
         })
     }
 
@@ -164,6 +198,12 @@ impl Store {
     /// Whether this store was opened with [`Store::open_read_only`].
     pub fn is_read_only(&self) -> bool {
         self.read_only
+    }
+
+    /// Whether this is an in-memory copy whose writes never reach its file
+    /// ([`Store::open_snapshot`]).
+    pub fn is_snapshot(&self) -> bool {
+        self.snapshot
     }
 
     /// The schema version recorded in the file.

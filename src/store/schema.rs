@@ -146,7 +146,13 @@ CREATE TABLE job_runs (
 );
 "#;
 
-const MIGRATIONS: &[M<'static>] = &[M::up(MIGRATION_1)];
+/// Links whose ticket or task is gone (deleted, merged away, no longer visible to the token):
+/// ended like a link that left scope, with why, and never read again.
+const MIGRATION_2: &str = r#"
+ALTER TABLE links ADD COLUMN gone TEXT;
+"#;
+
+const MIGRATIONS: &[M<'static>] = &[M::up(MIGRATION_1), M::up(MIGRATION_2)];
 
 /// The newest schema version this build knows (the number of migrations).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

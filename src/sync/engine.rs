@@ -17,7 +17,7 @@ use serde_json::json;
 use super::execute::{Applied, Executor, PassFacts, refresh_labels};
 use super::model::{Candidate, LinkId, PlanInput};
 use super::operation::{BrakeReport, ItemKey, ItemPlan, Op, Plan};
-use super::read::{self, GHL_SEEN, NOTES_UPTO, ReadError, TRENGO_SEEN, Work};
+use super::read::{self, GHL_NOTES_SEEN, GHL_SEEN, NOTES_UPTO, ReadError, TRENGO_SEEN, Work};
 use super::settings::EngineSettings;
 use super::views::Directory;
 use crate::api::{ApiError, Budget};
@@ -31,9 +31,11 @@ mod backfill;
 mod hints;
 mod rounds;
 mod settle;
+mod sweep;
 
 use backfill::{BackfillRun, Round};
 pub use hints::Hint;
+pub use sweep::{Pace, Progress, SweepState, is_gone, notes_print};
 
 /// How long a link whose status became done stays in the safety sweep (sync-model.md §4.6).
 pub const SWEEP_DONE_FOR: chrono::Duration = chrono::Duration::days(7);
@@ -42,7 +44,7 @@ pub const SWEEP_DONE_FOR: chrono::Duration = chrono::Duration::days(7);
 pub const TRENGO_CURSOR: &str = "trengo.updated_at";
 /// Cursor of the GHL `dateUpdated` watermark.
 pub const GHL_CURSOR: &str = "ghl.date_updated";
-/// Cursor of the safety sweep (the last link id swept).
+/// Cursor of the safety sweep (where its listing walks stand, as JSON).
 pub const SWEEP_CURSOR: &str = "sweep.position";
 
 /// Stream name under which the Trengo backfill is reported.
@@ -92,13 +94,17 @@ pub enum EngineError {
 /// What a pass looks at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PassKind {
-    /// Both polls (what `once` runs).
+    /// Both polls (`once --polls-only`).
     Poll,
+    /// One whole cycle: both polls, then the whole sweep (discovery, listings, notes), then
+    /// due retries (what `once` and `plan` run; repeated, it converges).
+    Cycle,
     /// Tickets updated since the Trengo watermark.
     TrengoPoll,
     /// Contacts updated since the GHL watermark.
     GhlPoll,
-    /// A budgeted share of the linked open items, from the sweep cursor.
+    /// A slice of the safety sweep's listing walks within its budget share, resumed from where
+    /// the last one stopped (see `sweep.rs`).
     Sweep,
     /// Every link.
     Reconcile,
@@ -157,7 +163,10 @@ pub struct Engine {
     pub crash_after: Option<Arc<AtomicI64>>,
     /// Where backfill progress goes (the daemon's `/status`); none for one-shot commands.
     pub backfill: Option<Arc<dyn BackfillTracker>>,
+    /// Where a whole sweep reports its progress (`once` on a terminal); none elsewhere.
+    pub progress: Option<Progress>,
     facts: tokio::sync::Mutex<PassFacts>,
+    sweep: tokio::sync::Mutex<SweepState>,
 }
 
 fn setup(e: impl std::fmt::Display) -> EngineError {
@@ -186,6 +195,30 @@ impl Engine {
             }
             Store::open(&config.store.path)?
         };
+        Self::with_store(config, clock, store, None)
+    }
+
+    /// The engine `plan` runs: on an in-memory copy of the store ([`Store::open_snapshot`]), so
+    /// that the dry run can do everything a pass does up to the first remote write (bind the
+    /// identity of a fresh store, settle intents) and record nothing. With OAuth, a refresh
+    /// rotates GHL's refresh token, which must be kept: the token vault alone writes to the file.
+    pub fn for_plan(config: &Config, clock: SharedClock) -> Result<Self, EngineError> {
+        let snapshot = Store::open_snapshot(&config.store.path)?;
+        let vault = match &config.ghl.oauth {
+            Some(_) => Some(StoreHandle::new(Store::open(&config.store.path)?)),
+            None => None,
+        };
+        Self::with_store(config, clock, snapshot, vault)
+    }
+
+    /// The engine over `store`; the OAuth token vault keeps its tokens in `vault` when given,
+    /// else in `store`.
+    fn with_store(
+        config: &Config,
+        clock: SharedClock,
+        store: Store,
+        vault: Option<StoreHandle>,
+    ) -> Result<Self, EngineError> {
         let store = StoreHandle::new(store);
         let token = config
             .trengo
@@ -215,7 +248,7 @@ impl Engine {
                     .map(|s| s.to_secret_string())
                     .ok_or_else(|| setup("ghl.oauth.client_secret is missing"))?,
                 vault: Arc::new(super::vault::StoreVault::new(
-                    store.clone(),
+                    vault.unwrap_or_else(|| store.clone()),
                     oauth.refresh_token.as_ref().map(|s| s.to_secret_string()),
                     clock.clone(),
                 )),
@@ -243,7 +276,9 @@ impl Engine {
             settings: EngineSettings::from_config(config),
             crash_after: None,
             backfill: None,
+            progress: None,
             facts: tokio::sync::Mutex::new(PassFacts::default()),
+            sweep: tokio::sync::Mutex::new(SweepState::default()),
         })
     }
 
@@ -298,11 +333,17 @@ impl Engine {
             started: Some(started),
             ..PassReport::default()
         };
+        if options.dry_run && !self.store.call(|s| Ok(s.is_snapshot())).await? {
+            // A dry run plans like a real pass and records what a pass records (retries,
+            // settled intents, cursors): on a copy of the store, never on the file.
+            return Err(setup(
+                "a dry run needs the engine over a copy of the store: build it with Engine::for_plan",
+            ));
+        }
         let mut facts = self.facts.lock().await;
         self.refresh_facts(&mut facts).await?;
-        if !options.dry_run {
-            report.settled_intents = self.settle_intents(&mut facts).await?;
-        }
+        // A dry run settles too, on `plan`'s in-memory copy of the store, without the remote write.
+        report.settled_intents = self.settle_intents(&mut facts, options.dry_run).await?;
         let mut work = Work::default();
         // Whether this pass is the Trengo backfill (reported only when it will write).
         let mut backfill = None;
@@ -321,8 +362,20 @@ impl Engine {
             PassKind::GhlPoll => {
                 self.poll_ghl(&mut work, started).await?;
             }
+            PassKind::Cycle => {
+                backfill = self
+                    .poll_trengo(&mut work, started, !options.dry_run)
+                    .await?;
+                self.poll_ghl(&mut work, started).await?;
+                self.sweep(&mut work, &mut facts, Pace::Whole).await?;
+            }
             PassKind::Sweep => {
-                self.sweep(&mut work).await?;
+                let pace = Pace::Share {
+                    fraction: self.settings.sweep_share,
+                    ghl_per_hour: self.settings.ghl_sweep_per_hour,
+                    cycle: self.settings.sweep_cycle,
+                };
+                self.sweep(&mut work, &mut facts, pace).await?;
             }
             PassKind::Reconcile => {
                 let contacts = self
@@ -503,6 +556,25 @@ impl Engine {
         if seen.is_empty() {
             return Ok(backfill);
         }
+        self.saw_tickets(work, seen).await?;
+        let next = started - self.settings.trengo_overlap;
+        work.cursors
+            .push((TRENGO_CURSOR.to_string(), next.to_rfc3339()));
+        Ok(backfill)
+    }
+
+    /// Sorts listed tickets into the pass's work: a linked one whose fingerprint differs from
+    /// the one recorded is planned again; an unlinked one that matches the link rule is a
+    /// candidate (its fingerprint is recorded once its new link's group is settled, so that a
+    /// backfill resumed after a crash, or the next listing, skips it).
+    async fn saw_tickets(
+        &self,
+        work: &mut Work,
+        seen: HashMap<i64, trengo::Ticket>,
+    ) -> Result<(), EngineError> {
+        if seen.is_empty() {
+            return Ok(());
+        }
         let links = read::links_for_tickets(&self.store, seen.keys().copied().collect()).await?;
         for (id, ticket) in seen {
             match links.get(&id) {
@@ -522,8 +594,6 @@ impl Engine {
                         ticket.channel_id(),
                         ticket.team_id,
                     ) {
-                        // Recorded once the new link's group is settled, so that a backfill
-                        // resumed after a crash, or the next poll's overlap, skips it.
                         let print = super::views::ticket_fingerprint(&ticket);
                         work.ticket_prints.insert(id, print);
                         work.candidate_tickets.insert(id, ticket);
@@ -531,10 +601,7 @@ impl Engine {
                 }
             }
         }
-        let next = started - self.settings.trengo_overlap;
-        work.cursors
-            .push((TRENGO_CURSOR.to_string(), next.to_rfc3339()));
-        Ok(backfill)
+        Ok(())
     }
 
     async fn poll_ghl(&self, work: &mut Work, started: DateTime<Utc>) -> Result<(), EngineError> {
@@ -597,53 +664,33 @@ impl Engine {
         Ok(())
     }
 
-    async fn sweep(&self, work: &mut Work) -> Result<(), EngineError> {
-        let position: i64 = self
-            .store
-            .call(|s| store::cursors::get(s.conn(), SWEEP_CURSOR))
-            .await?
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(0);
-        // Open links, and links done within `SWEEP_DONE_FOR`: a task reopened in GHL, or a
-        // label or note added to a ticket just closed, moves no watermark either, and those
-        // come soon after a close. Older done links wait for the nightly reconcile.
-        let since = self.clock.now() - SWEEP_DONE_FOR;
-        let links = self
-            .store
-            .call(move |s| {
-                let c = s.conn();
-                let mut open = Vec::new();
-                for link in store::links::active(c)? {
-                    let status = store::bases::get(c, link.id, "status")?;
-                    let done_long_ago = status.is_some_and(|b| {
-                        b.value.as_bool().unwrap_or(false) && b.updated_at < since
-                    });
-                    if !done_long_ago {
-                        open.push(link);
-                    }
-                }
-                Ok(open)
-            })
-            .await?;
-        let mut last = position;
-        let mut wrapped = true;
-        for link in links.iter().filter(|l| l.id.0 > position) {
-            // Each link costs a few calls on both sides: take them from the sweep's share so
-            // polls and webhooks go first (sync-model.md §4.6).
-            let share = self.settings.sweep_share;
-            if !(self.trengo.budget().try_acquire_share(share)
-                && self.ghl.budget().try_acquire_share(share))
-            {
-                wrapped = false;
-                break;
-            }
-            work.contacts.insert(link.ghl_contact_id.clone());
-            last = link.id.0;
+    /// A sweep pass (see `sweep.rs`): what the listings show goes through the poll's rules,
+    /// the rest is read again as a webhook's hint would be.
+    async fn sweep(
+        &self,
+        work: &mut Work,
+        facts: &mut PassFacts,
+        pace: Pace,
+    ) -> Result<(), EngineError> {
+        // The link label may have been made since the labels were read: its listing needs its id.
+        if let Some(label) = &self.settings.scope.trengo_label
+            && !facts.labels.contains_key(label)
+        {
+            refresh_labels(&self.trengo, &mut facts.labels).await?;
         }
-        let next = if wrapped { 0 } else { last };
-        if next != position {
-            work.cursors
-                .push((SWEEP_CURSOR.to_string(), next.to_string()));
+        let found = self.sweep_walks(pace, facts).await?;
+        tracing::debug!(
+            trengo_calls = found.trengo_calls,
+            ghl_calls = found.ghl_calls,
+            listed = found.tickets.len(),
+            hints = found.hints.len(),
+            cycle_done = found.cycle_done,
+            "sweep slice"
+        );
+        self.saw_tickets(work, found.tickets).await?;
+        self.hints(work, &found.hints).await?;
+        if let Some(position) = found.position {
+            work.cursors.push((SWEEP_CURSOR.to_string(), position));
         }
         Ok(())
     }
@@ -726,6 +773,13 @@ impl Engine {
                         }
                     }
                     candidates.extend(found);
+                }
+                // The contact is gone (deleted, or not visible): no task of it can enter scope.
+                Err(ReadError::Api(e)) if is_gone(&e) => {
+                    let item = format!("task:{contact}/");
+                    self.store
+                        .call(move |s| store::retries::clear(s.conn(), &item).map(|_| ()))
+                        .await?;
                 }
                 Err(e) => {
                     let item = format!("task:{contact}/");
@@ -853,6 +907,9 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let mut link_bases: Vec<(LinkId, &'static str, serde_json::Value)> = Vec::new();
         let mut contact_bases: Vec<(String, serde_json::Value)> = Vec::new();
+        // Contacts whose notes were read, with their ids: printed once the pass's comment
+        // pairs are committed, so the notes the pass copied count as the sync's own.
+        let mut notes_read: Vec<(String, Vec<LinkId>, Vec<String>)> = Vec::new();
         let mut recovered: Vec<String> = Vec::new();
         for g in loaded {
             let contact = &g.group.contact.id;
@@ -880,6 +937,10 @@ impl Engine {
             if let Some(print) = contact_prints.remove(contact) {
                 contact_bases.push((contact.clone(), json!(print)));
             }
+            if let Some(ids) = &g.ghl_notes {
+                let links = g.group.links.iter().map(|l| l.link).collect();
+                notes_read.push((contact.clone(), links, ids.clone()));
+            }
         }
         // Tagged contacts without links (candidates) are recorded too, once examined.
         for (contact, print) in contact_prints.drain() {
@@ -887,7 +948,11 @@ impl Engine {
                 contact_bases.push((contact, json!(print)));
             }
         }
-        if link_bases.is_empty() && contact_bases.is_empty() && recovered.is_empty() {
+        if link_bases.is_empty()
+            && contact_bases.is_empty()
+            && recovered.is_empty()
+            && notes_read.is_empty()
+        {
             return Ok(());
         }
         let now = self.clock.now();
@@ -909,6 +974,20 @@ impl Engine {
                         store::bases::get_contact(&tx, contact, GHL_SEEN)?.map(|b| b.value);
                     if current.as_ref() != Some(value) {
                         store::bases::put_contact(&tx, contact, GHL_SEEN, value, now)?;
+                    }
+                }
+                for (contact, links, ids) in &notes_read {
+                    let mut mapped = std::collections::HashSet::new();
+                    for link in links {
+                        for m in store::comments::for_link(&tx, store::links::LinkId(link.0))? {
+                            mapped.insert(m.ghl_note_id);
+                        }
+                    }
+                    let print = json!(notes_print(ids.iter().map(String::as_str), &mapped));
+                    let current =
+                        store::bases::get_contact(&tx, contact, GHL_NOTES_SEEN)?.map(|b| b.value);
+                    if current.as_ref() != Some(&print) {
+                        store::bases::put_contact(&tx, contact, GHL_NOTES_SEEN, &print, now)?;
                     }
                 }
                 tx.commit()?;

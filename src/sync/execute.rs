@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use super::declare::Scope;
 use super::model::{LinkId, Tag};
-use super::operation::{ItemPlan, Op};
+use super::operation::{ItemPlan, Op, Side};
 use super::policy::Field;
 use super::settings::EngineSettings;
 use super::views::Directory;
@@ -161,7 +161,8 @@ impl Executor<'_> {
                 | Op::MapComment { .. }
                 | Op::HoldConflict { .. }
                 | Op::SettleConflict { .. }
-                | Op::Unlink { .. } => deferred.push(op.clone()),
+                | Op::Unlink { .. }
+                | Op::EndGone { .. } => deferred.push(op.clone()),
                 _ => {
                     let journalled = match Update::of(op, item) {
                         Some(update) => {
@@ -468,6 +469,7 @@ impl Executor<'_> {
                 none
             }
             Op::Unlink { .. }
+            | Op::EndGone { .. }
             | Op::SetLinkBase { .. }
             | Op::SetTagBase { .. }
             | Op::MapComment { .. }
@@ -655,6 +657,24 @@ fn store_op(c: &rusqlite::Connection, op: &Op, now: DateTime<Utc>) -> Result<(),
                 &Entry::new(EntryKind::Unlinked, now)
                     .link(sid(link))
                     .detail("left scope; nothing was deleted"),
+            )
+            .map(|_| ())
+        }
+        Op::EndGone { link, side } => {
+            let why = match side {
+                Side::Trengo => {
+                    "the Trengo ticket answered 404/410 (deleted, merged or not visible)"
+                }
+                Side::Ghl => {
+                    "the GHL task or contact answered 404/410, or the task is no longer listed (deleted)"
+                }
+            };
+            store::links::mark_gone(c, sid(link), why, now)?;
+            store::ledger::record(
+                c,
+                &Entry::new(EntryKind::Unlinked, now)
+                    .link(sid(link))
+                    .detail(format!("gone: {why}; nothing was deleted")),
             )
             .map(|_| ())
         }

@@ -273,6 +273,9 @@ pub struct LinkView {
     pub comments: Vec<(i64, String)>,
     /// Fields with a held conflict: the planner leaves them alone until resolved.
     pub held: Vec<Field>,
+    /// The side whose item is gone (404 or 410): the link ends as gone (with `in_scope` false).
+    #[serde(default)]
+    pub gone: Option<super::operation::Side>,
 }
 
 /// One GHL contact with its active links. Tags are synced at this level.

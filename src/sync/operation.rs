@@ -199,6 +199,14 @@ pub enum Op {
         /// The link.
         link: LinkId,
     },
+    /// End a link whose ticket or task is gone (answered 404 or 410: deleted, merged away, or
+    /// no longer visible to the token); deletes nothing, and the link is never read again.
+    EndGone {
+        /// The link.
+        link: LinkId,
+        /// The side whose item is gone.
+        side: Side,
+    },
 
     // ---- store only ----
     /// Record a field's synced value.
@@ -271,6 +279,7 @@ impl Op {
             | Op::LinkTask { .. } => Some(Side::Trengo),
             Op::AdoptTask { .. }
             | Op::Unlink { .. }
+            | Op::EndGone { .. }
             | Op::SetLinkBase { .. }
             | Op::SetTagBase { .. }
             | Op::MapComment { .. }
@@ -297,6 +306,7 @@ impl Op {
             | Op::AssignTicket { link, .. }
             | Op::SetTaskAssignee { link, .. }
             | Op::Unlink { link }
+            | Op::EndGone { link, .. }
             | Op::SetLinkBase { link, .. }
             | Op::MapComment { link, .. }
             | Op::HoldConflict { link, .. }
@@ -413,6 +423,14 @@ impl fmt::Display for Op {
                 "adopt GHL task {task_id} as the link of ticket #{ticket_id}"
             ),
             Op::Unlink { link } => write!(f, "end link {link} (left scope; nothing deleted)"),
+            Op::EndGone { link, side } => write!(
+                f,
+                "end link {link}: its {} is gone (deleted, merged or not visible; nothing deleted)",
+                match side {
+                    Side::Trengo => "Trengo ticket",
+                    Side::Ghl => "GHL task",
+                }
+            ),
             Op::SetLinkBase { link, field, value } => {
                 write!(f, "record {field} = {value} as synced (link {link})")
             }

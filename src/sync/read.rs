@@ -16,6 +16,7 @@ use serde_json::Value;
 use super::model::{
     Candidate, ContactGroup, LinkBases, LinkId, LinkView, TaskView, TicketStatus, TicketView,
 };
+use super::operation::Side;
 use super::policy::Field;
 use super::settings::EngineSettings;
 use super::views::{self, Directory};
@@ -30,6 +31,9 @@ pub const TRENGO_SEEN: &str = "trengo_seen";
 pub const NOTES_UPTO: &str = "notes_upto";
 /// Contact base field holding the fingerprint of a GHL contact as last synced.
 pub const GHL_SEEN: &str = "ghl_seen";
+/// Contact base field holding the print of the GHL notes the sync has not made its own, as
+/// read when the group was last read whole (see `engine::notes_print`).
+pub const GHL_NOTES_SEEN: &str = "ghl_notes_seen";
 /// Contact base field holding the synced tag set.
 pub const TAGS: &str = "tags";
 
@@ -141,6 +145,8 @@ pub struct LoadedGroup {
     pub partial: bool,
     /// The contact's fingerprint as read (see [`views::contact_fingerprint`]).
     pub contact_print: String,
+    /// The ids of the contact's GHL notes, when they were read (a whole group).
+    pub ghl_notes: Option<Vec<String>>,
 }
 
 /// The links of some tickets, with their recorded fingerprints.
@@ -265,7 +271,34 @@ pub async fn load_group(
         links.retain(|s| s.link.ticket_id == *ticket);
     }
     let partial = links.len() < all_links;
-    let contact = ghl.contact(contact_id).await?;
+    let contact = match ghl.contact(contact_id).await {
+        Ok(contact) => contact,
+        // The contact was deleted (`ContactDelete`), or the token no longer sees it: every
+        // link of it ends as gone; nothing is written to either side.
+        Err(e) if crate::sync::engine::is_gone(&e) => {
+            let link_views = links
+                .into_iter()
+                .map(|stored| gone_view(stored, contact_id, Side::Ghl))
+                .collect();
+            return Ok(Some(LoadedGroup {
+                group: ContactGroup {
+                    contact: super::model::ContactView {
+                        id: contact_id.to_string(),
+                        tags: BTreeSet::new(),
+                        updated_at: None,
+                        notes: Vec::new(),
+                    },
+                    tag_base: tag_base.map(|v| tag_set(&v)),
+                    links: link_views,
+                },
+                notes_upto: Vec::new(),
+                partial,
+                contact_print: String::new(),
+                ghl_notes: None,
+            }));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let tasks = ghl.tasks(contact_id).await?;
     // Without notes read, the planner sees none on either side and plans no comment.
     let notes = if reach.reads_notes() {
@@ -289,7 +322,7 @@ pub async fn load_group(
             Some(t) => Some(t.clone()),
             None => match trengo.ticket(link.ticket_id).await {
                 Ok(t) => Some(t),
-                Err(e) if e.status() == Some(404) => None,
+                Err(e) if crate::sync::engine::is_gone(&e) => None,
                 Err(e) => return Err(e.into()),
             },
         };
@@ -340,27 +373,19 @@ pub async fn load_group(
                     },
                     comments: stored.comments,
                     held: stored.held,
+                    gone: None,
                 }
             }
-            // The ticket or the task is gone (deleted, merged): the link can no longer sync.
-            // It leaves scope; nothing is deleted on the other side.
-            _ => LinkView {
-                link: lid,
-                created_at: link.created_at,
-                in_scope: false,
-                ticket: placeholder_ticket(link.ticket_id),
-                task: TaskView {
-                    id: link.task_id.clone(),
-                    contact_id: contact_id.to_string(),
-                    completed: false,
-                    assignee: None,
-                    title: String::new(),
-                    body: String::new(),
-                },
-                bases: LinkBases::default(),
-                comments: stored.comments,
-                held: stored.held,
-            },
+            // The ticket or the task is gone (deleted, merged, not visible): the link can no
+            // longer sync. It ends as gone; nothing is deleted on the other side.
+            (ticket, _) => {
+                let side = if ticket.is_none() {
+                    Side::Trengo
+                } else {
+                    Side::Ghl
+                };
+                gone_view(stored, contact_id, side)
+            }
         };
         link_views.push(view);
     }
@@ -387,7 +412,32 @@ pub async fn load_group(
         notes_upto,
         partial,
         contact_print: views::contact_fingerprint(&contact),
+        ghl_notes: reach
+            .reads_notes()
+            .then(|| notes.iter().map(|n| n.id.clone()).collect()),
     }))
+}
+
+/// The view of a link whose ticket or task (`side`) is gone: out of scope, ending as gone.
+fn gone_view(stored: StoredLink, contact_id: &str, side: Side) -> LinkView {
+    LinkView {
+        link: LinkId(stored.link.id.0),
+        created_at: stored.link.created_at,
+        in_scope: false,
+        ticket: placeholder_ticket(stored.link.ticket_id),
+        task: TaskView {
+            id: stored.link.task_id.clone(),
+            contact_id: contact_id.to_string(),
+            completed: false,
+            assignee: None,
+            title: String::new(),
+            body: String::new(),
+        },
+        bases: LinkBases::default(),
+        comments: stored.comments,
+        held: stored.held,
+        gone: Some(side),
+    }
 }
 
 fn placeholder_ticket(id: i64) -> TicketView {

@@ -40,6 +40,10 @@ pub struct EngineSettings {
     pub stuck_after: chrono::Duration,
     /// Share of each API's budget the sweep may use.
     pub sweep_share: f64,
+    /// Least time between the starts of two sweep cycles.
+    pub sweep_cycle: std::time::Duration,
+    /// GHL requests the sweep may make per hour.
+    pub ghl_sweep_per_hour: u32,
 }
 
 fn direction(d: config::Direction) -> policy::Direction {
@@ -129,6 +133,8 @@ impl EngineSettings {
             },
             stuck_after: chrono(config.limits.stuck_after.get()),
             sweep_share: config.limits.sweep_share,
+            sweep_cycle: config.limits.sweep_cycle.get(),
+            ghl_sweep_per_hour: (config.limits.ghl_sweep_per_day / 24).max(1),
         }
     }
 }

@@ -105,6 +105,15 @@ impl TicketFilters {
     }
 }
 
+/// One page of a ticket listing ([`TrengoClient::tickets_page`]).
+#[derive(Debug, Clone, Default)]
+pub struct TicketPage {
+    /// The tickets on it.
+    pub tickets: Vec<Ticket>,
+    /// Whether `links.next` names another page.
+    pub more: bool,
+}
+
 /// Who to assign a ticket to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Assignee {
@@ -218,6 +227,28 @@ impl TrengoClient {
         filters: &TicketFilters,
     ) -> impl Stream<Item = Result<Ticket, ApiError>> + Send + '_ {
         self.paginate("/tickets", filters.to_query())
+    }
+
+    /// One page of the tickets matching `filters` (`page` is 1-based), with whether another
+    /// follows. The query is built here from the filters and the page number, never taken from
+    /// `links.next`, so the filters hold on every page whatever shape the server's links have;
+    /// a sweep walks listings this way a page at a time, resumable between passes.
+    pub async fn tickets_page(
+        &self,
+        filters: &TicketFilters,
+        page: u32,
+    ) -> Result<TicketPage, ApiError> {
+        let mut request = Request::get("/tickets");
+        request.query = filters.to_query();
+        request
+            .query
+            .push(("page".to_string(), page.max(1).to_string()));
+        let reply = self.send(request).await?;
+        let page: Page<Ticket> = self.decode(&reply)?;
+        Ok(TicketPage {
+            more: page.links.next.is_some() && !page.data.is_empty(),
+            tickets: page.data,
+        })
     }
 
     /// Tickets whose `updated_at` is after `watermark` (`updated_at_gt`, §3.4 \[OBS\]), formatted

@@ -73,8 +73,9 @@ pub fn render_table(report: &StatusReport) -> String {
 
     let _ = writeln!(
         out,
-        "\nLinks: {} active, {} out of scope",
-        report.links.active, report.links.out_of_scope
+        "\nLinks: {} active, {} out of scope ({} of them gone: ticket or task deleted, merged or \
+         not visible)",
+        report.links.active, report.links.out_of_scope, report.links.gone
     );
 
     let _ = writeln!(out, "\nConflicts held: {}", report.conflicts.len());

@@ -40,6 +40,21 @@ impl GhlFakeState {
         })
     }
 
+    /// Renames a task, as editing its title in the UI does (GHL has no `TaskUpdate` webhook,
+    /// ghl-api.md §4.2; the contact's `dateUpdated` moves only with
+    /// `task_completion_bumps_contact`).
+    pub fn rename_task(&self, task_id: &str, title: &str) -> Result<Value, GhlError> {
+        self.edit(false, |s, now| {
+            let contact = s.task_by_id(task_id)?.contact_id.clone();
+            let input = TaskInput {
+                title: Some(title.to_owned()),
+                ..TaskInput::default()
+            };
+            s.update_task(now, &contact, task_id, &input)
+                .map(|t| t.to_json())
+        })
+    }
+
     /// Reassigns a task to another user of the location, as picking a new assignee in the UI
     /// does. Moves no contact timestamp unless `task_completion_bumps_contact` is on (the same
     /// pessimism as completion, ghl-api.md §3.2).
@@ -109,6 +124,20 @@ impl GhlFakeState {
         self.edit(false, |s, now| {
             s.remove_tags(now, contact_id, &[tag.to_owned()])
                 .map(|(_, all)| all)
+        })
+    }
+
+    /// Deletes a contact with its tasks and notes, as a user can in the UI (raises
+    /// ContactDelete; every read of it answers 404 from now on).
+    pub fn delete_contact(&self, contact_id: &str) -> Result<(), GhlError> {
+        self.edit(false, |s, now| s.delete_contact(now, contact_id))
+    }
+
+    /// Deletes a task, as a user can in the UI (raises TaskDelete).
+    pub fn delete_task(&self, task_id: &str) -> Result<(), GhlError> {
+        self.edit(false, |s, now| {
+            let contact = s.task_by_id(task_id)?.contact_id.clone();
+            s.delete_task(now, &contact, task_id).map(|_| ())
         })
     }
 

@@ -40,6 +40,9 @@ type Answer = Result<Response, ApiError>;
 pub fn routes() -> Router<TrengoSimState> {
     Router::new()
         .route("/_sim/tickets", post(create_ticket))
+        .route("/_sim/tickets/{id}", delete(delete_ticket))
+        .route("/_sim/tickets/{id}/merge", post(merge))
+        .route("/_sim/tickets/{id}/channel", post(move_ticket))
         .route("/_sim/tickets/{id}/close", post(close))
         .route("/_sim/tickets/{id}/reopen", post(reopen))
         .route("/_sim/tickets/{id}/assign", post(assign))
@@ -81,6 +84,26 @@ async fn create_ticket(State(sim): State<TrengoSimState>, body: String) -> Answe
 
 async fn close(State(sim): State<TrengoSimState>, Path(id): Path<i64>) -> Answer {
     sim.close_ticket(id)?;
+    done()
+}
+
+async fn delete_ticket(State(sim): State<TrengoSimState>, Path(id): Path<i64>) -> Answer {
+    sim.delete_ticket(id)?;
+    done()
+}
+
+/// Merges the ticket named by `source_ticket_id` into `{id}`, as an agent would.
+async fn merge(State(sim): State<TrengoSimState>, Path(id): Path<i64>, fields: Fields) -> Answer {
+    sim.merge_tickets(id, fields.required_int("source_ticket_id")?)?;
+    done()
+}
+
+async fn move_ticket(
+    State(sim): State<TrengoSimState>,
+    Path(id): Path<i64>,
+    fields: Fields,
+) -> Answer {
+    sim.move_ticket(id, fields.required_int("channel_id")?)?;
     done()
 }
 

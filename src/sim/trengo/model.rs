@@ -261,7 +261,7 @@ pub enum EventType {
     TicketAssigned,
     /// Ticket closed.
     TicketClosed,
-    /// Ticket merged (accepted for registration; the fake never merges).
+    /// Ticket merged (`ticket_id` survives, `merged_and_deleted_ticket_id` is deleted).
     TicketMerged,
     /// Ticket reopened.
     TicketReopened,
@@ -438,7 +438,7 @@ pub struct TrengoState {
     pub last_ids: BTreeMap<String, i64>,
     /// Message ids per ticket, so rendering a list page does not scan every message.
     #[serde(skip)]
-    messages_by_ticket: BTreeMap<i64, Vec<i64>>,
+    pub(crate) messages_by_ticket: BTreeMap<i64, Vec<i64>>,
     #[serde(skip)]
     pub(crate) rng: StdRng,
 }

@@ -240,6 +240,74 @@ impl TrengoState {
         )])
     }
 
+    /// Moves a ticket to another channel, as an agent can in the inbox. No API endpoint for it
+    /// is documented, and nothing says whether it moves `updated_at`: pessimistically, it does
+    /// not (the ticket list filters by `channels[]` see the move at once, §3.3).
+    pub fn move_ticket(&mut self, ticket_id: i64, channel_id: i64) -> Result<Vec<Event>, SimError> {
+        if !self.channels.contains_key(&channel_id) {
+            return Err(SimError::selected_invalid("channel_id"));
+        }
+        self.ticket_mut(ticket_id)?.channel_id = channel_id;
+        Ok(Vec::new())
+    }
+
+    /// Deletes a ticket with its messages: from now on every read of it answers 404
+    /// (trengo-api.md §11; `GET /tickets/{id}/labels` even answers empty, §4.4 \[ONE\]).
+    /// Trengo sends no webhook for a deletion.
+    pub fn delete_ticket(&mut self, ticket_id: i64) -> Result<Vec<Event>, SimError> {
+        self.ticket(ticket_id)?;
+        self.tickets.remove(&ticket_id);
+        for id in self
+            .messages_by_ticket
+            .remove(&ticket_id)
+            .unwrap_or_default()
+        {
+            self.messages.remove(&id);
+        }
+        Ok(Vec::new())
+    }
+
+    /// Merges `source` into `target` as `POST /tickets/{target}/merge {source_ticket_id}` does
+    /// (trengo-api.md §4.4 \[CLI\]): the source's messages and labels move to the target, the
+    /// source is deleted (404 from now on), and `TICKET_MERGED` names both (§10.3).
+    pub fn merge_tickets(
+        &mut self,
+        edit: &Edit,
+        target: i64,
+        source: i64,
+    ) -> Result<Vec<Event>, SimError> {
+        if target == source {
+            return Err(SimError::selected_invalid("source_ticket_id"));
+        }
+        self.ticket(target)?;
+        let moved = self.ticket(source)?.label_ids.clone();
+        let messages = self.messages_by_ticket.remove(&source).unwrap_or_default();
+        for id in &messages {
+            if let Some(m) = self.messages.get_mut(id) {
+                m.ticket_id = target;
+            }
+        }
+        self.tickets.remove(&source);
+        let ticket = self.ticket_mut(target)?;
+        for label in moved {
+            if !ticket.label_ids.contains(&label) {
+                ticket.label_ids.push(label);
+            }
+        }
+        ticket.updated_at = edit.now;
+        self.messages_by_ticket
+            .entry(target)
+            .or_default()
+            .extend(messages);
+        Ok(vec![Event::new(
+            EventType::TicketMerged,
+            vec![
+                ("ticket_id", Some(target.to_string())),
+                ("merged_and_deleted_ticket_id", Some(source.to_string())),
+            ],
+        )])
+    }
+
     /// Attaches one label; attaching one the ticket carries already changes nothing.
     pub fn attach_label(
         &mut self,

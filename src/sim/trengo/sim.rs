@@ -277,6 +277,24 @@ impl TrengoSimState {
         self.edit(user, |w, e| Ok(((), w.reopen_ticket(e, ticket_id)?)))
     }
 
+    /// An agent moves the ticket to another channel (moves no `updated_at`).
+    pub fn move_ticket(&self, ticket_id: i64, channel_id: i64) -> Result<(), SimError> {
+        let user = self.ui_user();
+        self.edit(user, |w, _| Ok(((), w.move_ticket(ticket_id, channel_id)?)))
+    }
+
+    /// An agent deletes the ticket (every read of it answers 404 from now on).
+    pub fn delete_ticket(&self, ticket_id: i64) -> Result<(), SimError> {
+        let user = self.ui_user();
+        self.edit(user, |w, _| Ok(((), w.delete_ticket(ticket_id)?)))
+    }
+
+    /// An agent merges `source` into `target` (the source is deleted; `TICKET_MERGED`).
+    pub fn merge_tickets(&self, target: i64, source: i64) -> Result<(), SimError> {
+        let user = self.ui_user();
+        self.edit(user, |w, e| Ok(((), w.merge_tickets(e, target, source)?)))
+    }
+
     /// An agent attaches a label.
     pub fn add_label(&self, ticket_id: i64, label_id: i64) -> Result<(), SimError> {
         let user = self.ui_user();

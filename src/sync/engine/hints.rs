@@ -34,6 +34,18 @@ pub enum Hint {
     /// This GHL contact's tags moved (`ContactTagUpdate`): its tags are planned, and its tasks
     /// read for any the new tags bring into scope.
     ContactTags(String),
+    /// Trengo merged ticket `merged` into `surviving` and deleted it (`TICKET_MERGED`): a link
+    /// of the merged ticket follows the surviving one, unless that one has a link of its own
+    /// (then the merged ticket's link ends as gone when its group is read).
+    TicketMerged {
+        /// The ticket that remains.
+        surviving: i64,
+        /// The ticket merged into it and deleted.
+        merged: i64,
+    },
+    /// This GHL contact's notes changed (a note the sweep found, `NoteCreate`): its whole group
+    /// is read; its tasks are not looked at for scope.
+    ContactNotes(String),
 }
 
 impl Engine {
@@ -46,6 +58,10 @@ impl Engine {
                 Hint::TicketLabels(id) => self.ticket_hint(work, *id, Reach::Tags).await?,
                 Hint::Contact(id) => self.contact_hint(work, id, Reach::Whole),
                 Hint::ContactTags(id) => self.contact_hint(work, id, Reach::Tags),
+                Hint::ContactNotes(id) => work.want(id, Reach::Whole),
+                Hint::TicketMerged { surviving, merged } => {
+                    self.merge_hint(work, *surviving, *merged).await?;
+                }
                 Hint::TaskCompleted {
                     contact_id,
                     task_id,
@@ -82,17 +98,86 @@ impl Engine {
                 work.want(&link.ghl_contact_id, reach);
             }
             Some(_) => {}
-            None => {
-                let ticket = self.trengo.ticket(id).await?;
-                let labels = crate::sync::views::labels(&ticket);
-                if self
-                    .settings
-                    .scope
-                    .ticket_in_scope(&labels, ticket.channel_id(), ticket.team_id)
-                {
-                    work.candidate_tickets.insert(id, ticket);
+            // Unlinked: it may enter scope. Whatever its read answers is this item's outcome,
+            // never the pass's (one deleted ticket must not stop every pass).
+            None => match self.trengo.ticket(id).await {
+                Ok(ticket) => {
+                    let labels = crate::sync::views::labels(&ticket);
+                    if self.settings.scope.ticket_in_scope(
+                        &labels,
+                        ticket.channel_id(),
+                        ticket.team_id,
+                    ) {
+                        work.candidate_tickets.insert(id, ticket);
+                    }
                 }
+                Err(e) if super::is_gone(&e) => {
+                    // Nothing to link and nothing to retry: an earlier failure of it is over.
+                    tracing::info!(
+                        ticket = id,
+                        "a ticket named by a hint or retry is gone; dropped"
+                    );
+                    let item = format!("ticket:{id}");
+                    self.store
+                        .call(move |s| store::retries::clear(s.conn(), &item).map(|_| ()))
+                        .await?;
+                }
+                Err(e) => {
+                    let item = format!("ticket:{id}");
+                    self.fail_item(&item, &e.to_string()).await?;
+                    work.failed.push((item, e.to_string()));
+                }
+            },
+        }
+        Ok(())
+    }
+
+    /// A merged ticket's link follows the surviving ticket (trengo-api.md §10.3
+    /// `TICKET_MERGED`); the group is read whole either way.
+    async fn merge_hint(
+        &self,
+        work: &mut Work,
+        surviving: i64,
+        merged: i64,
+    ) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let followed = self
+            .store
+            .call(move |s| {
+                let Some(link) = store::links::by_ticket(s.conn(), merged)? else {
+                    return Ok(None);
+                };
+                if link.state != store::links::LinkState::Active {
+                    return Ok(None);
+                }
+                let tx = s.transaction()?;
+                let moved = store::links::follow_merge(&tx, link.id, surviving, now)?;
+                if moved {
+                    store::ledger::record(
+                        &tx,
+                        &store::ledger::Entry::new(store::ledger::EntryKind::Applied, now)
+                            .link(link.id)
+                            .detail(format!(
+                                "ticket #{merged} was merged into #{surviving}: the link follows it"
+                            )),
+                    )?;
+                }
+                tx.commit()?;
+                Ok(Some((link.ghl_contact_id, moved)))
+            })
+            .await?;
+        match followed {
+            Some((contact, moved)) => {
+                if moved {
+                    tracing::info!(
+                        merged,
+                        surviving,
+                        "a linked ticket was merged; its link follows the surviving ticket"
+                    );
+                }
+                work.want(&contact, Reach::Whole);
             }
+            None => self.ticket_hint(work, surviving, Reach::Whole).await?,
         }
         Ok(())
     }

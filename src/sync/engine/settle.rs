@@ -97,7 +97,15 @@ impl Engine {
 
     /// Settles intents a crash left open: looks for each one's key on the remote side; a
     /// found object is recorded, a missing one is abandoned (the next plan makes it again).
-    pub(super) async fn settle_intents(&self, facts: &mut PassFacts) -> Result<usize, EngineError> {
+    ///
+    /// In a dry run (`plan`, on an in-memory copy of the store) everything but the one remote
+    /// write is done: what was found is recorded in the copy, so the plan shown is the one the
+    /// next real pass makes after settling.
+    pub(super) async fn settle_intents(
+        &self,
+        facts: &mut PassFacts,
+        dry_run: bool,
+    ) -> Result<usize, EngineError> {
         let open = self
             .store
             .call(|s| store::intents::open_all(s.conn()))
@@ -160,7 +168,7 @@ impl Engine {
                     .store
                     .call(move |s| store::links::by_ticket(s.conn(), ticket))
                     .await?;
-                if let Some(link) = link {
+                if let Some(link) = link.filter(|_| !dry_run) {
                     let t = self.ghl.task(&contact, &task).await?;
                     let executor = self.executor(facts);
                     let body = t.body.clone().unwrap_or_default();

@@ -71,10 +71,14 @@ pub fn plan(input: &PlanInput) -> Plan {
         let (in_scope, leaving): (Vec<&LinkView>, Vec<&LinkView>) =
             links.iter().copied().partition(|l| l.in_scope);
         for link in &leaving {
-            items.push(
-                ItemKey::Contact(group.contact.id.clone()),
-                Op::Unlink { link: link.link },
-            );
+            let end = match link.gone {
+                Some(side) => Op::EndGone {
+                    link: link.link,
+                    side,
+                },
+                None => Op::Unlink { link: link.link },
+            };
+            items.push(ItemKey::Contact(group.contact.id.clone()), end);
         }
 
         for link in &in_scope {
@@ -210,7 +214,7 @@ fn brake(plan: &Plan, settings: &PlanSettings, active_links: usize) -> Option<Br
                 completions += 1;
                 affected.insert(*link);
             }
-            Op::Unlink { link } => {
+            Op::Unlink { link } | Op::EndGone { link, .. } => {
                 unlinks += 1;
                 affected.insert(*link);
             }

@@ -1,0 +1,454 @@
+//! Every change is seen, whatever the APIs bump (issue #12): scope discovery and change
+//! detection from listings, `once` that converges and `plan` that previews and writes nothing.
+//!
+//! Each test makes its edits *after* the first pass, as a user's day goes, and most run under
+//! both settings of every "moves `updated_at`/`dateUpdated`" switch of both fakes: off (the
+//! default, pessimistic) the polls cannot see the edit, so only the sweep can.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::collections::BTreeSet;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use rand::SeedableRng as _;
+use support::reliability::{Edit, OneWayEdits, apply, read_sides};
+use support::rules::*;
+use support::{links, spawn_daemon, wait_for, wait_until_writes_stop, world, write_config};
+use trengo_sync::sim::ghl::GhlSwitches;
+use trengo_sync::sim::world::{LINK_LABEL, LINK_TAG, SimWorld};
+use trengo_sync::store::Store;
+use trengo_sync::sync::engine::{Engine, PassKind, PassOptions, PassReport};
+
+/// Sets every "an edit moves the watermark" switch of both fakes to `on`.
+fn bumps(world: &SimWorld, on: bool) {
+    let mut t = world.trengo().switches();
+    t.label_bumps_updated_at = on;
+    t.note_bumps_updated_at = on;
+    t.message_bumps_updated_at = on;
+    t.custom_field_bumps_updated_at = on;
+    world.trengo().set_switches(&t);
+    let g = GhlSwitches {
+        task_completion_bumps_contact: on,
+        note_bumps_contact: on,
+        ..world.ghl().switches()
+    };
+    world.ghl().set_switches(g);
+}
+
+/// One whole cycle, as `once` runs it.
+async fn cycle(engine: &Engine) -> PassReport {
+    let report = engine
+        .pass(PassKind::Cycle, PassOptions::default())
+        .await
+        .unwrap();
+    assert!(report.braked.is_none(), "brake: {:?}", report.braked);
+    report
+}
+
+/// Daemon sweep slices (within the sweep's budget share) until `done` holds, at most `max`.
+async fn sweep_until(engine: &Engine, max: usize, mut done: impl AsyncFnMut() -> bool) -> bool {
+    for _ in 0..max {
+        let report = engine
+            .pass(PassKind::Sweep, PassOptions::default())
+            .await
+            .unwrap();
+        assert!(report.failed.is_empty(), "{:?}", report.failed);
+        if done().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    false
+}
+
+/// An open ticket no link holds, untouched since the world was seeded.
+fn unlinked_open_ticket(world: &SimWorld, dir: &tempfile::TempDir) -> i64 {
+    let linked: BTreeSet<i64> = links(dir).iter().map(|l| l.ticket_id).collect();
+    world
+        .trengo()
+        .ticket_ids()
+        .into_iter()
+        .find(|id| {
+            !linked.contains(id) && link_of_ticket(dir, *id).is_none() && {
+                let t = world.trengo().ticket_json(*id).unwrap();
+                matches!(t["status"].as_str(), Some("OPEN" | "ASSIGNED"))
+            }
+        })
+        .expect("the world has an unlinked open ticket")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_labelled_after_the_first_pass_is_linked_by_the_sweep_whatever_moves_updated_at() {
+    for (seed, on) in [(201, false), (202, true)] {
+        let world = world(seed, 16, 6).await;
+        bumps(&world, on);
+        let dir = tempfile::tempdir().unwrap();
+        let engine = settled(&world, &dir, &[], "").await;
+        let ticket = unlinked_open_ticket(&world, &dir);
+        world
+            .trengo()
+            .add_label(ticket, label(&world, LINK_LABEL))
+            .unwrap();
+        let found = sweep_until(&engine, 30, async || link_of_ticket(&dir, ticket).is_some()).await;
+        assert!(found, "bumps {on}: the labelled ticket was never linked");
+        let link = link_of_ticket(&dir, ticket).unwrap();
+        assert!(
+            task(&engine, &link)
+                .await
+                .body
+                .unwrap_or_default()
+                .contains(&ticket.to_string())
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_moved_into_a_linked_channel_is_linked_by_the_sweep() {
+    let world = world(203, 16, 6).await;
+    let dir = tempfile::tempdir().unwrap();
+    let whatsapp = world.trengo().channel_ids()[1];
+    let rule = format!("create_contacts = false\ntrengo_channels = [{whatsapp}]");
+    let engine = settled(&world, &dir, &[("create_contacts = false", &rule)], "").await;
+    let ticket = unlinked_open_ticket(&world, &dir);
+    world.trengo().move_ticket(ticket, whatsapp).unwrap();
+    let found = sweep_until(&engine, 30, async || link_of_ticket(&dir, ticket).is_some()).await;
+    assert!(
+        found,
+        "the ticket moved into a linked channel was never linked"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ghl_task_given_the_title_prefix_on_an_untouched_contact_is_linked() {
+    for (seed, on) in [(204, false), (205, true)] {
+        let world = world(seed, 12, 6).await;
+        bumps(&world, on);
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = "create_contacts = false\nghl_title_prefix = \"[trengo]\"";
+        let engine = settled(&world, &dir, &[("create_contacts = false", prefix)], "").await;
+        let person = untagged_person(&world);
+        let made = world
+            .ghl()
+            .create_task(
+                &person.ghl_contact_id,
+                &serde_json::json!({"title": "Call back"}),
+            )
+            .unwrap();
+        let task_id = made["id"].as_str().unwrap().to_string();
+        // A pass sees the new task and leaves it: no prefix yet.
+        cycle(&engine).await;
+        assert!(link_of_task(&dir, &task_id).is_none());
+        world
+            .ghl()
+            .rename_task(&task_id, "[trengo] Call back")
+            .unwrap();
+        let found = sweep_until(&engine, 30, async || link_of_task(&dir, &task_id).is_some()).await;
+        assert!(found, "bumps {on}: the prefixed task was never linked");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ghl_contact_tagged_after_the_first_pass_gets_its_task_linked() {
+    for (seed, on) in [(206, false), (207, true)] {
+        let world = world(seed, 12, 6).await;
+        bumps(&world, on);
+        let dir = tempfile::tempdir().unwrap();
+        let engine = settled(&world, &dir, &[], "").await;
+        let person = untagged_person(&world);
+        let made = world
+            .ghl()
+            .create_task(
+                &person.ghl_contact_id,
+                &serde_json::json!({"title": "Quote"}),
+            )
+            .unwrap();
+        let task_id = made["id"].as_str().unwrap().to_string();
+        cycle(&engine).await;
+        assert!(link_of_task(&dir, &task_id).is_none());
+        world
+            .ghl()
+            .add_contact_tag(&person.ghl_contact_id, LINK_TAG)
+            .unwrap();
+        // Tagging moves the contact's `dateUpdated`: the GHL poll finds it once GHL's search
+        // index has caught up (5 s in the fake), whatever the switches say.
+        let mut found = false;
+        for _ in 0..20 {
+            cycle(&engine).await;
+            if link_of_task(&dir, &task_id).is_some() {
+                found = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        assert!(
+            found,
+            "bumps {on}: the tagged contact's task was never linked"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completion_a_label_and_notes_that_move_no_watermark_cross_through_the_sweep() {
+    let world = world(208, 12, 6).await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = settled(&world, &dir, &[], "").await;
+    let all = links(&dir);
+    assert!(all.len() >= 3, "the world needs three links");
+    let (a, b, c) = (&all[0], &all[1], &all[2]);
+    world.ghl().complete_task(&a.task_id).unwrap();
+    world
+        .trengo()
+        .add_label(b.ticket_id, label(&world, "trengo:vip"))
+        .unwrap();
+    let trengo_note = world
+        .trengo()
+        .post_note(c.ticket_id, "seen by the sweep")
+        .unwrap();
+    let ghl_note = world
+        .ghl()
+        .add_note(&c.ghl_contact_id, &format!("about #{}", c.ticket_id))
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let crossed = sweep_until(&engine, 40, async || {
+        let closed = ticket(&engine, a.ticket_id).await.status.is_done();
+        let tags = engine.ghl.contact(&b.ghl_contact_id).await.unwrap().tags;
+        let (to_ghl, to_trengo) = support::reliability::crossed_notes(&world, &engine).await;
+        closed
+            && tags.iter().any(|t| t == "trengo:vip")
+            && to_ghl.contains(&trengo_note)
+            && to_trengo.contains(&ghl_note)
+    })
+    .await;
+    assert!(crossed, "a change that moves no watermark did not cross");
+    let (_, duplicates) = support::audit(&world, &dir, &engine).await;
+    assert!(duplicates.is_empty(), "{duplicates:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_repeated_after_random_edits_on_both_sides_converges_with_every_switch_off() {
+    let world = world(209, 14, 6).await;
+    bumps(&world, false);
+    let dir = tempfile::tempdir().unwrap();
+    let engine = settled(&world, &dir, &[], "").await;
+    let all = links(&dir);
+    assert!(all.len() >= 8, "the world needs links to edit");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(209);
+    let mut edits = OneWayEdits::default();
+    for _ in 0..60 {
+        edits.make(&world, &all, &mut rng);
+    }
+    // Also edits that undo: a reopen and a tag removal, on links the one-way edits spare.
+    apply(&world, &all, &Edit::RemoveTag(all.len() - 1, 0));
+    let mut quiet = false;
+    for _ in 0..8 {
+        let report = cycle(&engine).await;
+        if report.writes.trengo + report.writes.ghl == 0 && report.failed.is_empty() {
+            quiet = true;
+            break;
+        }
+    }
+    assert!(
+        quiet,
+        "`once` repeated never reached a pass that writes nothing"
+    );
+    let sides = read_sides(&engine, &all).await;
+    assert!(
+        sides.disagreements().is_empty(),
+        "{:?}",
+        sides.disagreements()
+    );
+    assert!(
+        edits.lost_fields(&sides).is_empty(),
+        "{:?}",
+        edits.lost_fields(&sides)
+    );
+    let lost = edits.lost_notes(&world, &engine).await;
+    assert!(lost.is_empty(), "{lost:?}");
+    let (_, duplicates) = support::audit(&world, &dir, &engine).await;
+    assert!(duplicates.is_empty(), "{duplicates:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_labelled_while_the_daemon_runs_is_linked() {
+    let world = world(210, 16, 6).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = write_config(&world, &dir);
+    let mut daemon = spawn_daemon(&config);
+    wait_for("the first links", Duration::from_secs(60), async || {
+        !support::reliability::links_so_far(&support::store_path(&dir)).is_empty()
+    })
+    .await;
+    wait_until_writes_stop(&world, Duration::from_secs(6), Duration::from_secs(90)).await;
+    let ticket = unlinked_open_ticket(&world, &dir);
+    world
+        .trengo()
+        .add_label(ticket, label(&world, LINK_LABEL))
+        .unwrap();
+    wait_for(
+        "the labelled ticket's link",
+        Duration::from_secs(90),
+        async || {
+            support::reliability::links_so_far(&support::store_path(&dir))
+                .iter()
+                .any(|l| l.ticket_id == ticket)
+        },
+    )
+    .await;
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+}
+
+/// Runs `trengo-sync plan --config CONFIG`: exit code, stdout, stderr.
+fn plan(config: &std::path::Path) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_trengo-sync"))
+        .args(["plan", "--config", config.to_str().unwrap()])
+        .env(
+            "RUST_LOG",
+            std::env::var("PLAN_LOG").unwrap_or("warn".into()),
+        )
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The store file folded (its WAL checkpointed into it), then its bytes.
+fn store_bytes(dir: &tempfile::TempDir) -> Vec<u8> {
+    let path = support::store_path(dir);
+    {
+        let s = Store::open(&path).unwrap();
+        s.conn()
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .unwrap();
+    }
+    std::fs::read(&path).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_on_a_fresh_store_previews_the_first_pass_and_writes_nothing() {
+    let world = world(211, 10, 5).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = write_config(&world, &dir);
+    let writes = support::total_writes(&world);
+    let (code, out, err) = plan(&config);
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    assert!(
+        out.contains("link"),
+        "the first pass's links are not listed: {out}"
+    );
+    assert_eq!(
+        support::total_writes(&world),
+        writes,
+        "plan wrote to an API"
+    );
+    assert!(
+        !support::store_path(&dir).exists(),
+        "plan created the store file"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_after_a_ghl_tag_change_lists_it_and_leaves_the_store_byte_identical() {
+    let world = world(212, 10, 5).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = write_config(&world, &dir);
+    {
+        let engine = settled(&world, &dir, &[], "").await;
+        drop(engine);
+    }
+    let link = links(&dir)[0].clone();
+    world
+        .ghl()
+        .add_contact_tag(&link.ghl_contact_id, "trengo:plan-preview")
+        .unwrap();
+    // GHL's search index lags writes (5 s in the fake): `plan` sees what `once` would then.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let before = store_bytes(&dir);
+    let writes = support::total_writes(&world);
+    let (code, out, err) = plan(&config);
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    assert!(
+        out.contains("trengo:plan-preview"),
+        "the tag change is not listed: {out}"
+    );
+    assert_eq!(
+        support::total_writes(&world),
+        writes,
+        "plan wrote to an API"
+    );
+    assert_eq!(
+        std::fs::read(support::store_path(&dir)).unwrap(),
+        before,
+        "plan changed the store"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_with_open_intents_after_a_crash_writes_nothing_and_once_then_duplicates_nothing() {
+    let world = world(213, 10, 5).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = write_config(&world, &dir);
+    {
+        let engine = support::engine_crashing_after(&world, &dir, Some(2)).await;
+        let crashed = engine.pass(PassKind::Poll, PassOptions::default()).await;
+        assert!(crashed.is_err(), "the crash switch did not fire");
+    }
+    assert!(
+        support::reliability::open_intents(&support::store_path(&dir)).unwrap_or(0) > 0,
+        "the crash left no open intent"
+    );
+    let before = store_bytes(&dir);
+    let writes = support::total_writes(&world);
+    let (code, out, err) = plan(&config);
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    assert_eq!(
+        support::total_writes(&world),
+        writes,
+        "plan wrote to an API"
+    );
+    assert_eq!(
+        std::fs::read(support::store_path(&dir)).unwrap(),
+        before,
+        "plan changed the store"
+    );
+    let engine = settled(&world, &dir, &[], "").await;
+    let (_, duplicates) = support::audit(&world, &dir, &engine).await;
+    assert!(duplicates.is_empty(), "{duplicates:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_against_a_store_of_another_account_is_refused_and_changes_nothing() {
+    let (ours, theirs) = (world(214, 8, 4).await, world(215, 8, 4).await);
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let engine = settled(&ours, &dir, &[], "").await;
+        drop(engine);
+    }
+    let before = store_bytes(&dir);
+    let (config, _) = write_config(&theirs, &dir);
+    let writes = support::total_writes(&theirs);
+    let (code, out, err) = plan(&config);
+    assert_ne!(code, 0, "plan ran against another account's store: {out}");
+    assert!(
+        err.contains("bound") || err.contains("account") || err.contains("location"),
+        "the refusal does not say why: {err}"
+    );
+    assert_eq!(
+        support::total_writes(&theirs),
+        writes,
+        "plan wrote to an API"
+    );
+    assert_eq!(
+        std::fs::read(support::store_path(&dir)).unwrap(),
+        before,
+        "plan changed the store"
+    );
+}
