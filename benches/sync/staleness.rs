@@ -20,6 +20,7 @@ use trengo_sync::daemon::run::Daemon;
 use trengo_sync::sim::trengo::CustomerTicket;
 use trengo_sync::sim::world::{LINK_LABEL, LINK_TAG, SimWorld};
 use trengo_sync::store::{self, Store};
+use trengo_sync::sync::engine::SWEEP_CURSOR;
 
 use crate::Sizes;
 use crate::table::{Row, quantile};
@@ -261,6 +262,38 @@ async fn settle(
     }
 }
 
+/// Whether a sweep cursor stands at the start of a cycle: today's is the last link id swept
+/// (`0` at the start), the listing sweep's a JSON position whose fields are all zero.
+fn at_start(cursor: Option<&str>) -> bool {
+    match cursor {
+        None | Some("0") => true,
+        Some(c) => serde_json::from_str::<serde_json::Value>(c).is_ok_and(|v| {
+            v.as_object()
+                .is_some_and(|m| m.values().all(|x| x.as_u64() == Some(0)))
+        }),
+    }
+}
+
+/// Waits until the sweep's cursor leaves the start of a cycle and comes back to it; false
+/// when `limit` passes first.
+async fn whole_cycle(path: &Path, limit: Duration) -> anyhow::Result<bool> {
+    let started = Instant::now();
+    let mut left = false;
+    while started.elapsed() < limit {
+        let cursor = {
+            let s = Store::open_read_only(path)?;
+            store::cursors::get(s.conn(), SWEEP_CURSOR)?
+        };
+        let start = at_start(cursor.as_deref());
+        if left && start {
+            return Ok(true);
+        }
+        left |= !start;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Ok(false)
+}
+
 /// Whether a probe's edit shows on the other side.
 fn crossed(world: &SimWorld, path: &Path, probe: &Probe) -> anyhow::Result<bool> {
     Ok(match probe {
@@ -403,6 +436,22 @@ async fn one_size(n: usize, s: Sizes) -> anyhow::Result<Vec<Row>> {
         "staleness: {} links settled in {:.0} s",
         links.len(),
         setup.elapsed().as_secs_f64()
+    );
+
+    // Steady state: the first sweep cycle after the backfill may read every group again; the
+    // figures are those of the cycles after it. Waits until the sweep's cursor has left its
+    // start and come back to it (a whole cycle), at most `steady_limit`.
+    let steady_limit = Duration::from_secs(20 * 60);
+    let cycle_from = Instant::now();
+    let cycled = whole_cycle(&path, steady_limit).await?;
+    eprintln!(
+        "staleness: {} (after {} at the documented limits)",
+        if cycled {
+            "a whole sweep cycle ended after the settle"
+        } else {
+            "no whole sweep cycle ended within the wait; measuring anyway"
+        },
+        human(cycle_from.elapsed().as_secs_f64() * f64::from(k))
     );
 
     // Idle cost: calls over whole sweep periods, at least a minute, with nothing changing. It
