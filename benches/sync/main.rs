@@ -10,9 +10,12 @@
 
 mod latency;
 mod scale;
+mod staleness;
 mod table;
 mod workloads;
 mod world;
+
+use std::time::Duration;
 
 use table::Row;
 
@@ -33,6 +36,14 @@ pub struct Sizes {
     pub k: u32,
     /// Rate-limit factor `K` of the backfill (larger: it makes tens of thousands of calls).
     pub k_backfill: u32,
+    /// Open links of each staleness run.
+    pub staleness_links: &'static [usize],
+    /// Edits of each kind per staleness run.
+    pub staleness_samples: usize,
+    /// Rate-limit and schedule factor `K` of the staleness runs.
+    pub staleness_k: u32,
+    /// How long (real time) an edit is watched before it is reported as "> cap".
+    pub staleness_cap: Duration,
 }
 
 const FULL: Sizes = Sizes {
@@ -43,6 +54,10 @@ const FULL: Sizes = Sizes {
     scale_links: 100_000,
     k: 25,
     k_backfill: 100,
+    staleness_links: &[1_000, 10_000],
+    staleness_samples: 6,
+    staleness_k: 30,
+    staleness_cap: Duration::from_secs(12 * 60),
 };
 
 const QUICK: Sizes = Sizes {
@@ -53,6 +68,10 @@ const QUICK: Sizes = Sizes {
     scale_links: 5_000,
     k: 25,
     k_backfill: 25,
+    staleness_links: &[100],
+    staleness_samples: 2,
+    staleness_k: 30,
+    staleness_cap: Duration::from_secs(60),
 };
 
 fn main() -> anyhow::Result<()> {
@@ -71,6 +90,20 @@ fn main() -> anyhow::Result<()> {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1))
         .map(String::as_str);
+    // `--links N`: the staleness figure at N open links only.
+    let links: Option<usize> = args
+        .iter()
+        .position(|a| a == "--links")
+        .and_then(|i| args.get(i + 1))
+        .map(|n| n.parse())
+        .transpose()?;
+    let sizes = Sizes {
+        staleness_links: match links {
+            Some(n) => Box::leak(vec![n].into_boxed_slice()),
+            None => sizes.staleness_links,
+        },
+        ..sizes
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -97,6 +130,9 @@ fn main() -> anyhow::Result<()> {
         }
         if wants("latency") {
             keep(latency::run(sizes).await?);
+        }
+        if wants("staleness") {
+            keep(staleness::run(sizes).await?);
         }
         anyhow::Ok(())
     })?;
