@@ -1,10 +1,13 @@
 //! A flood of webhook hints for items that cannot succeed (issue #13 item 2): 1,200 validly
-//! signed GHL events for contacts that do not exist, while a user closes a linked ticket.
+//! signed GHL events for contacts that do not exist, while a user closes a linked ticket; then
+//! items whose reads keep failing.
 //!
 //! The hint queue takes one entry per item up to its bound and refuses the rest with 503
-//! (counted); the polls keep their turn between hint batches, so the close crosses; every ghost
-//! contact is parked after `limits.item_attempts` failures and shown as stuck, and parked items
-//! are read no more, so later passes stay small; `trengo-sync retry --all` queues them again.
+//! (counted); the polls keep their turn between hint batches, so the close crosses. A ghost
+//! contact answers 404: gone, an item outcome (issue #13 item 1), read once and dropped, no
+//! retry row. Contacts whose reads keep failing (an answer without the key the engine reads)
+//! are parked after `limits.item_attempts` failures and shown as stuck, and parked items are
+//! read no more, so later passes stay small; `trengo-sync retry --all` queues them again.
 
 mod support;
 
@@ -74,25 +77,15 @@ async fn a_flood_of_hints_for_missing_contacts_is_bounded_parked_and_never_starv
     let http = reqwest::Client::new();
     let mut answers = std::collections::BTreeMap::<u16, usize>::new();
     for n in 0..GHOSTS {
-        let body = serde_json::to_vec(&json!({
-            "type": "ContactTagUpdate",
-            "locationId": world.location_id(),
-            "id": format!("ghost-{n}"),
-            "tags": ["trengo:vip"],
-            "timestamp": chrono::Utc::now().to_rfc3339(),
-            "webhookId": format!("flood-{n}"),
-        }))
-        .unwrap();
-        let signature = world.ghl().outbox().sign(&body);
-        let response = http
-            .post(format!("http://{listen}/webhooks/ghl"))
-            .header("content-type", "application/json")
-            .header("x-ghl-signature", signature)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        *answers.entry(response.status().as_u16()).or_default() += 1;
+        let code = tag_update(
+            &http,
+            listen,
+            &world,
+            &format!("ghost-{n}"),
+            &format!("flood-{n}"),
+        )
+        .await;
+        *answers.entry(code).or_default() += 1;
     }
     let accepted = answers.get(&202).copied().unwrap_or(0);
     let refused = answers.get(&503).copied().unwrap_or(0);
@@ -138,20 +131,48 @@ async fn a_flood_of_hints_for_missing_contacts_is_bounded_parked_and_never_starv
     )
     .await;
 
-    // Every ghost ends parked (two failures each), shown as stuck, and is read no more.
+    // Every ghost is gone: read once, dropped, no retry row, and read no more.
+    let ghost_rows = |store: &std::path::Path| {
+        let s = Store::open_read_only(store).unwrap();
+        retries::all(s.conn())
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.item.contains("ghost-"))
+            .count()
+    };
+    assert_eq!(ghost_rows(&store), 0, "a gone contact leaves no retry row");
+    let more = contact_reads_over_three_polls(&http, listen, &world).await;
+    assert!(
+        more < 20,
+        "gone contacts are read no more, but {more} contact reads followed"
+    );
+
+    // Contacts whose answers lack the `contact` key fail each read: parked after two failures,
+    // shown as stuck, and read no more.
+    world.ghl().set_faults(Faults {
+        strip_keys: vec!["contact".into()],
+        ..Faults::default()
+    });
+    let broken: std::collections::BTreeSet<String> =
+        links.iter().map(|l| l.ghl_contact_id.clone()).collect();
+    for (n, contact) in broken.iter().enumerate() {
+        let code = tag_update(&http, listen, &world, contact, &format!("broken-{n}")).await;
+        assert_eq!(code, 202);
+    }
+    let is_broken = |item: &str| broken.iter().any(|c| item == format!("contact:{c}"));
     wait_for(
-        "every ghost contact parked",
+        "every failing contact parked",
         Duration::from_secs(300),
         async || {
             let s = Store::open_read_only(&store).unwrap();
             let all = retries::all(s.conn()).unwrap();
-            let ghosts: Vec<_> = all.iter().filter(|r| r.item.contains("ghost-")).collect();
-            !ghosts.is_empty()
-                && ghosts.iter().all(|r| r.parked_at.is_some())
+            let failing: Vec<_> = all.iter().filter(|r| is_broken(&r.item)).collect();
+            failing.len() == broken.len()
+                && failing.iter().all(|r| r.parked_at.is_some())
                 && retries::due(s.conn(), chrono::Utc::now() + chrono::Duration::hours(1))
                     .unwrap()
                     .iter()
-                    .all(|r| !r.item.contains("ghost-"))
+                    .all(|r| !is_broken(&r.item))
         },
     )
     .await;
@@ -160,28 +181,12 @@ async fn a_flood_of_hints_for_missing_contacts_is_bounded_parked_and_never_starv
         .as_array()
         .unwrap()
         .iter()
-        .filter(|r| r["item"].as_str().unwrap().contains("ghost-"))
+        .filter(|r| is_broken(r["item"].as_str().unwrap()))
         .collect();
-    let rows = {
-        let s = Store::open_read_only(&store).unwrap();
-        retries::all(s.conn())
-            .unwrap()
-            .into_iter()
-            .filter(|r| r.item.contains("ghost-"))
-            .count()
-    };
-    assert!(rows > 0);
-    assert_eq!(stuck.len(), rows, "every parked ghost is shown as stuck");
+    let rows = broken.len();
+    assert_eq!(stuck.len(), rows, "every parked contact is shown as stuck");
     assert!(stuck.iter().all(|r| !r["parked_at"].is_null()), "{stuck:?}");
-    let reads = ghost_reads(&world);
-    let runs = runs_of(&parked, "trengo_poll");
-    wait_for(
-        "three more Trengo polls",
-        Duration::from_secs(60),
-        async || runs_of(&status(&http, listen).await, "trengo_poll") >= runs + 3,
-    )
-    .await;
-    let more = ghost_reads(&world) - reads;
+    let more = contact_reads_over_three_polls(&http, listen, &world).await;
     assert!(
         more < 20,
         "parked contacts are read no more, but {more} contact reads followed"
@@ -191,6 +196,7 @@ async fn a_flood_of_hints_for_missing_contacts_is_bounded_parked_and_never_starv
         true,
         "ready again once the polls complete"
     );
+    world.ghl().set_faults(Faults::default());
     daemon.stop().await.unwrap();
 
     // By hand they are queued again, fresh.
@@ -207,11 +213,60 @@ async fn a_flood_of_hints_for_missing_contacts_is_bounded_parked_and_never_starv
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.lines().filter(|l| l.contains("ghost-")).count() == rows,
+        broken
+            .iter()
+            .all(|c| stdout.lines().any(|l| l.contains(c.as_str()))),
         "{stdout}"
     );
+    assert_eq!(rows, broken.len());
     let s = Store::open_read_only(&store).unwrap();
     assert!(retries::parked(s.conn()).unwrap().is_empty());
+}
+
+/// GHL contact reads while three more Trengo polls run.
+async fn contact_reads_over_three_polls(
+    http: &reqwest::Client,
+    listen: std::net::SocketAddr,
+    world: &trengo_sync::sim::world::SimWorld,
+) -> u64 {
+    let reads = ghost_reads(world);
+    let runs = runs_of(&status(http, listen).await, "trengo_poll");
+    wait_for(
+        "three more Trengo polls",
+        Duration::from_secs(60),
+        async || runs_of(&status(http, listen).await, "trengo_poll") >= runs + 3,
+    )
+    .await;
+    ghost_reads(world) - reads
+}
+
+/// Posts a validly signed GHL `ContactTagUpdate` for `contact`; returns the HTTP status.
+async fn tag_update(
+    http: &reqwest::Client,
+    listen: std::net::SocketAddr,
+    world: &trengo_sync::sim::world::SimWorld,
+    contact: &str,
+    webhook_id: &str,
+) -> u16 {
+    let body = serde_json::to_vec(&json!({
+        "type": "ContactTagUpdate",
+        "locationId": world.location_id(),
+        "id": contact,
+        "tags": ["trengo:vip"],
+        "timestamp": chrono::Utc::now().to_rfc3339(),
+        "webhookId": webhook_id,
+    }))
+    .unwrap();
+    let signature = world.ghl().outbox().sign(&body);
+    http.post(format!("http://{listen}/webhooks/ghl"))
+        .header("content-type", "application/json")
+        .header("x-ghl-signature", signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }
 
 fn write_config_file(

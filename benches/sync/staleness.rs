@@ -110,11 +110,14 @@ fn period(expr: &CronExpr) -> anyhow::Result<(u64, u64)> {
 /// A cron expression repeating every `p` seconds from offset `o`.
 fn every(p: u64, o: u64) -> anyhow::Result<CronExpr> {
     let s = if p < 60 {
-        anyhow::ensure!(60 % p == 0, "a period of {p} s does not divide a minute");
+        anyhow::ensure!(
+            60_u64.is_multiple_of(p),
+            "a period of {p} s does not divide a minute"
+        );
         format!("{}/{p} * * * * *", o % p)
     } else {
         anyhow::ensure!(
-            p % 60 == 0 && 3600 % p == 0,
+            p.is_multiple_of(60) && 3600_u64.is_multiple_of(p),
             "a period of {p} s does not divide an hour"
         );
         format!("{} {}/{} * * * *", o % 60, (o / 60) % (p / 60), p / 60)

@@ -168,7 +168,8 @@ pub fn settings(
     })
 }
 
-/// Opens (or creates) the store and refuses one bound to another GHL location.
+/// Opens (or creates) the store, also beside a running daemon, and refuses one bound to
+/// another GHL location.
 fn open_store(config: &Config) -> Result<Store, AuthFailure> {
     let path = &config.store.path;
     if let Some(dir) = path.parent()
@@ -181,7 +182,15 @@ fn open_store(config: &Config) -> Result<Store, AuthFailure> {
             )
         })?;
     }
-    let store = Store::open(path).map_err(anyhow::Error::new)?;
+    // A store that exists may be the running daemon's, which holds the writer lock: the
+    // tokens go in as one short transaction beside it (the daemon's vault reads the stored
+    // tokens again before each refresh), as `resolve` and `retry` edit it.
+    let store = if path.exists() {
+        Store::open_for_edit(path)
+    } else {
+        Store::open(path)
+    }
+    .map_err(anyhow::Error::new)?;
     let location = config.ghl.location_id.as_deref().unwrap_or_default();
     if let Some(bound) = store::identity::get(store.conn()).map_err(anyhow::Error::new)?
         && bound.identity.ghl_location != location
