@@ -456,3 +456,72 @@ async fn plan_against_a_store_of_another_account_is_refused_and_changes_nothing(
         "plan changed the store"
     );
 }
+
+/// Trengo ticket listings (`GET /api/v2/tickets`, the walk's and the poll's) served so far.
+fn ticket_listings(world: &SimWorld) -> u64 {
+    world.trengo().counters().count("GET /api/v2/tickets")
+}
+
+/// A new daemon process (a new engine: no cycle under way) runs sweep slices, half a second
+/// apart, until it has read a Trengo listing or `slices` ran; returns the listings and slices.
+async fn sweep_slices_listings(
+    world: &SimWorld,
+    dir: &tempfile::TempDir,
+    slices: usize,
+) -> (u64, usize) {
+    let engine = support::engine(world, dir).await;
+    world.trengo().reset_counters();
+    for n in 1..=slices {
+        let report = engine
+            .pass(PassKind::Sweep, PassOptions::default())
+            .await
+            .unwrap();
+        assert!(report.failed.is_empty(), "{:?}", report.failed);
+        let listings = ticket_listings(world);
+        if listings > 0 {
+            return (listings, n);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    (0, slices)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_labels_and_notes_learned_to_move_updated_at_the_daemon_sweep_leaves_the_trengo_walk_out()
+ {
+    // Not learned: the daemon's sweep walks the Trengo listings.
+    let world = world(231, 12, 4).await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = support::engine(&world, &dir).await;
+    support::first_pass_and_converge(&engine).await.unwrap();
+    drop(engine);
+    let (listings, slices) = sweep_slices_listings(&world, &dir, 40).await;
+    assert!(
+        listings > 0,
+        "the sweep read no Trengo listing in {slices} slices"
+    );
+
+    // Learned by `doctor --probe-writes` (both true): the polls see what the walk is for, so
+    // a new cycle leaves it out; `once` still walks everything.
+    let world = support::world(232, 12, 4).await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = support::engine(&world, &dir).await;
+    support::first_pass_and_converge(&engine).await.unwrap();
+    engine
+        .store
+        .call(|s| {
+            use trengo_sync::store::facts;
+            let now = chrono::Utc::now();
+            facts::put(s.conn(), facts::LABEL_BUMPS_UPDATED_AT, "true", "test", now)?;
+            facts::put(s.conn(), facts::NOTE_BUMPS_UPDATED_AT, "true", "test", now)
+        })
+        .await
+        .unwrap();
+    drop(engine);
+    let (listings, _) = sweep_slices_listings(&world, &dir, slices * 2).await;
+    assert_eq!(listings, 0, "the sweep walked the Trengo listings");
+    let engine = support::engine(&world, &dir).await;
+    world.trengo().reset_counters();
+    cycle(&engine).await;
+    assert!(ticket_listings(&world) > 0, "once left the Trengo walk out");
+}

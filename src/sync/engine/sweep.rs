@@ -90,7 +90,13 @@ pub struct SweepState {
     ghl_hour: Option<(Instant, u32)>,
     /// The contacts carrying the GHL link tag, as the last whole walk of them listed them.
     tagged: Option<HashSet<String>>,
+    /// Daemon cycles in a row that left the Trengo walk out ([`TRENGO_WALK_EVERY`]).
+    trengo_walks_skipped: u32,
 }
+
+/// With labels and notes learned to move `updated_at` (`doctor --probe-writes`), the daemon
+/// walks the Trengo listings in one cycle of this many: the polls see what the walk is for.
+pub const TRENGO_WALK_EVERY: u32 = 12;
 
 /// The checkpointed part of a cycle (the `sweep.position` cursor).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -322,7 +328,18 @@ impl Engine {
                 if state.last_start.is_some_and(|last| last.elapsed() < cycle) {
                     return Ok(found);
                 }
-                state.cycle = Some(self.new_cycle(Position::default(), true).await?);
+                let mut next = self.new_cycle(Position::default(), true).await?;
+                if self.trengo_walk_needless().await?
+                    && state.trengo_walks_skipped + 1 < TRENGO_WALK_EVERY
+                {
+                    state.trengo_walks_skipped += 1;
+                    next.trengo.done = true;
+                    next.trengo.checks = Some(Vec::new());
+                    tracing::debug!("sweep: Trengo walk left out of this cycle (learned facts)");
+                } else {
+                    state.trengo_walks_skipped = 0;
+                }
+                state.cycle = Some(next);
                 state.last_start = Some(Instant::now());
             }
         } else {
@@ -389,6 +406,29 @@ impl Engine {
             found.position = serde_json::to_string(&position).ok();
         }
         Ok(found)
+    }
+
+    /// Whether the Trengo walk finds nothing the `updated_at_gt` poll does not: `doctor
+    /// --probe-writes` learned that attaching a label and adding an internal note move a
+    /// ticket's `updated_at` (closing does, trengo-api.md §3.4 item 4; a reopen is taken to do
+    /// the same), assignees are not synced (whether an assignment moves it is unknown), and the
+    /// link rule has no channel or team (nor whether a move does). Then the daemon walks the
+    /// Trengo listings in one cycle of [`TRENGO_WALK_EVERY`] only, for what nothing moves (a
+    /// deleted ticket, an assumption that fails). Not learned, or learned false: every cycle.
+    /// `once` and `plan` always walk.
+    async fn trengo_walk_needless(&self) -> Result<bool, EngineError> {
+        let scope = &self.settings.scope;
+        if self.settings.plan.assignee_enabled
+            || !scope.trengo_channels.is_empty()
+            || !scope.trengo_teams.is_empty()
+        {
+            return Ok(false);
+        }
+        let learned = self
+            .store
+            .call(|s| store::facts::learned_bumps(s.conn()))
+            .await?;
+        Ok(learned.label == Some(true) && learned.note == Some(true))
     }
 
     /// Starts a cycle at `at`, with the store's links as they are now.
