@@ -408,7 +408,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             },
             json,
         )),
-        Command::Run => runtime()?.block_on(daemon(config)),
+        Command::Run => runtime()?.block_on(daemon(config, cli.config.clone())),
         Command::Conflicts => {
             let store = crate::store::Store::open_read_only(&config.store.path)
                 .map_err(anyhow::Error::new)?;
@@ -635,7 +635,7 @@ fn print_paused(report: &crate::sync::engine::PassReport, verb: &str) {
     }
 }
 
-async fn daemon(config: Config) -> Result<ExitCode, Failure> {
+async fn daemon(config: Config, path: PathBuf) -> Result<ExitCode, Failure> {
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .map_err(|e| {
@@ -644,9 +644,35 @@ async fn daemon(config: Config) -> Result<ExitCode, Failure> {
                 config.http.listen
             )
         })?;
-    let daemon = crate::daemon::run::Daemon::new(config, listener);
-    daemon.run(stop_signal()).await?;
+    let mut daemon = crate::daemon::run::Daemon::new(config, listener);
+    daemon.config_path = Some(path);
+    daemon.run_reloading(stop_signal(), reload_signal()).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// One message per SIGHUP (systemd's `ExecReload=`, `systemctl reload`): read the
+/// configuration file again. Installed before the daemon starts, as [`stop_signal`].
+fn reload_signal() -> tokio::sync::mpsc::UnboundedReceiver<()> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::hangup()) {
+            Ok(mut hup) => {
+                tokio::spawn(async move {
+                    while hup.recv().await.is_some() {
+                        if tx.send(()).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "SIGHUP cannot be caught; reloads are off"),
+        }
+    }
+    #[cfg(not(unix))]
+    drop(tx);
+    rx
 }
 
 /// Resolves on SIGTERM (systemd's stop) or SIGINT (Ctrl-C). The handlers are installed

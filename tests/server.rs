@@ -62,7 +62,7 @@ struct Daemon {
     hints: Arc<HintQueue>,
     signing: SigningKey,
     stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<std::io::Result<()>>>,
+    task: Option<JoinHandle<std::io::Result<tokio::net::TcpListener>>>,
 }
 
 impl Daemon {
@@ -752,6 +752,9 @@ async fn ghl_webhooks_without_a_readable_timestamp_are_refused_and_numeric_ones_
     ];
     for (i, (timestamp, expected)) in cases.iter().enumerate() {
         let mut event = ghl_event(&format!("wh-ts-{i}"), LOCATION);
+        // One item each: the hint queue merges hints for one item.
+        event["id"] = json!(format!("task-ts-{i}"));
+        event["contactId"] = json!(format!("contact-ts-{i}"));
         if timestamp.is_null() {
             event.as_object_mut().unwrap().remove("timestamp");
         } else {

@@ -65,6 +65,7 @@ pub const METRICS: &[(&str, &str, &[&str])] = &[
         "counter",
         &["source", "outcome"],
     ),
+    ("trengo_sync_config_reloads_total", "counter", &["outcome"]),
     ("process_cpu_seconds_total", "counter", &[]),
     ("process_resident_memory_bytes", "gauge", &[]),
     ("process_virtual_memory_bytes", "gauge", &[]),
@@ -187,6 +188,10 @@ fn describe() {
         "trengo_sync_webhooks_total",
         "Webhooks received, by source and outcome."
     );
+    describe_counter!(
+        "trengo_sync_config_reloads_total",
+        "Configuration reloads asked for (SIGHUP), by outcome: applied, or refused (the old one stays)."
+    );
 }
 
 /// Sets the series that exist before anything happens: build info, and zero for the
@@ -203,6 +208,9 @@ fn register() {
     }
     for side in ["trengo", "ghl"] {
         metrics::counter!("trengo_sync_operations_total", "side" => side).increment(0);
+    }
+    for outcome in ["applied", "refused"] {
+        metrics::counter!("trengo_sync_config_reloads_total", "outcome" => outcome).increment(0);
     }
     for source in ["trengo", "ghl"] {
         for outcome in WEBHOOK_OUTCOMES {
@@ -256,4 +264,10 @@ pub async fn refresh_state(store: &StoreHandle, now: DateTime<Utc>, stuck_after:
         }
         Err(e) => tracing::warn!(error = %e, "/metrics could not read runs and retries"),
     }
+}
+
+/// A configuration reload (SIGHUP) was applied or refused.
+pub fn config_reload(applied: bool) {
+    let outcome = if applied { "applied" } else { "refused" };
+    metrics::counter!("trengo_sync_config_reloads_total", "outcome" => outcome).increment(1);
 }

@@ -147,7 +147,7 @@ pub const MAX_CONNECTIONS: usize = 64;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Serves the router on `listener` until `shutdown` completes, then finishes the requests in
-/// progress (for at most 5 s) and returns.
+/// progress (for at most 5 s) and returns the listener.
 ///
 /// Each connection gets [`HEADER_READ_TIMEOUT`], [`BODY_READ_TIMEOUT`] and
 /// [`REQUEST_TIMEOUT`]; at most [`MAX_CONNECTIONS`] are open at once. `axum::serve` offers
@@ -157,7 +157,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<ServerState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<tokio::net::TcpListener> {
     use hyper_util::rt::{TokioIo, TokioTimer};
     use hyper_util::server::graceful::GracefulShutdown;
     use hyper_util::service::TowerToHyperService;
@@ -220,14 +220,15 @@ pub async fn serve(
             drop(permit);
         });
     }
-    drop(listener);
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!("requests still in progress at stop were dropped");
     }
-    Ok(())
+    // Back to the caller: closed when it is dropped, or served again after a reload (new
+    // connections meanwhile wait in the kernel's queue).
+    Ok(listener)
 }
 
 async fn healthz(State(state): State<Arc<ServerState>>) -> Response {

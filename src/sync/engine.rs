@@ -255,7 +255,25 @@ impl Engine {
         store: Store,
         vault: Option<StoreHandle>,
     ) -> Result<Self, EngineError> {
-        let store = StoreHandle::new(store);
+        Self::with_handle(config, clock, StoreHandle::new(store), vault)
+    }
+
+    /// A new engine for `config` over a store already open: a configuration reloaded by the
+    /// running daemon keeps its store (and its writer lock).
+    pub fn on_open_store(
+        config: &Config,
+        clock: SharedClock,
+        store: StoreHandle,
+    ) -> Result<Self, EngineError> {
+        Self::with_handle(config, clock, store, None)
+    }
+
+    fn with_handle(
+        config: &Config,
+        clock: SharedClock,
+        store: StoreHandle,
+        vault: Option<StoreHandle>,
+    ) -> Result<Self, EngineError> {
         let token = config
             .trengo
             .token
