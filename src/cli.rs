@@ -297,6 +297,7 @@ fn secret_arg(value: &str) -> Result<secrecy::SecretString, std::convert::Infall
 
 /// `demo --duration`: a bare number of seconds (`40`), or a duration as the configuration
 /// writes them (`40s`, `2m`, `1h 30m`; humantime's syntax).
+#[cfg(feature = "sim")]
 fn parse_demo_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
     if let Ok(secs) = text.parse::<u64>() {

@@ -6,7 +6,7 @@
 //! either wait for the other's lock; the engine reads the pauses at the start of each pass, so
 //! a pause takes effect at the daemon's next pass. A pause holds writes only: what a paused
 //! pass would have written is recorded as a held retry ([`super::retries::hold`]) that
-//! [`resume`] makes due at once, so nothing seen while paused is lost (the cursors may move on).
+//! [`crate::control::resume`] makes due at once, so nothing seen while paused is lost (the cursors may move on).
 
 use std::collections::HashMap;
 
