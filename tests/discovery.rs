@@ -525,3 +525,75 @@ async fn with_labels_and_notes_learned_to_move_updated_at_the_daemon_sweep_leave
     cycle(&engine).await;
     assert!(ticket_listings(&world) > 0, "once left the Trengo walk out");
 }
+
+/// Group reads (a ticket's messages, a contact's tasks) served so far: (Trengo, GHL).
+fn group_reads(world: &SimWorld) -> (u64, u64) {
+    let t = world.trengo().counters();
+    let g = world.ghl().counter_snapshot();
+    let gr: u64 = g
+        .by_route
+        .iter()
+        .filter(|(k, _)| k.starts_with("GET") && k.ends_with("/tasks"))
+        .map(|(_, v)| *v)
+        .sum();
+    (t.count("GET /api/v2/tickets/{id}/messages"), gr)
+}
+
+/// The first pass on a fresh store (the backfill) writes labels, notes and closes to tickets,
+/// and makes tickets for GHL tasks. The prints it records must be those of the tickets after
+/// its own writes: recorded as listed before them, the next cycle's listing takes every written
+/// ticket for changed and reads its group again (at 10,000 links, hours at the documented
+/// limits with nothing to write, docs/benchmarks.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cycle_after_the_first_pass_reads_no_group_again_whatever_moves_updated_at() {
+    for bumps_on in [false, true] {
+        let world = world(211, 30, 10).await;
+        bumps(&world, bumps_on);
+        let dir = tempfile::tempdir().unwrap();
+        let engine = support::engine(&world, &dir).await;
+        let first = cycle(&engine).await;
+        assert!(
+            first.writes.trengo > 0 && first.writes.ghl > 0,
+            "the first pass must write to both sides for this test: {:?}",
+            first.writes
+        );
+        let before = group_reads(&world);
+        let next = cycle(&engine).await;
+        let after = group_reads(&world);
+        assert_eq!(
+            (next.writes.trengo, next.writes.ghl),
+            (0, 0),
+            "bumps {bumps_on}: the first pass left work undone"
+        );
+        assert_eq!(
+            (after.0 - before.0, after.1 - before.1),
+            (0, 0),
+            "bumps {bumps_on}: the cycle after the first pass read groups again \
+             (ticket messages, contact tasks)"
+        );
+        // And what people change after it is still seen.
+        let all = links(&dir);
+        let l = &all[0];
+        let had = engine.ghl.contact(&l.ghl_contact_id).await.unwrap().tags;
+        let tag = ["trengo:callback", "trengo:vip", "trengo:billing"]
+            .into_iter()
+            .find(|t| !had.iter().any(|h| h == t))
+            .expect("a managed tag the contact lacks");
+        world
+            .trengo()
+            .add_label(l.ticket_id, label(&world, tag))
+            .unwrap();
+        let note = world
+            .trengo()
+            .post_note(l.ticket_id, "after the first pass")
+            .unwrap();
+        cycle(&engine).await;
+        let tags = engine.ghl.contact(&l.ghl_contact_id).await.unwrap().tags;
+        assert!(tags.iter().any(|t| t == tag), "bumps {bumps_on}: {tags:?}");
+        let (to_ghl, _) = support::reliability::crossed_notes(&world, &engine).await;
+        assert!(
+            to_ghl.contains(&note),
+            "bumps {bumps_on}: the note did not cross"
+        );
+    }
+}

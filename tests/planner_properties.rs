@@ -435,15 +435,7 @@ fn assert_in_scope(input: &PlanInput, plan: &Plan) {
             link_ok && contact_ok
         });
         let group = group.unwrap_or_else(|| panic!("{op:?} reaches outside every group"));
-        let ticket = match op {
-            Op::CloseTicket { ticket_id, .. }
-            | Op::ReopenTicket { ticket_id, .. }
-            | Op::AttachLabel { ticket_id, .. }
-            | Op::DetachLabel { ticket_id, .. }
-            | Op::CreateTrengoNote { ticket_id, .. }
-            | Op::AssignTicket { ticket_id, .. } => Some(*ticket_id),
-            _ => None,
-        };
+        let ticket = op.ticket_written();
         if let (Some(ticket), Some(link)) = (ticket, op.link()) {
             assert!(
                 group

@@ -251,6 +251,20 @@ impl Op {
         self.side().is_some()
     }
 
+    /// The Trengo ticket this op writes to (its status, labels, assignee or messages), if it
+    /// writes one.
+    pub fn ticket_written(&self) -> Option<i64> {
+        match self {
+            Op::CloseTicket { ticket_id, .. }
+            | Op::ReopenTicket { ticket_id, .. }
+            | Op::AttachLabel { ticket_id, .. }
+            | Op::DetachLabel { ticket_id, .. }
+            | Op::CreateTrengoNote { ticket_id, .. }
+            | Op::AssignTicket { ticket_id, .. } => Some(*ticket_id),
+            _ => None,
+        }
+    }
+
     /// The link this op concerns, if it concerns one.
     pub fn link(&self) -> Option<LinkId> {
         match self {

@@ -183,32 +183,86 @@ impl<'de> Deserialize<'de> for MessageKind {
 }
 
 /// A ticket message or internal note.
+///
+/// Checked as it is read (issue #14 item 4): the `message` key is always sent (§4.5 \[OBS\]),
+/// and a message without text must be media, a template or a call (`body_type` other than
+/// `TEXT`). A text message without text is a wrong-shaped answer, not an empty note to skip:
+/// skipped, the sync would move past it for good and lose a note.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "MessageWire")]
 pub struct Message {
     /// Message id (> 2³¹ in 2026).
-    #[serde(deserialize_with = "lenient::id")]
     pub id: i64,
     /// The ticket it belongs to.
-    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub ticket_id: Option<i64>,
-    #[serde(rename = "type")]
     pub kind: MessageKind,
     /// `TEXT`, `IMAGE`, `COMPONENTS`, `CALL_LOG`, ...
-    #[serde(default, deserialize_with = "lenient::opt_text")]
     pub body_type: Option<String>,
     /// The text (there is no `body` field, §4.5).
-    #[serde(default, deserialize_with = "lenient::opt_text")]
     pub message: Option<String>,
     /// Author agent.
-    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub user_id: Option<i64>,
     /// Embedded author.
-    #[serde(default)]
     pub agent: Option<User>,
-    #[serde(default, deserialize_with = "lenient::opt_time")]
     pub created_at: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "lenient::opt_time")]
     pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// A message as it comes over the wire, checked into a [`Message`].
+#[derive(Deserialize)]
+struct MessageWire {
+    /// Message id (> 2³¹ in 2026).
+    #[serde(deserialize_with = "lenient::id")]
+    id: i64,
+    /// The ticket it belongs to.
+    #[serde(default, deserialize_with = "lenient::opt_id")]
+    ticket_id: Option<i64>,
+    #[serde(rename = "type")]
+    kind: MessageKind,
+    /// `TEXT`, `IMAGE`, `COMPONENTS`, `CALL_LOG`, ...
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    body_type: Option<String>,
+    /// The text (there is no `body` field, §4.5). Always sent, null for media.
+    #[serde(deserialize_with = "lenient::opt_text")]
+    message: Option<String>,
+    /// Author agent.
+    #[serde(default, deserialize_with = "lenient::opt_id")]
+    user_id: Option<i64>,
+    /// Embedded author.
+    #[serde(default)]
+    agent: Option<User>,
+    #[serde(default, deserialize_with = "lenient::opt_time")]
+    created_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "lenient::opt_time")]
+    updated_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<MessageWire> for Message {
+    type Error = String;
+
+    fn try_from(w: MessageWire) -> Result<Self, String> {
+        let textual = w
+            .body_type
+            .as_deref()
+            .is_none_or(|t| t.eq_ignore_ascii_case("TEXT"));
+        if w.message.is_none() && textual {
+            return Err(format!(
+                "message {} has no text and no media `body_type` ({:?}): a wrong-shaped message",
+                w.id, w.body_type
+            ));
+        }
+        Ok(Message {
+            id: w.id,
+            ticket_id: w.ticket_id,
+            kind: w.kind,
+            body_type: w.body_type,
+            message: w.message,
+            user_id: w.user_id,
+            agent: w.agent,
+            created_at: w.created_at,
+            updated_at: w.updated_at,
+        })
+    }
 }
 
 /// A label (= tag) (trengo-api.md §5 \[OBS\]).
@@ -552,5 +606,24 @@ mod tests {
             format_filter_time(at, chrono_tz::Europe::Amsterdam),
             "2026-01-10 13:00:00"
         );
+    }
+
+    #[test]
+    fn a_text_message_without_text_is_a_wrong_shape_and_media_without_text_reads() {
+        let read = |v: serde_json::Value| serde_json::from_value::<Message>(v);
+        let media =
+            read(json!({"id": 1, "type": "INBOUND", "body_type": "IMAGE", "message": null}));
+        assert!(media.is_ok(), "{media:?}");
+        let note = read(json!({"id": 2, "type": "NOTE", "body_type": "TEXT", "message": "hi"}));
+        assert_eq!(note.unwrap().message.as_deref(), Some("hi"));
+        // A note whose text was nulled or dropped would be skipped for good: refused instead.
+        for bad in [
+            json!({"id": 3, "type": "NOTE", "body_type": "TEXT", "message": null}),
+            json!({"id": 4, "type": "NOTE", "message": null}),
+            json!({"id": 5, "type": "NOTE", "body_type": "TEXT"}),
+        ] {
+            let e = read(bad.clone()).expect_err(&bad.to_string()).to_string();
+            assert!(e.contains("message"), "{e}");
+        }
     }
 }

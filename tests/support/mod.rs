@@ -59,7 +59,20 @@ pub async fn engine_crashing_after(
     let config = world
         .config(&store_path(dir), "127.0.0.1:0".parse().unwrap())
         .unwrap();
-    let mut engine = Engine::from_config(&config, SystemClock::shared(), false).unwrap();
+    // An engine this process dropped (a crashed pass) may still hold the store's writer lock
+    // for a moment: a store call it started finishes on the blocking pool after the drop. A
+    // restarted daemon is a new process, so only this process's own leftover is waited for.
+    let started = Instant::now();
+    let mut engine = loop {
+        match Engine::from_config(&config, SystemClock::shared(), false) {
+            Err(EngineError::Store(store::StoreError::Locked {
+                holder: Some(pid), ..
+            })) if pid == std::process::id() && started.elapsed() < Duration::from_secs(10) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => break other.unwrap(),
+        }
+    };
     engine.crash_after = crash_after.map(|n| Arc::new(AtomicI64::new(n)));
     engine.bind_identity().await.unwrap();
     engine
