@@ -223,8 +223,7 @@ struct MessageWire {
     #[serde(default, deserialize_with = "lenient::opt_text")]
     body_type: Option<String>,
     /// The text (there is no `body` field, §4.5). Always sent, null for media.
-    #[serde(deserialize_with = "lenient::opt_text")]
-    message: Option<String>,
+    message: serde_json::Value,
     /// Author agent.
     #[serde(default, deserialize_with = "lenient::opt_id")]
     user_id: Option<i64>,
@@ -245,7 +244,8 @@ impl TryFrom<MessageWire> for Message {
             .body_type
             .as_deref()
             .is_none_or(|t| t.eq_ignore_ascii_case("TEXT"));
-        if w.message.is_none() && textual {
+        // An empty text is odd but a text; null on a text message is the wrong shape.
+        if w.message.is_null() && textual {
             return Err(format!(
                 "message {} has no text and no media `body_type` ({:?}): a wrong-shaped message",
                 w.id, w.body_type
@@ -256,7 +256,12 @@ impl TryFrom<MessageWire> for Message {
             ticket_id: w.ticket_id,
             kind: w.kind,
             body_type: w.body_type,
-            message: w.message,
+            message: match w.message {
+                serde_json::Value::Null => None,
+                serde_json::Value::String(t) if t.is_empty() => None,
+                serde_json::Value::String(t) => Some(t),
+                other => Some(other.to_string()),
+            },
             user_id: w.user_id,
             agent: w.agent,
             created_at: w.created_at,
@@ -616,6 +621,12 @@ mod tests {
         assert!(media.is_ok(), "{media:?}");
         let note = read(json!({"id": 2, "type": "NOTE", "body_type": "TEXT", "message": "hi"}));
         assert_eq!(note.unwrap().message.as_deref(), Some("hi"));
+        let empty = read(json!({"id": 6, "type": "NOTE", "body_type": "TEXT", "message": ""}));
+        assert_eq!(
+            empty.unwrap().message,
+            None,
+            "an empty text is a text, read as none"
+        );
         // A note whose text was nulled or dropped would be skipped for good: refused instead.
         for bad in [
             json!({"id": 3, "type": "NOTE", "body_type": "TEXT", "message": null}),
