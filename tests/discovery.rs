@@ -597,3 +597,60 @@ async fn the_cycle_after_the_first_pass_reads_no_group_again_whatever_moves_upda
         );
     }
 }
+
+/// GHL notes reads served so far.
+fn notes_reads(world: &SimWorld) -> u64 {
+    world
+        .ghl()
+        .counter_snapshot()
+        .count("GET /contacts/{contactId}/notes")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_completed_while_the_notes_walk_goes_on_is_found_by_the_next_task_walk() {
+    // The notes walk is the long one (a call a contact); a completion must not wait for it.
+    // One GHL call a second for the sweep, cycles a second apart: reading every linked
+    // contact's notes takes a call each, a cycle's task walk two calls.
+    let world = world(241, 40, 40).await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = settled(
+        &world,
+        &dir,
+        &[(
+            "sweep_cycle = \"15s\"",
+            "sweep_cycle = \"1s\"\nghl_sweep_per_day = 86400",
+        )],
+        "",
+    )
+    .await;
+    let all = links(&dir);
+    let contacts: BTreeSet<&str> = all.iter().map(|l| l.ghl_contact_id.as_str()).collect();
+    assert!(
+        contacts.len() >= 10,
+        "the world needs many linked contacts: {}",
+        contacts.len()
+    );
+    world.ghl().counters().reset();
+    let reading = sweep_until(&engine, 40, async || notes_reads(&world) > 0).await;
+    assert!(
+        reading,
+        "the daemon's sweep read no notes: {:?}",
+        world.ghl().counter_snapshot().by_route
+    );
+    let link = &all[0];
+    world.ghl().complete_task(&link.task_id).unwrap();
+    let read_before = notes_reads(&world);
+    let closed = sweep_until(&engine, 80, async || {
+        ticket(&engine, link.ticket_id).await.status.is_done()
+    })
+    .await;
+    assert!(closed, "the completion was not carried");
+    let read_since = notes_reads(&world) - read_before;
+    let left = (contacts.len() as u64).saturating_sub(read_before);
+    eprintln!("notes reads after the completion: {read_since}, contacts left: {left}");
+    assert!(
+        read_since < left,
+        "the completion waited for the notes walk: {read_since} notes reads after it, \
+         {left} contacts were left to read"
+    );
+}

@@ -481,10 +481,12 @@ pub struct LimitsConfig {
     pub ghl_per_day: u32,
     /// Share of each API's rate window the safety sweep may use, `0.0`–`1.0`. Default `0.5`.
     pub sweep_share: f64,
-    /// A new sweep cycle (a walk over every listing) starts at most this often. Default `5m`.
+    /// A new sweep cycle (a walk over the Trengo listings, the tagged contacts and the open
+    /// tasks; the GHL notes walk goes on across cycles) starts at most this often. Default `5m`.
     pub sweep_cycle: Span,
-    /// GHL requests the sweep may make per day (spread evenly over the hours); GHL also
-    /// limits a location per day (`ghl_per_day`). Default `100000`.
+    /// GHL requests the sweep may make per day, spent as an even rate with at most one
+    /// `sweep_cycle`'s worth saved up; GHL also limits a location per day (`ghl_per_day`).
+    /// Default `100000`.
     pub ghl_sweep_per_day: u32,
     /// Timeout of one HTTP request. Default `30s`.
     pub request_timeout: Span,

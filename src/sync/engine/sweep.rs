@@ -31,15 +31,22 @@
 //! would be: the group is read fresh, never from the listing.
 //!
 //! **Pacing.** In the daemon every request is taken from the sweep's share of each API's
-//! window ([`crate::api::Budget::try_acquire_share`]), and GHL calls also from an hourly
-//! allowance (`limits.ghl_sweep_per_day`: GHL also limits a location per day), so polls and
-//! webhooks go first; a walk stops where its share ends and the next sweep pass resumes it. A
-//! new cycle starts at most once per `limits.sweep_cycle`. `once` and `plan` walk everything
-//! in one pass ([`Pace::Whole`]), waiting for the budget as any request does.
+//! window ([`crate::api::Budget::try_acquire_share`]), and GHL calls also from an allowance
+//! spent as a rate (`limits.ghl_sweep_per_day` spread evenly over the day, [`Allowance`]: GHL
+//! also limits a location per day), so polls and webhooks go first; a walk stops where its
+//! share ends and the next sweep pass resumes it. A new cycle (the Trengo listings, the tagged
+//! contacts, the open tasks) starts at most once per `limits.sweep_cycle`. The notes walk is
+//! the long one (one call a contact: about 2,500 at 10,000 links, most of an hour of the
+//! allowance), so it is not part of a cycle: it goes on across cycles with what the cycle's
+//! walks leave of the allowance, and starts again over the links of the cycle under way once it
+//! has read every contact. A task completion waits for the next task walk, not for the notes
+//! (docs/benchmarks.md, "Staleness"). `once` and `plan` walk everything, notes included, in
+//! one pass ([`Pace::Whole`]), waiting for the budget as any request does.
 //!
 //! The walk's position lives in memory, and in the store as the `sweep.position` cursor (so a
-//! restart resumes it); which items a walk listed lives in memory only, so "missing from a
-//! whole walk" is only concluded for walks this process made from their first page.
+//! restart resumes it; the notes walk starts again, most active contacts first); which items
+//! a walk listed lives in memory only, so "missing from a whole walk" is only concluded for
+//! walks this process made from their first page.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -63,8 +70,8 @@ use crate::trengo::{self, TicketFilters, TicketStatus};
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Pace {
     /// The daemon's slice: at most `fraction` of each API's window, never waiting for the
-    /// budget, and GHL calls within `ghl_per_hour`; what is left waits for the next pass. A new
-    /// cycle starts at most once per `cycle`.
+    /// budget, and GHL calls within `ghl_per_hour` (as a rate: [`Allowance`]); what is left
+    /// waits for the next pass. A new cycle starts at most once per `cycle`.
     Share {
         /// Share of each API's window (`limits.sweep_share`).
         fraction: f64,
@@ -82,12 +89,16 @@ pub enum Pace {
 pub struct SweepState {
     /// The cycle under way, if any.
     cycle: Option<Cycle>,
+    /// The GHL notes walk, which goes on across cycles.
+    notes: Option<NotesWalk>,
     /// When the last cycle started (a new one waits for `limits.sweep_cycle`).
     last_start: Option<Instant>,
     /// Whether the stored position was looked at (once per process).
     resumed: bool,
-    /// Requests the GHL walks made in the current hour: (hour start, count).
-    ghl_hour: Option<(Instant, u32)>,
+    /// What is left of the GHL allowance (none until the first GHL request of a daemon pass).
+    ghl_allowance: Option<Allowance>,
+    /// GHL calls the cycle's walks made since the notes walk last made one.
+    ghl_turn: u32,
     /// The contacts carrying the GHL link tag, as the last whole walk of them listed them.
     tagged: Option<HashSet<String>>,
     /// Daemon cycles in a row that left the Trengo walk out ([`TRENGO_WALK_EVERY`]).
@@ -97,6 +108,11 @@ pub struct SweepState {
 /// With labels and notes learned to move `updated_at` (`doctor --probe-writes`), the daemon
 /// walks the Trengo listings in one cycle of this many: the polls see what the walk is for.
 pub const TRENGO_WALK_EVERY: u32 = 12;
+
+/// While the notes walk has contacts left, the cycle's GHL walks (tagged contacts, open tasks)
+/// make this many calls to one of the notes walk, whose turn waits across passes when the
+/// allowance is short: the task walk comes round often, and the notes still move.
+const CYCLE_CALLS_PER_NOTES_CALL: u32 = 2;
 
 /// The checkpointed part of a cycle (the `sweep.position` cursor).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +133,70 @@ struct Cycle {
     trengo: TrengoWalk,
     ghl: GhlWalk,
     index: Index,
+    /// A notes walk over this cycle's links, taken when the one under way has read every
+    /// contact (or there is none).
+    notes: Option<NotesWalk>,
+}
+
+/// The GHL notes walk: one read per swept contact, most recently active first.
+#[derive(Debug, Default)]
+struct NotesWalk {
+    /// Contacts whose notes are still to be read, least active first (popped from the end).
+    left: Vec<String>,
+    /// How many contacts the walk started with.
+    total: usize,
+    /// Each contact's notes print as the store had it when the walk started.
+    seen: HashMap<String, String>,
+    /// The GHL note ids each contact's links have mapped.
+    mapped: HashMap<String, HashSet<String>>,
+}
+
+impl NotesWalk {
+    fn done(&self) -> bool {
+        self.left.is_empty()
+    }
+}
+
+/// GHL's sweep allowance spent as a rate: `per_hour` calls an hour, refilled continuously, with
+/// at most one cycle's worth saved up (`per_hour × cycle`). Counted per clock hour instead, the
+/// sweep spent an hour's worth in its first minutes and then waited out the rest of the hour:
+/// at 10,000 links a task completion could wait 40 min for the next task walk. A rate is also
+/// what a benchmark scaling every limit by K scales (its hour is a real one).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Allowance {
+    /// Calls that may be made now.
+    tokens: f64,
+    /// When `tokens` was last brought up to date.
+    at: Instant,
+}
+
+impl Allowance {
+    /// The allowance at `now`, full.
+    fn full(now: Instant, per_hour: u32, cycle: Duration) -> Self {
+        Self {
+            tokens: Self::cap(per_hour, cycle),
+            at: now,
+        }
+    }
+
+    /// The most calls saved up: one cycle's worth, and at least one call.
+    fn cap(per_hour: u32, cycle: Duration) -> f64 {
+        (f64::from(per_hour) * cycle.as_secs_f64() / 3600.0).max(1.0)
+    }
+
+    /// Takes one call if the allowance has one at `now`.
+    fn take(&mut self, now: Instant, per_hour: u32, cycle: Duration) -> bool {
+        let refill =
+            now.saturating_duration_since(self.at).as_secs_f64() * f64::from(per_hour) / 3600.0;
+        self.tokens = (self.tokens + refill).min(Self::cap(per_hour, cycle));
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -139,8 +219,13 @@ struct GhlWalk {
     tasks_done: bool,
     listed: HashSet<String>,
     missing_planned: bool,
-    /// Contacts whose notes are still to be read, least active last (popped from the end).
-    notes: Option<Vec<String>>,
+}
+
+impl GhlWalk {
+    /// Whether the tagged contacts and the open tasks were walked and what they missed planned.
+    fn done(&self) -> bool {
+        self.tagged_done && self.tasks_done && self.missing_planned
+    }
 }
 
 /// The links a cycle sweeps, as the store had them when it started.
@@ -153,11 +238,6 @@ struct Index {
     /// Every link's ids, in any state: never discovered again.
     every_ticket: HashSet<i64>,
     every_task: HashSet<String>,
-    /// Swept contacts, most recently active first, with their notes print and the GHL note
-    /// ids their links have mapped.
-    contacts: Vec<String>,
-    notes_seen: HashMap<String, String>,
-    mapped: HashMap<String, HashSet<String>>,
 }
 
 /// One swept link, as the store has it.
@@ -263,36 +343,42 @@ pub fn is_gone(e: &ApiError) -> bool {
 struct Pacer<'a> {
     pace: Pace,
     budget: &'a Budget,
-    /// GHL's hourly allowance (none for Trengo).
-    hour: Option<&'a mut Option<(Instant, u32)>>,
+    /// GHL's allowance (none for Trengo).
+    allowance: Option<&'a mut Option<Allowance>>,
     calls: u64,
+    /// No more calls than this in all, for now (one walk's turn while another waits).
+    cap: Option<u64>,
 }
 
 impl Pacer<'_> {
     fn may(&mut self) -> bool {
+        if self.cap.is_some_and(|cap| self.calls >= cap) {
+            return false;
+        }
         let Pace::Share {
             fraction,
             ghl_per_hour,
-            ..
+            cycle,
         } = self.pace
         else {
             self.calls += 1;
             return true;
         };
-        if let Some(hour) = self.hour.as_deref_mut() {
+        if let Some(slot) = self.allowance.as_deref_mut() {
             let now = Instant::now();
-            let (start, used) = hour.get_or_insert((now, 0));
-            if now.duration_since(*start) >= Duration::from_secs(3600) {
-                *start = now;
-                *used = 0;
-            }
-            if *used >= ghl_per_hour {
+            let mut allowance =
+                *slot.get_or_insert_with(|| Allowance::full(now, ghl_per_hour, cycle));
+            if !allowance.take(now, ghl_per_hour, cycle) {
+                *slot = Some(allowance);
                 return false;
             }
             if !self.budget.try_acquire_share(fraction) {
+                // Not spent: the call is not made.
+                allowance.tokens += 1.0;
+                *slot = Some(allowance);
                 return false;
             }
-            *used += 1;
+            *slot = Some(allowance);
         } else if !self.budget.try_acquire_share(fraction) {
             return false;
         }
@@ -324,10 +410,8 @@ impl Engine {
                     state.last_start = Some(Instant::now());
                 }
             }
-            if state.cycle.is_none() {
-                if state.last_start.is_some_and(|last| last.elapsed() < cycle) {
-                    return Ok(found);
-                }
+            if state.cycle.is_none() && state.last_start.is_none_or(|last| last.elapsed() >= cycle)
+            {
                 let mut next = self.new_cycle(Position::default(), true).await?;
                 if self.trengo_walk_needless().await?
                     && state.trengo_walks_skipped + 1 < TRENGO_WALK_EVERY
@@ -342,55 +426,100 @@ impl Engine {
                 state.cycle = Some(next);
                 state.last_start = Some(Instant::now());
             }
+            // A notes walk that has read every contact starts again over the cycle's links.
+            if state.notes.as_ref().is_none_or(NotesWalk::done)
+                && let Some(fresh) = state.cycle.as_mut().and_then(|c| c.notes.take())
+            {
+                state.notes = Some(fresh);
+            }
         } else {
-            // A whole cycle starts from the first page, whatever the daemon's walk reached.
-            state.cycle = Some(self.new_cycle(Position::default(), true).await?);
+            // A whole cycle starts from the first page, whatever the daemon's walk reached, and
+            // reads every contact's notes.
+            let mut whole = self.new_cycle(Position::default(), true).await?;
+            state.notes = whole.notes.take();
+            state.cycle = Some(whole);
         }
         let SweepState {
             cycle: slot,
-            ghl_hour,
+            notes,
+            ghl_allowance,
+            ghl_turn: turn,
             tagged,
             ..
         } = state;
-        let Some(cycle) = slot.as_mut() else {
-            return Ok(found);
-        };
         let listings = listings(&self.settings.scope, &facts.labels);
-        let Cycle {
-            from_start,
-            trengo: tw,
-            ghl: gw,
-            index,
-        } = cycle;
         let mut tp = Pacer {
             pace,
             budget: self.trengo.budget(),
-            hour: None,
+            allowance: None,
             calls: 0,
+            cap: None,
         };
         let mut gp = Pacer {
             pace,
             budget: self.ghl.budget(),
-            hour: Some(ghl_hour),
+            allowance: Some(ghl_allowance),
             calls: 0,
+            cap: None,
         };
-        // The two sides spend different budgets: walk them side by side.
-        let (t, g) = futures::join!(
-            self.walk_trengo(tw, index, *from_start, &listings, &mut tp),
-            self.walk_ghl(gw, index, *from_start, tagged, facts, &mut gp)
-        );
-        let (tickets, mut hints) = t?;
-        hints.extend(g?);
-        found.tickets = tickets;
-        found.hints = hints;
+        let cycle = slot.as_mut();
+        let (trengo, ghl) = match cycle {
+            Some(Cycle {
+                from_start,
+                trengo: tw,
+                ghl: gw,
+                index,
+                ..
+            }) => {
+                // The two sides spend different budgets: walk them side by side.
+                let (t, g) = futures::join!(
+                    self.walk_trengo(tw, index, *from_start, &listings, &mut tp),
+                    async {
+                        // While both have work, turns: CYCLE_CALLS_PER_NOTES_CALL to one.
+                        let mut hints = Vec::new();
+                        loop {
+                            let before = gp.calls;
+                            let notes_left = notes.as_ref().is_some_and(|n| !n.done());
+                            let notes_turn = notes_left && *turn >= CYCLE_CALLS_PER_NOTES_CALL;
+                            if !gw.done() && !notes_turn {
+                                gp.cap = notes_left.then_some(
+                                    gp.calls + u64::from(CYCLE_CALLS_PER_NOTES_CALL - *turn),
+                                );
+                                hints.extend(
+                                    self.walk_ghl(gw, index, *from_start, tagged, facts, &mut gp)
+                                        .await?,
+                                );
+                                *turn = turn.saturating_add(
+                                    u32::try_from(gp.calls - before).unwrap_or(u32::MAX),
+                                );
+                            }
+                            let mid = gp.calls;
+                            gp.cap = (!gw.done()).then_some(gp.calls + 1);
+                            hints.extend(self.walk_notes(notes.as_mut(), &mut gp).await);
+                            if gp.calls > mid || !notes_left {
+                                *turn = 0;
+                            }
+                            if gp.calls == before {
+                                break;
+                            }
+                        }
+                        Ok::<_, EngineError>(hints)
+                    }
+                );
+                (Some((t?, tw, gw)), g?)
+            }
+            None => (None, self.walk_notes(notes.as_mut(), &mut gp).await),
+        };
+        found.hints = ghl;
         found.trengo_calls = tp.calls;
         found.ghl_calls = gp.calls;
-        let done = tw.done
-            && tw.checks.as_ref().is_some_and(Vec::is_empty)
-            && gw.tagged_done
-            && gw.tasks_done
-            && gw.missing_planned
-            && gw.notes.as_ref().is_some_and(Vec::is_empty);
+        let Some(((tickets, trengo_hints), tw, gw)) = trengo else {
+            // Between cycles: the position stays the start, as the last cycle left it.
+            return Ok(found);
+        };
+        found.tickets = tickets;
+        found.hints.extend(trengo_hints);
+        let done = tw.done && tw.checks.as_ref().is_some_and(Vec::is_empty) && gw.done();
         let position = if done {
             found.cycle_done = true;
             *slot = None;
@@ -434,11 +563,12 @@ impl Engine {
     /// Starts a cycle at `at`, with the store's links as they are now.
     async fn new_cycle(&self, at: Position, from_start: bool) -> Result<Cycle, EngineError> {
         let since = self.clock.now() - SWEEP_DONE_FOR;
-        let index = self
+        let (index, notes) = self
             .store
             .call(move |s| {
                 let c = s.conn();
                 let mut index = Index::default();
+                let mut notes = NotesWalk::default();
                 let (tickets, tasks) = store::links::every_id(c)?;
                 index.every_ticket = tickets;
                 index.every_task = tasks;
@@ -462,7 +592,7 @@ impl Engine {
                         .max(link.created_at);
                     let at = activity.entry(link.ghl_contact_id.clone()).or_insert(last);
                     *at = (*at).max(last);
-                    let mapped = index.mapped.entry(link.ghl_contact_id.clone()).or_default();
+                    let mapped = notes.mapped.entry(link.ghl_contact_id.clone()).or_default();
                     for m in store::comments::for_link(c, link.id)? {
                         mapped.insert(m.ghl_note_id);
                     }
@@ -490,11 +620,12 @@ impl Engine {
                     if let Some(b) = store::bases::get_contact(c, contact, GHL_NOTES_SEEN)?
                         && let Some(print) = b.value.as_str()
                     {
-                        index.notes_seen.insert(contact.clone(), print.to_string());
+                        notes.seen.insert(contact.clone(), print.to_string());
                     }
                 }
-                index.contacts = contacts.into_iter().map(|(c, _)| c).collect();
-                Ok(index)
+                notes.total = contacts.len();
+                notes.left = contacts.into_iter().rev().map(|(c, _)| c).collect();
+                Ok((index, notes))
             })
             .await?;
         Ok(Cycle {
@@ -509,6 +640,7 @@ impl Engine {
                 ..GhlWalk::default()
             },
             index,
+            notes: Some(notes),
         })
     }
 
@@ -592,7 +724,7 @@ impl Engine {
         Ok((listed, hints))
     }
 
-    /// The GHL side: the tagged contacts, the open tasks, what the task walk missed, the notes.
+    /// The GHL side of a cycle: the tagged contacts, the open tasks, what the task walk missed.
     async fn walk_ghl(
         &self,
         w: &mut GhlWalk,
@@ -661,22 +793,28 @@ impl Engine {
                 }
             }
         }
-        let notes = w
-            .notes
-            .get_or_insert_with(|| index.contacts.iter().rev().cloned().collect());
-        let total = index.contacts.len();
-        while let Some(contact) = notes.last() {
+        Ok(hints)
+    }
+
+    /// The GHL notes walk: each swept contact's notes read (one call) and compared with the
+    /// print recorded when its group was last read whole, most recently active first.
+    async fn walk_notes(&self, walk: Option<&mut NotesWalk>, pacer: &mut Pacer<'_>) -> Vec<Hint> {
+        let mut hints = Vec::new();
+        let Some(w) = walk else {
+            return hints;
+        };
+        while let Some(contact) = w.left.last() {
             if !pacer.may() {
                 break;
             }
             let contact = contact.clone();
-            notes.pop();
+            w.left.pop();
             match self.ghl.notes(&contact).await {
                 Ok(read) => {
                     let empty = HashSet::new();
-                    let mapped = index.mapped.get(&contact).unwrap_or(&empty);
+                    let mapped = w.mapped.get(&contact).unwrap_or(&empty);
                     let print = notes_print(read.iter().map(|n| n.id.as_str()), mapped);
-                    if index.notes_seen.get(&contact) != Some(&print) {
+                    if w.seen.get(&contact) != Some(&print) {
                         hints.push(Hint::ContactNotes(contact));
                     }
                 }
@@ -688,12 +826,12 @@ impl Engine {
             self.report_progress(|| {
                 format!(
                     "sweep: GHL notes of {}/{} contacts read",
-                    total - notes.len(),
-                    total
+                    w.total - w.left.len(),
+                    w.total
                 )
             });
         }
-        Ok(hints)
+        hints
     }
 
     /// What one open task of the walk says: a linked one reopened or reassigned, or an
@@ -762,6 +900,30 @@ mod tests {
         let b = notes_print(["n2", "n1"], &HashSet::new());
         assert_eq!(a, b);
         assert_ne!(a, notes_print(["n1", "n2", "n3"], &mapped));
+    }
+
+    #[test]
+    fn the_ghl_allowance_is_a_rate_with_one_cycle_saved_up_at_most() {
+        let cycle = Duration::from_secs(300);
+        let t0 = Instant::now();
+        // 3,600 an hour is one a second; one cycle's worth is 300.
+        let mut a = Allowance::full(t0, 3600, cycle);
+        let taken = (0..1000).filter(|_| a.take(t0, 3600, cycle)).count();
+        assert_eq!(taken, 300, "a full allowance is one cycle's worth");
+        assert!(!a.take(t0, 3600, cycle));
+        // Ten seconds later, ten more: spread over the hour, not an hour's worth at once.
+        let t1 = t0 + Duration::from_secs(10);
+        let taken = (0..1000).filter(|_| a.take(t1, 3600, cycle)).count();
+        assert_eq!(taken, 10);
+        // An idle hour saves up one cycle's worth, no more.
+        let t2 = t1 + Duration::from_secs(3600);
+        let taken = (0..10_000).filter(|_| a.take(t2, 3600, cycle)).count();
+        assert_eq!(taken, 300);
+        // A tiny allowance still lets a call through now and then.
+        let mut small = Allowance::full(t0, 1, Duration::from_secs(1));
+        assert!(small.take(t0, 1, Duration::from_secs(1)));
+        assert!(!small.take(t0 + Duration::from_secs(60), 1, Duration::from_secs(1)));
+        assert!(small.take(t0 + Duration::from_secs(3600), 1, Duration::from_secs(1)));
     }
 
     #[test]
