@@ -20,6 +20,8 @@ use trengo_sync::sim::ghl::GhlSwitches;
 use trengo_sync::sim::world::{LINK_LABEL, LINK_TAG, SimWorld};
 use trengo_sync::store::Store;
 use trengo_sync::sync::engine::{Engine, PassKind, PassOptions, PassReport};
+use trengo_sync::sync::read::TRENGO_SEEN;
+use trengo_sync::sync::views::is_expected_print;
 
 /// Sets every "an edit moves the watermark" switch of both fakes to `on`.
 fn bumps(world: &SimWorld, on: bool) {
@@ -544,6 +546,24 @@ fn group_reads(world: &SimWorld) -> (u64, u64) {
 /// its own writes: recorded as listed before them, the next cycle's listing takes every written
 /// ticket for changed and reads its group again (at 10,000 links, hours at the documented
 /// limits with nothing to write, docs/benchmarks.md).
+/// Links whose recorded ticket print is one expected of our writes, not one listed.
+async fn expected_prints(engine: &Engine) -> usize {
+    engine
+        .store
+        .call(|s| {
+            let mut n = 0;
+            for link in trengo_sync::store::links::active(s.conn())? {
+                let seen = trengo_sync::store::bases::get(s.conn(), link.id, TRENGO_SEEN)?;
+                if seen.is_some_and(|b| b.value.as_str().is_some_and(is_expected_print)) {
+                    n += 1;
+                }
+            }
+            Ok(n)
+        })
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cycle_after_the_first_pass_reads_no_group_again_whatever_moves_updated_at() {
     for bumps_on in [false, true] {
@@ -557,9 +577,20 @@ async fn the_cycle_after_the_first_pass_reads_no_group_again_whatever_moves_upda
             "the first pass must write to both sides for this test: {:?}",
             first.writes
         );
+        let expected = expected_prints(&engine).await;
+        assert!(
+            expected > 0,
+            "bumps {bumps_on}: the first pass recorded no print expected of its own writes"
+        );
         let before = group_reads(&world);
         let next = cycle(&engine).await;
         let after = group_reads(&world);
+        assert_eq!(
+            expected_prints(&engine).await,
+            0,
+            "bumps {bumps_on}: the next listing left prints expected of our writes in place \
+             of the listed ones"
+        );
         assert_eq!(
             (next.writes.trengo, next.writes.ghl),
             (0, 0),

@@ -59,6 +59,26 @@ pub fn put(
     Ok(())
 }
 
+/// Replaces one field's base of one link with `new` if it still holds `old`, keeping when it
+/// was written (a refinement of the same observation, not a sync); returns whether it did.
+pub fn refine(
+    conn: &Connection,
+    link: LinkId,
+    field: &str,
+    old: &Value,
+    new: &Value,
+) -> Result<bool, StoreError> {
+    let Some(base) = get(conn, link, field)? else {
+        return Ok(false);
+    };
+    if base.value != *old {
+        return Ok(false);
+    }
+    conn.prepare_cached("UPDATE bases SET value = ?3 WHERE link_id = ?1 AND field = ?2")?
+        .execute(params![link, field, Json(new.clone())])?;
+    Ok(true)
+}
+
 /// Every base of one link, by field name.
 pub fn for_link(conn: &Connection, link: LinkId) -> Result<Vec<Base>, StoreError> {
     let mut stmt = conn.prepare_cached(

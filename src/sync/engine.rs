@@ -514,13 +514,24 @@ impl Engine {
         }
         {
             let cursors = std::mem::take(&mut work.cursors);
-            if !cursors.is_empty() {
+            let refinements = std::mem::take(&mut work.print_refinements);
+            if !cursors.is_empty() || !refinements.is_empty() {
                 let now = self.clock.now();
                 self.store
                     .call(move |s| {
                         let tx = s.transaction()?;
                         for (stream, value) in &cursors {
                             store::cursors::put(&tx, stream, value, now)?;
+                        }
+                        // Only where the pass recorded no newer print of its own.
+                        for (link, expected, listed) in &refinements {
+                            store::bases::refine(
+                                &tx,
+                                *link,
+                                TRENGO_SEEN,
+                                &json!(expected),
+                                &json!(listed),
+                            )?;
                         }
                         tx.commit()?;
                         Ok(())
@@ -656,10 +667,19 @@ impl Engine {
             match links.get(&id) {
                 Some((link, recorded)) if link.state == store::links::LinkState::Active => {
                     let print = super::views::ticket_fingerprint(&ticket);
-                    if recorded.as_deref() != Some(print.as_str()) {
-                        work.contacts.insert(link.ghl_contact_id.clone());
-                        work.ticket_prints.insert(id, print);
-                        work.tickets.insert(id, ticket);
+                    match recorded {
+                        Some(r) if super::views::ticket_print_matches(r, &print, &ticket) => {
+                            // Our own writes, as expected: the listed print replaces the
+                            // expected one, so its times are compared from now on.
+                            if super::views::is_expected_print(r) {
+                                work.print_refinements.push((link.id, r.clone(), print));
+                            }
+                        }
+                        _ => {
+                            work.contacts.insert(link.ghl_contact_id.clone());
+                            work.ticket_prints.insert(id, print);
+                            work.tickets.insert(id, ticket);
+                        }
                     }
                 }
                 Some(_) => {}

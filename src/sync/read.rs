@@ -75,6 +75,9 @@ pub struct Work {
     pub contact_prints: HashMap<String, String>,
     /// Cursors to advance once the pass's work is committed.
     pub cursors: Vec<(String, String)>,
+    /// Expected ticket prints a listing matched, to replace with the listed print once the
+    /// pass's work is committed: (link, expected, listed).
+    pub print_refinements: Vec<(store::links::LinkId, String, String)>,
     /// Contacts of `contacts` that a webhook asked to read only in part; absent: the whole group.
     pub reach: HashMap<String, Reach>,
     /// Items whose reading failed (a group or a contact's tasks), with why: failures of the

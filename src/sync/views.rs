@@ -189,6 +189,81 @@ pub fn ticket_fingerprint(t: &trengo::Ticket) -> String {
     )
 }
 
+/// A field of an expected print that any listed value matches.
+const PRINT_ANY: &str = "*";
+/// The status field of an expected print: any status that is done, or any that is not.
+const PRINT_ANY_DONE: &str = "~done";
+const PRINT_ANY_OPEN: &str = "~open";
+
+/// The print a ticket will show once the pass's own writes to it have landed, recorded instead
+/// of reading it back: `before` (as listed or read before the writes) with `labels`, its status
+/// done or not (`done`; none: unchanged) and `notes` more messages. When it was last updated
+/// and when its latest message came are Trengo's to say, so they match any value until the
+/// ticket is next listed ([`ticket_print_matches`]). None when the count was not listed.
+pub fn expected_ticket_print(
+    before: &trengo::Ticket,
+    labels: &BTreeSet<Tag>,
+    done: Option<bool>,
+    notes: i64,
+) -> Option<String> {
+    let count = before.messages_count? + notes;
+    let status = match done {
+        Some(true) => PRINT_ANY_DONE.to_string(),
+        Some(false) => PRINT_ANY_OPEN.to_string(),
+        None => before.status.to_string(),
+    };
+    let labels: Vec<String> = labels.iter().map(ToString::to_string).collect();
+    Some(format!(
+        "{status}|{}|{}|{count}|{PRINT_ANY}|{PRINT_ANY}",
+        labels.join(","),
+        before.user_id.map(|u| u.to_string()).unwrap_or_default(),
+    ))
+}
+
+/// Whether a recorded print is an expected one ([`expected_ticket_print`]), not one listed.
+pub fn is_expected_print(recorded: &str) -> bool {
+    recorded.ends_with("|*|*")
+}
+
+/// A print's fields: status, labels, then user, message count, updated, latest message. A label
+/// may hold `|`, so the fields around the labels are taken from both ends.
+fn print_fields(print: &str) -> Option<(&str, &str, [&str; 4])> {
+    let (status, rest) = print.split_once('|')?;
+    let mut tail = rest.rsplitn(5, '|');
+    let latest = tail.next()?;
+    let updated = tail.next()?;
+    let count = tail.next()?;
+    let user = tail.next()?;
+    let labels = tail.next()?;
+    Some((status, labels, [user, count, updated, latest]))
+}
+
+/// Whether `ticket`, whose print is `print`, shows no change from the print recorded for it:
+/// the same print, or the fields an expected print names (the other fields match anything).
+pub fn ticket_print_matches(recorded: &str, print: &str, ticket: &trengo::Ticket) -> bool {
+    if recorded == print {
+        return true;
+    }
+    if !is_expected_print(recorded) {
+        return false;
+    }
+    let (Some((rs, rl, rest)), Some((_, l, now))) = (print_fields(recorded), print_fields(print))
+    else {
+        return false;
+    };
+    let status = match rs {
+        PRINT_ANY_DONE => ticket.status.is_done(),
+        PRINT_ANY_OPEN => !ticket.status.is_done(),
+        s => s == ticket.status.as_str(),
+    };
+    status
+        && rl == l
+        && rest
+            .iter()
+            .zip(now)
+            .all(|(r, n)| *r == PRINT_ANY || *r == n)
+}
+
 /// What a poll compares to decide whether a GHL contact changed since the last pass.
 pub fn contact_fingerprint(c: &ghl::Contact) -> String {
     let mut tags: Vec<String> = c.tags.iter().map(|t| Tag::new(t).to_string()).collect();
@@ -198,4 +273,123 @@ pub fn contact_fingerprint(c: &ghl::Contact) -> String {
         c.date_updated.map(|u| u.to_rfc3339()).unwrap_or_default(),
         tags.join(",")
     )
+}
+
+/// Ticket 7 with a status, labels and a message count, and, given `at`, user 3 and both times
+/// at `at`: for unit tests of prints.
+#[cfg(test)]
+pub(crate) fn sample_ticket(
+    status: &str,
+    labels: &[&str],
+    messages: i64,
+    at: Option<&str>,
+) -> trengo::Ticket {
+    let labels: Vec<_> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, n)| serde_json::json!({"id": i + 1, "name": n}))
+        .collect();
+    let mut json = serde_json::json!({
+        "id": 7, "status": status, "labels": labels, "messages_count": messages,
+    });
+    if let Some(at) = at {
+        json["user_id"] = 3.into();
+        json["updated_at"] = at.into();
+        json["latest_message_at"] = at.into();
+    }
+    serde_json::from_value(json).unwrap()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ticket(status: &str, labels: &[&str], messages: i64, at: &str) -> trengo::Ticket {
+        sample_ticket(status, labels, messages, Some(at))
+    }
+
+    fn tags(names: &[&str]) -> BTreeSet<Tag> {
+        names.iter().map(|n| Tag::new(n)).collect()
+    }
+
+    #[test]
+    fn an_expected_print_matches_any_times_and_only_the_fields_it_names() {
+        let before = ticket("ASSIGNED", &["ghl"], 2, "2026-12-01T10:00:00Z");
+        let expected = expected_ticket_print(&before, &tags(&["ghl", "vip"]), Some(true), 1)
+            .expect("the count was listed");
+        assert!(is_expected_print(&expected));
+        let matches =
+            |t: &trengo::Ticket| ticket_print_matches(&expected, &ticket_fingerprint(t), t);
+        // Closed, labelled, one message more, at whatever time Trengo says.
+        assert!(matches(&ticket(
+            "CLOSED",
+            &["ghl", "vip"],
+            3,
+            "2026-12-01T10:05:00Z"
+        )));
+        assert!(matches(&ticket(
+            "INVALID",
+            &["vip", "ghl"],
+            3,
+            "2026-12-02T00:00:00Z"
+        )));
+        // Anything else differs: reopened, a label, a message, an assignee.
+        assert!(!matches(&ticket(
+            "OPEN",
+            &["ghl", "vip"],
+            3,
+            "2026-12-01T10:05:00Z"
+        )));
+        assert!(!matches(&ticket(
+            "CLOSED",
+            &["ghl"],
+            3,
+            "2026-12-01T10:05:00Z"
+        )));
+        assert!(!matches(&ticket(
+            "CLOSED",
+            &["ghl", "vip"],
+            4,
+            "2026-12-01T10:05:00Z"
+        )));
+        let mut other_agent = ticket("CLOSED", &["ghl", "vip"], 3, "2026-12-01T10:05:00Z");
+        other_agent.user_id = Some(4);
+        assert!(!matches(&other_agent));
+        // A reopen expects any status that is not done.
+        let reopened = expected_ticket_print(&before, &tags(&["ghl"]), Some(false), 0).unwrap();
+        for status in ["OPEN", "ASSIGNED"] {
+            let t = ticket(status, &["ghl"], 2, "2026-12-03T00:00:00Z");
+            assert!(ticket_print_matches(&reopened, &ticket_fingerprint(&t), &t));
+        }
+        // No count listed: nothing can be expected.
+        let mut uncounted = before.clone();
+        uncounted.messages_count = None;
+        assert!(expected_ticket_print(&uncounted, &tags(&["ghl"]), None, 1).is_none());
+    }
+
+    #[test]
+    fn a_listed_print_matches_only_itself_and_labels_may_hold_the_separator() {
+        let t = ticket("OPEN", &["a|b"], 2, "2026-12-01T10:00:00Z");
+        let print = ticket_fingerprint(&t);
+        assert!(!is_expected_print(&print));
+        assert!(ticket_print_matches(&print, &print, &t));
+        let later = ticket("OPEN", &["a|b"], 2, "2026-12-01T10:00:01Z");
+        assert!(!ticket_print_matches(
+            &print,
+            &ticket_fingerprint(&later),
+            &later
+        ));
+        let expected = expected_ticket_print(&t, &tags(&["a|b"]), None, 0).unwrap();
+        assert!(ticket_print_matches(
+            &expected,
+            &ticket_fingerprint(&later),
+            &later
+        ));
+        let relabelled = ticket("OPEN", &["a", "b"], 2, "2026-12-01T10:00:01Z");
+        assert!(!ticket_print_matches(
+            &expected,
+            &ticket_fingerprint(&relabelled),
+            &relabelled
+        ));
+    }
 }
