@@ -70,7 +70,7 @@ use crate::trengo::{self, TicketFilters, TicketStatus};
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Pace {
     /// The daemon's slice: at most `fraction` of each API's window, never waiting for the
-    /// budget, and GHL calls within `ghl_per_hour` (as a rate: [`Allowance`]); what is left
+    /// budget, and GHL calls within `ghl_per_hour` (spent as a rate, with one cycle's worth saved up at most); what is left
     /// waits for the next pass. A new cycle starts at most once per `cycle`.
     Share {
         /// Share of each API's window (`limits.sweep_share`).
