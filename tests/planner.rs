@@ -77,6 +77,7 @@ fn group(contact: ContactView, tag_base: Option<&[&str]>, links: Vec<LinkView>) 
         contact,
         tag_base: tag_base.map(tags),
         links,
+        partial: false,
     }
 }
 

@@ -263,6 +263,7 @@ fn build(groups: &[GroupSpec], s: &SettingsSpec) -> PlanInput {
             },
             tag_base: g.tag_base.map(|m| settings.tags.managed(&pool_tags(m))),
             links,
+            partial: false,
         });
     }
     PlanInput {
@@ -643,5 +644,25 @@ proptest! {
         assert_converged(&world.input);
         assert_no_lost_update(&input, &world);
         prop_assert_eq!(plan(&world.input).write_count(), 0);
+    }
+
+    /// A group read in part (one link's fields, after a hint) gets no contact item (no tag
+    /// merge, which would read the unread tickets' labels as removed); every other item is
+    /// planned as for the whole group.
+    #[test]
+    fn a_group_read_in_part_plans_no_contact_item_and_the_rest_alike(
+        groups in proptest::collection::vec(group_spec(), 1..3),
+        s in settings_spec(false),
+        pick in any::<proptest::sample::Index>(),
+    ) {
+        let input = build(&groups, &s);
+        let whole = plan(&input);
+        let mut part = input.clone();
+        let g = pick.index(part.contacts.len());
+        part.contacts[g].partial = true;
+        let contact = ItemKey::Contact(part.contacts[g].contact.id.clone());
+        let expected: Vec<_> =
+            whole.items.iter().filter(|i| i.item != contact).cloned().collect();
+        prop_assert_eq!(plan(&part).items, expected);
     }
 }

@@ -896,16 +896,7 @@ impl Engine {
             candidates,
             settings: self.settings.plan.clone(),
         };
-        let mut plan = super::plan(&input);
-        // A group read for one link's fields lacks its other tickets' labels: its tag merge
-        // would read them as removed. Its tags wait for a hint, poll or sweep that reads them.
-        let partial: BTreeSet<&str> = loaded
-            .iter()
-            .filter(|g| g.partial)
-            .map(|g| g.group.contact.id.as_str())
-            .collect();
-        plan.items
-            .retain(|i| !matches!(&i.item, ItemKey::Contact(c) if partial.contains(c.as_str())));
+        let plan = super::plan(&input);
         Ok((plan, loaded, task_contacts))
     }
 
@@ -1024,7 +1015,7 @@ impl Engine {
                 continue;
             }
             // A group read in part planned no tags: a failed tag item of it stays due.
-            if !g.partial {
+            if !g.group.partial {
                 recovered.push(format!("contact:{contact}"));
             }
             recovered.extend(

@@ -281,6 +281,11 @@ pub struct ContactGroup {
     pub tag_base: Option<BTreeSet<Tag>>,
     /// The contact's ACTIVE links, open or closed tickets.
     pub links: Vec<LinkView>,
+    /// Only some of the contact's links were read (one link's fields, after a hint): the
+    /// planner plans no contact item for it, since the Trengo side of its tags is the union
+    /// over every linked ticket and the unread ones would read as removed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
 }
 
 /// Something entering scope with no link yet.

@@ -143,9 +143,6 @@ pub struct LoadedGroup {
     pub group: ContactGroup,
     /// Highest message id read per link.
     pub notes_upto: Vec<(LinkId, i64)>,
-    /// Only some of the contact's links were read ([`Reach::Link`]): its tags must not be
-    /// planned, since their Trengo side is the union over every linked ticket.
-    pub partial: bool,
     /// The contact's fingerprint as read (see [`views::contact_fingerprint`]).
     pub contact_print: String,
     /// The ids of the contact's GHL notes, when they were read (a whole group).
@@ -293,9 +290,9 @@ pub async fn load_group(
                     },
                     tag_base: tag_base.map(|v| tag_set(&v)),
                     links: link_views,
+                    partial,
                 },
                 notes_upto: Vec::new(),
-                partial,
                 contact_print: String::new(),
                 ghl_notes: None,
             }));
@@ -411,9 +408,9 @@ pub async fn load_group(
             contact: contact_view,
             tag_base: tag_base.map(|v| tag_set(&v)),
             links: link_views,
+            partial,
         },
         notes_upto,
-        partial,
         contact_print: views::contact_fingerprint(&contact),
         ghl_notes: reach
             .reads_notes()

@@ -8,7 +8,8 @@
 //! - `fields`: status and assignee, the per-link three-way merge;
 //! - `tags`: labels ⇄ managed contact tags, the contact-level set merge;
 //! - `comments`: notes, append-only, with markers instead of echoes;
-//! - this file: the link life (new links, adoption, leaving scope) and the brake.
+//! - this file: the link life (new links, adoption, leaving scope), groups read in part (no
+//!   contact item) and the brake.
 
 mod comments;
 mod fields;
@@ -70,6 +71,23 @@ pub fn plan(input: &PlanInput) -> Plan {
         // item would leave a base that reads those labels as removed (see `tags`).
         let (in_scope, leaving): (Vec<&LinkView>, Vec<&LinkView>) =
             links.iter().copied().partition(|l| l.in_scope);
+        for link in &in_scope {
+            let item = ItemKey::Ticket(link.ticket.id);
+            items.extend(item.clone(), fields::status(link, &group.contact, settings));
+            if settings.assignee_enabled {
+                items.extend(item, fields::assignee(link, &group.contact, settings));
+            }
+        }
+        for (ticket_id, op) in comments::plan(group, &in_scope, settings) {
+            items.push(ItemKey::Ticket(ticket_id), op);
+        }
+        // A group read in part gets no contact item: its tag merge would read the unread
+        // tickets' labels as removed, and an unlink commits with the tag merge (below). The
+        // loader reads a group with a leaving link whole, so only tags wait here, for a hint,
+        // poll or sweep that reads the whole group.
+        if group.partial {
+            continue;
+        }
         for link in &leaving {
             let end = match link.gone {
                 Some(side) => Op::EndGone {
@@ -80,21 +98,10 @@ pub fn plan(input: &PlanInput) -> Plan {
             };
             items.push(ItemKey::Contact(group.contact.id.clone()), end);
         }
-
-        for link in &in_scope {
-            let item = ItemKey::Ticket(link.ticket.id);
-            items.extend(item.clone(), fields::status(link, &group.contact, settings));
-            if settings.assignee_enabled {
-                items.extend(item, fields::assignee(link, &group.contact, settings));
-            }
-        }
         items.extend(
             ItemKey::Contact(group.contact.id.clone()),
             tags::plan(group, &in_scope, &leaving, settings),
         );
-        for (ticket_id, op) in comments::plan(group, &in_scope, settings) {
-            items.push(ItemKey::Ticket(ticket_id), op);
-        }
     }
 
     candidates(&input.candidates, &linked_tickets, settings, &mut items);
