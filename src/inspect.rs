@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::store::{self, Store};
+use crate::sync::ItemKey;
 use crate::sync::engine::Engine;
 use crate::sync::policy::Field;
 
@@ -222,8 +223,8 @@ pub async fn explain(engine: &Engine, link: i64) -> anyhow::Result<String> {
         }
     }
     let mine = [
-        format!("ticket:{}", record.ticket_id),
-        format!("contact:{}", record.ghl_contact_id),
+        ItemKey::Ticket(record.ticket_id).stored(),
+        ItemKey::Contact(record.ghl_contact_id.clone()).stored(),
     ];
     let pending: Vec<_> = retries.iter().filter(|r| mine.contains(&r.item)).collect();
     if !pending.is_empty() {

@@ -504,7 +504,7 @@ async fn a_contact_whose_group_failed_to_load_is_read_again_by_the_next_poll() {
         .pass(PassKind::GhlPoll, PassOptions::default())
         .await
         .unwrap();
-    let contact = format!("contact:{}", linked[i].ghl_contact_id);
+    let contact = trengo_sync::sync::ItemKey::Contact(linked[i].ghl_contact_id.clone());
     assert!(
         report.failed.iter().any(|(item, _)| *item == contact),
         "{contact} should have failed: {:?}",

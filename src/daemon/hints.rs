@@ -13,6 +13,7 @@ use std::sync::Mutex;
 
 use tokio::sync::Notify;
 
+use crate::sync::ItemKey;
 use crate::sync::engine::Hint;
 
 /// Items the queue holds at most (distinct tickets and contacts).
@@ -36,8 +37,8 @@ pub enum Pushed {
 
 #[derive(Debug, Default)]
 struct Inner {
-    order: VecDeque<String>,
-    entries: HashMap<String, Hint>,
+    order: VecDeque<ItemKey>,
+    entries: HashMap<ItemKey, Hint>,
     closed: bool,
     dropped: u64,
 }
@@ -52,16 +53,16 @@ pub struct HintQueue {
 }
 
 /// The item a hint is about: one entry per item.
-fn item_of(hint: &Hint) -> String {
+fn item_of(hint: &Hint) -> ItemKey {
     match hint {
         Hint::Ticket(id)
         | Hint::TicketStatus(id)
         | Hint::TicketLabels(id)
-        | Hint::TicketMerged { merged: id, .. } => format!("ticket:{id}"),
+        | Hint::TicketMerged { merged: id, .. } => ItemKey::Ticket(*id),
         Hint::Contact(c)
         | Hint::ContactTags(c)
         | Hint::ContactNotes(c)
-        | Hint::TaskCompleted { contact_id: c, .. } => format!("contact:{c}"),
+        | Hint::TaskCompleted { contact_id: c, .. } => ItemKey::Contact(c.clone()),
     }
 }
 

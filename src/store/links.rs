@@ -12,13 +12,17 @@ use super::StoreError;
 use super::codec::{Stamp, text_enum};
 use super::error::is_constraint;
 
-/// The row id of a link.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A link's id: its row id in the store, and the id the planner's views, the plan and the
+/// commands (`explain 12`, `pause 12`) use.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct LinkId(pub i64);
 
 impl std::fmt::Display for LinkId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "link {}", self.0)
+        write!(f, "{}", self.0)
     }
 }
 

@@ -15,7 +15,7 @@ use futures::StreamExt as _;
 use serde_json::json;
 
 use super::execute::{Applied, Executor, PassFacts, refresh_labels};
-use super::model::{Candidate, LinkId, PlanInput};
+use super::model::{LinkId, PlanInput};
 use super::operation::{BrakeReport, ItemKey, ItemPlan, Op, Plan};
 use super::read::{self, GHL_NOTES_SEEN, GHL_SEEN, NOTES_UPTO, ReadError, TRENGO_SEEN, Work};
 use super::settings::EngineSettings;
@@ -134,7 +134,7 @@ pub struct PassReport {
     /// Writes made.
     pub writes: Applied,
     /// Items that failed, with why.
-    pub failed: Vec<(String, String)>,
+    pub failed: Vec<(ItemKey, String)>,
     /// The brake, when it stopped the pass.
     pub braked: Option<BrakeReport>,
     /// Intents settled at the start.
@@ -192,7 +192,7 @@ fn not_recorded(
                 contacts.insert(c.clone());
             }
         }
-        ItemKey::Task(_) => {}
+        ItemKey::Task { .. } | ItemKey::Tasks(_) => {}
     }
 }
 
@@ -464,7 +464,7 @@ impl Engine {
         // brake sees the whole pass); then applied in chunks, each chunk's new links read and
         // settled (round 2) while the next chunk is linked (`rounds.rs`).
         let contacts = std::mem::take(&mut work.contacts);
-        let (plan, loaded, candidates_tasks) = self
+        let (plan, loaded) = self
             .plan_round(&mut work, &mut facts, &contacts, started, backfill.as_ref())
             .await?;
         report.failed.append(&mut work.failed);
@@ -497,7 +497,6 @@ impl Engine {
         let round = rounds::RoundOne {
             plan,
             loaded,
-            task_contacts: candidates_tasks,
             started,
         };
         self.apply_rounds(
@@ -798,15 +797,16 @@ impl Engine {
             .call(move |s| store::retries::due(s.conn(), now))
             .await?;
         for retry in due {
-            if let Some(id) = retry.item.strip_prefix("contact:") {
-                work.want(id, read::Reach::Whole);
-            } else if let Some(id) = retry.item.strip_prefix("ticket:") {
-                if let Ok(id) = id.parse::<i64>() {
-                    self.hints(work, &[Hint::Ticket(id)]).await?;
+            match ItemKey::from_stored(&retry.item) {
+                Some(ItemKey::Contact(id)) => work.want(&id, read::Reach::Whole),
+                Some(ItemKey::Ticket(id)) => self.hints(work, &[Hint::Ticket(id)]).await?,
+                Some(ItemKey::Task { contact, .. } | ItemKey::Tasks(contact)) => {
+                    work.candidate_contacts.insert(contact);
                 }
-            } else if let Some(rest) = retry.item.strip_prefix("task:") {
-                let contact = rest.split('/').next().unwrap_or(rest);
-                work.candidate_contacts.insert(contact.to_string());
+                // Written by another version, or damaged: `status` shows it, nothing reads it.
+                None => {
+                    tracing::warn!(item = %retry.item, "a retry of an unknown kind is left alone")
+                }
             }
         }
         Ok(())
@@ -820,7 +820,7 @@ impl Engine {
         contacts: &BTreeSet<String>,
         now: DateTime<Utc>,
         backfill: Option<&BackfillRun>,
-    ) -> Result<(Plan, Vec<read::LoadedGroup>, HashMap<String, String>), EngineError> {
+    ) -> Result<(Plan, Vec<read::LoadedGroup>), EngineError> {
         let reads = self
             .load_groups(
                 contacts,
@@ -836,11 +836,10 @@ impl Engine {
             // Not seen: recording its fingerprint would make the next poll skip a contact
             // whose change was never synced.
             work.contact_prints.remove(&contact);
-            work.failed.push((format!("contact:{contact}"), reason));
+            work.failed.push((ItemKey::Contact(contact), reason));
         }
         let (groups, loaded) = (reads.groups, reads.loaded);
         let mut candidates = Vec::new();
-        let mut task_contacts = HashMap::new();
         // `link.since`: older items entering scope are not linked (`since.rs`).
         let cutoff = self.settings.since.map(|s| s.cutoff(now));
         for ticket in work.candidate_tickets.values() {
@@ -865,26 +864,15 @@ impl Engine {
                 Ok((found, raw)) => {
                     let found = super::since::tasks_recent(found, raw.as_ref(), cutoff);
                     // Its tasks were read: an earlier failure to read them is over.
-                    let item = format!("task:{contact}/");
-                    self.store
-                        .call(move |s| store::retries::clear(s.conn(), &item).map(|_| ()))
-                        .await?;
-                    for c in &found {
-                        if let Candidate::Task { task, .. } = c {
-                            task_contacts.insert(task.id.clone(), contact.clone());
-                        }
-                    }
+                    self.clear_item(ItemKey::Tasks(contact.clone())).await?;
                     candidates.extend(found);
                 }
                 // The contact is gone (deleted, or not visible): no task of it can enter scope.
                 Err(ReadError::Api(e)) if is_gone(&e) => {
-                    let item = format!("task:{contact}/");
-                    self.store
-                        .call(move |s| store::retries::clear(s.conn(), &item).map(|_| ()))
-                        .await?;
+                    self.clear_item(ItemKey::Tasks(contact.clone())).await?;
                 }
                 Err(e) => {
-                    let item = format!("task:{contact}/");
+                    let item = ItemKey::Tasks(contact.clone());
                     self.fail_item(&item, &e.reason_code()).await?;
                     work.failed.push((item, e.to_string()));
                 }
@@ -897,7 +885,7 @@ impl Engine {
             settings: self.settings.plan.clone(),
         };
         let plan = super::plan(&input);
-        Ok((plan, loaded, task_contacts))
+        Ok((plan, loaded))
     }
 
     /// Applies items in order, each failing on its own (to the retry table, its contact into
@@ -909,7 +897,6 @@ impl Engine {
         &self,
         items: &[ItemPlan],
         facts: &mut PassFacts,
-        task_contacts: &HashMap<String, String>,
         ticket_contact: &HashMap<i64, String>,
         report: &mut PassReport,
         failed_contacts: &mut BTreeSet<String>,
@@ -917,14 +904,7 @@ impl Engine {
     ) -> Result<BTreeSet<String>, EngineError> {
         let mut new_contacts = BTreeSet::new();
         for item in items {
-            let key = match &item.item {
-                ItemKey::Contact(c) => format!("contact:{c}"),
-                ItemKey::Ticket(t) => format!("ticket:{t}"),
-                ItemKey::Task(t) => format!(
-                    "task:{}/{t}",
-                    task_contacts.get(t).map(String::as_str).unwrap_or("")
-                ),
-            };
+            let key = item.item.stored();
             let held = {
                 let pauses = self.pauses.lock().unwrap_or_else(|e| e.into_inner());
                 super::pause::held(item, &pauses)
@@ -950,10 +930,7 @@ impl Engine {
                         .increment(applied.trengo);
                     metrics::counter!("trengo_sync_operations_total", "side" => "ghl")
                         .increment(applied.ghl);
-                    let k = key.clone();
-                    self.store
-                        .call(move |s| store::retries::clear(s.conn(), &k).map(|_| ()))
-                        .await?;
+                    self.clear_item(item.item.clone()).await?;
                     for op in &item.ops {
                         match op {
                             Op::LinkTicket { ticket_id, .. } => {
@@ -977,8 +954,8 @@ impl Engine {
                 Err(e) => {
                     tracing::warn!(item = %item.item, error = %e, "item failed; it will be retried");
                     metrics::counter!("trengo_sync_errors_total").increment(1);
-                    report.failed.push((item.item.to_string(), e.to_string()));
-                    self.fail_item(&key, &e.reason_code()).await?;
+                    self.fail_item(&item.item, &e.reason_code()).await?;
+                    report.failed.push((item.item.clone(), e.to_string()));
                     not_recorded(failed_contacts, &item.item, ticket_contact);
                 }
             }
@@ -1016,13 +993,13 @@ impl Engine {
             }
             // A group read in part planned no tags: a failed tag item of it stays due.
             if !g.group.partial {
-                recovered.push(format!("contact:{contact}"));
+                recovered.push(ItemKey::Contact(contact.clone()).stored());
             }
             recovered.extend(
                 g.group
                     .links
                     .iter()
-                    .map(|l| format!("ticket:{}", l.ticket.id)),
+                    .map(|l| ItemKey::Ticket(l.ticket.id).stored()),
             );
             for (link, upto) in &g.notes_upto {
                 link_bases.push((*link, NOTES_UPTO, json!(upto)));
@@ -1061,7 +1038,7 @@ impl Engine {
                     store::retries::clear(&tx, item)?;
                 }
                 for (link, field, value) in &link_bases {
-                    let id = store::links::LinkId(link.0);
+                    let id = *link;
                     let current = store::bases::get(&tx, id, field)?.map(|b| b.value);
                     if current.as_ref() != Some(value) {
                         store::bases::put(&tx, id, field, value, now)?;
@@ -1077,7 +1054,7 @@ impl Engine {
                 for (contact, links, ids) in &notes_read {
                     let mut mapped = std::collections::HashSet::new();
                     for link in links {
-                        for m in store::comments::for_link(&tx, store::links::LinkId(link.0))? {
+                        for m in store::comments::for_link(&tx, *link)? {
                             mapped.insert(m.ghl_note_id);
                         }
                     }
@@ -1095,9 +1072,10 @@ impl Engine {
         Ok(())
     }
 
-    async fn fail_item(&self, key: &str, reason: &str) -> Result<(), EngineError> {
+    /// Records a failure of `key`: it is retried with backoff, and parked after too many.
+    async fn fail_item(&self, key: &ItemKey, reason: &str) -> Result<(), EngineError> {
         let (k, r, now, policy) = (
-            key.to_string(),
+            key.stored(),
             reason.to_string(),
             self.clock.now(),
             self.settings.retry,
@@ -1109,6 +1087,15 @@ impl Engine {
                 tx.commit()?;
                 Ok(())
             })
+            .await?;
+        Ok(())
+    }
+
+    /// Ends an earlier failure of `key`, if any: it was read or written since.
+    async fn clear_item(&self, key: ItemKey) -> Result<(), EngineError> {
+        let item = key.stored();
+        self.store
+            .call(move |s| store::retries::clear(s.conn(), &item).map(|_| ()))
             .await?;
         Ok(())
     }

@@ -256,7 +256,7 @@ impl Executor<'_> {
         let none = Applied::default();
         let mut entry = Entry::new(EntryKind::Applied, self.now()).op(op.to_string());
         if let Some(link) = op.link() {
-            entry = entry.link(store::links::LinkId(link.0));
+            entry = entry.link(link);
         }
         let counted = match op {
             Op::SetTaskCompleted {
@@ -512,18 +512,8 @@ impl Executor<'_> {
         let now = self.now();
         let key = format!("{kind}:{source}:{}", now.timestamp_micros());
         let (k, kind) = (key.clone(), kind.to_string());
-        self.tx(move |c| {
-            store::intents::open(
-                c,
-                &k,
-                &kind,
-                link.map(|l| store::links::LinkId(l.0)),
-                &payload,
-                now,
-            )
-            .map(|_| ())
-        })
-        .await?;
+        self.tx(move |c| store::intents::open(c, &k, &kind, link, &payload, now).map(|_| ()))
+            .await?;
         Ok(key)
     }
 
@@ -633,30 +623,22 @@ fn record_pair(
     if store::comments::by_message(c, message_id)?.is_none()
         && store::comments::by_note(c, note_id)?.is_none()
     {
-        store::comments::insert(
-            c,
-            store::links::LinkId(link.0),
-            message_id,
-            note_id,
-            origin,
-            now,
-        )?;
+        store::comments::insert(c, link, message_id, note_id, origin, now)?;
     }
     Ok(())
 }
 
 /// Applies a store-only operation inside the caller's transaction.
 fn store_op(c: &rusqlite::Connection, op: &Op, now: DateTime<Utc>) -> Result<(), StoreError> {
-    let sid = |l: &LinkId| store::links::LinkId(l.0);
     match op {
         // In the same transaction as the contact's tag base (the planner puts both in the
         // contact's item), so the labels that left with the link never read as removed.
         Op::Unlink { link } => {
-            store::links::set_state(c, sid(link), store::links::LinkState::OutOfScope, now)?;
+            store::links::set_state(c, *link, store::links::LinkState::OutOfScope, now)?;
             store::ledger::record(
                 c,
                 &Entry::new(EntryKind::Unlinked, now)
-                    .link(sid(link))
+                    .link(*link)
                     .detail("left scope; nothing was deleted"),
             )
             .map(|_| ())
@@ -670,17 +652,17 @@ fn store_op(c: &rusqlite::Connection, op: &Op, now: DateTime<Utc>) -> Result<(),
                     "the GHL task or contact answered 404/410, or the task is no longer listed (deleted)"
                 }
             };
-            store::links::mark_gone(c, sid(link), why, now)?;
+            store::links::mark_gone(c, *link, why, now)?;
             store::ledger::record(
                 c,
                 &Entry::new(EntryKind::Unlinked, now)
-                    .link(sid(link))
+                    .link(*link)
                     .detail(format!("gone: {why}; nothing was deleted")),
             )
             .map(|_| ())
         }
         Op::SetLinkBase { link, field, value } => {
-            store::bases::put(c, sid(link), &field.to_string(), value, now)
+            store::bases::put(c, *link, &field.to_string(), value, now)
         }
         Op::SetTagBase { contact_id, tags } => {
             let list: Vec<&str> = tags.iter().map(Tag::as_str).collect();
@@ -710,7 +692,7 @@ fn store_op(c: &rusqlite::Connection, op: &Op, now: DateTime<Utc>) -> Result<(),
             store::conflicts::hold(
                 c,
                 &store::conflicts::Held {
-                    link_id: sid(link),
+                    link_id: *link,
                     field: field.to_string(),
                     base: (!base.is_null()).then(|| base.clone()),
                     trengo_value: trengo.clone(),
@@ -721,7 +703,7 @@ fn store_op(c: &rusqlite::Connection, op: &Op, now: DateTime<Utc>) -> Result<(),
             store::ledger::record(
                 c,
                 &Entry::new(EntryKind::ConflictHeld, now)
-                    .link(sid(link))
+                    .link(*link)
                     .field(field.to_string())
                     .detail(format!(
                         "trengo: {trengo}, ghl: {ghl}; settle with `trengo-sync resolve`"
@@ -737,7 +719,7 @@ fn store_op(c: &rusqlite::Connection, op: &Op, now: DateTime<Utc>) -> Result<(),
         } => store::ledger::record(
             c,
             &Entry::new(EntryKind::ConflictSettled, now)
-                .link(sid(link))
+                .link(*link)
                 .field(field.to_string())
                 .side(winner.to_string())
                 .losing(losing.clone()),

@@ -216,15 +216,7 @@ pub struct ContactView {
     pub notes: Vec<GhlNote>,
 }
 
-/// A link's id in the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct LinkId(pub i64);
-
-impl fmt::Display for LinkId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
+pub use crate::store::links::LinkId;
 
 /// The per-link bases: the value of each field as last synced (`None`: never synced).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

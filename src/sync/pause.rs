@@ -14,7 +14,6 @@
 
 use super::operation::{ItemKey, ItemPlan, Side};
 use crate::store::controls::{PauseDirection, Pauses};
-use crate::store::links::LinkId as StoreLinkId;
 
 fn holds(direction: PauseDirection, side: Side) -> bool {
     match side {
@@ -47,7 +46,7 @@ pub fn held(item: &ItemPlan, pauses: &Pauses) -> Option<String> {
             ));
         }
         if let Some(link) = op.link()
-            && let Some((_, p)) = pauses.links.get(&StoreLinkId(link.0))
+            && let Some((_, p)) = pauses.links.get(&link)
             && holds(p.direction, side)
         {
             return Some(format!(
@@ -142,7 +141,7 @@ mod tests {
         let mut pauses = Pauses::default();
         pauses
             .links
-            .insert(StoreLinkId(1), ("c".into(), pause(PauseDirection::Both)));
+            .insert(LinkId(1), ("c".into(), pause(PauseDirection::Both)));
         assert!(held(&ticket_item(1, close), &pauses).is_some());
         assert!(held(&ticket_item(2, close), &pauses).is_none());
         let tags = |contact: &str| ItemPlan {

@@ -82,7 +82,7 @@ pub struct Work {
     pub reach: HashMap<String, Reach>,
     /// Items whose reading failed (a group or a contact's tasks), with why: failures of the
     /// pass's items as much as a failed write is.
-    pub failed: Vec<(String, String)>,
+    pub failed: Vec<(super::operation::ItemKey, String)>,
 }
 
 impl Work {
@@ -327,7 +327,7 @@ pub async fn load_group(
             },
         };
         let task = tasks.iter().find(|t| t.id == link.task_id);
-        let lid = LinkId(link.id.0);
+        let lid = link.id;
         let view = match (ticket, task) {
             (Some(ticket), Some(task)) => {
                 let notes = if reach.reads_notes() {
@@ -421,7 +421,7 @@ pub async fn load_group(
 /// The view of a link whose ticket or task (`side`) is gone: out of scope, ending as gone.
 fn gone_view(stored: StoredLink, contact_id: &str, side: Side) -> LinkView {
     LinkView {
-        link: LinkId(stored.link.id.0),
+        link: stored.link.id,
         created_at: stored.link.created_at,
         in_scope: false,
         ticket: placeholder_ticket(stored.link.ticket_id),

@@ -10,6 +10,7 @@
 
 use super::{Engine, EngineError};
 use crate::store;
+use crate::sync::operation::ItemKey;
 use crate::sync::read::{Reach, Work};
 use crate::sync::reason::ReasonCode as _;
 
@@ -118,13 +119,10 @@ impl Engine {
                         ticket = id,
                         "a ticket named by a hint or retry is gone; dropped"
                     );
-                    let item = format!("ticket:{id}");
-                    self.store
-                        .call(move |s| store::retries::clear(s.conn(), &item).map(|_| ()))
-                        .await?;
+                    self.clear_item(ItemKey::Ticket(id)).await?;
                 }
                 Err(e) => {
-                    let item = format!("ticket:{id}");
+                    let item = ItemKey::Ticket(id);
                     self.fail_item(&item, &e.reason_code()).await?;
                     work.failed.push((item, e.to_string()));
                 }

@@ -25,7 +25,7 @@ use super::backfill::{BackfillRun, Round, makes_link};
 use super::{Engine, EngineError, PassOptions, PassReport};
 use crate::sync::execute::PassFacts;
 use crate::sync::model::{ContactGroup, PlanInput, Tag};
-use crate::sync::operation::{ItemPlan, Op, Plan};
+use crate::sync::operation::{ItemKey, ItemPlan, Op, Plan};
 use crate::sync::read::{self, Work};
 use crate::sync::reason::ReasonCode as _;
 use crate::sync::views::{self, Directory};
@@ -47,8 +47,6 @@ pub(super) struct RoundOne {
     pub plan: Plan,
     /// The groups it was planned from.
     pub loaded: Vec<read::LoadedGroup>,
-    /// GHL task id → contact, for the task candidates' retry keys.
-    pub task_contacts: HashMap<String, String>,
     /// The pass's start (the planner's `now`).
     pub started: DateTime<Utc>,
 }
@@ -272,13 +270,10 @@ impl Engine {
                 Ok(None) => {
                     // No active link is left on the contact: nothing of it is failing any
                     // more, and a retry row kept would stay "stuck" forever.
-                    let item = format!("contact:{contact}");
-                    self.store
-                        .call(move |s| crate::store::retries::clear(s.conn(), &item).map(|_| ()))
-                        .await?;
+                    self.clear_item(ItemKey::Contact(contact.clone())).await?;
                 }
                 Err(e) => {
-                    self.fail_item(&format!("contact:{contact}"), &e.reason_code())
+                    self.fail_item(&ItemKey::Contact(contact.clone()), &e.reason_code())
                         .await?;
                     out.failed.push((contact.clone(), e.to_string()));
                 }
@@ -301,7 +296,6 @@ impl Engine {
         let RoundOne {
             plan,
             loaded,
-            task_contacts,
             started,
         } = round;
         let mut chunks = chunks(plan.items.clone(), LINKS_PER_CHUNK).into_iter();
@@ -317,7 +311,6 @@ impl Engine {
             .apply_items(
                 &first,
                 facts,
-                &task_contacts,
                 &ticket_contacts(&loaded),
                 report,
                 &mut failed,
@@ -369,7 +362,6 @@ impl Engine {
         let directory = facts.directory.clone();
         let fresh = &work.tickets;
         let ticket_prints = &mut work.ticket_prints;
-        let no_tasks = HashMap::new();
 
         let linking = async {
             let mut part = PassReport::default();
@@ -382,7 +374,6 @@ impl Engine {
                     .apply_items(
                         &chunk,
                         &mut linking_facts,
-                        &no_tasks,
                         &HashMap::new(),
                         &mut part,
                         &mut failed,
@@ -451,10 +442,9 @@ impl Engine {
             while let Some(Planned { batch, plan, reads }) = plan_rx.recv().await {
                 facts.tickets.extend(reads.tickets);
                 part.failed.extend(
-                    reads
-                        .failed
-                        .iter()
-                        .map(|(contact, reason)| (format!("contact:{contact}"), reason.clone())),
+                    reads.failed.iter().map(|(contact, reason)| {
+                        (ItemKey::Contact(contact.clone()), reason.clone())
+                    }),
                 );
                 if let Some(brake) = &plan.brake
                     && !options.allow_mass_change
@@ -469,7 +459,6 @@ impl Engine {
                 self.apply_items(
                     &plan.items,
                     facts,
-                    &no_tasks,
                     &ticket_contacts(&reads.loaded),
                     &mut part,
                     &mut failed,
@@ -629,7 +618,6 @@ impl Engine {
 mod tests {
     use super::*;
     use crate::sync::model::LinkId;
-    use crate::sync::operation::ItemKey;
 
     fn link(ticket: i64, email: Option<&str>) -> ItemPlan {
         ItemPlan {

@@ -17,8 +17,8 @@ use crate::store::{self, StoreError};
 use crate::sync::execute::PassFacts;
 use crate::sync::execute::journal::{self, Update};
 use crate::sync::marker;
-use crate::sync::model::{LinkId, Tag};
-use crate::sync::operation::Side;
+use crate::sync::model::Tag;
+use crate::sync::operation::{ItemKey, Side};
 use crate::sync::policy::Field;
 use crate::sync::read;
 use crate::sync::reason::ReasonCode as _;
@@ -175,13 +175,13 @@ impl Engine {
                     let body = t.body.clone().unwrap_or_default();
                     let title = t.title.clone().unwrap_or_default();
                     match executor
-                        .finish_task_link(LinkId(link.id.0), ticket, &task, &contact, &title, &body)
+                        .finish_task_link(link.id, ticket, &task, &contact, &title, &body)
                         .await
                     {
                         Ok(_) => {}
                         Err(e) if e.is_crash() => return Err(EngineError::Crashed),
                         Err(e) => {
-                            self.fail_item(&format!("contact:{contact}"), &e.reason_code())
+                            self.fail_item(&ItemKey::Contact(contact.clone()), &e.reason_code())
                                 .await?
                         }
                     }

@@ -256,7 +256,7 @@ impl Executor<'_> {
             })
             .await?;
         let finished = self
-            .finish_task_link(LinkId(link.0), ticket_id, task_id, contact_id, title, body)
+            .finish_task_link(link, ticket_id, task_id, contact_id, title, body)
             .await?;
         applied.trengo += finished.trengo;
         applied.ghl += finished.ghl;

@@ -139,7 +139,10 @@ fn candidates(
                     continue;
                 }
                 items.push(
-                    ItemKey::Task(task.id.clone()),
+                    ItemKey::Task {
+                        contact: contact.id.clone(),
+                        task: task.id.clone(),
+                    },
                     Op::AdoptTask {
                         task_id: task.id.clone(),
                         contact_id: contact.id.clone(),
@@ -148,7 +151,10 @@ fn candidates(
                 );
             }
             None if settings.ghl_to_trengo_links => items.push(
-                ItemKey::Task(task.id.clone()),
+                ItemKey::Task {
+                    contact: contact.id.clone(),
+                    task: task.id.clone(),
+                },
                 Op::LinkTask {
                     task_id: task.id.clone(),
                     contact_id: contact.id.clone(),
