@@ -685,3 +685,67 @@ async fn a_task_completed_while_the_notes_walk_goes_on_is_found_by_the_next_task
          {left} contacts were left to read"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_completed_while_the_trengo_walk_goes_on_is_found_by_a_ghl_walk_of_its_own() {
+    // At 10,000 links the Trengo listings take most of ten minutes to walk; a GHL completion
+    // must not wait for them too. Here the sweep's share of Trengo is one call a minute (a
+    // Trengo walk takes minutes) while GHL's allows many a second: the GHL walk must come round
+    // again within the cycle the Trengo walk keeps going.
+    let mut options = trengo_sync::sim::world::WorldOptions::unpaced(251, 60, 15);
+    options.trengo.rate_limit_per_minute = 6_000;
+    options.ghl.burst_limit = 100_000;
+    let world = support::start_world(options).await;
+    let dir = tempfile::tempdir().unwrap();
+    let first = settled(&world, &dir, &[], "").await;
+    // One whole cycle, as `once` runs it: how many calls a Trengo walk and a task walk take.
+    let listed_before = trengo_listings(&world);
+    world.ghl().counters().reset();
+    cycle(&first).await;
+    let trengo_walk = trengo_listings(&world) - listed_before;
+    let task_walk = task_searches(&world);
+    assert!(
+        trengo_walk >= 3 && task_walk >= 2,
+        "the world is too small: a Trengo walk of {trengo_walk} listing calls, a task walk of {task_walk}"
+    );
+    drop(first);
+
+    let engine = engine_with(
+        &world,
+        &dir,
+        &[(
+            "sweep_cycle = \"15s\"",
+            "sweep_cycle = \"1s\"\nsweep_share = 0.0002\nghl_sweep_per_day = 86400",
+        )],
+        "",
+    )
+    .await;
+    let listed_before = trengo_listings(&world);
+    world.ghl().counters().reset();
+    // The daemon's first GHL walk goes past every open task.
+    let walked = sweep_until(&engine, 60, async || task_searches(&world) >= task_walk).await;
+    assert!(walked, "the first task walk did not end");
+    let link = &links(&dir)[0];
+    world.ghl().complete_task(&link.task_id).unwrap();
+    let closed = sweep_until(&engine, 80, async || {
+        ticket(&engine, link.ticket_id).await.status.is_done()
+    })
+    .await;
+    assert!(closed, "the completion was not carried");
+    let listed = trengo_listings(&world) - listed_before;
+    assert!(
+        listed < trengo_walk,
+        "the completion waited for the Trengo walk: {listed} listing calls of a {trengo_walk}-call walk"
+    );
+}
+
+fn trengo_listings(world: &SimWorld) -> u64 {
+    world.trengo().counters().count("GET /api/v2/tickets")
+}
+
+fn task_searches(world: &SimWorld) -> u64 {
+    world
+        .ghl()
+        .counter_snapshot()
+        .count("POST /locations/{locationId}/tasks/search")
+}

@@ -42,6 +42,11 @@ pub struct Sizes {
     pub staleness_samples: usize,
     /// Rate-limit and schedule factor `K` of the staleness runs.
     pub staleness_k: u32,
+    /// Largest page the GHL fake's task search serves in the staleness runs (its switch
+    /// `task_search_limit_cap`): 25, GHL's documented default and the fake's, unless
+    /// `--ghl-task-page N` says otherwise (the client asks for 100; whether GHL serves that
+    /// many is not documented).
+    pub staleness_task_page: u32,
     /// How long (real time) an edit is watched before it is reported as "> cap".
     pub staleness_cap: Duration,
 }
@@ -57,6 +62,7 @@ const FULL: Sizes = Sizes {
     staleness_links: &[1_000, 10_000],
     staleness_samples: 6,
     staleness_k: 30,
+    staleness_task_page: 25,
     staleness_cap: Duration::from_secs(12 * 60),
 };
 
@@ -71,6 +77,7 @@ const QUICK: Sizes = Sizes {
     staleness_links: &[100],
     staleness_samples: 2,
     staleness_k: 30,
+    staleness_task_page: 25,
     staleness_cap: Duration::from_secs(60),
 };
 
@@ -97,11 +104,19 @@ fn main() -> anyhow::Result<()> {
         .and_then(|i| args.get(i + 1))
         .map(|n| n.parse())
         .transpose()?;
+    // `--ghl-task-page N`: the GHL fake serves task searches N to a page (default 25).
+    let task_page: Option<u32> = args
+        .iter()
+        .position(|a| a == "--ghl-task-page")
+        .and_then(|i| args.get(i + 1))
+        .map(|n| n.parse())
+        .transpose()?;
     let sizes = Sizes {
         staleness_links: match links {
             Some(n) => Box::leak(vec![n].into_boxed_slice()),
             None => sizes.staleness_links,
         },
+        staleness_task_page: task_page.unwrap_or(sizes.staleness_task_page),
         ..sizes
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

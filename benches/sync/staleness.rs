@@ -193,8 +193,11 @@ async fn open_world(
     n: usize,
     k: u32,
     unlabelled: usize,
+    task_page: u32,
 ) -> anyhow::Result<(SimWorld, Vec<(i64, String)>)> {
-    let world = world::start(world::options(12, n, (n / 4).max(4), k)).await?;
+    let mut options = world::options(12, n, (n / 4).max(4), k);
+    options.ghl.switches.task_search_limit_cap = task_page;
+    let world = world::start(options).await?;
     world::label_every_ticket(&world)?;
     for id in world.trengo().ticket_ids() {
         if world.trengo().ticket_json(id)?["status"] == "CLOSED" {
@@ -277,9 +280,25 @@ fn at_start(cursor: Option<&str>) -> bool {
     }
 }
 
-/// Waits until the sweep's cursor leaves the start of a cycle and comes back to it; false
-/// when `limit` passes first.
-async fn whole_cycle(path: &Path, limit: Duration) -> anyhow::Result<bool> {
+/// How the wait for a whole sweep cycle ended.
+enum Cycled {
+    /// The sweep's cursor left the start of a cycle and came back to it.
+    Seen,
+    /// It never left the start in `within_pass`: each cycle ends within one sweep pass (the
+    /// cursor is written at the end of a pass, at a cycle's start again), as at 1,000 links
+    /// once every limit is scaled.
+    WithinPasses,
+    /// Neither before the limit.
+    No,
+}
+
+/// Waits until the sweep's cursor leaves the start of a cycle and comes back to it, or stays
+/// at the start for `within_pass` (several least times between two cycles).
+async fn whole_cycle(
+    path: &Path,
+    limit: Duration,
+    within_pass: Duration,
+) -> anyhow::Result<Cycled> {
     let started = Instant::now();
     let mut left = false;
     while started.elapsed() < limit {
@@ -289,12 +308,15 @@ async fn whole_cycle(path: &Path, limit: Duration) -> anyhow::Result<bool> {
         };
         let start = at_start(cursor.as_deref());
         if left && start {
-            return Ok(true);
+            return Ok(Cycled::Seen);
         }
         left |= !start;
+        if !left && started.elapsed() >= within_pass {
+            return Ok(Cycled::WithinPasses);
+        }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    Ok(false)
+    Ok(Cycled::No)
 }
 
 /// Whether a probe's edit shows on the other side.
@@ -403,9 +425,12 @@ fn discover(world: &SimWorld, ticket: i64, contact: &str) -> anyhow::Result<Prob
 /// One size: the idle cost, then the samples.
 async fn one_size(n: usize, s: Sizes) -> anyhow::Result<Vec<Row>> {
     let k = s.staleness_k;
-    eprintln!("staleness: {n} links, rate limits and schedules ×{k}");
+    let page = s.staleness_task_page;
+    eprintln!(
+        "staleness: {n} links, rate limits and schedules ×{k}, GHL task search {page} to a page"
+    );
     let per = s.staleness_samples;
-    let (world, fresh) = open_world(n, k, per).await?;
+    let (world, fresh) = open_world(n, k, per, page).await?;
     let tickets = world.trengo().ticket_ids().len() - fresh.len();
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("state.sqlite");
@@ -423,6 +448,8 @@ async fn one_size(n: usize, s: Sizes) -> anyhow::Result<Vec<Row>> {
     scale_sweep_limits(&mut config, k);
     // The sweep's GHL allowance per hour at the documented limits, for the idle row.
     let ghl_allowance = LimitsConfig::default().ghl_sweep_per_day / 24;
+    // Several least times between two cycles (see `whole_cycle`).
+    let within_pass = 6 * config.limits.sweep_cycle.get();
     let daemon = Daemon::new(config, listener).spawn();
     let setup = Instant::now();
     // The backfill of `n` tickets costs about 2.3 Trengo calls each at 90 % of the limit.
@@ -446,13 +473,13 @@ async fn one_size(n: usize, s: Sizes) -> anyhow::Result<Vec<Row>> {
     // start and come back to it (a whole cycle), at most `steady_limit`.
     let steady_limit = Duration::from_secs(20 * 60);
     let cycle_from = Instant::now();
-    let cycled = whole_cycle(&path, steady_limit).await?;
+    let cycled = whole_cycle(&path, steady_limit, within_pass).await?;
     eprintln!(
         "staleness: {} (after {} at the documented limits)",
-        if cycled {
-            "a whole sweep cycle ended after the settle"
-        } else {
-            "no whole sweep cycle ended within the wait; measuring anyway"
+        match cycled {
+            Cycled::Seen => "a whole sweep cycle ended after the settle",
+            Cycled::WithinPasses => "sweep cycles end within one sweep pass each",
+            Cycled::No => "no whole sweep cycle ended within the wait; measuring anyway",
         },
         human(cycle_from.elapsed().as_secs_f64() * f64::from(k))
     );
@@ -563,7 +590,10 @@ async fn one_size(n: usize, s: Sizes) -> anyhow::Result<Vec<Row>> {
         };
         let max = times.iter().copied().fold(0.0, f64::max);
         rows.push(Row::new(
-            format!("staleness at {} open links: {what}", links.len()),
+            format!(
+                "staleness at {} open links, GHL task pages of {page}: {what}",
+                links.len()
+            ),
             format!("≤ {} (at 10,000 links)", human(*target as f64)),
             format!(
                 "p50 {}, p95 {}, max {} ({} edits; measured × {k})",

@@ -485,8 +485,9 @@ pub struct LimitsConfig {
     /// tasks; the GHL notes walk goes on across cycles) starts at most this often. Default `5m`.
     pub sweep_cycle: Span,
     /// GHL requests the sweep may make per day, spent as an even rate with at most one
-    /// `sweep_cycle`'s worth saved up; GHL also limits a location per day (`ghl_per_day`).
-    /// Default `100000`.
+    /// `sweep_cycle`'s worth saved up; at most `ghl_per_day`, which the polls and writes share.
+    /// Default `150000`: at 10,000 open links, with GHL's documented 25 tasks a page, a task
+    /// walk of about 8 minutes and a notes walk of about 50.
     pub ghl_sweep_per_day: u32,
     /// Timeout of one HTTP request. Default `30s`.
     pub request_timeout: Span,
@@ -518,7 +519,7 @@ impl Default for LimitsConfig {
             ghl_per_day: 200_000,
             sweep_share: 0.5,
             sweep_cycle: Span::secs(300),
-            ghl_sweep_per_day: 100_000,
+            ghl_sweep_per_day: 150_000,
             request_timeout: Span::secs(30),
             max_attempts: 5,
             retry_base: Span::secs(30),

@@ -35,12 +35,15 @@
 //! spent as a rate (`limits.ghl_sweep_per_day` spread evenly over the day, [`Allowance`]: GHL
 //! also limits a location per day), so polls and webhooks go first; a walk stops where its
 //! share ends and the next sweep pass resumes it. A new cycle (the Trengo listings, the tagged
-//! contacts, the open tasks) starts at most once per `limits.sweep_cycle`. The notes walk is
+//! contacts, the open tasks) starts at most once per `limits.sweep_cycle`, and within a cycle
+//! the GHL walk (tagged contacts, open tasks) starts again once it is done and a
+//! `sweep_cycle` has passed, while the Trengo walk goes on: the two sides spend different
+//! budgets, and a GHL task completion should not wait for the Trengo listings. The notes walk is
 //! the long one (one call a contact: about 2,500 at 10,000 links, most of an hour of the
-//! allowance), so it is not part of a cycle: it goes on across cycles with what the cycle's
-//! walks leave of the allowance, and starts again over the links of the cycle under way once it
-//! has read every contact. A task completion waits for the next task walk, not for the notes
-//! (docs/benchmarks.md, "Staleness"). `once` and `plan` walk everything, notes included, in
+//! allowance), so it is not part of a cycle: it goes on across cycles, taking every other GHL
+//! call while a GHL walk has work and all of them otherwise, and starts again over the newest
+//! links once it has read every contact. A task completion waits for the next task walk, not
+//! for the notes (docs/benchmarks.md, "Staleness"). `once` and `plan` walk everything, notes included, in
 //! one pass ([`Pace::Whole`]), waiting for the budget as any request does.
 //!
 //! The walk's position lives in memory, and in the store as the `sweep.position` cursor (so a
@@ -111,8 +114,11 @@ pub const TRENGO_WALK_EVERY: u32 = 12;
 
 /// While the notes walk has contacts left, the cycle's GHL walks (tagged contacts, open tasks)
 /// make this many calls to one of the notes walk, whose turn waits across passes when the
-/// allowance is short: the task walk comes round often, and the notes still move.
-const CYCLE_CALLS_PER_NOTES_CALL: u32 = 2;
+/// allowance is short: the task walk comes round often, and the notes still move. One to one:
+/// at 10,000 open links under the default allowance (and GHL's documented 25 tasks a page)
+/// that is a task walk of about 8 minutes and a notes walk of about 50 (docs/benchmarks.md);
+/// two to one left the notes walk at about 100 minutes.
+const CYCLE_CALLS_PER_NOTES_CALL: u32 = 1;
 
 /// The checkpointed part of a cycle (the `sweep.position` cursor).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,6 +142,33 @@ struct Cycle {
     /// A notes walk over this cycle's links, taken when the one under way has read every
     /// contact (or there is none).
     notes: Option<NotesWalk>,
+    /// The GHL walk's own links, when it started again within the cycle (see
+    /// [`Cycle::ghl_walk_due`]); the cycle's `index` otherwise.
+    ghl_index: Option<Index>,
+    /// Whether the GHL walk under way started from its first page in this process.
+    ghl_from_start: bool,
+    /// When the GHL walk under way started.
+    ghl_started: Instant,
+}
+
+impl Cycle {
+    /// Whether the GHL walk should start again while the Trengo walk goes on: it is done, and
+    /// a `sweep_cycle` has passed since it started. At 10,000 links the Trengo listings take
+    /// most of ten minutes to walk; a GHL task completion, which only the task walk sees
+    /// without webhooks, should not wait for them as well.
+    fn ghl_walk_due(&self, every: Duration) -> bool {
+        self.ghl.done() && self.ghl_started.elapsed() >= every
+    }
+
+    /// Starts the GHL walk again over `fresh`'s links (the store's as they are now), and
+    /// takes its notes walk as the next one.
+    fn restart_ghl(&mut self, fresh: Cycle) {
+        self.ghl = GhlWalk::default();
+        self.ghl_index = Some(fresh.index);
+        self.ghl_from_start = true;
+        self.ghl_started = Instant::now();
+        self.notes = fresh.notes;
+    }
 }
 
 /// The GHL notes walk: one read per swept contact, most recently active first.
@@ -426,6 +459,11 @@ impl Engine {
                 state.cycle = Some(next);
                 state.last_start = Some(Instant::now());
             }
+            if let Some(c) = state.cycle.as_mut()
+                && c.ghl_walk_due(cycle)
+            {
+                c.restart_ghl(self.new_cycle(Position::default(), true).await?);
+            }
             // A notes walk that has read every contact starts again over the cycle's links.
             if state.notes.as_ref().is_none_or(NotesWalk::done)
                 && let Some(fresh) = state.cycle.as_mut().and_then(|c| c.notes.take())
@@ -469,8 +507,11 @@ impl Engine {
                 trengo: tw,
                 ghl: gw,
                 index,
+                ghl_index,
+                ghl_from_start,
                 ..
             }) => {
+                let ghl_index = ghl_index.as_ref().unwrap_or(index);
                 // The two sides spend different budgets: walk them side by side.
                 let (t, g) = futures::join!(
                     self.walk_trengo(tw, index, *from_start, &listings, &mut tp),
@@ -486,8 +527,15 @@ impl Engine {
                                     gp.calls + u64::from(CYCLE_CALLS_PER_NOTES_CALL - *turn),
                                 );
                                 hints.extend(
-                                    self.walk_ghl(gw, index, *from_start, tagged, facts, &mut gp)
-                                        .await?,
+                                    self.walk_ghl(
+                                        gw,
+                                        ghl_index,
+                                        *ghl_from_start,
+                                        tagged,
+                                        facts,
+                                        &mut gp,
+                                    )
+                                    .await?,
                                 );
                                 *turn = turn.saturating_add(
                                     u32::try_from(gp.calls - before).unwrap_or(u32::MAX),
@@ -641,6 +689,9 @@ impl Engine {
             },
             index,
             notes: Some(notes),
+            ghl_index: None,
+            ghl_from_start: from_start,
+            ghl_started: Instant::now(),
         })
     }
 
