@@ -80,15 +80,16 @@ async fn sigkill_of_a_running_daemon_mid_pass_then_restart_converges_without_dup
     assert!(links > 0);
 }
 
-/// Settles a world, picks an open link, makes `edit` on one side, and runs a pass that dies
-/// right after its first remote write (before the write's base is recorded).
+/// Settles a world, picks an open link `keep` accepts, makes `edit` on one side, and runs a
+/// pass that dies right after its first remote write (before the write's base is recorded).
 async fn crash_after_the_write_of(
     world: &SimWorld,
     dir: &tempfile::TempDir,
+    keep: impl Fn(&Link) -> bool,
     edit: impl FnOnce(&Link),
 ) -> Link {
     let engine = rules::settled(world, dir, &[], "").await;
-    let link = rules::open_link(&engine, dir).await;
+    let link = rules::open_link_where(&engine, dir, keep).await;
     drop(engine);
     edit(&link);
     let crashing = engine_crashing_after(world, dir, Some(1)).await;
@@ -123,9 +124,12 @@ async fn restart(world: &SimWorld, dir: &tempfile::TempDir) -> Engine {
 async fn a_reopen_made_while_down_after_the_task_was_completed_is_not_undone() {
     let world = support::world(12, 8, 4).await;
     let dir = tempfile::tempdir().unwrap();
-    let link = crash_after_the_write_of(&world, &dir, |l| {
-        world.trengo().close_ticket(l.ticket_id).unwrap()
-    })
+    let link = crash_after_the_write_of(
+        &world,
+        &dir,
+        |_| true,
+        |l| world.trengo().close_ticket(l.ticket_id).unwrap(),
+    )
     .await;
     // The crash came after the task was completed: the ticket's close crossed.
     let engine = support::engine(&world, &dir).await;
@@ -150,9 +154,12 @@ async fn a_label_removed_while_down_after_its_tag_was_added_stays_removed() {
     let world = support::world(13, 8, 4).await;
     let dir = tempfile::tempdir().unwrap();
     let label = rules::label(&world, "trengo:callback");
-    let link = crash_after_the_write_of(&world, &dir, |l| {
-        world.trengo().add_label(l.ticket_id, label).unwrap()
-    })
+    let link = crash_after_the_write_of(
+        &world,
+        &dir,
+        |_| true,
+        |l| world.trengo().add_label(l.ticket_id, label).unwrap(),
+    )
     .await;
     let tags = |world: &SimWorld| -> Vec<String> {
         serde_json::from_value(
@@ -179,7 +186,15 @@ async fn a_label_removed_while_down_after_its_tag_was_added_stays_removed() {
 async fn a_tag_removed_while_down_after_its_label_was_attached_stays_removed() {
     let world = support::world(14, 8, 4).await;
     let dir = tempfile::tempdir().unwrap();
-    let link = crash_after_the_write_of(&world, &dir, |l| {
+    // A contact without the tag yet, so adding it is a change to sync.
+    let untagged = |l: &Link| {
+        !world.ghl().contact_json(&l.ghl_contact_id).unwrap()["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "trengo:callback")
+    };
+    let link = crash_after_the_write_of(&world, &dir, untagged, |l| {
         world
             .ghl()
             .add_contact_tag(&l.ghl_contact_id, "trengo:callback")

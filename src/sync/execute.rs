@@ -39,6 +39,49 @@ use crate::trengo::{self, TrengoClient};
 pub mod journal;
 mod link;
 
+/// What an intent is for: the kinds the executor opens before a write, and the one thing
+/// crash settlement reads to know where to look (`settle.rs`). Stored as text; stores written
+/// by earlier versions hold these names, so they must not change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntentKind {
+    /// A GHL note copied from a Trengo message.
+    GhlNote,
+    /// A Trengo internal note copied from a GHL note.
+    TrengoNote,
+    /// A GHL task made for a Trengo ticket.
+    Task,
+    /// A Trengo ticket made for a GHL task.
+    Ticket,
+    /// A journalled update of a synced field ([`journal`]).
+    Update,
+}
+
+impl IntentKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IntentKind::GhlNote => "ghl-note",
+            IntentKind::TrengoNote => "trengo-note",
+            IntentKind::Task => "task",
+            IntentKind::Ticket => "ticket",
+            IntentKind::Update => "update",
+        }
+    }
+
+    /// Reads a stored name back; `None` for one this version does not know.
+    pub fn from_stored(name: &str) -> Option<Self> {
+        [
+            IntentKind::GhlNote,
+            IntentKind::TrengoNote,
+            IntentKind::Task,
+            IntentKind::Ticket,
+            IntentKind::Update,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == name)
+    }
+}
+
 use journal::Update;
 
 /// An update journalled by the item being applied.
@@ -208,7 +251,8 @@ impl Executor<'_> {
         })?;
         let (k, link) = (key.clone(), update.link.map(store::links::LinkId));
         self.tx(move |c| {
-            store::intents::open(c, &k, journal::KIND, link, &payload, now).map(|_| ())
+            store::intents::open(c, &k, IntentKind::Update.as_str(), link, &payload, now)
+                .map(|_| ())
         })
         .await?;
         Ok(Journalled {
@@ -504,16 +548,18 @@ impl Executor<'_> {
 
     async fn open_intent(
         &self,
-        kind: &str,
+        kind: IntentKind,
         source: &str,
         link: Option<LinkId>,
         payload: Value,
     ) -> Result<String, ItemError> {
         let now = self.now();
-        let key = format!("{kind}:{source}:{}", now.timestamp_micros());
-        let (k, kind) = (key.clone(), kind.to_string());
-        self.tx(move |c| store::intents::open(c, &k, &kind, link, &payload, now).map(|_| ()))
-            .await?;
+        let key = format!("{}:{source}:{}", kind.as_str(), now.timestamp_micros());
+        let k = key.clone();
+        self.tx(move |c| {
+            store::intents::open(c, &k, kind.as_str(), link, &payload, now).map(|_| ())
+        })
+        .await?;
         Ok(key)
     }
 
@@ -526,7 +572,7 @@ impl Executor<'_> {
     ) -> Result<(), ItemError> {
         let key = self
             .open_intent(
-                "ghl-note",
+                IntentKind::GhlNote,
                 &message_id.to_string(),
                 Some(link),
                 json!({"contact_id": contact_id, "message_id": message_id}),
@@ -561,7 +607,7 @@ impl Executor<'_> {
     ) -> Result<(), ItemError> {
         let key = self
             .open_intent(
-                "trengo-note",
+                IntentKind::TrengoNote,
                 note_id,
                 Some(link),
                 json!({"ticket_id": ticket_id, "note_id": note_id}),

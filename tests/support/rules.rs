@@ -207,7 +207,16 @@ pub fn copies(bodies: &[String], text: &str) -> usize {
 
 /// An active link whose ticket is open and whose task is not completed.
 pub async fn open_link(engine: &Engine, dir: &tempfile::TempDir) -> Link {
-    for link in links(dir) {
+    open_link_where(engine, dir, |_| true).await
+}
+
+/// The first link, by id, whose ticket and task are both open and that `keep` accepts.
+pub async fn open_link_where(
+    engine: &Engine,
+    dir: &tempfile::TempDir,
+    keep: impl Fn(&Link) -> bool,
+) -> Link {
+    for link in links(dir).into_iter().filter(|l| keep(l)) {
         let open = !ticket(engine, link.ticket_id).await.status.is_done();
         if open && !task(engine, &link).await.completed {
             return link;

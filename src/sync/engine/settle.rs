@@ -14,8 +14,8 @@ use std::collections::BTreeSet;
 
 use super::{Engine, EngineError};
 use crate::store::{self, StoreError};
-use crate::sync::execute::PassFacts;
-use crate::sync::execute::journal::{self, Update};
+use crate::sync::execute::journal::Update;
+use crate::sync::execute::{IntentKind, PassFacts};
 use crate::sync::marker;
 use crate::sync::model::Tag;
 use crate::sync::operation::{ItemKey, Side};
@@ -34,8 +34,8 @@ impl Engine {
         let p = &intent.payload;
         let text = |k: &str| p.get(k).and_then(|v| v.as_str()).map(str::to_string);
         let number = |k: &str| p.get(k).and_then(|v| v.as_i64());
-        let found = match intent.kind.as_str() {
-            "ghl-note" => {
+        let found = match IntentKind::from_stored(&intent.kind) {
+            Some(IntentKind::GhlNote) => {
                 let (Some(contact), Some(message)) = (text("contact_id"), number("message_id"))
                 else {
                     return Ok(None);
@@ -46,7 +46,7 @@ impl Engine {
                         .then(|| json!({"note_id": n.id, "message_id": message}))
                 })
             }
-            "trengo-note" => {
+            Some(IntentKind::TrengoNote) => {
                 let (Some(ticket), Some(note)) = (number("ticket_id"), text("note_id")) else {
                     return Ok(None);
                 };
@@ -56,7 +56,7 @@ impl Engine {
                         .then(|| json!({"message_id": m.message_id, "note_id": note}))
                 })
             }
-            "task" => {
+            Some(IntentKind::Task) => {
                 let (Some(contact), Some(ticket)) = (text("contact_id"), number("ticket_id"))
                 else {
                     return Ok(None);
@@ -70,7 +70,7 @@ impl Engine {
                     .then(|| json!({"task_id": t.id, "ticket_id": ticket, "contact_id": contact}))
                 })
             }
-            "ticket" => {
+            Some(IntentKind::Ticket) => {
                 let (Some(task), Some(person)) = (text("task_id"), number("trengo_contact_id"))
                 else {
                     return Ok(None);
@@ -91,7 +91,9 @@ impl Engine {
                 }
                 hit
             }
-            _ => None,
+            // Updates are settled by `settle_update`; an unknown kind (another version's) is
+            // not looked for, and is abandoned.
+            Some(IntentKind::Update) | None => None,
         };
         Ok(found)
     }
@@ -113,7 +115,8 @@ impl Engine {
             .await?;
         let mut settled = 0;
         for intent in open {
-            if intent.kind == journal::KIND {
+            let kind = IntentKind::from_stored(&intent.kind);
+            if kind == Some(IntentKind::Update) {
                 self.settle_update(&intent, &facts.directory).await?;
                 settled += 1;
                 continue;
@@ -121,19 +124,16 @@ impl Engine {
             let p = &intent.payload;
             let text = |k: &str| p.get(k).and_then(|v| v.as_str()).map(str::to_string);
             let found = self.find_created(&intent).await?;
-            let (key, kind, link, now) = (
-                intent.key.clone(),
-                intent.kind.clone(),
-                intent.link_id,
-                self.clock.now(),
-            );
+            let (key, link, now) = (intent.key.clone(), intent.link_id, self.clock.now());
             let payload = intent.payload.clone();
             self.store
                 .call(move |s| {
                     let tx = s.transaction()?;
                     match &found {
                         Some(result) => {
-                            record_found(&tx, &kind, link, &payload, result, now)?;
+                            if let Some(kind) = kind {
+                                record_found(&tx, kind, link, &payload, result, now)?;
+                            }
                             store::intents::finish(&tx, &key, result, now)?;
                         }
                         None => {
@@ -151,7 +151,7 @@ impl Engine {
                 .await?;
             settled += 1;
             // A ticket made for a task also needs its first note and the URL in the task.
-            if let (Some(result), "ticket") = (
+            if let (Some(result), Some(IntentKind::Ticket)) = (
                 self.store
                     .call({
                         let key = intent.key.clone();
@@ -159,7 +159,7 @@ impl Engine {
                     })
                     .await?
                     .and_then(|i| i.result),
-                intent.kind.as_str(),
+                kind,
             ) && let (Some(ticket), Some(task), Some(contact)) = (
                 result.get("ticket_id").and_then(|v| v.as_i64()),
                 text("task_id"),
@@ -319,7 +319,7 @@ impl Engine {
 /// Records what a settled intent had made, as the interrupted create would have.
 fn record_found(
     c: &rusqlite::Connection,
-    kind: &str,
+    kind: IntentKind,
     link: Option<store::links::LinkId>,
     payload: &serde_json::Value,
     result: &serde_json::Value,
@@ -330,13 +330,13 @@ fn record_found(
         |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
     let number = |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_i64());
     match kind {
-        "ghl-note" | "trengo-note" => {
+        IntentKind::GhlNote | IntentKind::TrengoNote => {
             if let (Some(link), Some(message), Some(note)) =
                 (link, number(result, "message_id"), text(result, "note_id"))
                 && store::comments::by_message(c, message)?.is_none()
                 && store::comments::by_note(c, &note)?.is_none()
             {
-                let origin = if kind == "ghl-note" {
+                let origin = if kind == IntentKind::GhlNote {
                     CommentOrigin::Trengo
                 } else {
                     CommentOrigin::Ghl
@@ -344,7 +344,7 @@ fn record_found(
                 store::comments::insert(c, link, message, &note, origin, now)?;
             }
         }
-        "task" => {
+        IntentKind::Task => {
             if let (Some(task), Some(ticket), Some(contact)) = (
                 text(result, "task_id"),
                 number(result, "ticket_id"),
@@ -365,7 +365,7 @@ fn record_found(
                 )?;
             }
         }
-        "ticket" => {
+        IntentKind::Ticket => {
             if let (Some(ticket), Some(task), Some(contact)) = (
                 number(result, "ticket_id"),
                 text(result, "task_id"),
@@ -387,7 +387,8 @@ fn record_found(
                 store::bases::put(c, link.id, "status", &json!(false), now)?;
             }
         }
-        _ => {}
+        // Settled by `settle_update`, never recorded here.
+        IntentKind::Update => {}
     }
     Ok(())
 }

@@ -7,7 +7,7 @@
 //! the agent reopens the ticket. On restart the three-way merge reads the task's completion as
 //! a GHL change and the ticket as unchanged, so GHL wins and the reopen is undone.
 //!
-//! So each update write is journalled as an intent of kind [`KIND`] holding the value it
+//! So each update write is journalled as an intent of kind [`IntentKind::Update`](super::IntentKind::Update) holding the value it
 //! writes and the side it writes to. When the item ends, its intents end in the same
 //! transaction as its bases. An intent a crash left open is settled before the next plan by
 //! reading the written side: if it holds the value the write carried, the write landed and
@@ -28,9 +28,6 @@ use crate::sync::model::Tag;
 use crate::sync::operation::{ItemKey, ItemPlan, Op, Side};
 use crate::sync::policy::Field;
 use crate::sync::read::{TAGS, tag_set};
-
-/// The intent kind of a journalled update.
-pub const KIND: &str = "update";
 
 /// One update write, as journalled before it is made.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -171,7 +168,12 @@ impl Update {
             (None, Some(contact)) => format!("contact-{contact}"),
             (None, None) => "none".to_string(),
         };
-        format!("{KIND}:{}:{subject}:{}", self.field, uuid::Uuid::new_v4())
+        format!(
+            "{}:{}:{subject}:{}",
+            super::IntentKind::Update.as_str(),
+            self.field,
+            uuid::Uuid::new_v4()
+        )
     }
 
     /// Whether knowing that this write landed is enough to move the base. A label detached

@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use super::{Applied, Executor, ItemError};
+use super::{Applied, Executor, IntentKind, ItemError};
 use crate::store::{
     self,
     links::{NewLink, Origin},
@@ -102,7 +102,7 @@ impl Executor<'_> {
             .is_some_and(|s| self.settings.plan.status_table.is_done(s));
         let key = self
             .open_intent(
-                "task",
+                IntentKind::Task,
                 &ticket_id.to_string(),
                 None,
                 json!({"ticket_id": ticket_id, "contact_id": contact.id}),
@@ -210,7 +210,7 @@ impl Executor<'_> {
         let mut applied = Applied::default();
         let key = self
             .open_intent(
-                "ticket",
+                IntentKind::Ticket,
                 task_id,
                 None,
                 json!({"task_id": task_id, "contact_id": contact_id, "trengo_contact_id": person.id}),
