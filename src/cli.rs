@@ -819,8 +819,9 @@ async fn once(
         );
         return Ok(ExitCode::from(EXIT_BRAKE));
     }
+    // The item's stored name is the one `status` lists and `retry` takes.
     for (item, reason) in &report.failed {
-        eprintln!("failed: {item}: {reason}");
+        eprintln!("failed: {item} ({}): {reason}", item.stored());
     }
     Ok(if report.failed.is_empty() {
         ExitCode::SUCCESS
@@ -872,7 +873,7 @@ async fn plan(config: &Config, polls_only: bool) -> Result<ExitCode, Failure> {
     }
     print_paused(&report, "would hold (paused)");
     for (item, reason) in &report.failed {
-        eprintln!("could not read: {item}: {reason}");
+        eprintln!("could not read: {item} ({}): {reason}", item.stored());
     }
     if let Some(brake) = report.plans.iter().find_map(|p| p.brake.as_ref()) {
         eprintln!(

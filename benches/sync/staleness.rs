@@ -164,7 +164,8 @@ fn scaled_schedule(
 
 /// The sweep's own limits at their defaults, scaled to `K` as the rates are: the least time
 /// between two cycles divided by `k`, the GHL allowance (a count per day, spent as a rate with
-/// one cycle's worth saved up at most) multiplied by it, so what it saves up stays the same. `limits.sweep_share` is a fraction of each window: unscaled.
+/// one cycle's worth saved up at most) multiplied by it, so what it saves up stays the same.
+/// `limits.sweep_share` is a fraction of each window: unscaled.
 fn scale_sweep_limits(config: &mut Config, k: u32) {
     let d = LimitsConfig::default();
     config.limits.sweep_share = d.sweep_share;

@@ -43,8 +43,8 @@
 //! allowance), so it is not part of a cycle: it goes on across cycles, taking every other GHL
 //! call while a GHL walk has work and all of them otherwise, and starts again over the newest
 //! links once it has read every contact. A task completion waits for the next task walk, not
-//! for the notes (docs/benchmarks.md, "Staleness"). `once` and `plan` walk everything, notes included, in
-//! one pass ([`Pace::Whole`]), waiting for the budget as any request does.
+//! for the notes (docs/benchmarks.md, "Staleness"). `once` and `plan` walk everything, notes
+//! included, in one pass ([`Pace::Whole`]), waiting for the budget as any request does.
 //!
 //! The walk's position lives in memory, and in the store as the `sweep.position` cursor (so a
 //! restart resumes it; the notes walk starts again, most active contacts first); which items
@@ -381,6 +381,12 @@ struct Pacer<'a> {
     calls: u64,
     /// No more calls than this in all, for now (one walk's turn while another waits).
     cap: Option<u64>,
+    /// When the pass started: the GHL allowance is counted as of then, so a pass spends at
+    /// most what was saved up when it began. Counted as of each call, a pass whose calls are
+    /// slower than the allowance refills never ran out of it: it walked every contact's notes
+    /// in one go (tens of seconds) while the hints the Trengo walk had found waited for the
+    /// pass to end (seen in the staleness benchmark: Trengo-side changes 15 min late).
+    started: Instant,
 }
 
 impl Pacer<'_> {
@@ -398,7 +404,7 @@ impl Pacer<'_> {
             return true;
         };
         if let Some(slot) = self.allowance.as_deref_mut() {
-            let now = Instant::now();
+            let now = self.started;
             let mut allowance =
                 *slot.get_or_insert_with(|| Allowance::full(now, ghl_per_hour, cycle));
             if !allowance.take(now, ghl_per_hour, cycle) {
@@ -464,7 +470,7 @@ impl Engine {
             {
                 c.restart_ghl(self.new_cycle(Position::default(), true).await?);
             }
-            // A notes walk that has read every contact starts again over the cycle's links.
+            // A notes walk that has read every contact starts again over the newest links.
             if state.notes.as_ref().is_none_or(NotesWalk::done)
                 && let Some(fresh) = state.cycle.as_mut().and_then(|c| c.notes.take())
             {
@@ -486,12 +492,14 @@ impl Engine {
             ..
         } = state;
         let listings = listings(&self.settings.scope, &facts.labels);
+        let started = Instant::now();
         let mut tp = Pacer {
             pace,
             budget: self.trengo.budget(),
             allowance: None,
             calls: 0,
             cap: None,
+            started,
         };
         let mut gp = Pacer {
             pace,
@@ -499,6 +507,7 @@ impl Engine {
             allowance: Some(ghl_allowance),
             calls: 0,
             cap: None,
+            started,
         };
         let cycle = slot.as_mut();
         let (trengo, ghl) = match cycle {
@@ -524,7 +533,10 @@ impl Engine {
                             let notes_turn = notes_left && *turn >= CYCLE_CALLS_PER_NOTES_CALL;
                             if !gw.done() && !notes_turn {
                                 gp.cap = notes_left.then_some(
-                                    gp.calls + u64::from(CYCLE_CALLS_PER_NOTES_CALL - *turn),
+                                    gp.calls
+                                        + u64::from(
+                                            CYCLE_CALLS_PER_NOTES_CALL.saturating_sub(*turn),
+                                        ),
                                 );
                                 hints.extend(
                                     self.walk_ghl(
@@ -956,6 +968,48 @@ mod tests {
         let b = notes_print(["n2", "n1"], &HashSet::new());
         assert_eq!(a, b);
         assert_ne!(a, notes_print(["n1", "n2", "n3"], &mapped));
+    }
+
+    #[test]
+    fn a_sweep_pass_spends_no_more_of_the_ghl_allowance_than_it_had_when_it_began() {
+        // 36,000 an hour (ten a second) with ten seconds saved up at most: 100 calls. A pass
+        // whose calls take longer than the refill must still stop at those 100.
+        let budget = Budget::new("test", 1_000_000, Duration::from_secs(10));
+        let pace = Pace::Share {
+            fraction: 1.0,
+            ghl_per_hour: 36_000,
+            cycle: Duration::from_secs(10),
+        };
+        let mut slot = None;
+        let started = Instant::now();
+        let mut pacer = Pacer {
+            pace,
+            budget: &budget,
+            allowance: Some(&mut slot),
+            calls: 0,
+            cap: None,
+            started,
+        };
+        let mut made = 0;
+        while pacer.may() {
+            made += 1;
+            assert!(made <= 100, "the pass went on past what it had saved up");
+        }
+        assert_eq!(made, 100);
+        // The next pass, a second later, has a second's refill.
+        let mut next = Pacer {
+            pace,
+            budget: &budget,
+            allowance: Some(&mut slot),
+            calls: 0,
+            cap: None,
+            started: started + Duration::from_secs(1),
+        };
+        let mut made = 0;
+        while next.may() {
+            made += 1;
+        }
+        assert_eq!(made, 10);
     }
 
     #[test]
