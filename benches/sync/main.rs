@@ -92,23 +92,11 @@ fn main() -> anyhow::Result<()> {
     }
     let quick = args.iter().any(|a| a == "--quick");
     let sizes = if quick { QUICK } else { FULL };
-    let only: Option<&str> = args
-        .iter()
-        .position(|a| a == "--only")
-        .and_then(|i| args.get(i + 1))
-        .map(String::as_str);
+    let only: Option<&str> = value_of(&args, "--only").map(String::as_str);
     // `--links N`: the staleness figure at N open links only.
-    let links: Option<usize> = args
-        .iter()
-        .position(|a| a == "--links")
-        .and_then(|i| args.get(i + 1))
-        .map(|n| n.parse())
-        .transpose()?;
+    let links: Option<usize> = value_of(&args, "--links").map(|n| n.parse()).transpose()?;
     // `--ghl-task-page N`: the GHL fake serves task searches N to a page (default 25).
-    let task_page: Option<u32> = args
-        .iter()
-        .position(|a| a == "--ghl-task-page")
-        .and_then(|i| args.get(i + 1))
+    let task_page: Option<u32> = value_of(&args, "--ghl-task-page")
         .map(|n| n.parse())
         .transpose()?;
     let sizes = Sizes {
@@ -156,4 +144,11 @@ fn main() -> anyhow::Result<()> {
     }
     println!("{}", table::render(&rows));
     Ok(())
+}
+
+/// The argument after `flag`, if `flag` is given.
+fn value_of<'a>(args: &'a [String], flag: &str) -> Option<&'a String> {
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1))
 }

@@ -1038,10 +1038,9 @@ impl Engine {
                     store::retries::clear(&tx, item)?;
                 }
                 for (link, field, value) in &link_bases {
-                    let id = *link;
-                    let current = store::bases::get(&tx, id, field)?.map(|b| b.value);
+                    let current = store::bases::get(&tx, *link, field)?.map(|b| b.value);
                     if current.as_ref() != Some(value) {
-                        store::bases::put(&tx, id, field, value, now)?;
+                        store::bases::put(&tx, *link, field, value, now)?;
                     }
                 }
                 for (contact, value) in &contact_bases {

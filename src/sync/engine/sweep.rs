@@ -975,41 +975,32 @@ mod tests {
         // 36,000 an hour (ten a second) with ten seconds saved up at most: 100 calls. A pass
         // whose calls take longer than the refill must still stop at those 100.
         let budget = Budget::new("test", 1_000_000, Duration::from_secs(10));
-        let pace = Pace::Share {
-            fraction: 1.0,
-            ghl_per_hour: 36_000,
-            cycle: Duration::from_secs(10),
-        };
         let mut slot = None;
         let started = Instant::now();
-        let mut pacer = Pacer {
-            pace,
-            budget: &budget,
-            allowance: Some(&mut slot),
-            calls: 0,
-            cap: None,
-            started,
+        // The calls a pass started at `started` may make.
+        let mut pass = |started: Instant| {
+            let mut pacer = Pacer {
+                pace: Pace::Share {
+                    fraction: 1.0,
+                    ghl_per_hour: 36_000,
+                    cycle: Duration::from_secs(10),
+                },
+                budget: &budget,
+                allowance: Some(&mut slot),
+                calls: 0,
+                cap: None,
+                started,
+            };
+            let mut made = 0;
+            while pacer.may() {
+                made += 1;
+                assert!(made <= 100, "the pass went on past what it had saved up");
+            }
+            made
         };
-        let mut made = 0;
-        while pacer.may() {
-            made += 1;
-            assert!(made <= 100, "the pass went on past what it had saved up");
-        }
-        assert_eq!(made, 100);
+        assert_eq!(pass(started), 100);
         // The next pass, a second later, has a second's refill.
-        let mut next = Pacer {
-            pace,
-            budget: &budget,
-            allowance: Some(&mut slot),
-            calls: 0,
-            cap: None,
-            started: started + Duration::from_secs(1),
-        };
-        let mut made = 0;
-        while next.may() {
-            made += 1;
-        }
-        assert_eq!(made, 10);
+        assert_eq!(pass(started + Duration::from_secs(1)), 10);
     }
 
     #[test]
