@@ -107,6 +107,14 @@ fn main() -> anyhow::Result<()> {
         staleness_task_page: task_page.unwrap_or(sizes.staleness_task_page),
         ..sizes
     };
+    // `TRENGO_SYNC_BENCH_LOG=<filter>`: the daemon's log on stderr (for example
+    // `trengo_sync::sync=debug` for the sweep's timings), to see why a figure is what it is.
+    if let Ok(filter) = std::env::var("TRENGO_SYNC_BENCH_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -527,6 +527,7 @@ async fn run_one(
     match &result {
         Ok(report) => {
             let w = (report.writes.trengo, report.writes.ghl);
+            tracing::debug!(job = name, took_ms = took.as_millis() as u64, "pass took");
             if w != (0, 0) || !report.failed.is_empty() {
                 tracing::info!(
                     job = name,

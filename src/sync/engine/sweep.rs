@@ -451,7 +451,13 @@ impl Engine {
             }
             if state.cycle.is_none() && state.last_start.is_none_or(|last| last.elapsed() >= cycle)
             {
+                let t = Instant::now();
                 let mut next = self.new_cycle(Position::default(), true).await?;
+                tracing::debug!(
+                    took_ms = t.elapsed().as_millis() as u64,
+                    links = next.index.by_ticket.len(),
+                    "sweep: a cycle starts"
+                );
                 if self.trengo_walk_needless().await?
                     && state.trengo_walks_skipped + 1 < TRENGO_WALK_EVERY
                 {
@@ -468,7 +474,12 @@ impl Engine {
             if let Some(c) = state.cycle.as_mut()
                 && c.ghl_walk_due(cycle)
             {
+                let t = Instant::now();
                 c.restart_ghl(self.new_cycle(Position::default(), true).await?);
+                tracing::debug!(
+                    took_ms = t.elapsed().as_millis() as u64,
+                    "sweep: GHL walk starts again within the cycle"
+                );
             }
             // A notes walk that has read every contact starts again over the newest links.
             if state.notes.as_ref().is_none_or(NotesWalk::done)
@@ -580,6 +591,17 @@ impl Engine {
         found.tickets = tickets;
         found.hints.extend(trengo_hints);
         let done = tw.done && tw.checks.as_ref().is_some_and(Vec::is_empty) && gw.done();
+        tracing::debug!(
+            took_ms = started.elapsed().as_millis() as u64,
+            trengo_done = tw.done,
+            trengo_listing = tw.listing,
+            trengo_page = tw.page,
+            checks = tw.checks.as_ref().map_or(0, Vec::len),
+            ghl_done = gw.done(),
+            task_skip = gw.task_skip,
+            notes_left = notes.as_ref().map_or(0, |n| n.left.len()),
+            "sweep: walks"
+        );
         let position = if done {
             found.cycle_done = true;
             *slot = None;
