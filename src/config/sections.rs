@@ -479,7 +479,8 @@ pub struct LimitsConfig {
     pub ghl_window: Span,
     /// GHL requests per day. Default `200000`.
     pub ghl_per_day: u32,
-    /// Share of each API's rate window the safety sweep may use, `0.0`–`1.0`. Default `0.5`.
+    /// Share of each API's rate limit the safety sweep may use, `0.0`–`1.0`, spent as an even
+    /// rate (a sixth of a window's share saved up at most). Default `0.5`.
     pub sweep_share: f64,
     /// A new sweep cycle (a walk over the Trengo listings, the tagged contacts and the open
     /// tasks; the GHL notes walk goes on across cycles) starts at most this often. Default `5m`.

@@ -31,7 +31,7 @@
 //! would be: the group is read fresh, never from the listing.
 //!
 //! **Pacing.** In the daemon every request is taken from the sweep's share of each API's
-//! window ([`crate::api::Budget::try_acquire_share`]), and GHL calls also from an allowance
+//! rate ([`crate::api::Budget::try_acquire_share`], a rate, never a count per window), and GHL calls also from an allowance
 //! spent as a rate (`limits.ghl_sweep_per_day` spread evenly over the day, [`Allowance`]: GHL
 //! also limits a location per day), so polls and webhooks go first; a walk stops where its
 //! share ends and the next sweep pass resumes it. A new cycle (the Trengo listings, the tagged
