@@ -20,7 +20,7 @@ use trengo_sync::sim::ghl::GhlSwitches;
 use trengo_sync::sim::world::{LINK_LABEL, LINK_TAG, SimWorld};
 use trengo_sync::store::Store;
 use trengo_sync::sync::engine::{Engine, PassKind, PassOptions, PassReport};
-use trengo_sync::sync::read::TRENGO_SEEN;
+use trengo_sync::sync::load::TRENGO_SEEN;
 use trengo_sync::sync::views::is_expected_print;
 
 /// Sets every "an edit moves the watermark" switch of both fakes to `on`.

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use trengo_sync::clock::SystemClock;
 use trengo_sync::store::{self, Store};
 use trengo_sync::sync::engine::{Engine, GHL_CURSOR, PassKind, PassOptions, TRENGO_CURSOR};
-use trengo_sync::sync::read::{GHL_SEEN, NOTES_UPTO, TAGS, TRENGO_SEEN};
+use trengo_sync::sync::load::{GHL_SEEN, NOTES_UPTO, TAGS, TRENGO_SEEN};
 
 use crate::Sizes;
 use crate::table::Row;

@@ -14,10 +14,11 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
 use serde_json::json;
 
+use super::detect::{Detected, Detector, Merge, RetryChange};
 use super::execute::{Applied, Executor, PassFacts, refresh_labels};
+use super::load::{self, GHL_NOTES_SEEN, GHL_SEEN, Loader, NOTES_UPTO, ReadError, TRENGO_SEEN};
 use super::model::{LinkId, PlanInput};
 use super::operation::{BrakeReport, ItemKey, ItemPlan, Op, Plan};
-use super::read::{self, GHL_NOTES_SEEN, GHL_SEEN, NOTES_UPTO, ReadError, TRENGO_SEEN, Work};
 use super::settings::EngineSettings;
 use super::views::Directory;
 use crate::api::{ApiError, Budget};
@@ -26,17 +27,14 @@ use crate::config::Config;
 use crate::ghl::{GhlAuth, GhlClient, GhlClientConfig};
 use crate::store::{self, Store, StoreError, StoreHandle, identity::Identity};
 use crate::sync::reason::ReasonCode as _;
-use crate::trengo::{self, TicketFilters, TrengoClient, TrengoClientConfig};
+use crate::trengo::{TrengoClient, TrengoClientConfig};
 
-mod backfill;
-mod hints;
+pub(crate) mod backfill;
 mod rounds;
 mod settle;
-mod sweep;
 
+pub use super::detect::{Hint, Pace, Progress, SweepState, is_gone, notes_print};
 use backfill::{BackfillRun, Round};
-pub use hints::Hint;
-pub use sweep::{Pace, Progress, SweepState, is_gone, notes_print};
 
 /// How long a link whose status became done stays in the safety sweep (sync-model.md §4.6).
 pub const SWEEP_DONE_FOR: chrono::Duration = chrono::Duration::days(7);
@@ -409,56 +407,14 @@ impl Engine {
         self.refresh_facts(&mut facts).await?;
         // A dry run settles too, on `plan`'s in-memory copy of the store, without the remote write.
         report.settled_intents = self.settle_intents(&mut facts, options.dry_run).await?;
-        let mut work = Work::default();
-        // Whether this pass is the Trengo backfill (reported only when it will write).
-        let mut backfill = None;
-        match &kind {
-            PassKind::Poll => {
-                backfill = self
-                    .poll_trengo(&mut work, started, !options.dry_run)
-                    .await?;
-                self.poll_ghl(&mut work, started).await?;
-            }
-            PassKind::TrengoPoll => {
-                backfill = self
-                    .poll_trengo(&mut work, started, !options.dry_run)
-                    .await?;
-            }
-            PassKind::GhlPoll => {
-                self.poll_ghl(&mut work, started).await?;
-            }
-            PassKind::Cycle => {
-                backfill = self
-                    .poll_trengo(&mut work, started, !options.dry_run)
-                    .await?;
-                self.poll_ghl(&mut work, started).await?;
-                self.sweep(&mut work, &mut facts, Pace::Whole).await?;
-            }
-            PassKind::Sweep => {
-                let pace = Pace::Share {
-                    fraction: self.settings.sweep_share,
-                    ghl_per_hour: self.settings.ghl_sweep_per_hour,
-                    cycle: self.settings.sweep_cycle,
-                };
-                self.sweep(&mut work, &mut facts, pace).await?;
-            }
-            PassKind::Reconcile => {
-                let contacts = self
-                    .store
-                    .call(|s| {
-                        Ok(store::links::active(s.conn())?
-                            .into_iter()
-                            .map(|l| l.ghl_contact_id)
-                            .collect::<BTreeSet<_>>())
-                    })
-                    .await?;
-                work.contacts.extend(contacts);
-            }
-            PassKind::Hints(hints) => {
-                self.hints(&mut work, hints).await?;
-            }
-        }
-        self.due_retries(&mut work).await?;
+        // Detect: what changed and what entered scope (reads only).
+        let (mut work, backfill) = self
+            .detector()
+            .detect(&kind, &mut facts, started, !options.dry_run)
+            .await?;
+        // What detection learnt for the store (retries, merged tickets' links) is written
+        // before the groups are read: a merged ticket's group is read with its link moved.
+        self.record_detected(&mut work).await?;
 
         // Round 1: the changed groups and the items entering scope, planned at once (so the
         // brake sees the whole pass); then applied in chunks, each chunk's new links read and
@@ -544,6 +500,85 @@ impl Engine {
         Ok(report)
     }
 
+    /// The loading stage's view of the engine (`load.rs`): it reads, never writes.
+    fn loader(&self) -> Loader<'_> {
+        Loader {
+            store: &self.store,
+            trengo: &self.trengo,
+            ghl: &self.ghl,
+            settings: &self.settings,
+            clock: &self.clock,
+        }
+    }
+
+    /// Adds or ends retry rows, in the order a stage learnt them.
+    async fn record_retries(&self, changes: Vec<RetryChange>) -> Result<(), EngineError> {
+        for change in changes {
+            match change {
+                RetryChange::Failed { item, code } => self.fail_item(&item, &code).await?,
+                RetryChange::Cleared(item) => self.clear_item(item).await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Detection's view of the engine (`detect.rs`): it reads, never writes.
+    fn detector(&self) -> Detector<'_> {
+        Detector {
+            store: &self.store,
+            trengo: &self.trengo,
+            ghl: &self.ghl,
+            settings: &self.settings,
+            clock: &self.clock,
+            backfill: self.backfill.as_ref(),
+            progress: self.progress.as_ref(),
+            sweep: &self.sweep,
+        }
+    }
+
+    /// Writes what detection learnt for the store: retry rows added or ended, and the links of
+    /// merged tickets moved to the surviving ticket (trengo-api.md §10.3 `TICKET_MERGED`).
+    async fn record_detected(&self, work: &mut Detected) -> Result<(), EngineError> {
+        self.record_retries(std::mem::take(&mut work.retries))
+            .await?;
+        for Merge { merged, surviving } in std::mem::take(&mut work.merges) {
+            let now = self.clock.now();
+            let moved = self
+                .store
+                .call(move |s| {
+                    let Some(link) = store::links::by_ticket(s.conn(), merged)? else {
+                        return Ok(false);
+                    };
+                    if link.state != store::links::LinkState::Active {
+                        return Ok(false);
+                    }
+                    let tx = s.transaction()?;
+                    let moved = store::links::follow_merge(&tx, link.id, surviving, now)?;
+                    if moved {
+                        store::ledger::record(
+                            &tx,
+                            &store::ledger::Entry::new(store::ledger::EntryKind::Applied, now)
+                                .link(link.id)
+                                .detail(format!(
+                                    "ticket #{merged} was merged into #{surviving}: the link follows it"
+                                )),
+                        )?;
+                    }
+                    tx.commit()?;
+                    Ok(moved)
+                })
+                .await?;
+            if moved {
+                tracing::info!(
+                    merged,
+                    surviving,
+                    "a linked ticket was merged; its link follows the surviving ticket"
+                );
+            }
+        }
+        Ok(())
+    }
+
     async fn refresh_facts(&self, facts: &mut PassFacts) -> Result<(), EngineError> {
         if facts.labels.is_empty() {
             refresh_labels(&self.trengo, &mut facts.labels).await?;
@@ -586,243 +621,18 @@ impl Engine {
         Ok(())
     }
 
-    /// Lists the tickets updated since the watermark (all of them without one: a backfill,
-    /// reported to the tracker when `report` and one is set).
-    async fn poll_trengo(
-        &self,
-        work: &mut Work,
-        started: DateTime<Utc>,
-        report: bool,
-    ) -> Result<Option<BackfillRun>, EngineError> {
-        let cursor = self
-            .store
-            .call(|s| store::cursors::get(s.conn(), TRENGO_CURSOR))
-            .await?;
-        let watermark = cursor
-            .as_deref()
-            .and_then(|c| DateTime::parse_from_rfc3339(c).ok())
-            .map(|d| d.with_timezone(&Utc));
-        let filters = TicketFilters::default();
-        let mut seen: HashMap<i64, trengo::Ticket> = HashMap::new();
-        let backfill = match (&self.backfill, watermark, report) {
-            (Some(tracker), None, true) => {
-                tracker.backfill_started(TRENGO_BACKFILL, self.clock.now());
-                Some(BackfillRun::new(
-                    tracker.clone(),
-                    self.trengo.budget(),
-                    self.ghl.budget(),
-                ))
-            }
-            _ => None,
-        };
-        {
-            let mut stream = match watermark {
-                Some(w) => self.trengo.tickets_updated_since(w, &filters).boxed(),
-                None => self.trengo.tickets(&filters).boxed(),
-            };
-            while let Some(ticket) = stream.next().await {
-                let ticket = ticket?;
-                // Unknown filters are ignored silently by Trengo (trengo-api.md §3.3): check.
-                if let (Some(w), Some(u)) = (watermark, ticket.updated_at)
-                    && u < w - chrono::Duration::seconds(1)
-                {
-                    tracing::warn!(
-                        ticket = ticket.id,
-                        "Trengo returned a ticket older than the watermark: updated_at_gt may be \
-                         ignored or read in another zone; check trengo.timezone"
-                    );
-                }
-                seen.insert(ticket.id, ticket);
-                if let Some(b) = &backfill {
-                    b.tracker
-                        .backfill_listed(seen.len() as u64, self.clock.now());
-                }
-            }
-        }
-        if seen.is_empty() {
-            return Ok(backfill);
-        }
-        self.saw_tickets(work, seen).await?;
-        let next = started - self.settings.trengo_overlap;
-        work.cursors
-            .push((TRENGO_CURSOR.to_string(), next.to_rfc3339()));
-        Ok(backfill)
-    }
-
-    /// Sorts listed tickets into the pass's work: a linked one whose fingerprint differs from
-    /// the one recorded is planned again; an unlinked one that matches the link rule is a
-    /// candidate (its fingerprint is recorded once its new link's group is settled, so that a
-    /// backfill resumed after a crash, or the next listing, skips it).
-    async fn saw_tickets(
-        &self,
-        work: &mut Work,
-        seen: HashMap<i64, trengo::Ticket>,
-    ) -> Result<(), EngineError> {
-        if seen.is_empty() {
-            return Ok(());
-        }
-        let links = read::links_for_tickets(&self.store, seen.keys().copied().collect()).await?;
-        for (id, ticket) in seen {
-            match links.get(&id) {
-                Some((link, recorded)) if link.state == store::links::LinkState::Active => {
-                    let print = super::views::ticket_fingerprint(&ticket);
-                    match recorded {
-                        Some(r) if super::views::ticket_print_matches(r, &print, &ticket) => {
-                            // Our own writes, as expected: the listed print replaces the
-                            // expected one, so its times are compared from now on.
-                            if super::views::is_expected_print(r) {
-                                work.print_refinements.push((link.id, r.clone(), print));
-                            }
-                        }
-                        _ => {
-                            work.contacts.insert(link.ghl_contact_id.clone());
-                            work.ticket_prints.insert(id, print);
-                            work.tickets.insert(id, ticket);
-                        }
-                    }
-                }
-                Some(_) => {}
-                None => {
-                    let labels = super::views::labels(&ticket);
-                    if self.settings.scope.ticket_in_scope(
-                        &labels,
-                        ticket.channel_id(),
-                        ticket.team_id,
-                    ) {
-                        let print = super::views::ticket_fingerprint(&ticket);
-                        work.ticket_prints.insert(id, print);
-                        work.candidate_tickets.insert(id, ticket);
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    async fn poll_ghl(&self, work: &mut Work, started: DateTime<Utc>) -> Result<(), EngineError> {
-        let cursor = self
-            .store
-            .call(|s| store::cursors::get(s.conn(), GHL_CURSOR))
-            .await?;
-        let since = cursor
-            .as_deref()
-            .and_then(|c| DateTime::parse_from_rfc3339(c).ok())
-            .map(|d| d.with_timezone(&Utc))
-            .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
-        let mut seen = HashMap::new();
-        {
-            let mut stream = std::pin::pin!(self.ghl.contacts_updated_between(since, None));
-            while let Some(contact) = stream.next().await {
-                let contact = contact?;
-                seen.insert(contact.id.clone(), contact);
-            }
-        }
-        if seen.is_empty() {
-            return Ok(());
-        }
-        let state = read::contacts_state(&self.store, seen.keys().cloned().collect()).await?;
-        // With a title prefix, any contact may hold a task in scope: the contact list does
-        // not show task titles, so its tasks must be read to know.
-        let by_prefix = self.settings.scope.ghl_title_prefix.is_some();
-        // The first GHL listing looks at every contact's tasks for the link rule, even one
-        // whose print is already recorded: the Trengo backfill records the contacts it wrote
-        // to (so this poll need not read their groups again), but it never looked at their
-        // other tasks, and a tagged task would otherwise wait until the contact changes.
-        let first = cursor.is_none();
-        for (id, contact) in seen {
-            let print = super::views::contact_fingerprint(&contact);
-            let (linked, recorded) = state.get(&id).cloned().unwrap_or((false, None));
-            let unchanged = recorded.as_deref() == Some(print.as_str());
-            if unchanged && !first {
-                continue;
-            }
-            let view = super::views::contact(&contact, &[]);
-            let tagged = self
-                .settings
-                .scope
-                .ghl_tag
-                .as_ref()
-                .is_some_and(|t| view.tags.contains(t));
-            if linked && !unchanged {
-                work.contacts.insert(id.clone());
-            }
-            if (tagged || by_prefix) && self.settings.scope.ghl_to_trengo() {
-                work.candidate_contacts.insert(id.clone());
-            }
-            if (linked || tagged || by_prefix) && !unchanged {
-                work.contact_prints.insert(id, print);
-            }
-        }
-        let next = started - self.settings.ghl_overlap;
-        work.cursors
-            .push((GHL_CURSOR.to_string(), next.to_rfc3339()));
-        Ok(())
-    }
-
-    /// A sweep pass (see `sweep.rs`): what the listings show goes through the poll's rules,
-    /// the rest is read again as a webhook's hint would be.
-    async fn sweep(
-        &self,
-        work: &mut Work,
-        facts: &mut PassFacts,
-        pace: Pace,
-    ) -> Result<(), EngineError> {
-        // The link label may have been made since the labels were read: its listing needs its id.
-        if let Some(label) = &self.settings.scope.trengo_label
-            && !facts.labels.contains_key(label)
-        {
-            refresh_labels(&self.trengo, &mut facts.labels).await?;
-        }
-        let found = self.sweep_walks(pace, facts).await?;
-        tracing::debug!(
-            trengo_calls = found.trengo_calls,
-            ghl_calls = found.ghl_calls,
-            listed = found.tickets.len(),
-            hints = found.hints.len(),
-            cycle_done = found.cycle_done,
-            "sweep slice"
-        );
-        self.saw_tickets(work, found.tickets).await?;
-        self.hints(work, &found.hints).await?;
-        if let Some(position) = found.position {
-            work.cursors.push((SWEEP_CURSOR.to_string(), position));
-        }
-        Ok(())
-    }
-
-    async fn due_retries(&self, work: &mut Work) -> Result<(), EngineError> {
-        let now = self.clock.now();
-        let due = self
-            .store
-            .call(move |s| store::retries::due(s.conn(), now))
-            .await?;
-        for retry in due {
-            match ItemKey::from_stored(&retry.item) {
-                Some(ItemKey::Contact(id)) => work.want(&id, read::Reach::Whole),
-                Some(ItemKey::Ticket(id)) => self.hints(work, &[Hint::Ticket(id)]).await?,
-                Some(ItemKey::Task { contact, .. } | ItemKey::Tasks(contact)) => {
-                    work.candidate_contacts.insert(contact);
-                }
-                // Written by another version, or damaged: `status` shows it, nothing reads it.
-                None => {
-                    tracing::warn!(item = %retry.item, "a retry of an unknown kind is left alone")
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Loads the changed groups and the candidates of round 1 and plans them.
     async fn plan_round(
         &self,
-        work: &mut Work,
+        work: &mut Detected,
         facts: &mut PassFacts,
         contacts: &BTreeSet<String>,
         now: DateTime<Utc>,
         backfill: Option<&BackfillRun>,
-    ) -> Result<(Plan, Vec<read::LoadedGroup>), EngineError> {
-        let reads = self
-            .load_groups(
+    ) -> Result<(Plan, Vec<load::LoadedGroup>), EngineError> {
+        let loader = self.loader();
+        let reads = loader
+            .groups(
                 contacts,
                 &facts.directory,
                 &work.tickets,
@@ -830,7 +640,8 @@ impl Engine {
                 backfill,
                 Round::First,
             )
-            .await?;
+            .await;
+        self.record_retries(reads.retries).await?;
         facts.tickets.extend(reads.tickets);
         for (contact, reason) in reads.failed {
             // Not seen: recording its fingerprint would make the next poll skip a contact
@@ -838,46 +649,20 @@ impl Engine {
             work.contact_prints.remove(&contact);
             work.failed.push((ItemKey::Contact(contact), reason));
         }
-        let (groups, loaded) = (reads.groups, reads.loaded);
-        let mut candidates = Vec::new();
-        // `link.since`: older items entering scope are not linked (`since.rs`).
-        let cutoff = self.settings.since.map(|s| s.cutoff(now));
         for ticket in work.candidate_tickets.values() {
             facts.tickets.insert(ticket.id, ticket.clone());
-            if !super::since::ticket_recent(ticket, cutoff) {
-                continue;
-            }
-            if let Some(c) = read::ticket_candidate(ticket, &self.settings, &facts.directory) {
-                candidates.push(c);
-            }
         }
-        for contact in work.candidate_contacts.clone() {
-            match read::task_candidates(
-                &self.store,
-                &self.ghl,
-                &self.settings,
+        let found = loader
+            .candidates(
+                &work.candidate_tickets,
+                &work.candidate_contacts,
                 &facts.directory,
-                &contact,
+                now,
             )
-            .await
-            {
-                Ok((found, raw)) => {
-                    let found = super::since::tasks_recent(found, raw.as_ref(), cutoff);
-                    // Its tasks were read: an earlier failure to read them is over.
-                    self.clear_item(ItemKey::Tasks(contact.clone())).await?;
-                    candidates.extend(found);
-                }
-                // The contact is gone (deleted, or not visible): no task of it can enter scope.
-                Err(ReadError::Api(e)) if is_gone(&e) => {
-                    self.clear_item(ItemKey::Tasks(contact.clone())).await?;
-                }
-                Err(e) => {
-                    let item = ItemKey::Tasks(contact.clone());
-                    self.fail_item(&item, &e.reason_code()).await?;
-                    work.failed.push((item, e.to_string()));
-                }
-            }
-        }
+            .await;
+        self.record_retries(found.retries).await?;
+        work.failed.extend(found.failed);
+        let (groups, loaded, candidates) = (reads.groups, reads.loaded, found.candidates);
         let input = PlanInput {
             now,
             contacts: groups,
@@ -977,7 +762,7 @@ impl Engine {
         &self,
         ticket_prints: &mut HashMap<i64, String>,
         contact_prints: &mut HashMap<String, String>,
-        loaded: &[read::LoadedGroup],
+        loaded: &[load::LoadedGroup],
         failed: &BTreeSet<String>,
     ) -> Result<(), EngineError> {
         let mut link_bases: Vec<(LinkId, &'static str, serde_json::Value)> = Vec::new();

@@ -20,15 +20,16 @@
 //! | [`plan`](mod@plan) | the pure planner: sync-model.md §3–4 as a function from views to a [`Plan`] |
 
 pub mod declare;
+pub mod detect;
 pub mod engine;
 pub mod execute;
+pub mod load;
 pub mod marker;
 pub mod model;
 pub mod operation;
 pub mod pause;
 pub mod plan;
 pub mod policy;
-pub mod read;
 pub mod reason;
 pub mod settings;
 pub mod since;

@@ -18,23 +18,17 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
-use futures::StreamExt as _;
 use tokio::sync::{mpsc, watch};
 
 use super::backfill::{BackfillRun, Round, makes_link};
 use super::{Engine, EngineError, PassOptions, PassReport};
+use crate::sync::detect::Detected;
 use crate::sync::execute::PassFacts;
-use crate::sync::model::{ContactGroup, PlanInput, Tag};
+use crate::sync::load::{self, GroupReads};
+use crate::sync::model::{PlanInput, Tag};
 use crate::sync::operation::{ItemKey, ItemPlan, Op, Plan};
-use crate::sync::read::{self, Work};
-use crate::sync::reason::ReasonCode as _;
-use crate::sync::views::{self, Directory};
+use crate::sync::views;
 use crate::trengo;
-
-/// Contact groups read at the same time: each read waits mostly on one API's budget (GHL for
-/// the contact, its tasks and notes; Trengo for each ticket and its messages), so reading
-/// groups side by side keeps both budgets busy.
-const GROUP_READS_AT_ONCE: usize = 4;
 
 /// Tickets linked per chunk: small enough that the first chunk (linked before anything can
 /// overlap it) is a sliver of a large backfill, large enough that a chunk's groups keep
@@ -46,23 +40,9 @@ pub(super) struct RoundOne {
     /// The plan.
     pub plan: Plan,
     /// The groups it was planned from.
-    pub loaded: Vec<read::LoadedGroup>,
+    pub loaded: Vec<load::LoadedGroup>,
     /// The pass's start (the planner's `now`).
     pub started: DateTime<Utc>,
-}
-
-/// Groups read for a plan.
-pub(super) struct GroupReads {
-    /// The planner's views.
-    pub groups: Vec<ContactGroup>,
-    /// The same, with what to record once applied.
-    pub loaded: Vec<read::LoadedGroup>,
-    /// Tickets read on the way, for the executor.
-    pub tickets: HashMap<i64, trengo::Ticket>,
-    /// Backfill units the reads cost.
-    pub cost: u64,
-    /// Contacts whose group could not be read, with why (already in the retry table).
-    pub failed: Vec<(String, String)>,
 }
 
 /// A chunk's new links, on their way to round 2.
@@ -136,7 +116,7 @@ pub(super) fn chunks(items: Vec<ItemPlan>, size: usize) -> Vec<Vec<ItemPlan>> {
 }
 
 /// Ticket id → contact, over some loaded groups (to charge a ticket's failure to its group).
-fn ticket_contacts(loaded: &[read::LoadedGroup]) -> HashMap<i64, String> {
+fn ticket_contacts(loaded: &[load::LoadedGroup]) -> HashMap<i64, String> {
     loaded
         .iter()
         .flat_map(|g| {
@@ -211,84 +191,13 @@ pub(super) fn expected_print(before: &trengo::Ticket, ops: &[&Op]) -> Option<Str
 }
 
 impl Engine {
-    /// Reads some contacts' groups, `GROUP_READS_AT_ONCE` at a time, in order (so a plan is the
-    /// same as with one read at a time). A group that cannot be read goes to the retry table.
-    pub(super) async fn load_groups(
-        &self,
-        contacts: &BTreeSet<String>,
-        directory: &Directory,
-        fresh: &HashMap<i64, trengo::Ticket>,
-        reaches: &HashMap<String, read::Reach>,
-        backfill: Option<&BackfillRun>,
-        round: Round,
-    ) -> Result<GroupReads, EngineError> {
-        // The futures are made first: a stream's `map` with a borrowing async closure trips
-        // the compiler's `Send` check of the daemon's spawned task.
-        let reads: Vec<_> = contacts
-            .iter()
-            .map(|contact| async move {
-                let mut read_tickets = HashMap::new();
-                let group = read::load_group(
-                    &self.store,
-                    &self.trengo,
-                    &self.ghl,
-                    &self.settings,
-                    directory,
-                    contact,
-                    fresh,
-                    &mut read_tickets,
-                    reaches.get(contact).unwrap_or(&read::Reach::Whole),
-                )
-                .await;
-                let mut cost = 0;
-                if let (Some(b), Ok(Some(g))) = (backfill, &group) {
-                    cost = b.load_cost(g.group.links.len());
-                    b.advanced(cost, round, self.clock.now());
-                }
-                (contact, group, read_tickets, cost)
-            })
-            .collect();
-        let reads: Vec<_> = futures::stream::iter(reads)
-            .buffered(GROUP_READS_AT_ONCE)
-            .collect()
-            .await;
-        let mut out = GroupReads {
-            groups: Vec::new(),
-            loaded: Vec::new(),
-            tickets: HashMap::new(),
-            cost: 0,
-            failed: Vec::new(),
-        };
-        for (contact, group, read_tickets, cost) in reads {
-            out.tickets.extend(read_tickets);
-            out.cost += cost;
-            match group {
-                Ok(Some(g)) => {
-                    out.groups.push(g.group.clone());
-                    out.loaded.push(g);
-                }
-                Ok(None) => {
-                    // No active link is left on the contact: nothing of it is failing any
-                    // more, and a retry row kept would stay "stuck" forever.
-                    self.clear_item(ItemKey::Contact(contact.clone())).await?;
-                }
-                Err(e) => {
-                    self.fail_item(&ItemKey::Contact(contact.clone()), &e.reason_code())
-                        .await?;
-                    out.failed.push((contact.clone(), e.to_string()));
-                }
-            }
-        }
-        Ok(out)
-    }
-
     /// Applies round 1 and, behind it, round 2 (see the module doc). Sets `report.braked` when
     /// a round-2 plan trips the brake; the pass then commits no cursor.
     pub(super) async fn apply_rounds(
         &self,
         round: RoundOne,
         facts: &mut PassFacts,
-        work: &mut Work,
+        work: &mut Detected,
         report: &mut PassReport,
         backfill: Option<&BackfillRun>,
         options: PassOptions,
@@ -411,9 +320,10 @@ impl Engine {
                 {
                     break;
                 }
+                // A new link's notes and tags cross now: its group is read whole.
                 let reads = self
-                    // A new link's notes and tags cross now: its group is read whole.
-                    .load_groups(
+                    .loader()
+                    .groups(
                         &batch.contacts,
                         &directory,
                         fresh,
@@ -421,7 +331,7 @@ impl Engine {
                         backfill,
                         Round::Second,
                     )
-                    .await?;
+                    .await;
                 let plan = crate::sync::plan(&PlanInput {
                     now: started,
                     contacts: reads.groups.clone(),
@@ -439,7 +349,14 @@ impl Engine {
 
         let settling = async {
             let mut part = PassReport::default();
-            while let Some(Planned { batch, plan, reads }) = plan_rx.recv().await {
+            while let Some(Planned {
+                batch,
+                plan,
+                mut reads,
+            }) = plan_rx.recv().await
+            {
+                self.record_retries(std::mem::take(&mut reads.retries))
+                    .await?;
                 facts.tickets.extend(reads.tickets);
                 part.failed.extend(
                     reads.failed.iter().map(|(contact, reason)| {
@@ -523,7 +440,7 @@ impl Engine {
     async fn contacts_after_writes(
         &self,
         plan: &Plan,
-        loaded: &[read::LoadedGroup],
+        loaded: &[load::LoadedGroup],
         failed: &BTreeSet<String>,
     ) -> (HashMap<String, String>, u64) {
         let mut prints = HashMap::new();
@@ -573,7 +490,7 @@ impl Engine {
     /// no print yet (one the pass made) is recorded as read.
     fn tickets_after_writes(
         items: &[ItemPlan],
-        loaded: &[read::LoadedGroup],
+        loaded: &[load::LoadedGroup],
         tickets: &HashMap<i64, trengo::Ticket>,
         failed: &BTreeSet<String>,
         prints: &mut HashMap<i64, String>,

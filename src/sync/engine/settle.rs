@@ -16,11 +16,11 @@ use super::{Engine, EngineError};
 use crate::store::{self, StoreError};
 use crate::sync::execute::journal::Update;
 use crate::sync::execute::{IntentKind, PassFacts};
+use crate::sync::load;
 use crate::sync::marker;
 use crate::sync::model::Tag;
 use crate::sync::operation::{ItemKey, Side};
 use crate::sync::policy::Field;
-use crate::sync::read;
 use crate::sync::reason::ReasonCode as _;
 use crate::sync::views::{self, Directory};
 use crate::trengo::TicketFilters;
@@ -50,7 +50,7 @@ impl Engine {
                 let (Some(ticket), Some(note)) = (number("ticket_id"), text("note_id")) else {
                     return Ok(None);
                 };
-                let (notes, _) = read::new_notes(&self.trengo, ticket, None).await?;
+                let (notes, _) = load::new_notes(&self.trengo, ticket, None).await?;
                 notes.into_iter().find_map(|m| {
                     (marker::ghl_source(&m.body).as_deref() == Some(note.as_str()))
                         .then(|| json!({"message_id": m.message_id, "note_id": note}))

@@ -24,10 +24,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::store::{self, StoreError};
+use crate::sync::load::{TAGS, tag_set};
 use crate::sync::model::Tag;
 use crate::sync::operation::{ItemKey, ItemPlan, Op, Side};
 use crate::sync::policy::Field;
-use crate::sync::read::{TAGS, tag_set};
 
 /// One update write, as journalled before it is made.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
