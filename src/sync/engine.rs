@@ -12,12 +12,11 @@ use std::sync::atomic::AtomicI64;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
-use serde_json::json;
 
-use super::execute::{Applied, PassFacts, refresh_labels};
-use super::model::{LinkId, PlanInput};
+use super::execute::{Applied, ItemError, PassFacts, refresh_labels};
+use super::model::PlanInput;
 use super::operation::{BrakeReport, ItemKey, ItemPlan, Op, Plan};
-use super::read::{self, GHL_NOTES_SEEN, GHL_SEEN, NOTES_UPTO, ReadError, TRENGO_SEEN, Work};
+use super::read::{self, ReadError, Work};
 use super::settings::EngineSettings;
 use super::views::Directory;
 use crate::api::ApiError;
@@ -30,7 +29,6 @@ use crate::trengo::{self, TicketFilters, TrengoClient};
 mod backfill;
 mod hints;
 mod rounds;
-mod settle;
 mod sweep;
 mod wiring;
 
@@ -196,6 +194,17 @@ fn not_recorded(
     }
 }
 
+/// Why crash settlement stopped the pass: the crash switch, an API or the store outside any
+/// item (an item's own failure goes to the retry table and settlement goes on).
+fn settlement_failed(e: ItemError) -> EngineError {
+    match e {
+        ItemError::Crashed(_) => EngineError::Crashed,
+        ItemError::Api(e) => EngineError::Api(e),
+        ItemError::Store(e) => EngineError::Store(e),
+        ItemError::Blocked(why) => EngineError::Setup(why),
+    }
+}
+
 fn setup(e: impl std::fmt::Display) -> EngineError {
     EngineError::Setup(e.to_string())
 }
@@ -231,7 +240,11 @@ impl Engine {
         *self.pauses.lock().unwrap_or_else(|e| e.into_inner()) = pauses;
         self.refresh_facts(&mut facts).await?;
         // A dry run settles too, on `plan`'s in-memory copy of the store, without the remote write.
-        report.settled_intents = self.settle_intents(&mut facts, options.dry_run).await?;
+        report.settled_intents = self
+            .executor(&mut facts)
+            .settle_intents(options.dry_run)
+            .await
+            .map_err(settlement_failed)?;
         let mut work = Work::default();
         // Whether this pass is the Trengo backfill (reported only when it will write).
         let mut backfill = None;
@@ -312,7 +325,7 @@ impl Engine {
         if let Some(brake) = &plan.brake
             && !options.allow_mass_change
         {
-            self.record_brake(brake).await?;
+            self.recorder().brake(brake).await?;
             report.braked = Some(brake.clone());
             report.plans.push(plan);
             return Ok(report);
@@ -337,29 +350,7 @@ impl Engine {
         {
             let cursors = std::mem::take(&mut work.cursors);
             let refinements = std::mem::take(&mut work.print_refinements);
-            if !cursors.is_empty() || !refinements.is_empty() {
-                let now = self.clock.now();
-                self.store
-                    .call(move |s| {
-                        let tx = s.transaction()?;
-                        for (stream, value) in &cursors {
-                            store::cursors::put(&tx, stream, value, now)?;
-                        }
-                        // Only where the pass recorded no newer print of its own.
-                        for (link, expected, listed) in &refinements {
-                            store::bases::refine(
-                                &tx,
-                                *link,
-                                TRENGO_SEEN,
-                                &json!(expected),
-                                &json!(listed),
-                            )?;
-                        }
-                        tx.commit()?;
-                        Ok(())
-                    })
-                    .await?;
-            }
+            self.recorder().advance(cursors, refinements).await?;
             if let Some(b) = &backfill {
                 b.tracker.backfill_finished(self.clock.now());
             }
@@ -727,7 +718,6 @@ impl Engine {
     ) -> Result<BTreeSet<String>, EngineError> {
         let mut new_contacts = BTreeSet::new();
         for item in items {
-            let key = item.item.stored();
             let held = {
                 let pauses = self.pauses.lock().unwrap_or_else(|e| e.into_inner());
                 super::pause::held(item, &pauses)
@@ -735,10 +725,7 @@ impl Engine {
             if let Some(why) = held {
                 // Not applied, and its group's print not recorded: it comes back on `resume`.
                 tracing::info!(item = %item.item, %why, "item held by a pause");
-                let (k, w, now) = (key.clone(), why.clone(), self.clock.now());
-                self.store
-                    .call(move |s| store::retries::hold(s.conn(), &k, &w, now))
-                    .await?;
+                self.recorder().hold(&item.item, &why).await?;
                 report.held.push((item.item.to_string(), why));
                 not_recorded(failed_contacts, &item.item, ticket_contact);
                 continue;
@@ -789,153 +776,13 @@ impl Engine {
         Ok(new_contacts)
     }
 
-    /// Records fingerprints and message positions of the groups applied without failure, so
-    /// the next poll skips them until they change again, and forgets their earlier failures:
-    /// a group read and applied whole is in sync, even when this pass had nothing to write
-    /// for it (else a failed read would stay in the retry table, "stuck", forever).
-    /// `ticket_prints` and `contact_prints` are what was seen (ticket id → print, contact id
-    /// → print); the recorded ones are taken out, and contacts left without a group (tagged
-    /// candidates, once examined) are recorded too.
-    async fn record_seen(
-        &self,
-        ticket_prints: &mut HashMap<i64, String>,
-        contact_prints: &mut HashMap<String, String>,
-        loaded: &[read::LoadedGroup],
-        failed: &BTreeSet<String>,
-    ) -> Result<(), EngineError> {
-        let mut link_bases: Vec<(LinkId, &'static str, serde_json::Value)> = Vec::new();
-        let mut contact_bases: Vec<(String, serde_json::Value)> = Vec::new();
-        // Contacts whose notes were read, with their ids: printed once the pass's comment
-        // pairs are committed, so the notes the pass copied count as the sync's own.
-        let mut notes_read: Vec<(String, Vec<LinkId>, Vec<String>)> = Vec::new();
-        let mut recovered: Vec<String> = Vec::new();
-        for g in loaded {
-            let contact = &g.group.contact.id;
-            if failed.contains(contact) {
-                continue;
-            }
-            // A group read in part planned no tags: a failed tag item of it stays due.
-            if !g.group.partial {
-                recovered.push(ItemKey::Contact(contact.clone()).stored());
-            }
-            recovered.extend(
-                g.group
-                    .links
-                    .iter()
-                    .map(|l| ItemKey::Ticket(l.ticket.id).stored()),
-            );
-            for (link, upto) in &g.notes_upto {
-                link_bases.push((*link, NOTES_UPTO, json!(upto)));
-            }
-            for l in &g.group.links {
-                if let Some(print) = ticket_prints.remove(&l.ticket.id) {
-                    link_bases.push((l.link, TRENGO_SEEN, json!(print)));
-                }
-            }
-            if let Some(print) = contact_prints.remove(contact) {
-                contact_bases.push((contact.clone(), json!(print)));
-            }
-            if let Some(ids) = &g.ghl_notes {
-                let links = g.group.links.iter().map(|l| l.link).collect();
-                notes_read.push((contact.clone(), links, ids.clone()));
-            }
-        }
-        // Tagged contacts without links (candidates) are recorded too, once examined.
-        for (contact, print) in contact_prints.drain() {
-            if !failed.contains(&contact) {
-                contact_bases.push((contact, json!(print)));
-            }
-        }
-        if link_bases.is_empty()
-            && contact_bases.is_empty()
-            && recovered.is_empty()
-            && notes_read.is_empty()
-        {
-            return Ok(());
-        }
-        let now = self.clock.now();
-        self.store
-            .call(move |s| {
-                let tx = s.transaction()?;
-                for item in &recovered {
-                    store::retries::clear(&tx, item)?;
-                }
-                for (link, field, value) in &link_bases {
-                    let current = store::bases::get(&tx, *link, field)?.map(|b| b.value);
-                    if current.as_ref() != Some(value) {
-                        store::bases::put(&tx, *link, field, value, now)?;
-                    }
-                }
-                for (contact, value) in &contact_bases {
-                    let current =
-                        store::bases::get_contact(&tx, contact, GHL_SEEN)?.map(|b| b.value);
-                    if current.as_ref() != Some(value) {
-                        store::bases::put_contact(&tx, contact, GHL_SEEN, value, now)?;
-                    }
-                }
-                for (contact, links, ids) in &notes_read {
-                    let mut mapped = std::collections::HashSet::new();
-                    for link in links {
-                        for m in store::comments::for_link(&tx, *link)? {
-                            mapped.insert(m.ghl_note_id);
-                        }
-                    }
-                    let print = json!(notes_print(ids.iter().map(String::as_str), &mapped));
-                    let current =
-                        store::bases::get_contact(&tx, contact, GHL_NOTES_SEEN)?.map(|b| b.value);
-                    if current.as_ref() != Some(&print) {
-                        store::bases::put_contact(&tx, contact, GHL_NOTES_SEEN, &print, now)?;
-                    }
-                }
-                tx.commit()?;
-                Ok(())
-            })
-            .await?;
-        Ok(())
-    }
-
-    /// Records a failure of `key`: it is retried with backoff, and parked after too many.
+    /// Records a failure of `key` ([`Recorder::fail`]).
     async fn fail_item(&self, key: &ItemKey, reason: &str) -> Result<(), EngineError> {
-        let (k, r, now, policy) = (
-            key.stored(),
-            reason.to_string(),
-            self.clock.now(),
-            self.settings.retry,
-        );
-        self.store
-            .call(move |s| {
-                let tx = s.transaction()?;
-                store::retries::fail(&tx, &k, &r, now, &policy)?;
-                tx.commit()?;
-                Ok(())
-            })
-            .await?;
-        Ok(())
+        Ok(self.recorder().fail(key, reason).await?)
     }
 
-    /// Ends an earlier failure of `key`, if any: it was read or written since.
+    /// Ends an earlier failure of `key`, if any ([`Recorder::clear`]).
     async fn clear_item(&self, key: ItemKey) -> Result<(), EngineError> {
-        let item = key.stored();
-        self.store
-            .call(move |s| store::retries::clear(s.conn(), &item).map(|_| ()))
-            .await?;
-        Ok(())
-    }
-
-    async fn record_brake(&self, brake: &BrakeReport) -> Result<(), EngineError> {
-        let (now, detail) = (self.clock.now(), format!("{brake}"));
-        tracing::error!(%detail, "brake: this pass would change too many links at once; nothing was written");
-        self.store
-            .call(move |s| {
-                let tx = s.transaction()?;
-                store::ledger::record(
-                    &tx,
-                    &store::ledger::Entry::new(store::ledger::EntryKind::Brake, now).detail(detail),
-                )?;
-                tx.commit()?;
-                Ok(())
-            })
-            .await?;
-        Ok(())
+        Ok(self.recorder().clear(&key).await?)
     }
 }

@@ -139,32 +139,7 @@ impl Engine {
         surviving: i64,
         merged: i64,
     ) -> Result<(), EngineError> {
-        let now = self.clock.now();
-        let followed = self
-            .store
-            .call(move |s| {
-                let Some(link) = store::links::by_ticket(s.conn(), merged)? else {
-                    return Ok(None);
-                };
-                if link.state != store::links::LinkState::Active {
-                    return Ok(None);
-                }
-                let tx = s.transaction()?;
-                let moved = store::links::follow_merge(&tx, link.id, surviving, now)?;
-                if moved {
-                    store::ledger::record(
-                        &tx,
-                        &store::ledger::Entry::new(store::ledger::EntryKind::Applied, now)
-                            .link(link.id)
-                            .detail(format!(
-                                "ticket #{merged} was merged into #{surviving}: the link follows it"
-                            )),
-                    )?;
-                }
-                tx.commit()?;
-                Ok(Some((link.ghl_contact_id, moved)))
-            })
-            .await?;
+        let followed = self.recorder().follow_merge(merged, surviving).await?;
         match followed {
             Some((contact, moved)) => {
                 if moved {

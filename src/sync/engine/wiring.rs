@@ -13,7 +13,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::ghl::{GhlAuth, GhlClient, GhlClientConfig};
 use crate::store::{self, Store, StoreHandle, identity::Identity};
-use crate::sync::execute::{Executor, PassFacts};
+use crate::sync::execute::{Executor, PassFacts, Recorder};
 use crate::sync::settings::EngineSettings;
 use crate::trengo::{TrengoClient, TrengoClientConfig};
 
@@ -168,6 +168,15 @@ impl Engine {
         }
     }
 
+    /// The recorder of this engine's bookkeeping (cursors, retries, what was seen, the brake).
+    pub(super) fn recorder(&self) -> Recorder<'_> {
+        Recorder {
+            store: &self.store,
+            clock: &self.clock,
+            settings: &self.settings,
+        }
+    }
+
     /// Binds the database to this Trengo account and GHL location on first use, and refuses
     /// to run against any other (sync-model.md §4.7).
     pub async fn bind_identity(&self) -> Result<Identity, EngineError> {
@@ -183,15 +192,7 @@ impl Engine {
             },
             ghl_location: self.ghl.location_id().to_string(),
         };
-        let (given, now) = (identity.clone(), self.clock.now());
-        self.store
-            .call(move |s| {
-                let tx = s.transaction()?;
-                store::identity::bind(&tx, &given, now)?;
-                tx.commit()?;
-                Ok(())
-            })
-            .await?;
+        self.recorder().bind_identity(&identity).await?;
         Ok(identity)
     }
 }
