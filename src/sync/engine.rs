@@ -22,7 +22,7 @@ use super::views::Directory;
 use crate::api::ApiError;
 use crate::clock::SharedClock;
 use crate::ghl::GhlClient;
-use crate::store::{self, StoreError, StoreHandle};
+use crate::store::{self, StoreError, StoreHandle, StoreReader};
 use crate::sync::reason::ReasonCode as _;
 use crate::trengo::{self, TicketFilters, TrengoClient};
 
@@ -152,8 +152,11 @@ impl PassReport {
 
 /// The engine: both clients, the store, the clock, the settings.
 pub struct Engine {
-    /// The store.
+    /// The store. Within a pass only the executor writes to it (`sync/execute`); the other
+    /// stages read through `reader`.
     pub store: StoreHandle,
+    /// The same store, read-only (`query_only`): detection, the sweep, hints and loading.
+    reader: StoreReader,
     /// Trengo.
     pub trengo: TrengoClient,
     /// GHL.
@@ -230,7 +233,7 @@ impl Engine {
         }
         let mut facts = self.facts.lock().await;
         // An operator may pause while the daemon runs (`trengo-sync pause`): read at each pass.
-        let pauses = self.store.call(|s| store::controls::all(s.conn())).await?;
+        let pauses = self.reader.call(|s| store::controls::all(s.conn())).await?;
         if let Some(p) = &pauses.daemon
             && p.direction == store::controls::PauseDirection::Both
         {
@@ -280,7 +283,7 @@ impl Engine {
             }
             PassKind::Reconcile => {
                 let contacts = self
-                    .store
+                    .reader
                     .call(|s| {
                         Ok(store::links::active(s.conn())?
                             .into_iter()
@@ -409,7 +412,7 @@ impl Engine {
         report: bool,
     ) -> Result<Option<BackfillRun>, EngineError> {
         let cursor = self
-            .store
+            .reader
             .call(|s| store::cursors::get(s.conn(), TRENGO_CURSOR))
             .await?;
         let watermark = cursor
@@ -515,7 +518,7 @@ impl Engine {
 
     async fn poll_ghl(&self, work: &mut Work, started: DateTime<Utc>) -> Result<(), EngineError> {
         let cursor = self
-            .store
+            .reader
             .call(|s| store::cursors::get(s.conn(), GHL_CURSOR))
             .await?;
         let since = cursor
@@ -607,7 +610,7 @@ impl Engine {
     async fn due_retries(&self, work: &mut Work) -> Result<(), EngineError> {
         let now = self.clock.now();
         let due = self
-            .store
+            .reader
             .call(move |s| store::retries::due(s.conn(), now))
             .await?;
         for retry in due {
@@ -746,7 +749,7 @@ impl Engine {
                             Op::LinkTicket { ticket_id, .. } => {
                                 let id = *ticket_id;
                                 if let Some(l) = self
-                                    .store
+                                    .reader
                                     .call(move |s| store::links::by_ticket(s.conn(), id))
                                     .await?
                                 {

@@ -70,7 +70,7 @@ impl Engine {
                 } => {
                     let task = task_id.clone();
                     let link = self
-                        .store
+                        .reader
                         .call(move |s| store::links::by_task(s.conn(), &task))
                         .await?;
                     match link {
@@ -92,7 +92,7 @@ impl Engine {
     /// A ticket's link group, read as far as `reach`; an unlinked ticket may enter scope.
     async fn ticket_hint(&self, work: &mut Work, id: i64, reach: Reach) -> Result<(), EngineError> {
         let link = self
-            .store
+            .reader
             .call(move |s| store::links::by_ticket(s.conn(), id))
             .await?;
         match link {

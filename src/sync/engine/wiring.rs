@@ -141,6 +141,7 @@ impl Engine {
         ));
         let ghl = GhlClient::new(gcfg, clock.clone(), ghl_budget).map_err(setup)?;
         Ok(Self {
+            reader: store.reader(),
             store,
             trengo,
             ghl,

@@ -4,7 +4,8 @@
 //! is bound to, and a merged ticket's link following the surviving ticket.
 //!
 //! The engine decides when each is recorded; the store writes are here, so the executor's
-//! module stays the only writer of a pass.
+//! module stays the only writer of a pass. Detection and loading read through
+//! [`StoreReader`](crate::store::StoreReader), which refuses writes.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
