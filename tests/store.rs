@@ -559,3 +559,93 @@ fn oauth_debug_shows_no_token() {
         .unwrap();
     assert!(!format!("{loaded:?}").contains("very-secret"));
 }
+
+/// A write slipped into a read of the store (detection, loading) fails in SQLite, whatever
+/// the closure does with the connection; the executor's handle writes as before.
+#[tokio::test]
+async fn nothing_but_the_executor_writes_the_store_during_a_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let handle = StoreHandle::new(Store::open(db_path(&dir)).unwrap());
+    let reader = handle.reader();
+    let stray = reader
+        .call(|r| {
+            r.conn().execute(
+                "INSERT INTO cursors (stream, value, updated_at) VALUES ('x', 'y', 'z')",
+                [],
+            )?;
+            Ok(())
+        })
+        .await;
+    assert!(
+        matches!(&stray, Err(e) if e.to_string().contains("readonly")),
+        "a write through the reader was not refused: {stray:?}"
+    );
+    // The executor's handle writes, and the reader reads what it wrote.
+    handle
+        .call(|s| {
+            trengo_sync::store::cursors::put(
+                s.conn(),
+                "trengo.updated_at",
+                "v",
+                at("2026-01-01T00:00:00Z"),
+            )
+        })
+        .await
+        .unwrap();
+    let read = reader
+        .call(|r| trengo_sync::store::cursors::get(r.conn(), "trengo.updated_at"))
+        .await
+        .unwrap();
+    assert_eq!(read.as_deref(), Some("v"));
+}
+
+#[tokio::test]
+async fn a_read_that_fails_or_panics_leaves_the_store_writable() {
+    let dir = tempfile::tempdir().unwrap();
+    let handle = StoreHandle::new(Store::open(db_path(&dir)).unwrap());
+    let reader = handle.reader();
+    let failed: Result<(), StoreError> = reader
+        .call(|r| {
+            r.conn().execute("DELETE FROM cursors", [])?;
+            Ok(())
+        })
+        .await;
+    assert!(failed.is_err());
+    let panicked: Result<(), StoreError> = reader.call(|_| panic!("a reader's bug")).await;
+    assert!(matches!(panicked, Err(StoreError::Panicked(_))));
+    handle
+        .call(|s| {
+            let tx = s.transaction()?;
+            trengo_sync::store::cursors::put(
+                &tx,
+                "ghl.date_updated",
+                "v",
+                at("2026-01-01T00:00:00Z"),
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+        .expect("the store stays writable after a reader's failure and panic");
+}
+
+#[tokio::test]
+async fn plans_in_memory_copy_refuses_writes_through_its_reader_too() {
+    let dir = tempfile::tempdir().unwrap();
+    ours_with_a_link(&db_path(&dir));
+    let handle = StoreHandle::new(Store::open_snapshot(db_path(&dir)).unwrap());
+    let stray = handle
+        .reader()
+        .call(|r| {
+            r.conn().execute("DELETE FROM links", [])?;
+            Ok(())
+        })
+        .await;
+    assert!(stray.is_err(), "the copy's reader wrote");
+    let links = handle
+        .reader()
+        .call(|r| links::active(r.conn()))
+        .await
+        .unwrap();
+    assert_eq!(links.len(), 1);
+}

@@ -25,7 +25,7 @@ use super::operation::ItemKey;
 use super::settings::EngineSettings;
 use crate::clock::SharedClock;
 use crate::ghl::GhlClient;
-use crate::store::{self, StoreError, StoreHandle, links::Link};
+use crate::store::{self, StoreError, StoreReader, links::Link};
 use crate::trengo::{self, TicketFilters, TrengoClient};
 
 pub mod hints;
@@ -119,7 +119,7 @@ pub struct Merge {
 /// Detection's view of the engine: the clients, the store (read only), the settings, the
 /// clock, and the sweep's position, which lives across passes.
 pub(crate) struct Detector<'a> {
-    pub(crate) store: &'a StoreHandle,
+    pub(crate) reader: &'a StoreReader,
     pub(crate) trengo: &'a TrengoClient,
     pub(crate) ghl: &'a GhlClient,
     pub(crate) settings: &'a EngineSettings,
@@ -171,7 +171,7 @@ impl Detector<'_> {
             }
             PassKind::Reconcile => {
                 let contacts = self
-                    .store
+                    .reader
                     .call(|s| {
                         Ok(store::links::active(s.conn())?
                             .into_iter()
@@ -198,7 +198,7 @@ impl Detector<'_> {
         report: bool,
     ) -> Result<Option<BackfillRun>, EngineError> {
         let cursor = self
-            .store
+            .reader
             .call(|s| store::cursors::get(s.conn(), TRENGO_CURSOR))
             .await?;
         let watermark = cursor
@@ -264,7 +264,7 @@ impl Detector<'_> {
         if seen.is_empty() {
             return Ok(());
         }
-        let links = links_for_tickets(self.store, seen.keys().copied().collect()).await?;
+        let links = links_for_tickets(self.reader, seen.keys().copied().collect()).await?;
         for (id, ticket) in seen {
             match links.get(&id) {
                 Some((link, recorded)) if link.state == store::links::LinkState::Active => {
@@ -311,7 +311,7 @@ impl Detector<'_> {
         started: DateTime<Utc>,
     ) -> Result<(), EngineError> {
         let cursor = self
-            .store
+            .reader
             .call(|s| store::cursors::get(s.conn(), GHL_CURSOR))
             .await?;
         let since = cursor
@@ -330,7 +330,7 @@ impl Detector<'_> {
         if seen.is_empty() {
             return Ok(());
         }
-        let state = contacts_state(self.store, seen.keys().cloned().collect()).await?;
+        let state = contacts_state(self.reader, seen.keys().cloned().collect()).await?;
         // With a title prefix, any contact may hold a task in scope: the contact list does
         // not show task titles, so its tasks must be read to know.
         let by_prefix = self.settings.scope.ghl_title_prefix.is_some();
@@ -404,7 +404,7 @@ impl Detector<'_> {
     pub(crate) async fn due_retries(&self, work: &mut Detected) -> Result<(), EngineError> {
         let now = self.clock.now();
         let due = self
-            .store
+            .reader
             .call(move |s| store::retries::due(s.conn(), now))
             .await?;
         for retry in due {
@@ -426,10 +426,10 @@ impl Detector<'_> {
 
 /// The links of some tickets, with their recorded fingerprints.
 async fn links_for_tickets(
-    store: &StoreHandle,
+    reader: &StoreReader,
     ids: Vec<i64>,
 ) -> Result<HashMap<i64, (Link, Option<String>)>, StoreError> {
-    store
+    reader
         .call(move |s| {
             let mut out = HashMap::new();
             for id in ids {
@@ -446,10 +446,10 @@ async fn links_for_tickets(
 
 /// For some contacts: whether they have active links, and their recorded fingerprint.
 async fn contacts_state(
-    store: &StoreHandle,
+    reader: &StoreReader,
     ids: Vec<String>,
 ) -> Result<HashMap<String, (bool, Option<String>)>, StoreError> {
-    store
+    reader
         .call(move |s| {
             let mut out = HashMap::new();
             for id in ids {

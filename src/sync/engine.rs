@@ -12,26 +12,24 @@ use std::sync::atomic::AtomicI64;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
-use serde_json::json;
 
 use super::detect::{Detected, Detector, Merge, RetryChange};
-use super::execute::{Applied, Executor, PassFacts, refresh_labels};
-use super::load::{self, GHL_NOTES_SEEN, GHL_SEEN, Loader, NOTES_UPTO, ReadError, TRENGO_SEEN};
-use super::model::{LinkId, PlanInput};
+use super::execute::{Applied, ItemError, PassFacts, refresh_labels};
+use super::load::{self, Loader, ReadError};
+use super::model::PlanInput;
 use super::operation::{BrakeReport, ItemKey, ItemPlan, Op, Plan};
 use super::settings::EngineSettings;
 use super::views::Directory;
-use crate::api::{ApiError, Budget};
+use crate::api::ApiError;
 use crate::clock::SharedClock;
-use crate::config::Config;
-use crate::ghl::{GhlAuth, GhlClient, GhlClientConfig};
-use crate::store::{self, Store, StoreError, StoreHandle, identity::Identity};
+use crate::ghl::GhlClient;
+use crate::store::{self, StoreError, StoreHandle, StoreReader};
 use crate::sync::reason::ReasonCode as _;
-use crate::trengo::{TrengoClient, TrengoClientConfig};
+use crate::trengo::TrengoClient;
 
 pub(crate) mod backfill;
 mod rounds;
-mod settle;
+mod wiring;
 
 pub use super::detect::{Hint, Pace, Progress, SweepState, is_gone, notes_print};
 use backfill::{BackfillRun, Round};
@@ -152,8 +150,11 @@ impl PassReport {
 
 /// The engine: both clients, the store, the clock, the settings.
 pub struct Engine {
-    /// The store.
+    /// The store. Within a pass only the executor writes to it (`sync/execute`); the other
+    /// stages read through `reader`.
     pub store: StoreHandle,
+    /// The same store, read-only (`query_only`): detection, the sweep, hints and loading.
+    reader: StoreReader,
     /// Trengo.
     pub trengo: TrengoClient,
     /// GHL.
@@ -194,188 +195,22 @@ fn not_recorded(
     }
 }
 
+/// Why crash settlement stopped the pass: the crash switch, an API or the store outside any
+/// item (an item's own failure goes to the retry table and settlement goes on).
+fn settlement_failed(e: ItemError) -> EngineError {
+    match e {
+        ItemError::Crashed(_) => EngineError::Crashed,
+        ItemError::Api(e) => EngineError::Api(e),
+        ItemError::Store(e) => EngineError::Store(e),
+        ItemError::Blocked(why) => EngineError::Setup(why),
+    }
+}
+
 fn setup(e: impl std::fmt::Display) -> EngineError {
     EngineError::Setup(e.to_string())
 }
 
 impl Engine {
-    /// Builds the clients from `config` and opens the store (read-only when `read_only`).
-    pub fn from_config(
-        config: &Config,
-        clock: SharedClock,
-        read_only: bool,
-    ) -> Result<Self, EngineError> {
-        let store = if read_only {
-            Store::open_read_only(&config.store.path)?
-        } else {
-            if let Some(dir) = config.store.path.parent()
-                && !dir.as_os_str().is_empty()
-            {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    setup(format!(
-                        "cannot create the store's directory {}: {e}; check store.path",
-                        dir.display()
-                    ))
-                })?;
-            }
-            Store::open(&config.store.path)?
-        };
-        Self::with_store(config, clock, store, None)
-    }
-
-    /// The engine `plan` runs: on an in-memory copy of the store ([`Store::open_snapshot`]), so
-    /// that the dry run can do everything a pass does up to the first remote write (bind the
-    /// identity of a fresh store, settle intents) and record nothing. With OAuth, a refresh
-    /// rotates GHL's refresh token, which must be kept: the token vault alone writes to the
-    /// file, through an edit connection that takes no writer lock (so `plan` also runs beside
-    /// the daemon; the vault re-reads the stored tokens before each refresh).
-    pub fn for_plan(config: &Config, clock: SharedClock) -> Result<Self, EngineError> {
-        let snapshot = Store::open_snapshot(&config.store.path)?;
-        let vault = match &config.ghl.oauth {
-            Some(_) => Some(StoreHandle::new(
-                Store::open_for_edit(&config.store.path).map_err(|e| {
-                    setup(format!(
-                        "{e}; with OAuth the store holds GHL's tokens: run `trengo-sync auth ghl` \
-                         first"
-                    ))
-                })?,
-            )),
-            None => None,
-        };
-        Self::with_store(config, clock, snapshot, vault)
-    }
-
-    /// The engine over `store`; the OAuth token vault keeps its tokens in `vault` when given,
-    /// else in `store`.
-    fn with_store(
-        config: &Config,
-        clock: SharedClock,
-        store: Store,
-        vault: Option<StoreHandle>,
-    ) -> Result<Self, EngineError> {
-        Self::with_handle(config, clock, StoreHandle::new(store), vault)
-    }
-
-    /// A new engine for `config` over a store already open: a configuration reloaded by the
-    /// running daemon keeps its store (and its writer lock).
-    pub fn on_open_store(
-        config: &Config,
-        clock: SharedClock,
-        store: StoreHandle,
-    ) -> Result<Self, EngineError> {
-        Self::with_handle(config, clock, store, None)
-    }
-
-    fn with_handle(
-        config: &Config,
-        clock: SharedClock,
-        store: StoreHandle,
-        vault: Option<StoreHandle>,
-    ) -> Result<Self, EngineError> {
-        let token = config
-            .trengo
-            .token
-            .as_ref()
-            .ok_or_else(|| setup("trengo.token is missing"))?
-            .to_secret_string();
-        let mut tcfg = TrengoClientConfig::new(
-            config.trengo.base_url.url().clone(),
-            token,
-            config.trengo.timezone.0,
-        );
-        tcfg.timeout = config.limits.request_timeout.get();
-        let trengo_budget = Arc::new(Budget::new(
-            "trengo",
-            config.limits.trengo_per_minute,
-            std::time::Duration::from_secs(60),
-        ));
-        let trengo = TrengoClient::new(tcfg, clock.clone(), trengo_budget).map_err(setup)?;
-        let auth = match (&config.ghl.token, &config.ghl.oauth) {
-            (Some(token), _) => GhlAuth::PrivateToken(token.to_secret_string()),
-            (None, Some(oauth)) => GhlAuth::OAuth {
-                client_id: oauth.client_id.clone().unwrap_or_default(),
-                client_secret: oauth
-                    .client_secret
-                    .as_ref()
-                    .map(|s| s.to_secret_string())
-                    .ok_or_else(|| setup("ghl.oauth.client_secret is missing"))?,
-                vault: Arc::new(super::vault::StoreVault::new(
-                    vault.unwrap_or_else(|| store.clone()),
-                    oauth.refresh_token.as_ref().map(|s| s.to_secret_string()),
-                    clock.clone(),
-                )),
-            },
-            (None, None) => return Err(setup("ghl.token or [ghl.oauth] is missing")),
-        };
-        let mut gcfg = GhlClientConfig::new(
-            config.ghl.base_url.url().clone(),
-            config.ghl.location_id.clone().unwrap_or_default(),
-            auth,
-        );
-        gcfg.version = config.ghl.version.clone();
-        gcfg.token_url = config.ghl.token_url();
-        gcfg.timeout = config.limits.request_timeout.get();
-        let ghl_budget = Arc::new(Budget::new(
-            "ghl",
-            config.limits.ghl_per_window,
-            config.limits.ghl_window.get(),
-        ));
-        let ghl = GhlClient::new(gcfg, clock.clone(), ghl_budget).map_err(setup)?;
-        Ok(Self {
-            store,
-            trengo,
-            ghl,
-            clock,
-            settings: EngineSettings::from_config(config),
-            crash_after: None,
-            backfill: None,
-            progress: None,
-            facts: tokio::sync::Mutex::new(PassFacts::default()),
-            sweep: tokio::sync::Mutex::new(SweepState::default()),
-            pauses: std::sync::Mutex::new(store::controls::Pauses::default()),
-        })
-    }
-
-    /// The executor for this engine's clients and store, writing what it learns into `facts`.
-    fn executor<'a>(&'a self, facts: &'a mut PassFacts) -> Executor<'a> {
-        Executor {
-            store: &self.store,
-            trengo: &self.trengo,
-            ghl: &self.ghl,
-            clock: &self.clock,
-            settings: &self.settings,
-            facts,
-            crash_after: self.crash_after.clone(),
-        }
-    }
-
-    /// Binds the database to this Trengo account and GHL location on first use, and refuses
-    /// to run against any other (sync-model.md §4.7).
-    pub async fn bind_identity(&self) -> Result<Identity, EngineError> {
-        let mut agency = None;
-        let mut users = std::pin::pin!(self.trengo.users());
-        if let Some(user) = users.next().await {
-            agency = user?.agency_id;
-        }
-        let identity = Identity {
-            trengo_account: match agency {
-                Some(a) => format!("{} (agency {a})", self.settings.scope.web_url),
-                None => self.settings.scope.web_url.clone(),
-            },
-            ghl_location: self.ghl.location_id().to_string(),
-        };
-        let (given, now) = (identity.clone(), self.clock.now());
-        self.store
-            .call(move |s| {
-                let tx = s.transaction()?;
-                store::identity::bind(&tx, &given, now)?;
-                tx.commit()?;
-                Ok(())
-            })
-            .await?;
-        Ok(identity)
-    }
-
     /// Runs one pass.
     pub async fn pass(
         &self,
@@ -396,7 +231,7 @@ impl Engine {
         }
         let mut facts = self.facts.lock().await;
         // An operator may pause while the daemon runs (`trengo-sync pause`): read at each pass.
-        let pauses = self.store.call(|s| store::controls::all(s.conn())).await?;
+        let pauses = self.reader.call(|s| store::controls::all(s.conn())).await?;
         if let Some(p) = &pauses.daemon
             && p.direction == store::controls::PauseDirection::Both
         {
@@ -406,7 +241,11 @@ impl Engine {
         *self.pauses.lock().unwrap_or_else(|e| e.into_inner()) = pauses;
         self.refresh_facts(&mut facts).await?;
         // A dry run settles too, on `plan`'s in-memory copy of the store, without the remote write.
-        report.settled_intents = self.settle_intents(&mut facts, options.dry_run).await?;
+        report.settled_intents = self
+            .executor(&mut facts)
+            .settle_intents(options.dry_run)
+            .await
+            .map_err(settlement_failed)?;
         // Detect: what changed and what entered scope (reads only).
         let (mut work, backfill) = self
             .detector()
@@ -445,7 +284,7 @@ impl Engine {
         if let Some(brake) = &plan.brake
             && !options.allow_mass_change
         {
-            self.record_brake(brake).await?;
+            self.recorder().brake(brake).await?;
             report.braked = Some(brake.clone());
             report.plans.push(plan);
             return Ok(report);
@@ -470,29 +309,7 @@ impl Engine {
         {
             let cursors = std::mem::take(&mut work.cursors);
             let refinements = std::mem::take(&mut work.print_refinements);
-            if !cursors.is_empty() || !refinements.is_empty() {
-                let now = self.clock.now();
-                self.store
-                    .call(move |s| {
-                        let tx = s.transaction()?;
-                        for (stream, value) in &cursors {
-                            store::cursors::put(&tx, stream, value, now)?;
-                        }
-                        // Only where the pass recorded no newer print of its own.
-                        for (link, expected, listed) in &refinements {
-                            store::bases::refine(
-                                &tx,
-                                *link,
-                                TRENGO_SEEN,
-                                &json!(expected),
-                                &json!(listed),
-                            )?;
-                        }
-                        tx.commit()?;
-                        Ok(())
-                    })
-                    .await?;
-            }
+            self.recorder().advance(cursors, refinements).await?;
             if let Some(b) = &backfill {
                 b.tracker.backfill_finished(self.clock.now());
             }
@@ -503,7 +320,7 @@ impl Engine {
     /// The loading stage's view of the engine (`load.rs`): it reads, never writes.
     fn loader(&self) -> Loader<'_> {
         Loader {
-            store: &self.store,
+            reader: &self.reader,
             trengo: &self.trengo,
             ghl: &self.ghl,
             settings: &self.settings,
@@ -525,7 +342,7 @@ impl Engine {
     /// Detection's view of the engine (`detect.rs`): it reads, never writes.
     fn detector(&self) -> Detector<'_> {
         Detector {
-            store: &self.store,
+            reader: &self.reader,
             trengo: &self.trengo,
             ghl: &self.ghl,
             settings: &self.settings,
@@ -542,33 +359,7 @@ impl Engine {
         self.record_retries(std::mem::take(&mut work.retries))
             .await?;
         for Merge { merged, surviving } in std::mem::take(&mut work.merges) {
-            let now = self.clock.now();
-            let moved = self
-                .store
-                .call(move |s| {
-                    let Some(link) = store::links::by_ticket(s.conn(), merged)? else {
-                        return Ok(false);
-                    };
-                    if link.state != store::links::LinkState::Active {
-                        return Ok(false);
-                    }
-                    let tx = s.transaction()?;
-                    let moved = store::links::follow_merge(&tx, link.id, surviving, now)?;
-                    if moved {
-                        store::ledger::record(
-                            &tx,
-                            &store::ledger::Entry::new(store::ledger::EntryKind::Applied, now)
-                                .link(link.id)
-                                .detail(format!(
-                                    "ticket #{merged} was merged into #{surviving}: the link follows it"
-                                )),
-                        )?;
-                    }
-                    tx.commit()?;
-                    Ok(moved)
-                })
-                .await?;
-            if moved {
+            if let Some((_, true)) = self.recorder().follow_merge(merged, surviving).await? {
                 tracing::info!(
                     merged,
                     surviving,
@@ -689,7 +480,6 @@ impl Engine {
     ) -> Result<BTreeSet<String>, EngineError> {
         let mut new_contacts = BTreeSet::new();
         for item in items {
-            let key = item.item.stored();
             let held = {
                 let pauses = self.pauses.lock().unwrap_or_else(|e| e.into_inner());
                 super::pause::held(item, &pauses)
@@ -697,10 +487,7 @@ impl Engine {
             if let Some(why) = held {
                 // Not applied, and its group's print not recorded: it comes back on `resume`.
                 tracing::info!(item = %item.item, %why, "item held by a pause");
-                let (k, w, now) = (key.clone(), why.clone(), self.clock.now());
-                self.store
-                    .call(move |s| store::retries::hold(s.conn(), &k, &w, now))
-                    .await?;
+                self.recorder().hold(&item.item, &why).await?;
                 report.held.push((item.item.to_string(), why));
                 not_recorded(failed_contacts, &item.item, ticket_contact);
                 continue;
@@ -721,7 +508,7 @@ impl Engine {
                             Op::LinkTicket { ticket_id, .. } => {
                                 let id = *ticket_id;
                                 if let Some(l) = self
-                                    .store
+                                    .reader
                                     .call(move |s| store::links::by_ticket(s.conn(), id))
                                     .await?
                                 {
@@ -751,153 +538,13 @@ impl Engine {
         Ok(new_contacts)
     }
 
-    /// Records fingerprints and message positions of the groups applied without failure, so
-    /// the next poll skips them until they change again, and forgets their earlier failures:
-    /// a group read and applied whole is in sync, even when this pass had nothing to write
-    /// for it (else a failed read would stay in the retry table, "stuck", forever).
-    /// `ticket_prints` and `contact_prints` are what was seen (ticket id → print, contact id
-    /// → print); the recorded ones are taken out, and contacts left without a group (tagged
-    /// candidates, once examined) are recorded too.
-    async fn record_seen(
-        &self,
-        ticket_prints: &mut HashMap<i64, String>,
-        contact_prints: &mut HashMap<String, String>,
-        loaded: &[load::LoadedGroup],
-        failed: &BTreeSet<String>,
-    ) -> Result<(), EngineError> {
-        let mut link_bases: Vec<(LinkId, &'static str, serde_json::Value)> = Vec::new();
-        let mut contact_bases: Vec<(String, serde_json::Value)> = Vec::new();
-        // Contacts whose notes were read, with their ids: printed once the pass's comment
-        // pairs are committed, so the notes the pass copied count as the sync's own.
-        let mut notes_read: Vec<(String, Vec<LinkId>, Vec<String>)> = Vec::new();
-        let mut recovered: Vec<String> = Vec::new();
-        for g in loaded {
-            let contact = &g.group.contact.id;
-            if failed.contains(contact) {
-                continue;
-            }
-            // A group read in part planned no tags: a failed tag item of it stays due.
-            if !g.group.partial {
-                recovered.push(ItemKey::Contact(contact.clone()).stored());
-            }
-            recovered.extend(
-                g.group
-                    .links
-                    .iter()
-                    .map(|l| ItemKey::Ticket(l.ticket.id).stored()),
-            );
-            for (link, upto) in &g.notes_upto {
-                link_bases.push((*link, NOTES_UPTO, json!(upto)));
-            }
-            for l in &g.group.links {
-                if let Some(print) = ticket_prints.remove(&l.ticket.id) {
-                    link_bases.push((l.link, TRENGO_SEEN, json!(print)));
-                }
-            }
-            if let Some(print) = contact_prints.remove(contact) {
-                contact_bases.push((contact.clone(), json!(print)));
-            }
-            if let Some(ids) = &g.ghl_notes {
-                let links = g.group.links.iter().map(|l| l.link).collect();
-                notes_read.push((contact.clone(), links, ids.clone()));
-            }
-        }
-        // Tagged contacts without links (candidates) are recorded too, once examined.
-        for (contact, print) in contact_prints.drain() {
-            if !failed.contains(&contact) {
-                contact_bases.push((contact, json!(print)));
-            }
-        }
-        if link_bases.is_empty()
-            && contact_bases.is_empty()
-            && recovered.is_empty()
-            && notes_read.is_empty()
-        {
-            return Ok(());
-        }
-        let now = self.clock.now();
-        self.store
-            .call(move |s| {
-                let tx = s.transaction()?;
-                for item in &recovered {
-                    store::retries::clear(&tx, item)?;
-                }
-                for (link, field, value) in &link_bases {
-                    let current = store::bases::get(&tx, *link, field)?.map(|b| b.value);
-                    if current.as_ref() != Some(value) {
-                        store::bases::put(&tx, *link, field, value, now)?;
-                    }
-                }
-                for (contact, value) in &contact_bases {
-                    let current =
-                        store::bases::get_contact(&tx, contact, GHL_SEEN)?.map(|b| b.value);
-                    if current.as_ref() != Some(value) {
-                        store::bases::put_contact(&tx, contact, GHL_SEEN, value, now)?;
-                    }
-                }
-                for (contact, links, ids) in &notes_read {
-                    let mut mapped = std::collections::HashSet::new();
-                    for link in links {
-                        for m in store::comments::for_link(&tx, *link)? {
-                            mapped.insert(m.ghl_note_id);
-                        }
-                    }
-                    let print = json!(notes_print(ids.iter().map(String::as_str), &mapped));
-                    let current =
-                        store::bases::get_contact(&tx, contact, GHL_NOTES_SEEN)?.map(|b| b.value);
-                    if current.as_ref() != Some(&print) {
-                        store::bases::put_contact(&tx, contact, GHL_NOTES_SEEN, &print, now)?;
-                    }
-                }
-                tx.commit()?;
-                Ok(())
-            })
-            .await?;
-        Ok(())
-    }
-
-    /// Records a failure of `key`: it is retried with backoff, and parked after too many.
+    /// Records a failure of `key` ([`Recorder::fail`]).
     async fn fail_item(&self, key: &ItemKey, reason: &str) -> Result<(), EngineError> {
-        let (k, r, now, policy) = (
-            key.stored(),
-            reason.to_string(),
-            self.clock.now(),
-            self.settings.retry,
-        );
-        self.store
-            .call(move |s| {
-                let tx = s.transaction()?;
-                store::retries::fail(&tx, &k, &r, now, &policy)?;
-                tx.commit()?;
-                Ok(())
-            })
-            .await?;
-        Ok(())
+        Ok(self.recorder().fail(key, reason).await?)
     }
 
-    /// Ends an earlier failure of `key`, if any: it was read or written since.
+    /// Ends an earlier failure of `key`, if any ([`Recorder::clear`]).
     async fn clear_item(&self, key: ItemKey) -> Result<(), EngineError> {
-        let item = key.stored();
-        self.store
-            .call(move |s| store::retries::clear(s.conn(), &item).map(|_| ()))
-            .await?;
-        Ok(())
-    }
-
-    async fn record_brake(&self, brake: &BrakeReport) -> Result<(), EngineError> {
-        let (now, detail) = (self.clock.now(), format!("{brake}"));
-        tracing::error!(%detail, "brake: this pass would change too many links at once; nothing was written");
-        self.store
-            .call(move |s| {
-                let tx = s.transaction()?;
-                store::ledger::record(
-                    &tx,
-                    &store::ledger::Entry::new(store::ledger::EntryKind::Brake, now).detail(detail),
-                )?;
-                tx.commit()?;
-                Ok(())
-            })
-            .await?;
-        Ok(())
+        Ok(self.recorder().clear(&key).await?)
     }
 }

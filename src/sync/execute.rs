@@ -9,7 +9,7 @@
 //! before the call, the key travels inside the created object (the ticket URL in a task body,
 //! a source marker in a note, a task marker in a ticket subject), and the intent ends in the
 //! same transaction that records the result. Every update is journalled too ([`journal`]): the
-//! value it writes, ended with the item's bases. The engine's `settle_intents` finds what a
+//! value it writes, ended with the item's bases. [`Executor::settle_intents`] finds what a
 //! crash left open.
 
 use std::collections::HashMap;
@@ -38,6 +38,11 @@ use crate::trengo::{self, TrengoClient};
 
 pub mod journal;
 mod link;
+mod records;
+pub(crate) mod rounds;
+mod settle;
+
+pub use records::Recorder;
 
 /// What an intent is for: the kinds the executor opens before a write, and the one thing
 /// crash settlement reads to know where to look (`settle.rs`). Stored as text; stores written
@@ -487,22 +492,14 @@ impl Executor<'_> {
                     (task_id.clone(), contact_id.clone(), *ticket_id);
                 let now = self.now();
                 self.tx(move |c| {
-                    if store::links::by_ticket(c, ticket_id)?.is_none()
-                        && store::links::by_task(c, &task_id)?.is_none()
-                    {
-                        store::links::insert(
-                            c,
-                            &NewLink {
-                                ticket_id,
-                                task_id,
-                                ghl_contact_id: contact_id,
-                                trengo_contact_id: None,
-                                origin: Origin::Adopted,
-                            },
-                            now,
-                        )?;
-                    }
-                    Ok(())
+                    let new = NewLink {
+                        ticket_id,
+                        task_id,
+                        ghl_contact_id: contact_id,
+                        trengo_contact_id: None,
+                        origin: Origin::Adopted,
+                    };
+                    link::insert_link(c, new, &[], now).map(|_| ())
                 })
                 .await?;
                 none
@@ -635,6 +632,15 @@ impl Executor<'_> {
             .plan
             .assignee_enabled
             .then(|| json!(answered.flatten()))
+    }
+
+    /// The recorder of retries and the pass's other bookkeeping, over the executor's store.
+    pub fn recorder(&self) -> Recorder<'_> {
+        Recorder {
+            store: self.store,
+            clock: self.clock,
+            settings: self.settings,
+        }
     }
 
     fn scope(&self) -> &Scope {

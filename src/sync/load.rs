@@ -29,7 +29,7 @@ use super::views::{self, Directory};
 use crate::api::ApiError;
 use crate::clock::SharedClock;
 use crate::ghl::{self, GhlClient};
-use crate::store::{self, StoreError, StoreHandle, links::Link};
+use crate::store::{self, StoreError, StoreReader, links::Link};
 use crate::trengo::{self, TrengoClient};
 
 /// Base field holding the fingerprint of a linked ticket as last synced.
@@ -147,7 +147,7 @@ pub(crate) struct Candidates {
 /// and the clock. It reads; what it learns for the store travels in its answers.
 #[derive(Clone, Copy)]
 pub(crate) struct Loader<'a> {
-    pub(crate) store: &'a StoreHandle,
+    pub(crate) reader: &'a StoreReader,
     pub(crate) trengo: &'a TrengoClient,
     pub(crate) ghl: &'a GhlClient,
     pub(crate) settings: &'a EngineSettings,
@@ -168,14 +168,14 @@ impl Loader<'_> {
         reach: &Reach,
     ) -> Result<Option<LoadedGroup>, ReadError> {
         let Loader {
-            store,
+            reader,
             trengo,
             ghl,
             settings,
             ..
         } = *self;
         let cid = contact_id.to_string();
-        let (links, tag_base) = store
+        let (links, tag_base) = reader
             .call(move |s| {
                 let c = s.conn();
                 let mut out = Vec::new();
@@ -356,7 +356,7 @@ impl Loader<'_> {
         contact_id: &str,
     ) -> Result<(Vec<Candidate>, Option<ghl::Contact>), ReadError> {
         let Loader {
-            store,
+            reader,
             ghl,
             settings,
             ..
@@ -365,7 +365,7 @@ impl Loader<'_> {
         let contact_view = views::contact(&contact, &[]);
         let tasks = ghl.tasks(contact_id).await?;
         let ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
-        let linked: BTreeSet<String> = store
+        let linked: BTreeSet<String> = reader
             .call(move |s| {
                 let mut linked = BTreeSet::new();
                 for id in ids {

@@ -75,7 +75,7 @@ impl Detector<'_> {
                 } => {
                     let task = task_id.clone();
                     let link = self
-                        .store
+                        .reader
                         .call(move |s| store::links::by_task(s.conn(), &task))
                         .await?;
                     match link {
@@ -102,7 +102,7 @@ impl Detector<'_> {
         reach: Reach,
     ) -> Result<(), EngineError> {
         let link = self
-            .store
+            .reader
             .call(move |s| store::links::by_ticket(s.conn(), id))
             .await?;
         match link {
@@ -147,7 +147,7 @@ impl Detector<'_> {
         merged: i64,
     ) -> Result<(), EngineError> {
         let link = self
-            .store
+            .reader
             .call(move |s| store::links::by_ticket(s.conn(), merged))
             .await?;
         match link {

@@ -290,7 +290,7 @@ impl Detector<'_> {
             if !state.resumed {
                 state.resumed = true;
                 let stored = self
-                    .store
+                    .reader
                     .call(|s| store::cursors::get(s.conn(), SWEEP_CURSOR))
                     .await?
                     .and_then(|p| serde_json::from_str::<Position>(&p).ok());
@@ -486,7 +486,7 @@ impl Detector<'_> {
             return Ok(false);
         }
         let learned = self
-            .store
+            .reader
             .call(|s| store::facts::learned_bumps(s.conn()))
             .await?;
         Ok(learned.label == Some(true) && learned.note == Some(true))
@@ -496,7 +496,7 @@ impl Detector<'_> {
     async fn new_cycle(&self, at: Position, from_start: bool) -> Result<Cycle, EngineError> {
         let since = self.clock.now() - SWEEP_DONE_FOR;
         let (index, notes) = self
-            .store
+            .reader
             .call(move |s| {
                 let c = s.conn();
                 let mut index = Index::default();
