@@ -10,6 +10,7 @@ use secrecy::SecretString;
 use serde_json::json;
 use tempfile::TempDir;
 use trengo_sync::store::bases;
+use trengo_sync::store::bases::BaseName;
 use trengo_sync::store::identity::{self, Identity};
 use trengo_sync::store::intents::{self, IntentState};
 use trengo_sync::store::links::{self, LinkState, NewLink, Origin};
@@ -447,25 +448,25 @@ fn a_base_and_the_intent_end_commit_together_or_not_at_all() {
     .unwrap();
     {
         let tx = store.transaction().unwrap();
-        bases::put(&tx, link.id, "status", &json!("OPEN"), t0).unwrap();
+        bases::put(&tx, link.id, BaseName::Status, &json!("OPEN"), t0).unwrap();
         intents::finish(&tx, "k", &json!({}), t0).unwrap();
         // Dropped without commit: a crash here.
     }
     assert!(
-        bases::get(store.conn(), link.id, "status")
+        bases::get(store.conn(), link.id, BaseName::Status)
             .unwrap()
             .is_none()
     );
     assert_eq!(intents::open_all(store.conn()).unwrap().len(), 1);
 
     let tx = store.transaction().unwrap();
-    bases::put(&tx, link.id, "status", &json!("OPEN"), t0).unwrap();
+    bases::put(&tx, link.id, BaseName::Status, &json!("OPEN"), t0).unwrap();
     intents::finish(&tx, "k", &json!({}), t0).unwrap();
     tx.commit().unwrap();
     drop(store);
     let store = Store::open(&path).unwrap();
     assert!(
-        bases::get(store.conn(), link.id, "status")
+        bases::get(store.conn(), link.id, BaseName::Status)
             .unwrap()
             .is_some()
     );

@@ -20,7 +20,8 @@ use super::engine::{
     TRENGO_CURSOR, backfill::BackfillRun,
 };
 use super::execute::{PassFacts, refresh_labels};
-use super::load::{GHL_SEEN, Reach, TRENGO_SEEN};
+use super::keys::BaseName;
+use super::load::Reach;
 use super::operation::ItemKey;
 use super::settings::EngineSettings;
 use crate::clock::SharedClock;
@@ -434,7 +435,7 @@ async fn links_for_tickets(
             let mut out = HashMap::new();
             for id in ids {
                 if let Some(link) = store::links::by_ticket(s.conn(), id)? {
-                    let seen = store::bases::get(s.conn(), link.id, TRENGO_SEEN)?
+                    let seen = store::bases::get(s.conn(), link.id, BaseName::TrengoSeen)?
                         .and_then(|b| b.value.as_str().map(str::to_string));
                     out.insert(id, (link, seen));
                 }
@@ -454,7 +455,7 @@ async fn contacts_state(
             let mut out = HashMap::new();
             for id in ids {
                 let linked = !store::links::by_contact(s.conn(), &id)?.is_empty();
-                let seen = store::bases::get_contact(s.conn(), &id, GHL_SEEN)?
+                let seen = store::bases::get_contact(s.conn(), &id, BaseName::GhlSeen)?
                     .and_then(|b| b.value.as_str().map(str::to_string));
                 out.insert(id, (linked, seen));
             }

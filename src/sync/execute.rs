@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::declare::Scope;
+use super::keys::BaseName;
 use super::model::{LinkId, Tag};
 use super::operation::{ItemPlan, Op, Side};
 use super::policy::Field;
@@ -714,11 +715,11 @@ fn store_op(c: &rusqlite::Connection, op: &Op, now: DateTime<Utc>) -> Result<(),
             .map(|_| ())
         }
         Op::SetLinkBase { link, field, value } => {
-            store::bases::put(c, *link, &field.to_string(), value, now)
+            store::bases::put(c, *link, BaseName::from(*field), value, now)
         }
         Op::SetTagBase { contact_id, tags } => {
             let list: Vec<&str> = tags.iter().map(Tag::as_str).collect();
-            store::bases::put_contact(c, contact_id, "tags", &json!(list), now)
+            store::bases::put_contact(c, contact_id, BaseName::Tags, &json!(list), now)
         }
         Op::MapComment {
             link,
@@ -802,7 +803,7 @@ pub fn resolve(
     } else {
         (&held.ghl_value, &held.trengo_value)
     };
-    store::bases::put(c, link, &field.to_string(), loser, now)?;
+    store::bases::put(c, link, BaseName::from(field), loser, now)?;
     store::ledger::record(
         c,
         &Entry::new(EntryKind::ConflictResolved, now)

@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use super::detect::{RetryChange, is_gone};
 use super::engine::backfill::{BackfillRun, Round};
+use super::keys::BaseName;
 use super::model::{
     Candidate, ContactGroup, LinkBases, LinkId, LinkView, TaskView, TicketStatus, TicketView,
 };
@@ -31,18 +32,6 @@ use crate::clock::SharedClock;
 use crate::ghl::{self, GhlClient};
 use crate::store::{self, StoreError, StoreReader, links::Link};
 use crate::trengo::{self, TrengoClient};
-
-/// Base field holding the fingerprint of a linked ticket as last synced.
-pub const TRENGO_SEEN: &str = "trengo_seen";
-/// Base field holding the highest Trengo message id a link has handled.
-pub const NOTES_UPTO: &str = "notes_upto";
-/// Contact base field holding the fingerprint of a GHL contact as last synced.
-pub const GHL_SEEN: &str = "ghl_seen";
-/// Contact base field holding the print of the GHL notes the sync has not made its own, as
-/// read when the group was last read whole (see `engine::notes_print`).
-pub const GHL_NOTES_SEEN: &str = "ghl_notes_seen";
-/// Contact base field holding the synced tag set.
-pub const TAGS: &str = "tags";
 
 /// A read failed.
 #[derive(Debug, thiserror::Error)]
@@ -199,7 +188,7 @@ impl Loader<'_> {
                         held,
                     });
                 }
-                let tags = store::bases::get_contact(c, &cid, TAGS)?.map(|b| b.value);
+                let tags = store::bases::get_contact(c, &cid, BaseName::Tags)?.map(|b| b.value);
                 Ok((out, tags))
             })
             .await?;
@@ -251,11 +240,11 @@ impl Loader<'_> {
         let mut notes_upto = Vec::new();
         for stored in links {
             let link = &stored.link;
-            let base = |field: &str| {
+            let base = |name: BaseName| {
                 stored
                     .bases
                     .iter()
-                    .find(|b| b.field == field)
+                    .find(|b| b.is(name))
                     .map(|b| b.value.clone())
             };
             let ticket = match fresh.get(&link.ticket_id) {
@@ -271,7 +260,7 @@ impl Loader<'_> {
             let view = match (ticket, task) {
                 (Some(ticket), Some(task)) => {
                     let notes = if reach.reads_notes() {
-                        let upto = base(NOTES_UPTO).and_then(|v| v.as_i64());
+                        let upto = base(BaseName::NotesUpto).and_then(|v| v.as_i64());
                         let (notes, highest) = new_notes(trengo, ticket.id, upto).await?;
                         if let Some(h) = highest {
                             notes_upto.push((lid, h));
@@ -309,8 +298,9 @@ impl Loader<'_> {
                         ticket: ticket_view,
                         task: task_view,
                         bases: LinkBases {
-                            status: base("status").and_then(|v| v.as_bool()),
-                            assignee: base("assignee").map(|v| v.as_str().map(str::to_string)),
+                            status: base(BaseName::Status).and_then(|v| v.as_bool()),
+                            assignee: base(BaseName::Assignee)
+                                .map(|v| v.as_str().map(str::to_string)),
                         },
                         comments: stored.comments,
                         held: stored.held,

@@ -7,6 +7,7 @@
 //! |---|---|
 //! | [`model`] | the normalised views of both sides, the bases and the links the planner reads |
 //! | [`policy`] | conflict policies, directions, the status table, the brake: the configurable rules |
+//! | [`keys`] | typed keys: [`ItemKey`] (an item, the unit of failure) and [`BaseName`] (a base) |
 //! | [`operation`] | the [`Op`]s a [`Plan`] is made of, grouped into items (the unit of failure) |
 //! | [`declare`] | the link rules: what is in scope, ticket URLs as the key of a link |
 //! | [`views`] | API payloads as the planner's views; fingerprints that let polls skip what they saw |
@@ -23,6 +24,7 @@ pub mod declare;
 pub mod detect;
 pub mod engine;
 pub mod execute;
+pub mod keys;
 pub mod load;
 pub mod marker;
 pub mod model;
@@ -36,11 +38,12 @@ pub mod since;
 pub mod vault;
 pub mod views;
 
+pub use keys::{BaseName, ItemKey};
 pub use model::{
     Candidate, ContactGroup, ContactView, GhlNote, HeldConflict, LinkBases, LinkId, LinkView,
     NoteKind, PlanInput, Tag, TagRule, TaskView, TicketStatus, TicketView, TrengoNote,
 };
-pub use operation::{BrakeReport, ItemKey, ItemPlan, Op, Plan, Side};
+pub use operation::{BrakeReport, ItemPlan, Op, Plan, Side};
 pub use plan::plan;
 pub use policy::{
     Brake, Direction, Field, PerField, PlanSettings, Policy, StatusTable, TicketAction,

@@ -67,7 +67,7 @@ use crate::api::ApiError;
 use crate::store;
 use crate::sync::engine::{EngineError, SWEEP_CURSOR, SWEEP_DONE_FOR};
 use crate::sync::execute::PassFacts;
-use crate::sync::load::{GHL_NOTES_SEEN, TRENGO_SEEN};
+use crate::sync::keys::BaseName;
 use crate::trengo;
 use pace::{Allowance, Pacer};
 use walks::listings;
@@ -507,8 +507,8 @@ impl Detector<'_> {
                 let mut activity: HashMap<String, chrono::DateTime<chrono::Utc>> = HashMap::new();
                 for link in store::links::active(c)? {
                     let bases = store::bases::for_link(c, link.id)?;
-                    let base = |f: &str| bases.iter().find(|b| b.field == f);
-                    let status = base("status");
+                    let base = |name: BaseName| bases.iter().find(|b| b.is(name));
+                    let status = base(BaseName::Status);
                     let done = status.and_then(|b| b.value.as_bool());
                     let done_lately =
                         done == Some(true) && status.is_some_and(|b| b.updated_at >= since);
@@ -536,9 +536,9 @@ impl Detector<'_> {
                             task: link.task_id.clone(),
                             contact: link.ghl_contact_id.clone(),
                             done,
-                            assignee: base("assignee")
+                            assignee: base(BaseName::Assignee)
                                 .map(|b| b.value.as_str().map(str::to_string)),
-                            seen: base(TRENGO_SEEN)
+                            seen: base(BaseName::TrengoSeen)
                                 .and_then(|b| b.value.as_str().map(str::to_string)),
                             done_lately,
                         },
@@ -549,7 +549,7 @@ impl Detector<'_> {
                 // Most recently active first: a note is likeliest where people are at work.
                 contacts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
                 for (contact, _) in &contacts {
-                    if let Some(b) = store::bases::get_contact(c, contact, GHL_NOTES_SEEN)?
+                    if let Some(b) = store::bases::get_contact(c, contact, BaseName::GhlNotesSeen)?
                         && let Some(print) = b.value.as_str()
                     {
                         notes.seen.insert(contact.clone(), print.to_string());

@@ -12,6 +12,7 @@ use crate::store::{
     links::{NewLink, Origin},
 };
 use crate::sync::declare::task_subject_marker;
+use crate::sync::keys::BaseName;
 use crate::sync::marker;
 use crate::sync::model::LinkId;
 use crate::{ghl, trengo};
@@ -128,8 +129,8 @@ impl Executor<'_> {
                 trengo_contact_id: trengo_contact,
                 origin: Origin::Trengo,
             };
-            let mut bases = vec![("status", json!(done))];
-            bases.extend(assignee.map(|a| ("assignee", a)));
+            let mut bases = vec![(BaseName::Status, json!(done))];
+            bases.extend(assignee.map(|a| (BaseName::Assignee, a)));
             insert_link(c, new, &bases, now)?;
             store::intents::finish(c, &key, &json!({"task_id": task.id}), now)?;
             Ok(())
@@ -233,8 +234,8 @@ impl Executor<'_> {
                     trengo_contact_id: Some(person.id),
                     origin: Origin::Ghl,
                 };
-                let mut bases = vec![("status", json!(false))];
-                bases.extend(assignee.map(|a| ("assignee", a)));
+                let mut bases = vec![(BaseName::Status, json!(false))];
+                bases.extend(assignee.map(|a| (BaseName::Assignee, a)));
                 let (link, _) = insert_link(c, new, &bases, now)?;
                 store::intents::finish(c, &key, &json!({"ticket_id": ticket_id}), now)?;
                 Ok(link)
@@ -297,7 +298,7 @@ impl Executor<'_> {
 pub(super) fn insert_link(
     c: &rusqlite::Connection,
     new: NewLink,
-    bases: &[(&str, Value)],
+    bases: &[(BaseName, Value)],
     now: DateTime<Utc>,
 ) -> Result<(LinkId, bool), StoreError> {
     let existing = match store::links::by_ticket(c, new.ticket_id)? {
@@ -309,7 +310,7 @@ pub(super) fn insert_link(
     }
     let link = store::links::insert(c, &new, now)?;
     for (field, value) in bases {
-        store::bases::put(c, link.id, field, value, now)?;
+        store::bases::put(c, link.id, *field, value, now)?;
     }
     Ok((link.id, true))
 }

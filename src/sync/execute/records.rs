@@ -14,9 +14,10 @@ use serde_json::json;
 use crate::clock::SharedClock;
 use crate::store::{self, StoreError, StoreHandle, identity::Identity};
 use crate::sync::engine::notes_print;
+use crate::sync::keys::BaseName;
+use crate::sync::load::LoadedGroup;
 use crate::sync::model::LinkId;
 use crate::sync::operation::{BrakeReport, ItemKey};
-use crate::sync::load::{GHL_NOTES_SEEN, GHL_SEEN, LoadedGroup, NOTES_UPTO, TRENGO_SEEN};
 use crate::sync::settings::EngineSettings;
 
 /// Records a pass's bookkeeping in the store. Cheap to build whenever it is needed.
@@ -151,7 +152,7 @@ impl Recorder<'_> {
                     store::bases::refine(
                         &tx,
                         *link,
-                        TRENGO_SEEN,
+                        BaseName::TrengoSeen,
                         &json!(expected),
                         &json!(listed),
                     )?;
@@ -176,7 +177,7 @@ impl Recorder<'_> {
         loaded: &[LoadedGroup],
         failed: &BTreeSet<String>,
     ) -> Result<(), StoreError> {
-        let mut link_bases: Vec<(LinkId, &'static str, serde_json::Value)> = Vec::new();
+        let mut link_bases: Vec<(LinkId, BaseName, serde_json::Value)> = Vec::new();
         let mut contact_bases: Vec<(String, serde_json::Value)> = Vec::new();
         // Contacts whose notes were read, with their ids: printed once the pass's comment
         // pairs are committed, so the notes the pass copied count as the sync's own.
@@ -198,11 +199,11 @@ impl Recorder<'_> {
                     .map(|l| ItemKey::Ticket(l.ticket.id).stored()),
             );
             for (link, upto) in &g.notes_upto {
-                link_bases.push((*link, NOTES_UPTO, json!(upto)));
+                link_bases.push((*link, BaseName::NotesUpto, json!(upto)));
             }
             for l in &g.group.links {
                 if let Some(print) = ticket_prints.remove(&l.ticket.id) {
-                    link_bases.push((l.link, TRENGO_SEEN, json!(print)));
+                    link_bases.push((l.link, BaseName::TrengoSeen, json!(print)));
                 }
             }
             if let Some(print) = contact_prints.remove(contact) {
@@ -234,16 +235,16 @@ impl Recorder<'_> {
                     store::retries::clear(&tx, item)?;
                 }
                 for (link, field, value) in &link_bases {
-                    let current = store::bases::get(&tx, *link, field)?.map(|b| b.value);
+                    let current = store::bases::get(&tx, *link, *field)?.map(|b| b.value);
                     if current.as_ref() != Some(value) {
-                        store::bases::put(&tx, *link, field, value, now)?;
+                        store::bases::put(&tx, *link, *field, value, now)?;
                     }
                 }
                 for (contact, value) in &contact_bases {
-                    let current =
-                        store::bases::get_contact(&tx, contact, GHL_SEEN)?.map(|b| b.value);
+                    let current = store::bases::get_contact(&tx, contact, BaseName::GhlSeen)?
+                        .map(|b| b.value);
                     if current.as_ref() != Some(value) {
-                        store::bases::put_contact(&tx, contact, GHL_SEEN, value, now)?;
+                        store::bases::put_contact(&tx, contact, BaseName::GhlSeen, value, now)?;
                     }
                 }
                 for (contact, links, ids) in &notes_read {
@@ -254,10 +255,16 @@ impl Recorder<'_> {
                         }
                     }
                     let print = json!(notes_print(ids.iter().map(String::as_str), &mapped));
-                    let current =
-                        store::bases::get_contact(&tx, contact, GHL_NOTES_SEEN)?.map(|b| b.value);
+                    let current = store::bases::get_contact(&tx, contact, BaseName::GhlNotesSeen)?
+                        .map(|b| b.value);
                     if current.as_ref() != Some(&print) {
-                        store::bases::put_contact(&tx, contact, GHL_NOTES_SEEN, &print, now)?;
+                        store::bases::put_contact(
+                            &tx,
+                            contact,
+                            BaseName::GhlNotesSeen,
+                            &print,
+                            now,
+                        )?;
                     }
                 }
                 tx.commit()?;

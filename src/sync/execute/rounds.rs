@@ -7,9 +7,9 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::ghl::GhlClient;
+use crate::sync::load::LoadedGroup;
 use crate::sync::model::Tag;
 use crate::sync::operation::{ItemPlan, Op, Plan};
-use crate::sync::load::LoadedGroup;
 use crate::sync::views;
 use crate::trengo;
 

@@ -23,6 +23,7 @@ use crate::store::{
     comments::CommentOrigin,
     links::{NewLink, Origin},
 };
+use crate::sync::keys::BaseName;
 use crate::sync::load;
 use crate::sync::marker;
 use crate::sync::model::{LinkId, Tag};
@@ -367,7 +368,7 @@ fn record_found(
                     trengo_contact_id: number(payload, "trengo_contact_id"),
                     origin: Origin::Ghl,
                 };
-                insert_link(c, new, &[("status", json!(false))], now)?;
+                insert_link(c, new, &[(BaseName::Status, json!(false))], now)?;
             }
         }
         // Settled by `settle_update`, never recorded here.
