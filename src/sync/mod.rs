@@ -11,9 +11,9 @@
 //! | [`operation`] | the [`Op`]s a [`Plan`] is made of, grouped into items (the unit of failure) |
 //! | [`declare`] | the link rules: what is in scope, ticket URLs as the key of a link |
 //! | [`views`] | API payloads as the planner's views; fingerprints that let polls skip what they saw |
-//! | [`execute`] | the executor: the only writer; intents before creates; bases after writes |
+//! | [`execute`] | the executor: the only writer, to both APIs and (within a pass) the store; intents before creates; bases after writes; crash settlement; the pass's records (retries, what was seen, cursors, the brake) |
 //! | [`read`] | detection and loading: what changed since the cursors, then each touched group |
-//! | [`engine`] | one pass end to end: settle intents, detect, load, plan, apply, advance cursors |
+//! | [`engine`] | one pass end to end: settle intents, detect, load, plan, apply, advance cursors; reads the store through a read-only `StoreReader`; its wiring in `engine/wiring.rs` |
 //! | [`reason`] | failures as stored and served: codes and ids, never remote text |
 //! | [`vault`] | GHL's rotating OAuth tokens kept in the store |
 //! | [`settings`] | the configuration in the engine's terms |

@@ -31,6 +31,7 @@ use crate::sync::execute::rounds::{chunks, contacts_after_writes, tickets_after_
 use crate::sync::load::{self, GroupReads};
 use crate::sync::model::PlanInput;
 use crate::sync::operation::{ItemKey, ItemPlan, Op, Plan};
+use crate::sync::reason::ReasonCode as _;
 
 /// Tickets linked per chunk: small enough that the first chunk (linked before anything can
 /// overlap it) is a sliver of a large backfill, large enough that a chunk's groups keep
@@ -77,7 +78,101 @@ fn ticket_contacts(loaded: &[load::LoadedGroup]) -> HashMap<i64, String> {
         .collect()
 }
 
+/// Marks the contact of an item that was not applied (failed or held), so its group's print
+/// is not recorded and the change is seen again.
+fn not_recorded(
+    contacts: &mut BTreeSet<String>,
+    item: &ItemKey,
+    ticket_contact: &HashMap<i64, String>,
+) {
+    match item {
+        ItemKey::Contact(c) => {
+            contacts.insert(c.clone());
+        }
+        ItemKey::Ticket(t) => {
+            if let Some(c) = ticket_contact.get(t) {
+                contacts.insert(c.clone());
+            }
+        }
+        ItemKey::Task { .. } | ItemKey::Tasks(_) => {}
+    }
+}
+
 impl Engine {
+    /// Applies items in order, each failing on its own (to the retry table, its contact into
+    /// `failed`); returns the contacts that got new links. `progress` counts each item done
+    /// against the backfill, in the round it belongs to.
+    // The round's pieces travel separately: bundling them would only rename the list.
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_items(
+        &self,
+        items: &[ItemPlan],
+        facts: &mut PassFacts,
+        ticket_contact: &HashMap<i64, String>,
+        report: &mut PassReport,
+        failed_contacts: &mut BTreeSet<String>,
+        progress: Option<(&BackfillRun, Round)>,
+    ) -> Result<BTreeSet<String>, EngineError> {
+        let mut new_contacts = BTreeSet::new();
+        for item in items {
+            let held = {
+                let pauses = self.pauses.lock().unwrap_or_else(|e| e.into_inner());
+                crate::sync::pause::held(item, &pauses)
+            };
+            if let Some(why) = held {
+                // Not applied, and its group's print not recorded: it comes back on `resume`.
+                tracing::info!(item = %item.item, %why, "item held by a pause");
+                self.recorder().hold(&item.item, &why).await?;
+                report.held.push((item.item.to_string(), why));
+                not_recorded(failed_contacts, &item.item, ticket_contact);
+                continue;
+            }
+            let mut executor = self.executor(facts);
+            match executor.apply(item).await {
+                Ok(applied) => {
+                    report.applied_items += 1;
+                    report.writes.trengo += applied.trengo;
+                    report.writes.ghl += applied.ghl;
+                    metrics::counter!("trengo_sync_operations_total", "side" => "trengo")
+                        .increment(applied.trengo);
+                    metrics::counter!("trengo_sync_operations_total", "side" => "ghl")
+                        .increment(applied.ghl);
+                    self.clear_item(item.item.clone()).await?;
+                    for op in &item.ops {
+                        match op {
+                            Op::LinkTicket { ticket_id, .. } => {
+                                let id = *ticket_id;
+                                if let Some(l) = self
+                                    .reader
+                                    .call(move |s| crate::store::links::by_ticket(s.conn(), id))
+                                    .await?
+                                {
+                                    new_contacts.insert(l.ghl_contact_id);
+                                }
+                            }
+                            Op::LinkTask { contact_id, .. } | Op::AdoptTask { contact_id, .. } => {
+                                new_contacts.insert(contact_id.clone());
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                Err(e) if e.is_crash() => return Err(EngineError::Crashed),
+                Err(e) => {
+                    tracing::warn!(item = %item.item, error = %e, "item failed; it will be retried");
+                    metrics::counter!("trengo_sync_errors_total").increment(1);
+                    self.fail_item(&item.item, &e.reason_code()).await?;
+                    report.failed.push((item.item.clone(), e.to_string()));
+                    not_recorded(failed_contacts, &item.item, ticket_contact);
+                }
+            }
+            if let Some((b, round)) = progress {
+                b.advanced(b.item_cost(item), round, self.clock.now());
+            }
+        }
+        Ok(new_contacts)
+    }
+
     /// Applies round 1 and, behind it, round 2 (see the module doc). Sets `report.braked` when
     /// a round-2 plan trips the brake; the pass then commits no cursor.
     pub(super) async fn apply_rounds(
