@@ -370,7 +370,7 @@ impl Detector<'_> {
         Ok(())
     }
 
-    /// A sweep pass (see `sweep.rs`): what the listings show goes through the poll's rules,
+    /// A sweep pass (see `detect/sweep.rs`): what the listings show goes through the poll's rules,
     /// the rest is read again as a webhook's hint would be.
     pub(crate) async fn sweep(
         &self,

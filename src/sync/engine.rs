@@ -100,7 +100,7 @@ pub enum PassKind {
     /// Contacts updated since the GHL watermark.
     GhlPoll,
     /// A slice of the safety sweep's listing walks within its budget share, resumed from where
-    /// the last one stopped (see `sweep.rs`).
+    /// the last one stopped (see `detect/sweep.rs`).
     Sweep,
     /// Every link.
     Reconcile,

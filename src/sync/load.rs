@@ -1,6 +1,6 @@
 //! Loading, the pipeline's second stage: the full current state of every contact group that
-//! detection named ([`Loader::groups`]), from both APIs and the store, as the planner's views,
-//! and the items entering scope ([`Loader::candidates`]).
+//! detection named (`Loader::groups`), from both APIs and the store, as the planner's views,
+//! and the items entering scope (`Loader::candidates`).
 //!
 //! Loading a group is what costs calls (the contact, its tasks and notes, each linked ticket
 //! and its new messages), so it is done only for the groups detection found changed, and only

@@ -1,7 +1,7 @@
 //! The sync engine: what is in scope, change detection, the pure planner, and the executor.
 //!
 //! The shape follows vstorage's sync: a pure plan of operations, then an executor that applies
-//! it and is the only writer.
+//! it and is the only writer. A pass flows one way: detect → load → plan → execute.
 //!
 //! | module | job |
 //! |---|---|
@@ -12,8 +12,9 @@
 //! | [`declare`] | the link rules: what is in scope, ticket URLs as the key of a link |
 //! | [`views`] | API payloads as the planner's views; fingerprints that let polls skip what they saw |
 //! | [`execute`] | the executor: the only writer, to both APIs and (within a pass) the store; intents before creates; bases after writes; crash settlement; the pass's records (retries, what was seen, cursors, the brake) |
-//! | [`read`] | detection and loading: what changed since the cursors, then each touched group |
-//! | [`engine`] | one pass end to end: settle intents, detect, load, plan, apply, advance cursors; reads the store through a read-only `StoreReader`; its wiring in `engine/wiring.rs` |
+//! | [`detect`] | the pipeline's first stage: polls, the safety sweep, webhooks' hints and due retries → a `Detected` (reads only) |
+//! | [`load`] | the second: a `Loader` reads each touched contact group and the items entering scope (reads only) |
+//! | [`engine`] | one pass end to end, in the pipeline's order: settle intents, detect, load, plan, apply, record; the stages read the store through a read-only `StoreReader`; its wiring in `engine/wiring.rs` |
 //! | [`reason`] | failures as stored and served: codes and ids, never remote text |
 //! | [`vault`] | GHL's rotating OAuth tokens kept in the store |
 //! | [`settings`] | the configuration in the engine's terms |

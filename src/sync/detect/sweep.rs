@@ -21,7 +21,7 @@
 //! - **What a whole walk did not list**: a linked open ticket missing from the Trengo walk was
 //!   closed, lost its label, moved, or is gone; a linked open task missing from the task walk
 //!   was completed or deleted. Each is read once by `GET`, never from the lagging index.
-//! - **Links done in the last 7 days** ([`super::SWEEP_DONE_FOR`]): no open listing shows
+//! - **Links done in the last 7 days** ([`crate::sync::engine::SWEEP_DONE_FOR`]): no open listing shows
 //!   them, so their tickets are read one by one (one call each) and compared with their print.
 //! - **GHL notes** have no listing at all (ghl-api.md §5): each swept contact's notes are read
 //!   (one call) and compared with the print recorded when its group was last read whole, most
@@ -32,7 +32,7 @@
 //!
 //! **Pacing.** In the daemon every request is taken from the sweep's share of each API's
 //! rate ([`crate::api::Budget::try_acquire_share`], a rate, never a count per window), and GHL calls also from an allowance
-//! spent as a rate (`limits.ghl_sweep_per_day` spread evenly over the day, [`Allowance`]: GHL
+//! spent as a rate (`limits.ghl_sweep_per_day` spread evenly over the day, `pace::Allowance`: GHL
 //! also limits a location per day), so polls and webhooks go first; a walk stops where its
 //! share ends and the next sweep pass resumes it. A new cycle (the Trengo listings, the tagged
 //! contacts, the open tasks) starts at most once per `limits.sweep_cycle`, and within a cycle
