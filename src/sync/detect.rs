@@ -85,7 +85,7 @@ impl Detected {
     }
 
     /// An item that could not be read: reported, and retried when due.
-    pub fn failed(&mut self, item: ItemKey, code: String, why: String) {
+    pub fn read_failed(&mut self, item: ItemKey, code: String, why: String) {
         self.retries.push(RetryChange::Failed {
             item: item.clone(),
             code,

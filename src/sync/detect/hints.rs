@@ -131,7 +131,7 @@ impl Detector<'_> {
                     );
                     work.retries.push(RetryChange::Cleared(ItemKey::Ticket(id)));
                 }
-                Err(e) => work.failed(ItemKey::Ticket(id), e.reason_code(), e.to_string()),
+                Err(e) => work.read_failed(ItemKey::Ticket(id), e.reason_code(), e.to_string()),
             },
         }
         Ok(())
