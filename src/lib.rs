@@ -14,7 +14,7 @@
 //! | [`config`] | TOML + environment configuration, secrets, validation (exit 78 on error) |
 //! | [`logging`] | tracing-subscriber set-up: text on a terminal, JSON on request |
 //! | [`clock`] | the injected clock (`SystemClock` in production, `ManualClock` in tests) |
-//! | [`store`] | the SQLite state: links, bases, comment map, cursors, intents, ledger, retries (bounded, parked), identity; one writer at a time (a lock file) |
+//! | [`store`] | the SQLite state: links, bases, comment map, cursors, intents, ledger, retries (bounded, parked), identity; one writer at a time (a lock file); a read-only `StoreReader` for the stages that only read |
 //! | [`api`] | what both API clients share: typed errors, header-sized rate budgets, retries |
 //! | [`trengo`] | the Trengo REST v2 client and its lenient models |
 //! | [`ghl`] | the GoHighLevel API v2 client (private token or rotating OAuth), its models, and the app install (`auth ghl`) |
@@ -30,8 +30,8 @@
 //!
 //! One sync pass: change detection reads both APIs through [`trengo`] and [`ghl`], the pure
 //! planner in [`sync`] turns current values plus bases into a `Plan` of operations, and the
-//! executor (the only writer) applies it, journalling every remote create in [`store`]
-//! before making it. See `docs/design.md` for the whole.
+//! executor (the only writer, to both APIs and, within a pass, to the store) applies it,
+//! journalling every remote create in [`store`] before making it. See `docs/design.md` for the whole.
 //!
 //! The default feature `sim` builds [`sim`] and [`demo`] and the commands of the same names;
 //! `--no-default-features` builds the lean server without them (and without `rand` and

@@ -19,8 +19,8 @@ use support::{links, spawn_daemon, wait_for, wait_until_writes_stop, world, writ
 use trengo_sync::sim::ghl::GhlSwitches;
 use trengo_sync::sim::world::{LINK_LABEL, LINK_TAG, SimWorld};
 use trengo_sync::store::Store;
+use trengo_sync::sync::BaseName;
 use trengo_sync::sync::engine::{Engine, PassKind, PassOptions, PassReport};
-use trengo_sync::sync::read::TRENGO_SEEN;
 use trengo_sync::sync::views::is_expected_print;
 
 /// Sets every "an edit moves the watermark" switch of both fakes to `on`.
@@ -553,7 +553,7 @@ async fn expected_prints(engine: &Engine) -> usize {
         .call(|s| {
             let mut n = 0;
             for link in trengo_sync::store::links::active(s.conn())? {
-                let seen = trengo_sync::store::bases::get(s.conn(), link.id, TRENGO_SEEN)?;
+                let seen = trengo_sync::store::bases::get(s.conn(), link.id, BaseName::TrengoSeen)?;
                 if seen.is_some_and(|b| b.value.as_str().is_some_and(is_expected_print)) {
                     n += 1;
                 }

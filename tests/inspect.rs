@@ -7,6 +7,7 @@ use trengo_sync::store::{
     self, Store,
     links::{NewLink, Origin},
 };
+use trengo_sync::sync::BaseName;
 use trengo_sync::sync::policy::Field;
 
 fn store_with_held_conflict(dir: &tempfile::TempDir) -> (Store, store::links::LinkId) {
@@ -25,7 +26,14 @@ fn store_with_held_conflict(dir: &tempfile::TempDir) -> (Store, store::links::Li
         now,
     )
     .unwrap();
-    store::bases::put(&tx, link.id, "assignee", &json!("ann@example.com"), now).unwrap();
+    store::bases::put(
+        &tx,
+        link.id,
+        BaseName::Assignee,
+        &json!("ann@example.com"),
+        now,
+    )
+    .unwrap();
     store::conflicts::hold(
         &tx,
         &store::conflicts::Held {
@@ -61,7 +69,7 @@ fn resolve_take_trengo_sets_the_base_to_ghls_value_so_trengo_wins_next_pass() {
     let text = inspect::resolve(&mut s, link.0, Field::Assignee, true, Utc::now()).unwrap();
     assert!(text.contains("Trengo's value"), "{text}");
     assert!(store::conflicts::list(s.conn()).unwrap().is_empty());
-    let base = store::bases::get(s.conn(), link, "assignee")
+    let base = store::bases::get(s.conn(), link, BaseName::Assignee)
         .unwrap()
         .unwrap();
     assert_eq!(base.value, json!("cy@example.com"));

@@ -10,6 +10,7 @@ use secrecy::SecretString;
 use serde_json::json;
 use tempfile::TempDir;
 use trengo_sync::store::bases;
+use trengo_sync::store::bases::BaseName;
 use trengo_sync::store::identity::{self, Identity};
 use trengo_sync::store::intents::{self, IntentState};
 use trengo_sync::store::links::{self, LinkState, NewLink, Origin};
@@ -447,25 +448,25 @@ fn a_base_and_the_intent_end_commit_together_or_not_at_all() {
     .unwrap();
     {
         let tx = store.transaction().unwrap();
-        bases::put(&tx, link.id, "status", &json!("OPEN"), t0).unwrap();
+        bases::put(&tx, link.id, BaseName::Status, &json!("OPEN"), t0).unwrap();
         intents::finish(&tx, "k", &json!({}), t0).unwrap();
         // Dropped without commit: a crash here.
     }
     assert!(
-        bases::get(store.conn(), link.id, "status")
+        bases::get(store.conn(), link.id, BaseName::Status)
             .unwrap()
             .is_none()
     );
     assert_eq!(intents::open_all(store.conn()).unwrap().len(), 1);
 
     let tx = store.transaction().unwrap();
-    bases::put(&tx, link.id, "status", &json!("OPEN"), t0).unwrap();
+    bases::put(&tx, link.id, BaseName::Status, &json!("OPEN"), t0).unwrap();
     intents::finish(&tx, "k", &json!({}), t0).unwrap();
     tx.commit().unwrap();
     drop(store);
     let store = Store::open(&path).unwrap();
     assert!(
-        bases::get(store.conn(), link.id, "status")
+        bases::get(store.conn(), link.id, BaseName::Status)
             .unwrap()
             .is_some()
     );
@@ -558,4 +559,94 @@ fn oauth_debug_shows_no_token() {
         .unwrap()
         .unwrap();
     assert!(!format!("{loaded:?}").contains("very-secret"));
+}
+
+/// A write slipped into a read of the store (detection, loading) fails in SQLite, whatever
+/// the closure does with the connection; the executor's handle writes as before.
+#[tokio::test]
+async fn nothing_but_the_executor_writes_the_store_during_a_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let handle = StoreHandle::new(Store::open(db_path(&dir)).unwrap());
+    let reader = handle.reader();
+    let stray = reader
+        .call(|r| {
+            r.conn().execute(
+                "INSERT INTO cursors (stream, value, updated_at) VALUES ('x', 'y', 'z')",
+                [],
+            )?;
+            Ok(())
+        })
+        .await;
+    assert!(
+        matches!(&stray, Err(e) if e.to_string().contains("readonly")),
+        "a write through the reader was not refused: {stray:?}"
+    );
+    // The executor's handle writes, and the reader reads what it wrote.
+    handle
+        .call(|s| {
+            trengo_sync::store::cursors::put(
+                s.conn(),
+                "trengo.updated_at",
+                "v",
+                at("2026-01-01T00:00:00Z"),
+            )
+        })
+        .await
+        .unwrap();
+    let read = reader
+        .call(|r| trengo_sync::store::cursors::get(r.conn(), "trengo.updated_at"))
+        .await
+        .unwrap();
+    assert_eq!(read.as_deref(), Some("v"));
+}
+
+#[tokio::test]
+async fn a_read_that_fails_or_panics_leaves_the_store_writable() {
+    let dir = tempfile::tempdir().unwrap();
+    let handle = StoreHandle::new(Store::open(db_path(&dir)).unwrap());
+    let reader = handle.reader();
+    let failed: Result<(), StoreError> = reader
+        .call(|r| {
+            r.conn().execute("DELETE FROM cursors", [])?;
+            Ok(())
+        })
+        .await;
+    assert!(failed.is_err());
+    let panicked: Result<(), StoreError> = reader.call(|_| panic!("a reader's bug")).await;
+    assert!(matches!(panicked, Err(StoreError::Panicked(_))));
+    handle
+        .call(|s| {
+            let tx = s.transaction()?;
+            trengo_sync::store::cursors::put(
+                &tx,
+                "ghl.date_updated",
+                "v",
+                at("2026-01-01T00:00:00Z"),
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+        .expect("the store stays writable after a reader's failure and panic");
+}
+
+#[tokio::test]
+async fn plans_in_memory_copy_refuses_writes_through_its_reader_too() {
+    let dir = tempfile::tempdir().unwrap();
+    ours_with_a_link(&db_path(&dir));
+    let handle = StoreHandle::new(Store::open_snapshot(db_path(&dir)).unwrap());
+    let stray = handle
+        .reader()
+        .call(|r| {
+            r.conn().execute("DELETE FROM links", [])?;
+            Ok(())
+        })
+        .await;
+    assert!(stray.is_err(), "the copy's reader wrote");
+    let links = handle
+        .reader()
+        .call(|r| links::active(r.conn()))
+        .await
+        .unwrap();
+    assert_eq!(links.len(), 1);
 }

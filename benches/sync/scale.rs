@@ -9,8 +9,8 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use trengo_sync::clock::SystemClock;
 use trengo_sync::store::{self, Store};
+use trengo_sync::sync::BaseName;
 use trengo_sync::sync::engine::{Engine, GHL_CURSOR, PassKind, PassOptions, TRENGO_CURSOR};
-use trengo_sync::sync::read::{GHL_SEEN, NOTES_UPTO, TAGS, TRENGO_SEEN};
 
 use crate::Sizes;
 use crate::table::Row;
@@ -38,12 +38,24 @@ fn seed(path: &Path, n: usize) -> anyhow::Result<()> {
             },
             now,
         )?;
-        store::bases::put(&tx, link.id, "status", &json!(i % 3 == 0), now)?;
-        store::bases::put(&tx, link.id, TRENGO_SEEN, &json!(format!("{i:016x}")), now)?;
-        store::bases::put(&tx, link.id, NOTES_UPTO, &json!(i as i64 * 7), now)?;
+        store::bases::put(&tx, link.id, BaseName::Status, &json!(i % 3 == 0), now)?;
+        store::bases::put(
+            &tx,
+            link.id,
+            BaseName::TrengoSeen,
+            &json!(format!("{i:016x}")),
+            now,
+        )?;
+        store::bases::put(&tx, link.id, BaseName::NotesUpto, &json!(i as i64 * 7), now)?;
         if i % 4 == 0 {
-            store::bases::put_contact(&tx, &contact, GHL_SEEN, &json!(format!("{i:016x}")), now)?;
-            store::bases::put_contact(&tx, &contact, TAGS, &json!(["trengo:vip"]), now)?;
+            store::bases::put_contact(
+                &tx,
+                &contact,
+                BaseName::GhlSeen,
+                &json!(format!("{i:016x}")),
+                now,
+            )?;
+            store::bases::put_contact(&tx, &contact, BaseName::Tags, &json!(["trengo:vip"]), now)?;
         }
     }
     store::cursors::put(&tx, TRENGO_CURSOR, &now.to_rfc3339(), now)?;

@@ -9,19 +9,75 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
 
+use std::fmt;
+
 use super::StoreError;
 use super::codec::{Json, Stamp};
 use super::links::LinkId;
 
+/// The name of a base. Per link: `status`, `assignee`, and the prints detection compares
+/// with (`trengo_seen`, `notes_upto`); per contact: `tags`, `ghl_seen`, `ghl_notes_seen`.
+/// The stored names are those every earlier version wrote: they must not change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum BaseName {
+    /// A link's status (done or open).
+    Status,
+    /// A link's assignee (a normalised e-mail, or null).
+    Assignee,
+    /// A contact's managed tags.
+    Tags,
+    /// The comments field's name, for an op that names it: comments are kept in the comment
+    /// map and `notes_upto`, so no pass writes this base today.
+    Comments,
+    /// A linked ticket's fingerprint as last synced (or as the pass's writes should leave it).
+    TrengoSeen,
+    /// The highest Trengo message id a link has handled.
+    NotesUpto,
+    /// A GHL contact's fingerprint as last synced.
+    GhlSeen,
+    /// The print of a contact's GHL notes the sync has not made its own, as read when its
+    /// group was last read whole.
+    GhlNotesSeen,
+}
+
+impl BaseName {
+    /// The name the store keeps.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BaseName::Status => "status",
+            BaseName::Assignee => "assignee",
+            BaseName::Tags => "tags",
+            BaseName::Comments => "comments",
+            BaseName::TrengoSeen => "trengo_seen",
+            BaseName::NotesUpto => "notes_upto",
+            BaseName::GhlSeen => "ghl_seen",
+            BaseName::GhlNotesSeen => "ghl_notes_seen",
+        }
+    }
+}
+
+impl fmt::Display for BaseName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One stored base.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Base {
-    /// The field name (`status`, `assignee`, `tags`, ...).
+    /// The stored name (see [`BaseName`]; a name this version does not know is kept as read).
     pub field: String,
     /// The last synced value.
     pub value: Value,
     /// When it was last written.
     pub updated_at: DateTime<Utc>,
+}
+
+impl Base {
+    /// Whether this is the base named `name`.
+    pub fn is(&self, name: BaseName) -> bool {
+        self.field == name.as_str()
+    }
 }
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Base> {
@@ -33,12 +89,12 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Base> {
 }
 
 /// The base of one field of one link.
-pub fn get(conn: &Connection, link: LinkId, field: &str) -> Result<Option<Base>, StoreError> {
+pub fn get(conn: &Connection, link: LinkId, field: BaseName) -> Result<Option<Base>, StoreError> {
     Ok(conn
         .prepare_cached(
             "SELECT field, value, updated_at FROM bases WHERE link_id = ?1 AND field = ?2",
         )?
-        .query_row(params![link, field], from_row)
+        .query_row(params![link, field.as_str()], from_row)
         .optional()?)
 }
 
@@ -46,7 +102,7 @@ pub fn get(conn: &Connection, link: LinkId, field: &str) -> Result<Option<Base>,
 pub fn put(
     conn: &Connection,
     link: LinkId,
-    field: &str,
+    field: BaseName,
     value: &Value,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
@@ -55,7 +111,12 @@ pub fn put(
          ON CONFLICT (link_id, field) DO UPDATE SET value = excluded.value,
                                                     updated_at = excluded.updated_at",
     )?
-    .execute(params![link, field, Json(value.clone()), Stamp(now)])?;
+    .execute(params![
+        link,
+        field.as_str(),
+        Json(value.clone()),
+        Stamp(now)
+    ])?;
     Ok(())
 }
 
@@ -64,7 +125,7 @@ pub fn put(
 pub fn refine(
     conn: &Connection,
     link: LinkId,
-    field: &str,
+    field: BaseName,
     old: &Value,
     new: &Value,
 ) -> Result<bool, StoreError> {
@@ -75,7 +136,7 @@ pub fn refine(
         return Ok(false);
     }
     conn.prepare_cached("UPDATE bases SET value = ?3 WHERE link_id = ?1 AND field = ?2")?
-        .execute(params![link, field, Json(new.clone())])?;
+        .execute(params![link, field.as_str(), Json(new.clone())])?;
     Ok(true)
 }
 
@@ -94,14 +155,14 @@ pub fn for_link(conn: &Connection, link: LinkId) -> Result<Vec<Base>, StoreError
 pub fn get_contact(
     conn: &Connection,
     ghl_contact_id: &str,
-    field: &str,
+    field: BaseName,
 ) -> Result<Option<Base>, StoreError> {
     Ok(conn
         .prepare_cached(
             "SELECT field, value, updated_at FROM contact_bases
              WHERE ghl_contact_id = ?1 AND field = ?2",
         )?
-        .query_row(params![ghl_contact_id, field], from_row)
+        .query_row(params![ghl_contact_id, field.as_str()], from_row)
         .optional()?)
 }
 
@@ -109,7 +170,7 @@ pub fn get_contact(
 pub fn put_contact(
     conn: &Connection,
     ghl_contact_id: &str,
-    field: &str,
+    field: BaseName,
     value: &Value,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
@@ -118,7 +179,7 @@ pub fn put_contact(
          ON CONFLICT (ghl_contact_id, field) DO UPDATE SET value = excluded.value,
                                                            updated_at = excluded.updated_at",
     )?
-    .execute(params![ghl_contact_id, field, Json(value.clone()), Stamp(now)])?;
+    .execute(params![ghl_contact_id, field.as_str(), Json(value.clone()), Stamp(now)])?;
     Ok(())
 }
 
@@ -147,17 +208,24 @@ mod tests {
         let conn = store.conn();
         let t0 = at("2026-01-01T00:00:00Z");
         let link = links::insert(conn, &new_link(1, "t1", "c1"), t0).unwrap();
-        put(conn, link.id, "status", &json!("OPEN"), t0).unwrap();
-        put(conn, link.id, "assignee", &json!({"email": "a@x"}), t0).unwrap();
+        put(conn, link.id, BaseName::Status, &json!("OPEN"), t0).unwrap();
+        put(
+            conn,
+            link.id,
+            BaseName::Assignee,
+            &json!({"email": "a@x"}),
+            t0,
+        )
+        .unwrap();
         let t1 = at("2026-01-01T01:00:00Z");
-        put(conn, link.id, "status", &json!("CLOSED"), t1).unwrap();
-        let status = get(conn, link.id, "status").unwrap().unwrap();
+        put(conn, link.id, BaseName::Status, &json!("CLOSED"), t1).unwrap();
+        let status = get(conn, link.id, BaseName::Status).unwrap().unwrap();
         assert_eq!(status.value, json!("CLOSED"));
         assert_eq!(status.updated_at, t1);
         let all = for_link(conn, link.id).unwrap();
         let fields: Vec<&str> = all.iter().map(|b| b.field.as_str()).collect();
         assert_eq!(fields, ["assignee", "status"]);
-        assert_eq!(get(conn, link.id, "title").unwrap(), None);
+        assert_eq!(get(conn, link.id, BaseName::NotesUpto).unwrap(), None);
     }
 
     #[test]
@@ -166,7 +234,7 @@ mod tests {
         let err = put(
             store.conn(),
             LinkId(42),
-            "status",
+            BaseName::Status,
             &json!("OPEN"),
             at("2026-01-01T00:00:00Z"),
         );
@@ -178,14 +246,24 @@ mod tests {
         let store = Store::open_in_memory().unwrap();
         let conn = store.conn();
         let t0 = at("2026-01-01T00:00:00Z");
-        put_contact(conn, "c1", "tags", &json!(["trengo:vip"]), t0).unwrap();
-        put_contact(conn, "c2", "tags", &json!([]), t0).unwrap();
-        put_contact(conn, "c1", "tags", &json!(["trengo:a", "trengo:vip"]), t0).unwrap();
+        put_contact(conn, "c1", BaseName::Tags, &json!(["trengo:vip"]), t0).unwrap();
+        put_contact(conn, "c2", BaseName::Tags, &json!([]), t0).unwrap();
+        put_contact(
+            conn,
+            "c1",
+            BaseName::Tags,
+            &json!(["trengo:a", "trengo:vip"]),
+            t0,
+        )
+        .unwrap();
         assert_eq!(
-            get_contact(conn, "c1", "tags").unwrap().unwrap().value,
+            get_contact(conn, "c1", BaseName::Tags)
+                .unwrap()
+                .unwrap()
+                .value,
             json!(["trengo:a", "trengo:vip"])
         );
         assert_eq!(for_contact(conn, "c2").unwrap().len(), 1);
-        assert_eq!(get_contact(conn, "c3", "tags").unwrap(), None);
+        assert_eq!(get_contact(conn, "c3", BaseName::Tags).unwrap(), None);
     }
 }

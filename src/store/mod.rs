@@ -21,7 +21,9 @@
 //!
 //! The table API is synchronous and takes `&rusqlite::Connection`; a `Transaction` derefs to
 //! one, so the executor commits a base together with the end of its intent. The async side
-//! reaches the store through [`StoreHandle::call`], which runs on tokio's blocking pool. Times
+//! reaches the store through [`StoreHandle::call`], which runs on tokio's blocking pool; the
+//! stages of a pass that only read (detection, loading) go through [`StoreReader::call`], under
+//! SQLite's `query_only`, so that the executor stays the only writer. Times
 //! are passed in by the caller (the engine owns the clock); the store never reads the time.
 //!
 //! ## Opening
@@ -307,5 +309,66 @@ impl StoreHandle {
         })
         .await
         .map_err(|e| StoreError::Panicked(e.to_string()))?
+    }
+
+    /// The same store for a stage that only reads it (detection, loading): see
+    /// [`StoreReader`].
+    pub fn reader(&self) -> StoreReader {
+        StoreReader(self.clone())
+    }
+}
+
+/// The store as the stages of a pass that only read it see it: detection, the sweep, hints
+/// and loading. The executor (`sync::execute`) is the only writer of a pass; everything else
+/// takes its reads through this.
+///
+/// Enforced in SQLite, not only in the types: each call runs under `PRAGMA query_only = ON`,
+/// set on the one serialized connection before the closure runs and reset after it (also when
+/// it fails or panics), so a write slipped in through the connection fails with "attempt to
+/// write a readonly database" instead of landing. It works on every kind of store, `plan`'s
+/// in-memory copy included.
+#[derive(Clone, Debug)]
+pub struct StoreReader(StoreHandle);
+
+/// What a [`StoreReader`]'s closure gets: the connection, for the table modules' reads.
+pub struct Reading<'a>(&'a Connection);
+
+impl Reading<'_> {
+    /// The connection, under `query_only`: reads work, any write fails.
+    pub fn conn(&self) -> &Connection {
+        self.0
+    }
+}
+
+/// Puts a connection back as it was when a reader's call ends, however it ends.
+struct QueryOnly<'a> {
+    conn: &'a Connection,
+    before: bool,
+}
+
+impl Drop for QueryOnly<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.conn.pragma_update(None, "query_only", self.before) {
+            tracing::error!(error = %e, "could not reset query_only after a read of the store");
+        }
+    }
+}
+
+impl StoreReader {
+    /// Runs `f` on tokio's blocking pool with the store's connection read-only
+    /// (`PRAGMA query_only = ON`), and returns its result. See [`StoreHandle::call`].
+    pub async fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Reading<'_>) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        self.0
+            .call(move |s| {
+                let conn = s.conn();
+                let before: bool = conn.pragma_query_value(None, "query_only", |row| row.get(0))?;
+                conn.pragma_update(None, "query_only", true)?;
+                let _reset = QueryOnly { conn, before };
+                f(&Reading(conn))
+            })
+            .await
     }
 }

@@ -12,31 +12,26 @@ use std::sync::atomic::AtomicI64;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
-use serde_json::json;
 
-use super::execute::{Applied, Executor, PassFacts, refresh_labels};
-use super::model::{LinkId, PlanInput};
-use super::operation::{BrakeReport, ItemKey, ItemPlan, Op, Plan};
-use super::read::{self, GHL_NOTES_SEEN, GHL_SEEN, NOTES_UPTO, ReadError, TRENGO_SEEN, Work};
+use super::detect::{Detected, Detector, Merge, RetryChange};
+use super::execute::{Applied, ItemError, PassFacts, refresh_labels};
+use super::load::{self, Loader, ReadError};
+use super::model::PlanInput;
+use super::operation::{BrakeReport, ItemKey, Op, Plan};
 use super::settings::EngineSettings;
 use super::views::Directory;
-use crate::api::{ApiError, Budget};
+use crate::api::ApiError;
 use crate::clock::SharedClock;
-use crate::config::Config;
-use crate::ghl::{GhlAuth, GhlClient, GhlClientConfig};
-use crate::store::{self, Store, StoreError, StoreHandle, identity::Identity};
-use crate::sync::reason::ReasonCode as _;
-use crate::trengo::{self, TicketFilters, TrengoClient, TrengoClientConfig};
+use crate::ghl::GhlClient;
+use crate::store::{self, StoreError, StoreHandle, StoreReader};
+use crate::trengo::TrengoClient;
 
-mod backfill;
-mod hints;
+pub(crate) mod backfill;
 mod rounds;
-mod settle;
-mod sweep;
+mod wiring;
 
+pub use super::detect::{Hint, Pace, Progress, SweepState, is_gone, notes_print};
 use backfill::{BackfillRun, Round};
-pub use hints::Hint;
-pub use sweep::{Pace, Progress, SweepState, is_gone, notes_print};
 
 /// How long a link whose status became done stays in the safety sweep (sync-model.md §4.6).
 pub const SWEEP_DONE_FOR: chrono::Duration = chrono::Duration::days(7);
@@ -105,7 +100,7 @@ pub enum PassKind {
     /// Contacts updated since the GHL watermark.
     GhlPoll,
     /// A slice of the safety sweep's listing walks within its budget share, resumed from where
-    /// the last one stopped (see `sweep.rs`).
+    /// the last one stopped (see `detect/sweep.rs`).
     Sweep,
     /// Every link.
     Reconcile,
@@ -154,8 +149,11 @@ impl PassReport {
 
 /// The engine: both clients, the store, the clock, the settings.
 pub struct Engine {
-    /// The store.
+    /// The store. Within a pass only the executor writes to it (`sync/execute`); the other
+    /// stages read through `reader`.
     pub store: StoreHandle,
+    /// The same store, read-only (`query_only`): detection, the sweep, hints and loading.
+    reader: StoreReader,
     /// Trengo.
     pub trengo: TrengoClient,
     /// GHL.
@@ -176,23 +174,14 @@ pub struct Engine {
     pauses: std::sync::Mutex<store::controls::Pauses>,
 }
 
-/// Marks the contact of an item that was not applied (failed or held), so its group's print
-/// is not recorded and the change is seen again.
-fn not_recorded(
-    contacts: &mut BTreeSet<String>,
-    item: &ItemKey,
-    ticket_contact: &HashMap<i64, String>,
-) {
-    match item {
-        ItemKey::Contact(c) => {
-            contacts.insert(c.clone());
-        }
-        ItemKey::Ticket(t) => {
-            if let Some(c) = ticket_contact.get(t) {
-                contacts.insert(c.clone());
-            }
-        }
-        ItemKey::Task { .. } | ItemKey::Tasks(_) => {}
+/// Why crash settlement stopped the pass: the crash switch, an API or the store outside any
+/// item (an item's own failure goes to the retry table and settlement goes on).
+fn settlement_failed(e: ItemError) -> EngineError {
+    match e {
+        ItemError::Crashed(_) => EngineError::Crashed,
+        ItemError::Api(e) => EngineError::Api(e),
+        ItemError::Store(e) => EngineError::Store(e),
+        ItemError::Blocked(why) => EngineError::Setup(why),
     }
 }
 
@@ -201,183 +190,6 @@ fn setup(e: impl std::fmt::Display) -> EngineError {
 }
 
 impl Engine {
-    /// Builds the clients from `config` and opens the store (read-only when `read_only`).
-    pub fn from_config(
-        config: &Config,
-        clock: SharedClock,
-        read_only: bool,
-    ) -> Result<Self, EngineError> {
-        let store = if read_only {
-            Store::open_read_only(&config.store.path)?
-        } else {
-            if let Some(dir) = config.store.path.parent()
-                && !dir.as_os_str().is_empty()
-            {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    setup(format!(
-                        "cannot create the store's directory {}: {e}; check store.path",
-                        dir.display()
-                    ))
-                })?;
-            }
-            Store::open(&config.store.path)?
-        };
-        Self::with_store(config, clock, store, None)
-    }
-
-    /// The engine `plan` runs: on an in-memory copy of the store ([`Store::open_snapshot`]), so
-    /// that the dry run can do everything a pass does up to the first remote write (bind the
-    /// identity of a fresh store, settle intents) and record nothing. With OAuth, a refresh
-    /// rotates GHL's refresh token, which must be kept: the token vault alone writes to the
-    /// file, through an edit connection that takes no writer lock (so `plan` also runs beside
-    /// the daemon; the vault re-reads the stored tokens before each refresh).
-    pub fn for_plan(config: &Config, clock: SharedClock) -> Result<Self, EngineError> {
-        let snapshot = Store::open_snapshot(&config.store.path)?;
-        let vault = match &config.ghl.oauth {
-            Some(_) => Some(StoreHandle::new(
-                Store::open_for_edit(&config.store.path).map_err(|e| {
-                    setup(format!(
-                        "{e}; with OAuth the store holds GHL's tokens: run `trengo-sync auth ghl` \
-                         first"
-                    ))
-                })?,
-            )),
-            None => None,
-        };
-        Self::with_store(config, clock, snapshot, vault)
-    }
-
-    /// The engine over `store`; the OAuth token vault keeps its tokens in `vault` when given,
-    /// else in `store`.
-    fn with_store(
-        config: &Config,
-        clock: SharedClock,
-        store: Store,
-        vault: Option<StoreHandle>,
-    ) -> Result<Self, EngineError> {
-        Self::with_handle(config, clock, StoreHandle::new(store), vault)
-    }
-
-    /// A new engine for `config` over a store already open: a configuration reloaded by the
-    /// running daemon keeps its store (and its writer lock).
-    pub fn on_open_store(
-        config: &Config,
-        clock: SharedClock,
-        store: StoreHandle,
-    ) -> Result<Self, EngineError> {
-        Self::with_handle(config, clock, store, None)
-    }
-
-    fn with_handle(
-        config: &Config,
-        clock: SharedClock,
-        store: StoreHandle,
-        vault: Option<StoreHandle>,
-    ) -> Result<Self, EngineError> {
-        let token = config
-            .trengo
-            .token
-            .as_ref()
-            .ok_or_else(|| setup("trengo.token is missing"))?
-            .to_secret_string();
-        let mut tcfg = TrengoClientConfig::new(
-            config.trengo.base_url.url().clone(),
-            token,
-            config.trengo.timezone.0,
-        );
-        tcfg.timeout = config.limits.request_timeout.get();
-        let trengo_budget = Arc::new(Budget::new(
-            "trengo",
-            config.limits.trengo_per_minute,
-            std::time::Duration::from_secs(60),
-        ));
-        let trengo = TrengoClient::new(tcfg, clock.clone(), trengo_budget).map_err(setup)?;
-        let auth = match (&config.ghl.token, &config.ghl.oauth) {
-            (Some(token), _) => GhlAuth::PrivateToken(token.to_secret_string()),
-            (None, Some(oauth)) => GhlAuth::OAuth {
-                client_id: oauth.client_id.clone().unwrap_or_default(),
-                client_secret: oauth
-                    .client_secret
-                    .as_ref()
-                    .map(|s| s.to_secret_string())
-                    .ok_or_else(|| setup("ghl.oauth.client_secret is missing"))?,
-                vault: Arc::new(super::vault::StoreVault::new(
-                    vault.unwrap_or_else(|| store.clone()),
-                    oauth.refresh_token.as_ref().map(|s| s.to_secret_string()),
-                    clock.clone(),
-                )),
-            },
-            (None, None) => return Err(setup("ghl.token or [ghl.oauth] is missing")),
-        };
-        let mut gcfg = GhlClientConfig::new(
-            config.ghl.base_url.url().clone(),
-            config.ghl.location_id.clone().unwrap_or_default(),
-            auth,
-        );
-        gcfg.version = config.ghl.version.clone();
-        gcfg.token_url = config.ghl.token_url();
-        gcfg.timeout = config.limits.request_timeout.get();
-        let ghl_budget = Arc::new(Budget::new(
-            "ghl",
-            config.limits.ghl_per_window,
-            config.limits.ghl_window.get(),
-        ));
-        let ghl = GhlClient::new(gcfg, clock.clone(), ghl_budget).map_err(setup)?;
-        Ok(Self {
-            store,
-            trengo,
-            ghl,
-            clock,
-            settings: EngineSettings::from_config(config),
-            crash_after: None,
-            backfill: None,
-            progress: None,
-            facts: tokio::sync::Mutex::new(PassFacts::default()),
-            sweep: tokio::sync::Mutex::new(SweepState::default()),
-            pauses: std::sync::Mutex::new(store::controls::Pauses::default()),
-        })
-    }
-
-    /// The executor for this engine's clients and store, writing what it learns into `facts`.
-    fn executor<'a>(&'a self, facts: &'a mut PassFacts) -> Executor<'a> {
-        Executor {
-            store: &self.store,
-            trengo: &self.trengo,
-            ghl: &self.ghl,
-            clock: &self.clock,
-            settings: &self.settings,
-            facts,
-            crash_after: self.crash_after.clone(),
-        }
-    }
-
-    /// Binds the database to this Trengo account and GHL location on first use, and refuses
-    /// to run against any other (sync-model.md §4.7).
-    pub async fn bind_identity(&self) -> Result<Identity, EngineError> {
-        let mut agency = None;
-        let mut users = std::pin::pin!(self.trengo.users());
-        if let Some(user) = users.next().await {
-            agency = user?.agency_id;
-        }
-        let identity = Identity {
-            trengo_account: match agency {
-                Some(a) => format!("{} (agency {a})", self.settings.scope.web_url),
-                None => self.settings.scope.web_url.clone(),
-            },
-            ghl_location: self.ghl.location_id().to_string(),
-        };
-        let (given, now) = (identity.clone(), self.clock.now());
-        self.store
-            .call(move |s| {
-                let tx = s.transaction()?;
-                store::identity::bind(&tx, &given, now)?;
-                tx.commit()?;
-                Ok(())
-            })
-            .await?;
-        Ok(identity)
-    }
-
     /// Runs one pass.
     pub async fn pass(
         &self,
@@ -398,7 +210,7 @@ impl Engine {
         }
         let mut facts = self.facts.lock().await;
         // An operator may pause while the daemon runs (`trengo-sync pause`): read at each pass.
-        let pauses = self.store.call(|s| store::controls::all(s.conn())).await?;
+        let pauses = self.reader.call(|s| store::controls::all(s.conn())).await?;
         if let Some(p) = &pauses.daemon
             && p.direction == store::controls::PauseDirection::Both
         {
@@ -408,57 +220,19 @@ impl Engine {
         *self.pauses.lock().unwrap_or_else(|e| e.into_inner()) = pauses;
         self.refresh_facts(&mut facts).await?;
         // A dry run settles too, on `plan`'s in-memory copy of the store, without the remote write.
-        report.settled_intents = self.settle_intents(&mut facts, options.dry_run).await?;
-        let mut work = Work::default();
-        // Whether this pass is the Trengo backfill (reported only when it will write).
-        let mut backfill = None;
-        match &kind {
-            PassKind::Poll => {
-                backfill = self
-                    .poll_trengo(&mut work, started, !options.dry_run)
-                    .await?;
-                self.poll_ghl(&mut work, started).await?;
-            }
-            PassKind::TrengoPoll => {
-                backfill = self
-                    .poll_trengo(&mut work, started, !options.dry_run)
-                    .await?;
-            }
-            PassKind::GhlPoll => {
-                self.poll_ghl(&mut work, started).await?;
-            }
-            PassKind::Cycle => {
-                backfill = self
-                    .poll_trengo(&mut work, started, !options.dry_run)
-                    .await?;
-                self.poll_ghl(&mut work, started).await?;
-                self.sweep(&mut work, &mut facts, Pace::Whole).await?;
-            }
-            PassKind::Sweep => {
-                let pace = Pace::Share {
-                    fraction: self.settings.sweep_share,
-                    ghl_per_hour: self.settings.ghl_sweep_per_hour,
-                    cycle: self.settings.sweep_cycle,
-                };
-                self.sweep(&mut work, &mut facts, pace).await?;
-            }
-            PassKind::Reconcile => {
-                let contacts = self
-                    .store
-                    .call(|s| {
-                        Ok(store::links::active(s.conn())?
-                            .into_iter()
-                            .map(|l| l.ghl_contact_id)
-                            .collect::<BTreeSet<_>>())
-                    })
-                    .await?;
-                work.contacts.extend(contacts);
-            }
-            PassKind::Hints(hints) => {
-                self.hints(&mut work, hints).await?;
-            }
-        }
-        self.due_retries(&mut work).await?;
+        report.settled_intents = self
+            .executor(&mut facts)
+            .settle_intents(options.dry_run)
+            .await
+            .map_err(settlement_failed)?;
+        // Detect: what changed and what entered scope (reads only).
+        let (mut work, backfill) = self
+            .detector()
+            .detect(&kind, &mut facts, started, !options.dry_run)
+            .await?;
+        // What detection learnt for the store (retries, merged tickets' links) is written
+        // before the groups are read: a merged ticket's group is read with its link moved.
+        self.record_detected(&mut work).await?;
 
         // Round 1: the changed groups and the items entering scope, planned at once (so the
         // brake sees the whole pass); then applied in chunks, each chunk's new links read and
@@ -489,7 +263,7 @@ impl Engine {
         if let Some(brake) = &plan.brake
             && !options.allow_mass_change
         {
-            self.record_brake(brake).await?;
+            self.recorder().brake(brake).await?;
             report.braked = Some(brake.clone());
             report.plans.push(plan);
             return Ok(report);
@@ -514,34 +288,65 @@ impl Engine {
         {
             let cursors = std::mem::take(&mut work.cursors);
             let refinements = std::mem::take(&mut work.print_refinements);
-            if !cursors.is_empty() || !refinements.is_empty() {
-                let now = self.clock.now();
-                self.store
-                    .call(move |s| {
-                        let tx = s.transaction()?;
-                        for (stream, value) in &cursors {
-                            store::cursors::put(&tx, stream, value, now)?;
-                        }
-                        // Only where the pass recorded no newer print of its own.
-                        for (link, expected, listed) in &refinements {
-                            store::bases::refine(
-                                &tx,
-                                *link,
-                                TRENGO_SEEN,
-                                &json!(expected),
-                                &json!(listed),
-                            )?;
-                        }
-                        tx.commit()?;
-                        Ok(())
-                    })
-                    .await?;
-            }
+            self.recorder().advance(cursors, refinements).await?;
             if let Some(b) = &backfill {
                 b.tracker.backfill_finished(self.clock.now());
             }
         }
         Ok(report)
+    }
+
+    /// The loading stage's view of the engine (`load.rs`): it reads, never writes.
+    fn loader(&self) -> Loader<'_> {
+        Loader {
+            reader: &self.reader,
+            trengo: &self.trengo,
+            ghl: &self.ghl,
+            settings: &self.settings,
+            clock: &self.clock,
+        }
+    }
+
+    /// Adds or ends retry rows, in the order a stage learnt them.
+    async fn record_retries(&self, changes: Vec<RetryChange>) -> Result<(), EngineError> {
+        for change in changes {
+            match change {
+                RetryChange::Failed { item, code } => self.fail_item(&item, &code).await?,
+                RetryChange::Cleared(item) => self.clear_item(item).await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Detection's view of the engine (`detect.rs`): it reads, never writes.
+    fn detector(&self) -> Detector<'_> {
+        Detector {
+            reader: &self.reader,
+            trengo: &self.trengo,
+            ghl: &self.ghl,
+            settings: &self.settings,
+            clock: &self.clock,
+            backfill: self.backfill.as_ref(),
+            progress: self.progress.as_ref(),
+            sweep: &self.sweep,
+        }
+    }
+
+    /// Writes what detection learnt for the store: retry rows added or ended, and the links of
+    /// merged tickets moved to the surviving ticket (trengo-api.md §10.3 `TICKET_MERGED`).
+    async fn record_detected(&self, work: &mut Detected) -> Result<(), EngineError> {
+        self.record_retries(std::mem::take(&mut work.retries))
+            .await?;
+        for Merge { merged, surviving } in std::mem::take(&mut work.merges) {
+            if let Some((_, true)) = self.recorder().follow_merge(merged, surviving).await? {
+                tracing::info!(
+                    merged,
+                    surviving,
+                    "a linked ticket was merged; its link follows the surviving ticket"
+                );
+            }
+        }
+        Ok(())
     }
 
     async fn refresh_facts(&self, facts: &mut PassFacts) -> Result<(), EngineError> {
@@ -586,243 +391,18 @@ impl Engine {
         Ok(())
     }
 
-    /// Lists the tickets updated since the watermark (all of them without one: a backfill,
-    /// reported to the tracker when `report` and one is set).
-    async fn poll_trengo(
-        &self,
-        work: &mut Work,
-        started: DateTime<Utc>,
-        report: bool,
-    ) -> Result<Option<BackfillRun>, EngineError> {
-        let cursor = self
-            .store
-            .call(|s| store::cursors::get(s.conn(), TRENGO_CURSOR))
-            .await?;
-        let watermark = cursor
-            .as_deref()
-            .and_then(|c| DateTime::parse_from_rfc3339(c).ok())
-            .map(|d| d.with_timezone(&Utc));
-        let filters = TicketFilters::default();
-        let mut seen: HashMap<i64, trengo::Ticket> = HashMap::new();
-        let backfill = match (&self.backfill, watermark, report) {
-            (Some(tracker), None, true) => {
-                tracker.backfill_started(TRENGO_BACKFILL, self.clock.now());
-                Some(BackfillRun::new(
-                    tracker.clone(),
-                    self.trengo.budget(),
-                    self.ghl.budget(),
-                ))
-            }
-            _ => None,
-        };
-        {
-            let mut stream = match watermark {
-                Some(w) => self.trengo.tickets_updated_since(w, &filters).boxed(),
-                None => self.trengo.tickets(&filters).boxed(),
-            };
-            while let Some(ticket) = stream.next().await {
-                let ticket = ticket?;
-                // Unknown filters are ignored silently by Trengo (trengo-api.md §3.3): check.
-                if let (Some(w), Some(u)) = (watermark, ticket.updated_at)
-                    && u < w - chrono::Duration::seconds(1)
-                {
-                    tracing::warn!(
-                        ticket = ticket.id,
-                        "Trengo returned a ticket older than the watermark: updated_at_gt may be \
-                         ignored or read in another zone; check trengo.timezone"
-                    );
-                }
-                seen.insert(ticket.id, ticket);
-                if let Some(b) = &backfill {
-                    b.tracker
-                        .backfill_listed(seen.len() as u64, self.clock.now());
-                }
-            }
-        }
-        if seen.is_empty() {
-            return Ok(backfill);
-        }
-        self.saw_tickets(work, seen).await?;
-        let next = started - self.settings.trengo_overlap;
-        work.cursors
-            .push((TRENGO_CURSOR.to_string(), next.to_rfc3339()));
-        Ok(backfill)
-    }
-
-    /// Sorts listed tickets into the pass's work: a linked one whose fingerprint differs from
-    /// the one recorded is planned again; an unlinked one that matches the link rule is a
-    /// candidate (its fingerprint is recorded once its new link's group is settled, so that a
-    /// backfill resumed after a crash, or the next listing, skips it).
-    async fn saw_tickets(
-        &self,
-        work: &mut Work,
-        seen: HashMap<i64, trengo::Ticket>,
-    ) -> Result<(), EngineError> {
-        if seen.is_empty() {
-            return Ok(());
-        }
-        let links = read::links_for_tickets(&self.store, seen.keys().copied().collect()).await?;
-        for (id, ticket) in seen {
-            match links.get(&id) {
-                Some((link, recorded)) if link.state == store::links::LinkState::Active => {
-                    let print = super::views::ticket_fingerprint(&ticket);
-                    match recorded {
-                        Some(r) if super::views::ticket_print_matches(r, &print, &ticket) => {
-                            // Our own writes, as expected: the listed print replaces the
-                            // expected one, so its times are compared from now on.
-                            if super::views::is_expected_print(r) {
-                                work.print_refinements.push((link.id, r.clone(), print));
-                            }
-                        }
-                        _ => {
-                            work.contacts.insert(link.ghl_contact_id.clone());
-                            work.ticket_prints.insert(id, print);
-                            work.tickets.insert(id, ticket);
-                        }
-                    }
-                }
-                Some(_) => {}
-                None => {
-                    let labels = super::views::labels(&ticket);
-                    if self.settings.scope.ticket_in_scope(
-                        &labels,
-                        ticket.channel_id(),
-                        ticket.team_id,
-                    ) {
-                        let print = super::views::ticket_fingerprint(&ticket);
-                        work.ticket_prints.insert(id, print);
-                        work.candidate_tickets.insert(id, ticket);
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    async fn poll_ghl(&self, work: &mut Work, started: DateTime<Utc>) -> Result<(), EngineError> {
-        let cursor = self
-            .store
-            .call(|s| store::cursors::get(s.conn(), GHL_CURSOR))
-            .await?;
-        let since = cursor
-            .as_deref()
-            .and_then(|c| DateTime::parse_from_rfc3339(c).ok())
-            .map(|d| d.with_timezone(&Utc))
-            .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
-        let mut seen = HashMap::new();
-        {
-            let mut stream = std::pin::pin!(self.ghl.contacts_updated_between(since, None));
-            while let Some(contact) = stream.next().await {
-                let contact = contact?;
-                seen.insert(contact.id.clone(), contact);
-            }
-        }
-        if seen.is_empty() {
-            return Ok(());
-        }
-        let state = read::contacts_state(&self.store, seen.keys().cloned().collect()).await?;
-        // With a title prefix, any contact may hold a task in scope: the contact list does
-        // not show task titles, so its tasks must be read to know.
-        let by_prefix = self.settings.scope.ghl_title_prefix.is_some();
-        // The first GHL listing looks at every contact's tasks for the link rule, even one
-        // whose print is already recorded: the Trengo backfill records the contacts it wrote
-        // to (so this poll need not read their groups again), but it never looked at their
-        // other tasks, and a tagged task would otherwise wait until the contact changes.
-        let first = cursor.is_none();
-        for (id, contact) in seen {
-            let print = super::views::contact_fingerprint(&contact);
-            let (linked, recorded) = state.get(&id).cloned().unwrap_or((false, None));
-            let unchanged = recorded.as_deref() == Some(print.as_str());
-            if unchanged && !first {
-                continue;
-            }
-            let view = super::views::contact(&contact, &[]);
-            let tagged = self
-                .settings
-                .scope
-                .ghl_tag
-                .as_ref()
-                .is_some_and(|t| view.tags.contains(t));
-            if linked && !unchanged {
-                work.contacts.insert(id.clone());
-            }
-            if (tagged || by_prefix) && self.settings.scope.ghl_to_trengo() {
-                work.candidate_contacts.insert(id.clone());
-            }
-            if (linked || tagged || by_prefix) && !unchanged {
-                work.contact_prints.insert(id, print);
-            }
-        }
-        let next = started - self.settings.ghl_overlap;
-        work.cursors
-            .push((GHL_CURSOR.to_string(), next.to_rfc3339()));
-        Ok(())
-    }
-
-    /// A sweep pass (see `sweep.rs`): what the listings show goes through the poll's rules,
-    /// the rest is read again as a webhook's hint would be.
-    async fn sweep(
-        &self,
-        work: &mut Work,
-        facts: &mut PassFacts,
-        pace: Pace,
-    ) -> Result<(), EngineError> {
-        // The link label may have been made since the labels were read: its listing needs its id.
-        if let Some(label) = &self.settings.scope.trengo_label
-            && !facts.labels.contains_key(label)
-        {
-            refresh_labels(&self.trengo, &mut facts.labels).await?;
-        }
-        let found = self.sweep_walks(pace, facts).await?;
-        tracing::debug!(
-            trengo_calls = found.trengo_calls,
-            ghl_calls = found.ghl_calls,
-            listed = found.tickets.len(),
-            hints = found.hints.len(),
-            cycle_done = found.cycle_done,
-            "sweep slice"
-        );
-        self.saw_tickets(work, found.tickets).await?;
-        self.hints(work, &found.hints).await?;
-        if let Some(position) = found.position {
-            work.cursors.push((SWEEP_CURSOR.to_string(), position));
-        }
-        Ok(())
-    }
-
-    async fn due_retries(&self, work: &mut Work) -> Result<(), EngineError> {
-        let now = self.clock.now();
-        let due = self
-            .store
-            .call(move |s| store::retries::due(s.conn(), now))
-            .await?;
-        for retry in due {
-            match ItemKey::from_stored(&retry.item) {
-                Some(ItemKey::Contact(id)) => work.want(&id, read::Reach::Whole),
-                Some(ItemKey::Ticket(id)) => self.hints(work, &[Hint::Ticket(id)]).await?,
-                Some(ItemKey::Task { contact, .. } | ItemKey::Tasks(contact)) => {
-                    work.candidate_contacts.insert(contact);
-                }
-                // Written by another version, or damaged: `status` shows it, nothing reads it.
-                None => {
-                    tracing::warn!(item = %retry.item, "a retry of an unknown kind is left alone")
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Loads the changed groups and the candidates of round 1 and plans them.
     async fn plan_round(
         &self,
-        work: &mut Work,
+        work: &mut Detected,
         facts: &mut PassFacts,
         contacts: &BTreeSet<String>,
         now: DateTime<Utc>,
         backfill: Option<&BackfillRun>,
-    ) -> Result<(Plan, Vec<read::LoadedGroup>), EngineError> {
-        let reads = self
-            .load_groups(
+    ) -> Result<(Plan, Vec<load::LoadedGroup>), EngineError> {
+        let loader = self.loader();
+        let reads = loader
+            .groups(
                 contacts,
                 &facts.directory,
                 &work.tickets,
@@ -830,7 +410,8 @@ impl Engine {
                 backfill,
                 Round::First,
             )
-            .await?;
+            .await;
+        self.record_retries(reads.retries).await?;
         facts.tickets.extend(reads.tickets);
         for (contact, reason) in reads.failed {
             // Not seen: recording its fingerprint would make the next poll skip a contact
@@ -838,46 +419,20 @@ impl Engine {
             work.contact_prints.remove(&contact);
             work.failed.push((ItemKey::Contact(contact), reason));
         }
-        let (groups, loaded) = (reads.groups, reads.loaded);
-        let mut candidates = Vec::new();
-        // `link.since`: older items entering scope are not linked (`since.rs`).
-        let cutoff = self.settings.since.map(|s| s.cutoff(now));
         for ticket in work.candidate_tickets.values() {
             facts.tickets.insert(ticket.id, ticket.clone());
-            if !super::since::ticket_recent(ticket, cutoff) {
-                continue;
-            }
-            if let Some(c) = read::ticket_candidate(ticket, &self.settings, &facts.directory) {
-                candidates.push(c);
-            }
         }
-        for contact in work.candidate_contacts.clone() {
-            match read::task_candidates(
-                &self.store,
-                &self.ghl,
-                &self.settings,
+        let found = loader
+            .candidates(
+                &work.candidate_tickets,
+                &work.candidate_contacts,
                 &facts.directory,
-                &contact,
+                now,
             )
-            .await
-            {
-                Ok((found, raw)) => {
-                    let found = super::since::tasks_recent(found, raw.as_ref(), cutoff);
-                    // Its tasks were read: an earlier failure to read them is over.
-                    self.clear_item(ItemKey::Tasks(contact.clone())).await?;
-                    candidates.extend(found);
-                }
-                // The contact is gone (deleted, or not visible): no task of it can enter scope.
-                Err(ReadError::Api(e)) if is_gone(&e) => {
-                    self.clear_item(ItemKey::Tasks(contact.clone())).await?;
-                }
-                Err(e) => {
-                    let item = ItemKey::Tasks(contact.clone());
-                    self.fail_item(&item, &e.reason_code()).await?;
-                    work.failed.push((item, e.to_string()));
-                }
-            }
-        }
+            .await;
+        self.record_retries(found.retries).await?;
+        work.failed.extend(found.failed);
+        let (groups, loaded, candidates) = (reads.groups, reads.loaded, found.candidates);
         let input = PlanInput {
             now,
             contacts: groups,
@@ -888,231 +443,13 @@ impl Engine {
         Ok((plan, loaded))
     }
 
-    /// Applies items in order, each failing on its own (to the retry table, its contact into
-    /// `failed`); returns the contacts that got new links. `progress` counts each item done
-    /// against the backfill, in the round it belongs to.
-    // The round's pieces travel separately: bundling them would only rename the list.
-    #[allow(clippy::too_many_arguments)]
-    async fn apply_items(
-        &self,
-        items: &[ItemPlan],
-        facts: &mut PassFacts,
-        ticket_contact: &HashMap<i64, String>,
-        report: &mut PassReport,
-        failed_contacts: &mut BTreeSet<String>,
-        progress: Option<(&BackfillRun, Round)>,
-    ) -> Result<BTreeSet<String>, EngineError> {
-        let mut new_contacts = BTreeSet::new();
-        for item in items {
-            let key = item.item.stored();
-            let held = {
-                let pauses = self.pauses.lock().unwrap_or_else(|e| e.into_inner());
-                super::pause::held(item, &pauses)
-            };
-            if let Some(why) = held {
-                // Not applied, and its group's print not recorded: it comes back on `resume`.
-                tracing::info!(item = %item.item, %why, "item held by a pause");
-                let (k, w, now) = (key.clone(), why.clone(), self.clock.now());
-                self.store
-                    .call(move |s| store::retries::hold(s.conn(), &k, &w, now))
-                    .await?;
-                report.held.push((item.item.to_string(), why));
-                not_recorded(failed_contacts, &item.item, ticket_contact);
-                continue;
-            }
-            let mut executor = self.executor(facts);
-            match executor.apply(item).await {
-                Ok(applied) => {
-                    report.applied_items += 1;
-                    report.writes.trengo += applied.trengo;
-                    report.writes.ghl += applied.ghl;
-                    metrics::counter!("trengo_sync_operations_total", "side" => "trengo")
-                        .increment(applied.trengo);
-                    metrics::counter!("trengo_sync_operations_total", "side" => "ghl")
-                        .increment(applied.ghl);
-                    self.clear_item(item.item.clone()).await?;
-                    for op in &item.ops {
-                        match op {
-                            Op::LinkTicket { ticket_id, .. } => {
-                                let id = *ticket_id;
-                                if let Some(l) = self
-                                    .store
-                                    .call(move |s| store::links::by_ticket(s.conn(), id))
-                                    .await?
-                                {
-                                    new_contacts.insert(l.ghl_contact_id);
-                                }
-                            }
-                            Op::LinkTask { contact_id, .. } | Op::AdoptTask { contact_id, .. } => {
-                                new_contacts.insert(contact_id.clone());
-                            }
-                            _ => {}
-                        }
-                    }
-                }
-                Err(e) if e.is_crash() => return Err(EngineError::Crashed),
-                Err(e) => {
-                    tracing::warn!(item = %item.item, error = %e, "item failed; it will be retried");
-                    metrics::counter!("trengo_sync_errors_total").increment(1);
-                    self.fail_item(&item.item, &e.reason_code()).await?;
-                    report.failed.push((item.item.clone(), e.to_string()));
-                    not_recorded(failed_contacts, &item.item, ticket_contact);
-                }
-            }
-            if let Some((b, round)) = progress {
-                b.advanced(b.item_cost(item), round, self.clock.now());
-            }
-        }
-        Ok(new_contacts)
-    }
-
-    /// Records fingerprints and message positions of the groups applied without failure, so
-    /// the next poll skips them until they change again, and forgets their earlier failures:
-    /// a group read and applied whole is in sync, even when this pass had nothing to write
-    /// for it (else a failed read would stay in the retry table, "stuck", forever).
-    /// `ticket_prints` and `contact_prints` are what was seen (ticket id → print, contact id
-    /// → print); the recorded ones are taken out, and contacts left without a group (tagged
-    /// candidates, once examined) are recorded too.
-    async fn record_seen(
-        &self,
-        ticket_prints: &mut HashMap<i64, String>,
-        contact_prints: &mut HashMap<String, String>,
-        loaded: &[read::LoadedGroup],
-        failed: &BTreeSet<String>,
-    ) -> Result<(), EngineError> {
-        let mut link_bases: Vec<(LinkId, &'static str, serde_json::Value)> = Vec::new();
-        let mut contact_bases: Vec<(String, serde_json::Value)> = Vec::new();
-        // Contacts whose notes were read, with their ids: printed once the pass's comment
-        // pairs are committed, so the notes the pass copied count as the sync's own.
-        let mut notes_read: Vec<(String, Vec<LinkId>, Vec<String>)> = Vec::new();
-        let mut recovered: Vec<String> = Vec::new();
-        for g in loaded {
-            let contact = &g.group.contact.id;
-            if failed.contains(contact) {
-                continue;
-            }
-            // A group read in part planned no tags: a failed tag item of it stays due.
-            if !g.group.partial {
-                recovered.push(ItemKey::Contact(contact.clone()).stored());
-            }
-            recovered.extend(
-                g.group
-                    .links
-                    .iter()
-                    .map(|l| ItemKey::Ticket(l.ticket.id).stored()),
-            );
-            for (link, upto) in &g.notes_upto {
-                link_bases.push((*link, NOTES_UPTO, json!(upto)));
-            }
-            for l in &g.group.links {
-                if let Some(print) = ticket_prints.remove(&l.ticket.id) {
-                    link_bases.push((l.link, TRENGO_SEEN, json!(print)));
-                }
-            }
-            if let Some(print) = contact_prints.remove(contact) {
-                contact_bases.push((contact.clone(), json!(print)));
-            }
-            if let Some(ids) = &g.ghl_notes {
-                let links = g.group.links.iter().map(|l| l.link).collect();
-                notes_read.push((contact.clone(), links, ids.clone()));
-            }
-        }
-        // Tagged contacts without links (candidates) are recorded too, once examined.
-        for (contact, print) in contact_prints.drain() {
-            if !failed.contains(&contact) {
-                contact_bases.push((contact, json!(print)));
-            }
-        }
-        if link_bases.is_empty()
-            && contact_bases.is_empty()
-            && recovered.is_empty()
-            && notes_read.is_empty()
-        {
-            return Ok(());
-        }
-        let now = self.clock.now();
-        self.store
-            .call(move |s| {
-                let tx = s.transaction()?;
-                for item in &recovered {
-                    store::retries::clear(&tx, item)?;
-                }
-                for (link, field, value) in &link_bases {
-                    let current = store::bases::get(&tx, *link, field)?.map(|b| b.value);
-                    if current.as_ref() != Some(value) {
-                        store::bases::put(&tx, *link, field, value, now)?;
-                    }
-                }
-                for (contact, value) in &contact_bases {
-                    let current =
-                        store::bases::get_contact(&tx, contact, GHL_SEEN)?.map(|b| b.value);
-                    if current.as_ref() != Some(value) {
-                        store::bases::put_contact(&tx, contact, GHL_SEEN, value, now)?;
-                    }
-                }
-                for (contact, links, ids) in &notes_read {
-                    let mut mapped = std::collections::HashSet::new();
-                    for link in links {
-                        for m in store::comments::for_link(&tx, *link)? {
-                            mapped.insert(m.ghl_note_id);
-                        }
-                    }
-                    let print = json!(notes_print(ids.iter().map(String::as_str), &mapped));
-                    let current =
-                        store::bases::get_contact(&tx, contact, GHL_NOTES_SEEN)?.map(|b| b.value);
-                    if current.as_ref() != Some(&print) {
-                        store::bases::put_contact(&tx, contact, GHL_NOTES_SEEN, &print, now)?;
-                    }
-                }
-                tx.commit()?;
-                Ok(())
-            })
-            .await?;
-        Ok(())
-    }
-
-    /// Records a failure of `key`: it is retried with backoff, and parked after too many.
+    /// Records a failure of `key` ([`Recorder::fail`]).
     async fn fail_item(&self, key: &ItemKey, reason: &str) -> Result<(), EngineError> {
-        let (k, r, now, policy) = (
-            key.stored(),
-            reason.to_string(),
-            self.clock.now(),
-            self.settings.retry,
-        );
-        self.store
-            .call(move |s| {
-                let tx = s.transaction()?;
-                store::retries::fail(&tx, &k, &r, now, &policy)?;
-                tx.commit()?;
-                Ok(())
-            })
-            .await?;
-        Ok(())
+        Ok(self.recorder().fail(key, reason).await?)
     }
 
-    /// Ends an earlier failure of `key`, if any: it was read or written since.
+    /// Ends an earlier failure of `key`, if any ([`Recorder::clear`]).
     async fn clear_item(&self, key: ItemKey) -> Result<(), EngineError> {
-        let item = key.stored();
-        self.store
-            .call(move |s| store::retries::clear(s.conn(), &item).map(|_| ()))
-            .await?;
-        Ok(())
-    }
-
-    async fn record_brake(&self, brake: &BrakeReport) -> Result<(), EngineError> {
-        let (now, detail) = (self.clock.now(), format!("{brake}"));
-        tracing::error!(%detail, "brake: this pass would change too many links at once; nothing was written");
-        self.store
-            .call(move |s| {
-                let tx = s.transaction()?;
-                store::ledger::record(
-                    &tx,
-                    &store::ledger::Entry::new(store::ledger::EntryKind::Brake, now).detail(detail),
-                )?;
-                tx.commit()?;
-                Ok(())
-            })
-            .await?;
-        Ok(())
+        Ok(self.recorder().clear(&key).await?)
     }
 }

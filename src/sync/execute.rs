@@ -9,8 +9,25 @@
 //! before the call, the key travels inside the created object (the ticket URL in a task body,
 //! a source marker in a note, a task marker in a ticket subject), and the intent ends in the
 //! same transaction that records the result. Every update is journalled too ([`journal`]): the
-//! value it writes, ended with the item's bases. The engine's `settle_intents` finds what a
+//! value it writes, ended with the item's bases. [`Executor::settle_intents`] finds what a
 //! crash left open.
+//!
+//! It also writes the rest of a pass's store records ([`Recorder`]): within a pass nothing
+//! else writes to the store, and the other stages read it through a
+//! [`StoreReader`](crate::store::StoreReader), which refuses writes.
+//!
+//! | file | job |
+//! |---|---|
+//! | `execute.rs` | one item: its writes in order, then its store-only operations |
+//! | `intents.rs` | intents opened before each create and update, and ended with the item |
+//! | [`journal`] | what an update intent holds, and how it lands on a base |
+//! | `link.rs` | link creation both ways; the one insert-if-absent path of every link |
+//! | `notes.rs` | notes copied both ways, each recorded as a comment pair |
+//! | `labels.rs` | Trengo label ids by name, made when allowed |
+//! | `store_ops.rs` | an item's store-only operations; `resolve` of a held conflict |
+//! | `settle.rs` | crash settlement: the intents a crash left open |
+//! | `records.rs` | the pass's bookkeeping: retries, what was seen, cursors, the brake |
+//! | `rounds.rs` | round 1 cut into chunks; the prints a batch records of what it wrote |
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,9 +37,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::declare::Scope;
-use super::model::{LinkId, Tag};
-use super::operation::{ItemPlan, Op, Side};
-use super::policy::Field;
+use super::model::Tag;
+use super::operation::{ItemPlan, Op};
 use super::settings::EngineSettings;
 use super::views::Directory;
 use crate::api::ApiError;
@@ -30,69 +46,30 @@ use crate::clock::SharedClock;
 use crate::ghl::{self, GhlClient};
 use crate::store::{
     self, StoreError, StoreHandle,
-    comments::CommentOrigin,
     ledger::{Entry, EntryKind},
     links::{NewLink, Origin},
 };
 use crate::trengo::{self, TrengoClient};
 
+mod intents;
 pub mod journal;
+mod labels;
 mod link;
+mod notes;
+mod records;
+pub(crate) mod rounds;
+mod settle;
+mod store_ops;
 
-/// What an intent is for: the kinds the executor opens before a write, and the one thing
-/// crash settlement reads to know where to look (`settle.rs`). Stored as text; stores written
-/// by earlier versions hold these names, so they must not change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IntentKind {
-    /// A GHL note copied from a Trengo message.
-    GhlNote,
-    /// A Trengo internal note copied from a GHL note.
-    TrengoNote,
-    /// A GHL task made for a Trengo ticket.
-    Task,
-    /// A Trengo ticket made for a GHL task.
-    Ticket,
-    /// A journalled update of a synced field ([`journal`]).
-    Update,
-}
+pub use intents::IntentKind;
+pub use labels::refresh_labels;
+pub use records::Recorder;
+pub use store_ops::resolve;
 
-impl IntentKind {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IntentKind::GhlNote => "ghl-note",
-            IntentKind::TrengoNote => "trengo-note",
-            IntentKind::Task => "task",
-            IntentKind::Ticket => "ticket",
-            IntentKind::Update => "update",
-        }
-    }
-
-    /// Reads a stored name back; `None` for one this version does not know.
-    pub fn from_stored(name: &str) -> Option<Self> {
-        [
-            IntentKind::GhlNote,
-            IntentKind::TrengoNote,
-            IntentKind::Task,
-            IntentKind::Ticket,
-            IntentKind::Update,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == name)
-    }
-}
+use intents::Journalled;
+use store_ops::{record_pair, store_op};
 
 use journal::Update;
-
-/// An update journalled by the item being applied.
-struct Journalled {
-    /// Its intent key.
-    key: String,
-    /// What it writes.
-    update: Update,
-    /// Whether its write was answered with success.
-    landed: bool,
-}
 
 /// Why an item could not be applied. The item goes to the retry table; others go on.
 #[derive(Debug, thiserror::Error)]
@@ -241,57 +218,6 @@ impl Executor<'_> {
             .await?;
         }
         Ok(applied)
-    }
-
-    /// Commits an update's intent before its write.
-    async fn journal(&self, update: Update) -> Result<Journalled, ItemError> {
-        let (key, now) = (update.key(), self.now());
-        let payload = serde_json::to_value(&update).map_err(|e| {
-            ItemError::Blocked(format!("could not journal the update {update:?}: {e}"))
-        })?;
-        let (k, link) = (key.clone(), update.link.map(store::links::LinkId));
-        self.tx(move |c| {
-            store::intents::open(c, &k, IntentKind::Update.as_str(), link, &payload, now)
-                .map(|_| ())
-        })
-        .await?;
-        Ok(Journalled {
-            key,
-            update,
-            landed: false,
-        })
-    }
-
-    /// Ends the journal of an item that failed (not by a crash): the writes that landed move
-    /// their bases, so a later edit is not mistaken for them; a write refused outright (a 4xx
-    /// answer, or stopped before its call) is dropped; a write whose outcome is unknown (no
-    /// answer, a 5xx) stays open for the next pass to settle by reading the written side.
-    async fn end_failed(&self, journal: Vec<Journalled>, error: &ItemError) {
-        let refused = match error {
-            ItemError::Api(e) => e.status().is_some_and(|s| (400..500).contains(&s)),
-            ItemError::Blocked(_) => true,
-            ItemError::Store(_) | ItemError::Crashed(_) => false,
-        };
-        let now = self.now();
-        let ended = self
-            .tx(move |c| {
-                for j in &journal {
-                    if j.landed {
-                        if j.update.lands_alone() {
-                            j.update.land(c, now)?;
-                        }
-                        store::intents::remove(c, &j.key)?;
-                    } else if refused {
-                        store::intents::remove(c, &j.key)?;
-                    }
-                }
-                Ok(())
-            })
-            .await;
-        if let Err(e) = ended {
-            // The intents stay open; the next pass settles them by reading the remote side.
-            tracing::warn!(error = %e, "could not end the journal of a failed item");
-        }
     }
 
     async fn write(&mut self, op: &Op) -> Result<Applied, ItemError> {
@@ -487,22 +413,14 @@ impl Executor<'_> {
                     (task_id.clone(), contact_id.clone(), *ticket_id);
                 let now = self.now();
                 self.tx(move |c| {
-                    if store::links::by_ticket(c, ticket_id)?.is_none()
-                        && store::links::by_task(c, &task_id)?.is_none()
-                    {
-                        store::links::insert(
-                            c,
-                            &NewLink {
-                                ticket_id,
-                                task_id,
-                                ghl_contact_id: contact_id,
-                                trengo_contact_id: None,
-                                origin: Origin::Adopted,
-                            },
-                            now,
-                        )?;
-                    }
-                    Ok(())
+                    let new = NewLink {
+                        ticket_id,
+                        task_id,
+                        ghl_contact_id: contact_id,
+                        trengo_contact_id: None,
+                        origin: Origin::Adopted,
+                    };
+                    link::insert_link(c, new, &[], now).map(|_| ())
                 })
                 .await?;
                 none
@@ -527,103 +445,6 @@ impl Executor<'_> {
         Ok(counted)
     }
 
-    /// The Trengo label id for a tag, creating the label when allowed and `create` is set.
-    async fn label_id(&mut self, tag: &Tag, create: bool) -> Result<Option<i64>, ItemError> {
-        if let Some(id) = self.facts.labels.get(tag) {
-            return Ok(Some(*id));
-        }
-        // The cache may predate a label made in Trengo since: read the list once more.
-        refresh_labels(self.trengo, &mut self.facts.labels).await?;
-        if let Some(id) = self.facts.labels.get(tag) {
-            return Ok(Some(*id));
-        }
-        if !(create && self.settings.create_labels) {
-            return Ok(None);
-        }
-        let label = self.trengo.create_label(tag.as_str(), "#5D9CEC").await?;
-        self.remote_done()?;
-        self.facts.labels.insert(tag.clone(), label.id);
-        Ok(Some(label.id))
-    }
-
-    async fn open_intent(
-        &self,
-        kind: IntentKind,
-        source: &str,
-        link: Option<LinkId>,
-        payload: Value,
-    ) -> Result<String, ItemError> {
-        let now = self.now();
-        let key = format!("{}:{source}:{}", kind.as_str(), now.timestamp_micros());
-        let k = key.clone();
-        self.tx(move |c| {
-            store::intents::open(c, &k, kind.as_str(), link, &payload, now).map(|_| ())
-        })
-        .await?;
-        Ok(key)
-    }
-
-    async fn create_ghl_note(
-        &self,
-        link: LinkId,
-        contact_id: &str,
-        message_id: i64,
-        body: &str,
-    ) -> Result<(), ItemError> {
-        let key = self
-            .open_intent(
-                IntentKind::GhlNote,
-                &message_id.to_string(),
-                Some(link),
-                json!({"contact_id": contact_id, "message_id": message_id}),
-            )
-            .await?;
-        let note = self
-            .ghl
-            .create_note(
-                contact_id,
-                &ghl::NoteFields {
-                    body: body.to_string(),
-                    user_id: None,
-                    title: None,
-                },
-            )
-            .await?;
-        self.remote_done()?;
-        let now = self.now();
-        self.tx(move |c| {
-            record_pair(c, link, message_id, &note.id, CommentOrigin::Trengo, now)?;
-            store::intents::finish(c, &key, &json!({"note_id": note.id}), now).map(|_| ())
-        })
-        .await
-    }
-
-    async fn create_trengo_note(
-        &self,
-        link: LinkId,
-        ticket_id: i64,
-        note_id: &str,
-        body: &str,
-    ) -> Result<(), ItemError> {
-        let key = self
-            .open_intent(
-                IntentKind::TrengoNote,
-                note_id,
-                Some(link),
-                json!({"ticket_id": ticket_id, "note_id": note_id}),
-            )
-            .await?;
-        // Always an internal note: GHL text never reaches the customer (sync-model.md §3).
-        let message = self.trengo.add_internal_note(ticket_id, body).await?;
-        self.remote_done()?;
-        let (note_id, now) = (note_id.to_string(), self.now());
-        self.tx(move |c| {
-            record_pair(c, link, message.id, &note_id, CommentOrigin::Ghl, now)?;
-            store::intents::finish(c, &key, &json!({"message_id": message.id}), now).map(|_| ())
-        })
-        .await
-    }
-
     /// The assignee base of an item this pass just created, from the server's answer (the
     /// user id it came back with, mapped to an e-mail): the created side's value, so only the
     /// originating side counts as changed and its assignee travels. Without a base, a new
@@ -637,175 +458,16 @@ impl Executor<'_> {
             .then(|| json!(answered.flatten()))
     }
 
+    /// The recorder of retries and the pass's other bookkeeping, over the executor's store.
+    pub fn recorder(&self) -> Recorder<'_> {
+        Recorder {
+            store: self.store,
+            clock: self.clock,
+            settings: self.settings,
+        }
+    }
+
     fn scope(&self) -> &Scope {
         &self.settings.scope
     }
-}
-
-/// Reads every Trengo label into `labels`, by normalised name.
-pub async fn refresh_labels(
-    trengo: &TrengoClient,
-    labels: &mut HashMap<Tag, i64>,
-) -> Result<(), ApiError> {
-    use futures::StreamExt as _;
-    let mut stream = std::pin::pin!(trengo.labels());
-    while let Some(label) = stream.next().await {
-        let label = label?;
-        if let Some(name) = &label.name {
-            labels.insert(Tag::new(name), label.id);
-        }
-    }
-    Ok(())
-}
-
-fn record_pair(
-    c: &rusqlite::Connection,
-    link: LinkId,
-    message_id: i64,
-    note_id: &str,
-    origin: CommentOrigin,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    if store::comments::by_message(c, message_id)?.is_none()
-        && store::comments::by_note(c, note_id)?.is_none()
-    {
-        store::comments::insert(c, link, message_id, note_id, origin, now)?;
-    }
-    Ok(())
-}
-
-/// Applies a store-only operation inside the caller's transaction.
-fn store_op(c: &rusqlite::Connection, op: &Op, now: DateTime<Utc>) -> Result<(), StoreError> {
-    match op {
-        // In the same transaction as the contact's tag base (the planner puts both in the
-        // contact's item), so the labels that left with the link never read as removed.
-        Op::Unlink { link } => {
-            store::links::set_state(c, *link, store::links::LinkState::OutOfScope, now)?;
-            store::ledger::record(
-                c,
-                &Entry::new(EntryKind::Unlinked, now)
-                    .link(*link)
-                    .detail("left scope; nothing was deleted"),
-            )
-            .map(|_| ())
-        }
-        Op::EndGone { link, side } => {
-            let why = match side {
-                Side::Trengo => {
-                    "the Trengo ticket answered 404/410 (deleted, merged or not visible)"
-                }
-                Side::Ghl => {
-                    "the GHL task or contact answered 404/410, or the task is no longer listed (deleted)"
-                }
-            };
-            store::links::mark_gone(c, *link, why, now)?;
-            store::ledger::record(
-                c,
-                &Entry::new(EntryKind::Unlinked, now)
-                    .link(*link)
-                    .detail(format!("gone: {why}; nothing was deleted")),
-            )
-            .map(|_| ())
-        }
-        Op::SetLinkBase { link, field, value } => {
-            store::bases::put(c, *link, &field.to_string(), value, now)
-        }
-        Op::SetTagBase { contact_id, tags } => {
-            let list: Vec<&str> = tags.iter().map(Tag::as_str).collect();
-            store::bases::put_contact(c, contact_id, "tags", &json!(list), now)
-        }
-        Op::MapComment {
-            link,
-            message_id,
-            note_id,
-        } => {
-            // Which side wrote the copy is known from the note id form only for task bodies;
-            // for a found copy the origin is the side that did not carry the marker.
-            let origin = if note_id.starts_with("task-") {
-                CommentOrigin::Ghl
-            } else {
-                CommentOrigin::Trengo
-            };
-            record_pair(c, *link, *message_id, note_id, origin, now)
-        }
-        Op::HoldConflict {
-            link,
-            field,
-            base,
-            trengo,
-            ghl,
-        } => {
-            store::conflicts::hold(
-                c,
-                &store::conflicts::Held {
-                    link_id: *link,
-                    field: field.to_string(),
-                    base: (!base.is_null()).then(|| base.clone()),
-                    trengo_value: trengo.clone(),
-                    ghl_value: ghl.clone(),
-                    detected_at: now,
-                },
-            )?;
-            store::ledger::record(
-                c,
-                &Entry::new(EntryKind::ConflictHeld, now)
-                    .link(*link)
-                    .field(field.to_string())
-                    .detail(format!(
-                        "trengo: {trengo}, ghl: {ghl}; settle with `trengo-sync resolve`"
-                    )),
-            )
-            .map(|_| ())
-        }
-        Op::SettleConflict {
-            link,
-            field,
-            winner,
-            losing,
-        } => store::ledger::record(
-            c,
-            &Entry::new(EntryKind::ConflictSettled, now)
-                .link(*link)
-                .field(field.to_string())
-                .side(winner.to_string())
-                .losing(losing.clone()),
-        )
-        .map(|_| ()),
-        _ => Ok(()),
-    }
-}
-
-/// Settles a held conflict by hand: the chosen side's value wins. The base is set to the
-/// losing side's current value, so the next pass sees only the winner as changed and
-/// carries it across.
-pub fn resolve(
-    c: &rusqlite::Connection,
-    link: store::links::LinkId,
-    field: Field,
-    take_trengo: bool,
-    now: DateTime<Utc>,
-) -> Result<store::conflicts::Held, ItemError> {
-    let held = store::conflicts::settle(c, link, &field.to_string())?.ok_or_else(|| {
-        ItemError::Blocked(format!(
-            "link {} has no held conflict on {field}; `trengo-sync conflicts` lists them",
-            link.0
-        ))
-    })?;
-    let (winner, loser) = if take_trengo {
-        (&held.trengo_value, &held.ghl_value)
-    } else {
-        (&held.ghl_value, &held.trengo_value)
-    };
-    store::bases::put(c, link, &field.to_string(), loser, now)?;
-    store::ledger::record(
-        c,
-        &Entry::new(EntryKind::ConflictResolved, now)
-            .link(link)
-            .field(field.to_string())
-            .side(if take_trengo { "trengo" } else { "ghl" })
-            .change(loser.clone(), winner.clone())
-            .losing(loser.clone())
-            .detail("settled by `trengo-sync resolve`"),
-    )?;
-    Ok(held)
 }

@@ -12,7 +12,7 @@ use crate::api::ApiError;
 use crate::store::StoreError;
 use crate::sync::engine::EngineError;
 use crate::sync::execute::ItemError;
-use crate::sync::read::ReadError;
+use crate::sync::load::ReadError;
 
 /// An error as it may be stored and served.
 pub trait ReasonCode {

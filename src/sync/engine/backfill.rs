@@ -18,7 +18,7 @@ use crate::sync::operation::{ItemPlan, Op, Plan, Side};
 
 /// Which round spent some units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Round {
+pub(crate) enum Round {
     /// Round 1: the changed groups' reads, then the plan's items (the links), priced in advance.
     First,
     /// Round 2: reading and settling the new links' groups, learnt as it goes.
@@ -28,7 +28,7 @@ pub(super) enum Round {
 /// What is known of a backfill's cost, in budget milliseconds. Pure arithmetic, so the
 /// estimator can be tested without a clock or an API.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(super) struct Estimate {
+pub(crate) struct Estimate {
     /// Units spent so far, both rounds.
     pub done: u64,
     /// Round 1 still to apply: exact, from its plan.
@@ -90,15 +90,15 @@ impl Estimate {
 /// ETA hold (a GHL call costs a tenth of a second at 100 per 10 s, a Trengo call half a second
 /// at 120 a minute). Shared by the pass's concurrent stages, hence the mutex (a std one: a few
 /// additions, never held across an await).
-pub(super) struct BackfillRun {
-    pub(super) tracker: Arc<dyn BackfillTracker>,
+pub(crate) struct BackfillRun {
+    pub(crate) tracker: Arc<dyn BackfillTracker>,
     /// Budget milliseconds of one call: (Trengo, GHL).
     per_call: (f64, f64),
     estimate: Mutex<Estimate>,
 }
 
 impl BackfillRun {
-    pub(super) fn new(tracker: Arc<dyn BackfillTracker>, trengo: &Budget, ghl: &Budget) -> Self {
+    pub(crate) fn new(tracker: Arc<dyn BackfillTracker>, trengo: &Budget, ghl: &Budget) -> Self {
         let ms = |b: &Budget| {
             let s = b.snapshot();
             s.window.as_secs_f64() * 1000.0 / f64::from(s.limit.max(1))
@@ -124,14 +124,14 @@ impl BackfillRun {
     }
 
     /// Units of `trengo` Trengo calls and `ghl` GHL calls.
-    pub(super) fn cost(&self, trengo: u64, ghl: u64) -> u64 {
+    pub(crate) fn cost(&self, trengo: u64, ghl: u64) -> u64 {
         (trengo as f64 * self.per_call.0 + ghl as f64 * self.per_call.1).round() as u64
     }
 
     /// The calls an item makes: linking a ticket finds the contact, lists its tasks and creates
     /// one (three GHL calls); linking a task creates a ticket, posts its note and writes the URL
     /// back; every other write is one call on its side.
-    pub(super) fn item_cost(&self, item: &ItemPlan) -> u64 {
+    pub(crate) fn item_cost(&self, item: &ItemPlan) -> u64 {
         item.ops
             .iter()
             .map(|op| match op {
@@ -149,13 +149,13 @@ impl BackfillRun {
     /// Reading a group of `links` links: the contact, its tasks and notes; each ticket and its
     /// messages. Both APIs' shares count: the rounds overlap, so both budgets are spent at once
     /// and the rate the tracker measures is of their sum.
-    pub(super) fn load_cost(&self, links: usize) -> u64 {
+    pub(crate) fn load_cost(&self, links: usize) -> u64 {
         self.cost(2 * links as u64, 3)
     }
 
     /// Sizes the backfill from round 1's plan: its items exactly, and round 2 for each link it
     /// makes at the learnt (or prior) cost of a link.
-    pub(super) fn planned(&self, plan: &Plan, now: DateTime<Utc>) {
+    pub(crate) fn planned(&self, plan: &Plan, now: DateTime<Utc>) {
         let cost: u64 = plan.items.iter().map(|i| self.item_cost(i)).sum();
         let links = plan.items.iter().filter(|i| makes_link(i)).count() as u64;
         let total = self.with(|e| {
@@ -166,13 +166,13 @@ impl BackfillRun {
     }
 
     /// `units` more were spent by `round`.
-    pub(super) fn advanced(&self, units: u64, round: Round, now: DateTime<Utc>) {
+    pub(crate) fn advanced(&self, units: u64, round: Round, now: DateTime<Utc>) {
         self.with(|e| e.spent(units, round));
         self.tracker.backfill_advanced(units, now);
     }
 
     /// Round 2 settled a chunk of `links` planned links at `cost` units: the estimate learns.
-    pub(super) fn settled(&self, links: u64, cost: u64, now: DateTime<Utc>) {
+    pub(crate) fn settled(&self, links: u64, cost: u64, now: DateTime<Utc>) {
         let total = self.with(|e| {
             e.settled(links, cost);
             e.total()
@@ -182,7 +182,7 @@ impl BackfillRun {
 }
 
 /// Whether an item makes a link (whose group round 2 then reads and settles).
-pub(super) fn makes_link(item: &ItemPlan) -> bool {
+pub(crate) fn makes_link(item: &ItemPlan) -> bool {
     item.ops.iter().any(|op| {
         matches!(
             op,

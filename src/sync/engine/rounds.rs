@@ -14,27 +14,24 @@
 //! Nothing here moves a cursor: the pass commits them after every stage is done, so a crash
 //! anywhere resumes the backfill from its start, where the links already made are found in the
 //! store (and their groups, once settled, are skipped by their recorded fingerprints).
+//!
+//! How round 1 is cut into chunks, and the prints a settled batch records of what it wrote to,
+//! are the executor's (`sync/execute/rounds.rs`); every store write here goes through it.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
-use futures::StreamExt as _;
 use tokio::sync::{mpsc, watch};
 
 use super::backfill::{BackfillRun, Round, makes_link};
 use super::{Engine, EngineError, PassOptions, PassReport};
+use crate::sync::detect::Detected;
 use crate::sync::execute::PassFacts;
-use crate::sync::model::{ContactGroup, PlanInput, Tag};
+use crate::sync::execute::rounds::{chunks, contacts_after_writes, tickets_after_writes};
+use crate::sync::load::{self, GroupReads};
+use crate::sync::model::PlanInput;
 use crate::sync::operation::{ItemKey, ItemPlan, Op, Plan};
-use crate::sync::read::{self, Work};
 use crate::sync::reason::ReasonCode as _;
-use crate::sync::views::{self, Directory};
-use crate::trengo;
-
-/// Contact groups read at the same time: each read waits mostly on one API's budget (GHL for
-/// the contact, its tasks and notes; Trengo for each ticket and its messages), so reading
-/// groups side by side keeps both budgets busy.
-const GROUP_READS_AT_ONCE: usize = 4;
 
 /// Tickets linked per chunk: small enough that the first chunk (linked before anything can
 /// overlap it) is a sliver of a large backfill, large enough that a chunk's groups keep
@@ -46,23 +43,9 @@ pub(super) struct RoundOne {
     /// The plan.
     pub plan: Plan,
     /// The groups it was planned from.
-    pub loaded: Vec<read::LoadedGroup>,
+    pub loaded: Vec<load::LoadedGroup>,
     /// The pass's start (the planner's `now`).
     pub started: DateTime<Utc>,
-}
-
-/// Groups read for a plan.
-pub(super) struct GroupReads {
-    /// The planner's views.
-    pub groups: Vec<ContactGroup>,
-    /// The same, with what to record once applied.
-    pub loaded: Vec<read::LoadedGroup>,
-    /// Tickets read on the way, for the executor.
-    pub tickets: HashMap<i64, trengo::Ticket>,
-    /// Backfill units the reads cost.
-    pub cost: u64,
-    /// Contacts whose group could not be read, with why (already in the retry table).
-    pub failed: Vec<(String, String)>,
 }
 
 /// A chunk's new links, on their way to round 2.
@@ -82,61 +65,8 @@ struct Planned {
     reads: GroupReads,
 }
 
-/// Who a ticket link is for: its contact's e-mail, else phone, else the ticket alone. Tickets of
-/// one person resolve to one GHL contact, so keeping them in one chunk keeps each group read
-/// once, in one chunk.
-fn person(item: &ItemPlan) -> Option<String> {
-    item.ops.iter().find_map(|op| match op {
-        Op::LinkTicket {
-            ticket_id,
-            email,
-            phone,
-            ..
-        } => Some(match (email, phone) {
-            (Some(e), _) => format!("e:{}", e.trim().to_lowercase()),
-            (None, Some(p)) => format!("p:{}", p.trim()),
-            (None, None) => format!("t:{ticket_id}"),
-        }),
-        _ => None,
-    })
-}
-
-/// Cuts round 1's items into chunks of about `size` ticket links, each person's links in one
-/// chunk. Every other item (the changed groups' writes, task links) goes in the first chunk,
-/// which is applied before round 2 starts; order is kept otherwise. Never empty.
-pub(super) fn chunks(items: Vec<ItemPlan>, size: usize) -> Vec<Vec<ItemPlan>> {
-    let mut first = Vec::new();
-    let mut people: Vec<Vec<ItemPlan>> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    for item in items {
-        match person(&item) {
-            None => first.push(item),
-            Some(who) => {
-                let at = *index.entry(who).or_insert_with(|| {
-                    people.push(Vec::new());
-                    people.len() - 1
-                });
-                people[at].push(item);
-            }
-        }
-    }
-    let mut chunks = vec![first];
-    let mut links = 0;
-    for items in people {
-        if links >= size {
-            chunks.push(Vec::new());
-            links = 0;
-        }
-        links += items.len();
-        if let Some(last) = chunks.last_mut() {
-            last.extend(items);
-        }
-    }
-    chunks
-}
-
 /// Ticket id → contact, over some loaded groups (to charge a ticket's failure to its group).
-fn ticket_contacts(loaded: &[read::LoadedGroup]) -> HashMap<i64, String> {
+fn ticket_contacts(loaded: &[load::LoadedGroup]) -> HashMap<i64, String> {
     loaded
         .iter()
         .flat_map(|g| {
@@ -148,138 +78,99 @@ fn ticket_contacts(loaded: &[read::LoadedGroup]) -> HashMap<i64, String> {
         .collect()
 }
 
-/// The GHL contact an op writes to (its tags, notes or tasks), if it writes one.
-fn ghl_contact_written(op: &Op) -> Option<&str> {
-    match op {
-        Op::AddContactTags { contact_id, .. }
-        | Op::RemoveContactTags { contact_id, .. }
-        | Op::CreateGhlNote { contact_id, .. }
-        | Op::SetTaskCompleted { contact_id, .. }
-        | Op::SetTaskAssignee { contact_id, .. } => Some(contact_id),
-        _ => None,
-    }
-}
-
-/// The tags a contact should carry after a plan's writes to it, from the tags it had when read.
-fn tags_after(before: &BTreeSet<Tag>, ops: &[&Op]) -> BTreeSet<Tag> {
-    let mut tags = before.clone();
-    for op in ops {
-        match op {
-            Op::AddContactTags { tags: added, .. } => tags.extend(added.iter().cloned()),
-            Op::RemoveContactTags { tags: removed, .. } => {
-                tags.retain(|t| !removed.contains(t));
-            }
-            _ => {}
+/// Marks the contact of an item that was not applied (failed or held), so its group's print
+/// is not recorded and the change is seen again.
+fn not_recorded(
+    contacts: &mut BTreeSet<String>,
+    item: &ItemKey,
+    ticket_contact: &HashMap<i64, String>,
+) {
+    match item {
+        ItemKey::Contact(c) => {
+            contacts.insert(c.clone());
         }
-    }
-    tags
-}
-
-/// Whether a contact read back after our writes shows only our writes: its tags are the ones it
-/// had when read with ours applied. A user's tag edit in between makes them differ, and then
-/// nothing is recorded, so the next GHL poll reads the group and sees the edit.
-pub(super) fn only_our_writes(before: &BTreeSet<Tag>, ops: &[&Op], after: &BTreeSet<Tag>) -> bool {
-    tags_after(before, ops) == *after
-}
-
-/// The print a ticket will show once our writes to it land ([`views::expected_ticket_print`]):
-/// its labels as read with ours attached and detached, its status the one we set (done or not)
-/// or the one it had, and one more message per note we posted. Recorded instead of reading the
-/// ticket back, it makes the next listing that shows just that a non-change, while a customer's
-/// message or an agent's label or status edit in between makes it differ, and then the listing
-/// reads the group and sees the edit. None when the ops hold an assignment (which user id an
-/// e-mail becomes is Trengo's to say) or anything else a print cannot foresee.
-pub(super) fn expected_print(before: &trengo::Ticket, ops: &[&Op]) -> Option<String> {
-    let mut labels = views::labels(before);
-    let mut done = None;
-    let mut notes = 0;
-    for op in ops {
-        match op {
-            Op::AttachLabel { tag, .. } => {
-                labels.insert(tag.clone());
+        ItemKey::Ticket(t) => {
+            if let Some(c) = ticket_contact.get(t) {
+                contacts.insert(c.clone());
             }
-            Op::DetachLabel { tag, .. } => {
-                labels.remove(tag);
-            }
-            Op::CloseTicket { .. } => done = Some(true),
-            Op::ReopenTicket { .. } => done = Some(false),
-            Op::CreateTrengoNote { .. } => notes += 1,
-            _ => return None,
         }
+        ItemKey::Task { .. } | ItemKey::Tasks(_) => {}
     }
-    views::expected_ticket_print(before, &labels, done, notes)
 }
 
 impl Engine {
-    /// Reads some contacts' groups, `GROUP_READS_AT_ONCE` at a time, in order (so a plan is the
-    /// same as with one read at a time). A group that cannot be read goes to the retry table.
-    pub(super) async fn load_groups(
+    /// Applies items in order, each failing on its own (to the retry table, its contact into
+    /// `failed`); returns the contacts that got new links. `progress` counts each item done
+    /// against the backfill, in the round it belongs to.
+    // The round's pieces travel separately: bundling them would only rename the list.
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_items(
         &self,
-        contacts: &BTreeSet<String>,
-        directory: &Directory,
-        fresh: &HashMap<i64, trengo::Ticket>,
-        reaches: &HashMap<String, read::Reach>,
-        backfill: Option<&BackfillRun>,
-        round: Round,
-    ) -> Result<GroupReads, EngineError> {
-        // The futures are made first: a stream's `map` with a borrowing async closure trips
-        // the compiler's `Send` check of the daemon's spawned task.
-        let reads: Vec<_> = contacts
-            .iter()
-            .map(|contact| async move {
-                let mut read_tickets = HashMap::new();
-                let group = read::load_group(
-                    &self.store,
-                    &self.trengo,
-                    &self.ghl,
-                    &self.settings,
-                    directory,
-                    contact,
-                    fresh,
-                    &mut read_tickets,
-                    reaches.get(contact).unwrap_or(&read::Reach::Whole),
-                )
-                .await;
-                let mut cost = 0;
-                if let (Some(b), Ok(Some(g))) = (backfill, &group) {
-                    cost = b.load_cost(g.group.links.len());
-                    b.advanced(cost, round, self.clock.now());
+        items: &[ItemPlan],
+        facts: &mut PassFacts,
+        ticket_contact: &HashMap<i64, String>,
+        report: &mut PassReport,
+        failed_contacts: &mut BTreeSet<String>,
+        progress: Option<(&BackfillRun, Round)>,
+    ) -> Result<BTreeSet<String>, EngineError> {
+        let mut new_contacts = BTreeSet::new();
+        for item in items {
+            let held = {
+                let pauses = self.pauses.lock().unwrap_or_else(|e| e.into_inner());
+                crate::sync::pause::held(item, &pauses)
+            };
+            if let Some(why) = held {
+                // Not applied, and its group's print not recorded: it comes back on `resume`.
+                tracing::info!(item = %item.item, %why, "item held by a pause");
+                self.recorder().hold(&item.item, &why).await?;
+                report.held.push((item.item.to_string(), why));
+                not_recorded(failed_contacts, &item.item, ticket_contact);
+                continue;
+            }
+            let mut executor = self.executor(facts);
+            match executor.apply(item).await {
+                Ok(applied) => {
+                    report.applied_items += 1;
+                    report.writes.trengo += applied.trengo;
+                    report.writes.ghl += applied.ghl;
+                    metrics::counter!("trengo_sync_operations_total", "side" => "trengo")
+                        .increment(applied.trengo);
+                    metrics::counter!("trengo_sync_operations_total", "side" => "ghl")
+                        .increment(applied.ghl);
+                    self.clear_item(item.item.clone()).await?;
+                    for op in &item.ops {
+                        match op {
+                            Op::LinkTicket { ticket_id, .. } => {
+                                let id = *ticket_id;
+                                if let Some(l) = self
+                                    .reader
+                                    .call(move |s| crate::store::links::by_ticket(s.conn(), id))
+                                    .await?
+                                {
+                                    new_contacts.insert(l.ghl_contact_id);
+                                }
+                            }
+                            Op::LinkTask { contact_id, .. } | Op::AdoptTask { contact_id, .. } => {
+                                new_contacts.insert(contact_id.clone());
+                            }
+                            _ => {}
+                        }
+                    }
                 }
-                (contact, group, read_tickets, cost)
-            })
-            .collect();
-        let reads: Vec<_> = futures::stream::iter(reads)
-            .buffered(GROUP_READS_AT_ONCE)
-            .collect()
-            .await;
-        let mut out = GroupReads {
-            groups: Vec::new(),
-            loaded: Vec::new(),
-            tickets: HashMap::new(),
-            cost: 0,
-            failed: Vec::new(),
-        };
-        for (contact, group, read_tickets, cost) in reads {
-            out.tickets.extend(read_tickets);
-            out.cost += cost;
-            match group {
-                Ok(Some(g)) => {
-                    out.groups.push(g.group.clone());
-                    out.loaded.push(g);
-                }
-                Ok(None) => {
-                    // No active link is left on the contact: nothing of it is failing any
-                    // more, and a retry row kept would stay "stuck" forever.
-                    self.clear_item(ItemKey::Contact(contact.clone())).await?;
-                }
+                Err(e) if e.is_crash() => return Err(EngineError::Crashed),
                 Err(e) => {
-                    self.fail_item(&ItemKey::Contact(contact.clone()), &e.reason_code())
-                        .await?;
-                    out.failed.push((contact.clone(), e.to_string()));
+                    tracing::warn!(item = %item.item, error = %e, "item failed; it will be retried");
+                    metrics::counter!("trengo_sync_errors_total").increment(1);
+                    self.fail_item(&item.item, &e.reason_code()).await?;
+                    report.failed.push((item.item.clone(), e.to_string()));
+                    not_recorded(failed_contacts, &item.item, ticket_contact);
                 }
             }
+            if let Some((b, round)) = progress {
+                b.advanced(b.item_cost(item), round, self.clock.now());
+            }
         }
-        Ok(out)
+        Ok(new_contacts)
     }
 
     /// Applies round 1 and, behind it, round 2 (see the module doc). Sets `report.braked` when
@@ -288,7 +179,7 @@ impl Engine {
         &self,
         round: RoundOne,
         facts: &mut PassFacts,
-        work: &mut Work,
+        work: &mut Detected,
         report: &mut PassReport,
         backfill: Option<&BackfillRun>,
         options: PassOptions,
@@ -317,20 +208,21 @@ impl Engine {
                 progress,
             )
             .await?;
-        Self::tickets_after_writes(
+        tickets_after_writes(
             &first,
             &loaded,
             &facts.tickets,
             &failed,
             &mut work.ticket_prints,
         );
-        self.record_seen(
-            &mut work.ticket_prints,
-            &mut work.contact_prints,
-            &loaded,
-            &failed,
-        )
-        .await?;
+        self.recorder()
+            .seen(
+                &mut work.ticket_prints,
+                &mut work.contact_prints,
+                &loaded,
+                &failed,
+            )
+            .await?;
         let first_batch = Batch {
             seq: 1,
             contacts,
@@ -411,9 +303,10 @@ impl Engine {
                 {
                     break;
                 }
+                // A new link's notes and tags cross now: its group is read whole.
                 let reads = self
-                    // A new link's notes and tags cross now: its group is read whole.
-                    .load_groups(
+                    .loader()
+                    .groups(
                         &batch.contacts,
                         &directory,
                         fresh,
@@ -421,7 +314,7 @@ impl Engine {
                         backfill,
                         Round::Second,
                     )
-                    .await?;
+                    .await;
                 let plan = crate::sync::plan(&PlanInput {
                     now: started,
                     contacts: reads.groups.clone(),
@@ -439,7 +332,14 @@ impl Engine {
 
         let settling = async {
             let mut part = PassReport::default();
-            while let Some(Planned { batch, plan, reads }) = plan_rx.recv().await {
+            while let Some(Planned {
+                batch,
+                plan,
+                mut reads,
+            }) = plan_rx.recv().await
+            {
+                self.record_retries(std::mem::take(&mut reads.retries))
+                    .await?;
                 facts.tickets.extend(reads.tickets);
                 part.failed.extend(
                     reads.failed.iter().map(|(contact, reason)| {
@@ -449,7 +349,7 @@ impl Engine {
                 if let Some(brake) = &plan.brake
                     && !options.allow_mass_change
                 {
-                    self.record_brake(brake).await?;
+                    self.recorder().brake(brake).await?;
                     part.braked = Some(brake.clone());
                     part.plans.push(plan);
                     break;
@@ -468,10 +368,9 @@ impl Engine {
                 if let Some(b) = backfill {
                     cost += plan.items.iter().map(|i| b.item_cost(i)).sum::<u64>();
                 }
-                let (mut contact_prints, reread) = self
-                    .contacts_after_writes(&plan, &reads.loaded, &failed)
-                    .await;
-                Self::tickets_after_writes(
+                let (mut contact_prints, reread) =
+                    contacts_after_writes(&self.ghl, &plan, &reads.loaded, &failed).await;
+                tickets_after_writes(
                     &plan.items,
                     &reads.loaded,
                     &facts.tickets,
@@ -483,7 +382,8 @@ impl Engine {
                     b.advanced(units, Round::Second, self.clock.now());
                     cost += units;
                 }
-                self.record_seen(ticket_prints, &mut contact_prints, &reads.loaded, &failed)
+                self.recorder()
+                    .seen(ticket_prints, &mut contact_prints, &reads.loaded, &failed)
                     .await?;
                 if let Some(b) = backfill {
                     b.settled(batch.links, cost, self.clock.now());
@@ -510,293 +410,5 @@ impl Engine {
             }
         }
         Ok(())
-    }
-
-    /// The fingerprints to record for a settled batch's contacts, and the GHL reads it took.
-    ///
-    /// Our own writes to a contact (tags; notes and tasks too, in case GHL counts them) move its
-    /// `dateUpdated`, so the print of the contact as read would not match the next GHL poll's
-    /// listing, and that poll would read every such group again (tens of thousands of reads
-    /// after a large backfill). So a contact we wrote to is read back once, and its print is
-    /// recorded when it shows only our writes ([`only_our_writes`]); a contact we did not write
-    /// to is recorded as read. A user's later edit moves `dateUpdated` past either print.
-    async fn contacts_after_writes(
-        &self,
-        plan: &Plan,
-        loaded: &[read::LoadedGroup],
-        failed: &BTreeSet<String>,
-    ) -> (HashMap<String, String>, u64) {
-        let mut prints = HashMap::new();
-        let mut reads = 0;
-        for g in loaded {
-            let contact = &g.group.contact;
-            if failed.contains(&contact.id) {
-                continue;
-            }
-            let ops: Vec<&Op> = plan
-                .ops()
-                .filter(|op| ghl_contact_written(op) == Some(contact.id.as_str()))
-                .collect();
-            if ops.is_empty() {
-                prints.insert(contact.id.clone(), g.contact_print.clone());
-                continue;
-            }
-            reads += 1;
-            match self.ghl.contact(&contact.id).await {
-                Ok(now) => {
-                    let after = views::contact(&now, &[]).tags;
-                    if only_our_writes(&contact.tags, &ops, &after) {
-                        prints.insert(contact.id.clone(), views::contact_fingerprint(&now));
-                    }
-                }
-                // Nothing recorded: the next poll reads the group, as it would have anyway.
-                Err(e) => {
-                    tracing::debug!(contact = %contact.id, error = %e, "contact not read back");
-                }
-            }
-        }
-        (prints, reads)
-    }
-
-    /// Brings `prints` (ticket id → the print to record) up to date with a settled batch's own
-    /// writes, without a call.
-    ///
-    /// A ticket's print was taken when it was listed or read, *before* the pass wrote to it (a
-    /// label, a note carried across, a close), and a ticket the pass made has none. Recorded
-    /// like that, the next listing would see the pass's own writes as a change and read every
-    /// such group again: after a backfill of 10,000 tickets, hours of reads at the documented
-    /// limits with nothing to write, while every other change waits (docs/benchmarks.md,
-    /// "Right after the backfill"). So a ticket we wrote to gets the print it will show once
-    /// our writes land ([`expected_print`]; reading it back cost a Trengo call a ticket, 11 %
-    /// more calls in a backfill), which the next listing of it matches and replaces with what
-    /// it lists; a ticket of a whole group read that the batch did not write to and that has
-    /// no print yet (one the pass made) is recorded as read.
-    fn tickets_after_writes(
-        items: &[ItemPlan],
-        loaded: &[read::LoadedGroup],
-        tickets: &HashMap<i64, trengo::Ticket>,
-        failed: &BTreeSet<String>,
-        prints: &mut HashMap<i64, String>,
-    ) {
-        for g in loaded {
-            if failed.contains(&g.group.contact.id) {
-                continue;
-            }
-            // A group read without its messages must leave the print as listed: recording a
-            // newer message count would skip messages nobody read.
-            let whole = g.ghl_notes.is_some();
-            for link in &g.group.links {
-                let id = link.ticket.id;
-                let Some(before) = tickets.get(&id) else {
-                    continue;
-                };
-                let ops: Vec<&Op> = items
-                    .iter()
-                    .flat_map(|i| &i.ops)
-                    .filter(|op| op.ticket_written() == Some(id))
-                    .collect();
-                if ops.is_empty() {
-                    if whole && !prints.contains_key(&id) {
-                        prints.insert(id, views::ticket_fingerprint(before));
-                    }
-                    continue;
-                }
-                let listed = prints.remove(&id);
-                if !whole && listed.is_none() {
-                    continue;
-                }
-                // None: nothing recorded, and the next listing reads the group, as it would have.
-                if let Some(print) = expected_print(before, &ops) {
-                    prints.insert(id, print);
-                }
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::sync::model::LinkId;
-
-    fn link(ticket: i64, email: Option<&str>) -> ItemPlan {
-        ItemPlan {
-            item: ItemKey::Ticket(ticket),
-            ops: vec![Op::LinkTicket {
-                ticket_id: ticket,
-                email: email.map(str::to_string),
-                phone: None,
-                name: None,
-                title: format!("t{ticket}"),
-                url: format!("https://app.trengo.com/tickets/{ticket}"),
-            }],
-        }
-    }
-
-    fn tags(names: &[&str]) -> BTreeSet<Tag> {
-        names.iter().map(|n| Tag::new(n)).collect()
-    }
-
-    #[test]
-    fn chunks_keep_each_persons_tickets_together_and_other_items_first() {
-        let status = ItemPlan {
-            item: ItemKey::Ticket(1),
-            ops: vec![Op::CloseTicket {
-                link: LinkId(1),
-                ticket_id: 1,
-            }],
-        };
-        let items = vec![
-            status,
-            link(10, Some("Ann@x.io")),
-            link(11, Some("bob@x.io")),
-            link(12, Some("ann@x.io ")),
-            link(13, None),
-            link(14, Some("bob@x.io")),
-        ];
-        let chunks = chunks(items, 2);
-        let ids: Vec<Vec<String>> = chunks
-            .iter()
-            .map(|c| c.iter().map(|i| i.item.to_string()).collect())
-            .collect();
-        assert_eq!(
-            ids,
-            vec![
-                vec!["ticket #1", "ticket #10", "ticket #12"],
-                vec!["ticket #11", "ticket #14"],
-                vec!["ticket #13"],
-            ]
-        );
-    }
-
-    #[test]
-    fn a_plan_without_links_is_one_chunk() {
-        assert_eq!(chunks(Vec::new(), 100).len(), 1);
-        assert_eq!(chunks(vec![link(1, None)], 100).len(), 1);
-    }
-
-    #[test]
-    fn a_contact_showing_only_our_tag_writes_is_recorded() {
-        let add = Op::AddContactTags {
-            contact_id: "c".into(),
-            tags: tags(&["vip"]),
-        };
-        let remove = Op::RemoveContactTags {
-            contact_id: "c".into(),
-            tags: tags(&["old"]),
-        };
-        let before = tags(&["lead", "old"]);
-        assert!(only_our_writes(
-            &before,
-            &[&add, &remove],
-            &tags(&["lead", "vip"])
-        ));
-    }
-
-    #[test]
-    fn a_users_tag_edit_between_our_read_and_the_read_back_is_not_absorbed() {
-        let add = Op::AddContactTags {
-            contact_id: "c".into(),
-            tags: tags(&["vip"]),
-        };
-        let before = tags(&["lead"]);
-        // The user removed `lead` while we added `vip`: the next poll must see it.
-        assert!(!only_our_writes(&before, &[&add], &tags(&["vip"])));
-        // The user added a tag of their own meanwhile.
-        assert!(!only_our_writes(
-            &before,
-            &[&add],
-            &tags(&["lead", "vip", "hot"])
-        ));
-    }
-
-    fn ticket(status: &str, labels: &[&str], messages: i64) -> trengo::Ticket {
-        views::sample_ticket(status, labels, messages, None)
-    }
-
-    /// Whether `after`, listed after our `ops` to `before`, matches the print expected of them.
-    fn ticket_shows_only_our_writes(
-        before: &trengo::Ticket,
-        ops: &[&Op],
-        after: &trengo::Ticket,
-    ) -> bool {
-        expected_print(before, ops).is_some_and(|expected| {
-            views::ticket_print_matches(&expected, &views::ticket_fingerprint(after), after)
-        })
-    }
-
-    #[test]
-    fn a_ticket_showing_only_our_label_note_and_close_is_recorded() {
-        let attach = Op::AttachLabel {
-            link: LinkId(1),
-            ticket_id: 7,
-            tag: Tag::new("vip"),
-        };
-        let detach = Op::DetachLabel {
-            link: LinkId(1),
-            ticket_id: 7,
-            tag: Tag::new("old"),
-        };
-        let note = Op::CreateTrengoNote {
-            link: LinkId(1),
-            ticket_id: 7,
-            note_id: "n".into(),
-            body: "b".into(),
-        };
-        let close = Op::CloseTicket {
-            link: LinkId(1),
-            ticket_id: 7,
-        };
-        let before = ticket("OPEN", &["ghl", "old"], 2);
-        assert!(ticket_shows_only_our_writes(
-            &before,
-            &[&attach, &detach, &note, &close],
-            &ticket("CLOSED", &["ghl", "vip"], 3)
-        ));
-        assert!(ticket_shows_only_our_writes(
-            &before,
-            &[&note],
-            &ticket("OPEN", &["ghl", "old"], 3)
-        ));
-    }
-
-    #[test]
-    fn a_customers_message_or_an_agents_edit_between_our_read_and_the_next_listing_is_not_absorbed()
-    {
-        let note = Op::CreateTrengoNote {
-            link: LinkId(1),
-            ticket_id: 7,
-            note_id: "n".into(),
-            body: "b".into(),
-        };
-        let before = ticket("OPEN", &["ghl"], 2);
-        // A customer wrote meanwhile: one message more than our note.
-        assert!(!ticket_shows_only_our_writes(
-            &before,
-            &[&note],
-            &ticket("OPEN", &["ghl"], 4)
-        ));
-        // An agent closed it, or labelled it.
-        assert!(!ticket_shows_only_our_writes(
-            &before,
-            &[&note],
-            &ticket("CLOSED", &["ghl"], 3)
-        ));
-        assert!(!ticket_shows_only_our_writes(
-            &before,
-            &[&note],
-            &ticket("OPEN", &["ghl", "vip"], 3)
-        ));
-        // An assignment is never taken as ours.
-        let assign = Op::AssignTicket {
-            link: LinkId(1),
-            ticket_id: 7,
-            email: "a@x.io".into(),
-        };
-        assert!(!ticket_shows_only_our_writes(
-            &before,
-            &[&assign],
-            &ticket("ASSIGNED", &["ghl"], 2)
-        ));
     }
 }

@@ -24,10 +24,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::store::{self, StoreError};
+use crate::sync::keys::BaseName;
+use crate::sync::load::tag_set;
 use crate::sync::model::Tag;
 use crate::sync::operation::{ItemKey, ItemPlan, Op, Side};
 use crate::sync::policy::Field;
-use crate::sync::read::{TAGS, tag_set};
 
 /// One update write, as journalled before it is made.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -193,7 +194,7 @@ impl Update {
                     store::bases::put(
                         c,
                         store::links::LinkId(link),
-                        &self.field.to_string(),
+                        BaseName::from(self.field),
                         &self.value,
                         now,
                     )?;
@@ -203,14 +204,14 @@ impl Update {
                 let Some(contact) = &self.contact_id else {
                     return Ok(());
                 };
-                let Some(base) = store::bases::get_contact(c, contact, TAGS)? else {
+                let Some(base) = store::bases::get_contact(c, contact, BaseName::Tags)? else {
                     return Ok(());
                 };
                 let mut set = tag_set(&base.value);
                 set.extend(self.add.iter().cloned());
                 set.retain(|t| !self.remove.contains(t));
                 let list: Vec<&str> = set.iter().map(Tag::as_str).collect();
-                store::bases::put_contact(c, contact, TAGS, &json!(list), now)?;
+                store::bases::put_contact(c, contact, BaseName::Tags, &json!(list), now)?;
             }
             Field::Comments => {}
         }
@@ -271,7 +272,8 @@ mod tests {
         let store = Store::open_in_memory().unwrap();
         let c = store.conn();
         let now = at("2026-01-01T00:00:00Z");
-        store::bases::put_contact(c, "c1", TAGS, &json!(["billing", "vip"]), now).unwrap();
+        store::bases::put_contact(c, "c1", BaseName::Tags, &json!(["billing", "vip"]), now)
+            .unwrap();
         let item = ItemPlan {
             item: ItemKey::Contact("c1".into()),
             ops: Vec::new(),
@@ -289,7 +291,9 @@ mod tests {
         let update = Update::of(&detach, &item).unwrap();
         assert!(!update.lands_alone());
         update.land(c, now).unwrap();
-        let base = store::bases::get_contact(c, "c1", TAGS).unwrap().unwrap();
+        let base = store::bases::get_contact(c, "c1", BaseName::Tags)
+            .unwrap()
+            .unwrap();
         assert_eq!(base.value, json!(["billing", "callback"]));
         // A contact with no tag base yet keeps none.
         let add_c2 = Op::AddContactTags {
@@ -297,6 +301,10 @@ mod tests {
             tags: BTreeSet::from([Tag::new("vip")]),
         };
         Update::of(&add_c2, &item).unwrap().land(c, now).unwrap();
-        assert!(store::bases::get_contact(c, "c2", TAGS).unwrap().is_none());
+        assert!(
+            store::bases::get_contact(c, "c2", BaseName::Tags)
+                .unwrap()
+                .is_none()
+        );
     }
 }

@@ -3,14 +3,16 @@
 //! the configured channel, the task body as its first internal note, the ticket URL written
 //! back into the task). Each create is journalled as an intent first, like every other.
 
-use serde_json::json;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
 
 use super::{Applied, Executor, IntentKind, ItemError};
 use crate::store::{
-    self,
+    self, StoreError,
     links::{NewLink, Origin},
 };
 use crate::sync::declare::task_subject_marker;
+use crate::sync::keys::BaseName;
 use crate::sync::marker;
 use crate::sync::model::LinkId;
 use crate::{ghl, trengo};
@@ -75,20 +77,14 @@ impl Executor<'_> {
                 let contact_id = contact.id.clone();
                 let now = self.now();
                 self.tx(move |c| {
-                    if store::links::by_task(c, &task.id)?.is_none() {
-                        store::links::insert(
-                            c,
-                            &NewLink {
-                                ticket_id,
-                                task_id: task.id.clone(),
-                                ghl_contact_id: contact_id,
-                                trengo_contact_id: trengo_contact,
-                                origin: Origin::Adopted,
-                            },
-                            now,
-                        )?;
-                    }
-                    Ok(())
+                    let new = NewLink {
+                        ticket_id,
+                        task_id: task.id.clone(),
+                        ghl_contact_id: contact_id,
+                        trengo_contact_id: trengo_contact,
+                        origin: Origin::Adopted,
+                    };
+                    insert_link(c, new, &[], now).map(|_| ())
                 })
                 .await?;
                 return Ok(writes);
@@ -126,21 +122,16 @@ impl Executor<'_> {
                 .map(|u| self.facts.directory.ghl.get(u).cloned()),
         );
         self.tx(move |c| {
-            let link = store::links::insert(
-                c,
-                &NewLink {
-                    ticket_id,
-                    task_id: task.id.clone(),
-                    ghl_contact_id: contact_id,
-                    trengo_contact_id: trengo_contact,
-                    origin: Origin::Trengo,
-                },
-                now,
-            )?;
-            store::bases::put(c, link.id, "status", &json!(done), now)?;
-            if let Some(assignee) = &assignee {
-                store::bases::put(c, link.id, "assignee", assignee, now)?;
-            }
+            let new = NewLink {
+                ticket_id,
+                task_id: task.id.clone(),
+                ghl_contact_id: contact_id,
+                trengo_contact_id: trengo_contact,
+                origin: Origin::Trengo,
+            };
+            let mut bases = vec![(BaseName::Status, json!(done))];
+            bases.extend(assignee.map(|a| (BaseName::Assignee, a)));
+            insert_link(c, new, &bases, now)?;
             store::intents::finish(c, &key, &json!({"task_id": task.id}), now)?;
             Ok(())
         })
@@ -236,23 +227,18 @@ impl Executor<'_> {
         );
         let link = self
             .tx(move |c| {
-                let link = store::links::insert(
-                    c,
-                    &NewLink {
-                        ticket_id,
-                        task_id: task,
-                        ghl_contact_id: contact_id2,
-                        trengo_contact_id: Some(person.id),
-                        origin: Origin::Ghl,
-                    },
-                    now,
-                )?;
-                store::bases::put(c, link.id, "status", &json!(false), now)?;
-                if let Some(assignee) = &assignee {
-                    store::bases::put(c, link.id, "assignee", assignee, now)?;
-                }
+                let new = NewLink {
+                    ticket_id,
+                    task_id: task,
+                    ghl_contact_id: contact_id2,
+                    trengo_contact_id: Some(person.id),
+                    origin: Origin::Ghl,
+                };
+                let mut bases = vec![(BaseName::Status, json!(false))];
+                bases.extend(assignee.map(|a| (BaseName::Assignee, a)));
+                let (link, _) = insert_link(c, new, &bases, now)?;
                 store::intents::finish(c, &key, &json!({"ticket_id": ticket_id}), now)?;
-                Ok(link.id)
+                Ok(link)
             })
             .await?;
         let finished = self
@@ -302,4 +288,29 @@ impl Executor<'_> {
         }
         Ok(applied)
     }
+}
+
+/// Records the link of a ticket and a task unless either is linked already (an earlier pass,
+/// or the settlement of a crash, may have recorded it), with `bases` (field, value) on a link
+/// made here. Every path that records a link goes through it: a create, an adoption, and the
+/// settlement of a create a crash interrupted (`settle.rs`). Returns the link now holding the
+/// ticket (else the task) and whether it was made here.
+pub(super) fn insert_link(
+    c: &rusqlite::Connection,
+    new: NewLink,
+    bases: &[(BaseName, Value)],
+    now: DateTime<Utc>,
+) -> Result<(LinkId, bool), StoreError> {
+    let existing = match store::links::by_ticket(c, new.ticket_id)? {
+        Some(link) => Some(link),
+        None => store::links::by_task(c, &new.task_id)?,
+    };
+    if let Some(link) = existing {
+        return Ok((link.id, false));
+    }
+    let link = store::links::insert(c, &new, now)?;
+    for (field, value) in bases {
+        store::bases::put(c, link.id, *field, value, now)?;
+    }
+    Ok((link.id, true))
 }

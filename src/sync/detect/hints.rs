@@ -8,10 +8,11 @@
 //! the union over all of them) but no message; anything else reads the whole group. Reading less
 //! is what keeps a webhook's item within the rate budget's burst at the documented limits.
 
-use super::{Engine, EngineError};
+use super::{Detected, Detector, Merge, RetryChange};
 use crate::store;
+use crate::sync::engine::EngineError;
+use crate::sync::load::Reach;
 use crate::sync::operation::ItemKey;
-use crate::sync::read::{Reach, Work};
 use crate::sync::reason::ReasonCode as _;
 
 /// An item a webhook pointed at, and what moved on it.
@@ -50,9 +51,13 @@ pub enum Hint {
     ContactNotes(String),
 }
 
-impl Engine {
+impl Detector<'_> {
     /// Adds what `hints` name to the pass's work.
-    pub(super) async fn hints(&self, work: &mut Work, hints: &[Hint]) -> Result<(), EngineError> {
+    pub(crate) async fn hints(
+        &self,
+        work: &mut Detected,
+        hints: &[Hint],
+    ) -> Result<(), EngineError> {
         for hint in hints {
             match hint {
                 Hint::Ticket(id) => self.ticket_hint(work, *id, Reach::Whole).await?,
@@ -70,7 +75,7 @@ impl Engine {
                 } => {
                     let task = task_id.clone();
                     let link = self
-                        .store
+                        .reader
                         .call(move |s| store::links::by_task(s.conn(), &task))
                         .await?;
                     match link {
@@ -90,9 +95,14 @@ impl Engine {
     }
 
     /// A ticket's link group, read as far as `reach`; an unlinked ticket may enter scope.
-    async fn ticket_hint(&self, work: &mut Work, id: i64, reach: Reach) -> Result<(), EngineError> {
+    async fn ticket_hint(
+        &self,
+        work: &mut Detected,
+        id: i64,
+        reach: Reach,
+    ) -> Result<(), EngineError> {
         let link = self
-            .store
+            .reader
             .call(move |s| store::links::by_ticket(s.conn(), id))
             .await?;
         match link {
@@ -119,69 +129,38 @@ impl Engine {
                         ticket = id,
                         "a ticket named by a hint or retry is gone; dropped"
                     );
-                    self.clear_item(ItemKey::Ticket(id)).await?;
+                    work.retries.push(RetryChange::Cleared(ItemKey::Ticket(id)));
                 }
-                Err(e) => {
-                    let item = ItemKey::Ticket(id);
-                    self.fail_item(&item, &e.reason_code()).await?;
-                    work.failed.push((item, e.to_string()));
-                }
+                Err(e) => work.read_failed(ItemKey::Ticket(id), e.reason_code(), e.to_string()),
             },
         }
         Ok(())
     }
 
     /// A merged ticket's link follows the surviving ticket (trengo-api.md §10.3
-    /// `TICKET_MERGED`); the group is read whole either way.
+    /// `TICKET_MERGED`): the executor moves it before the groups are read ([`Merge`]); the
+    /// group is read whole either way.
     async fn merge_hint(
         &self,
-        work: &mut Work,
+        work: &mut Detected,
         surviving: i64,
         merged: i64,
     ) -> Result<(), EngineError> {
-        let now = self.clock.now();
-        let followed = self
-            .store
-            .call(move |s| {
-                let Some(link) = store::links::by_ticket(s.conn(), merged)? else {
-                    return Ok(None);
-                };
-                if link.state != store::links::LinkState::Active {
-                    return Ok(None);
-                }
-                let tx = s.transaction()?;
-                let moved = store::links::follow_merge(&tx, link.id, surviving, now)?;
-                if moved {
-                    store::ledger::record(
-                        &tx,
-                        &store::ledger::Entry::new(store::ledger::EntryKind::Applied, now)
-                            .link(link.id)
-                            .detail(format!(
-                                "ticket #{merged} was merged into #{surviving}: the link follows it"
-                            )),
-                    )?;
-                }
-                tx.commit()?;
-                Ok(Some((link.ghl_contact_id, moved)))
-            })
+        let link = self
+            .reader
+            .call(move |s| store::links::by_ticket(s.conn(), merged))
             .await?;
-        match followed {
-            Some((contact, moved)) => {
-                if moved {
-                    tracing::info!(
-                        merged,
-                        surviving,
-                        "a linked ticket was merged; its link follows the surviving ticket"
-                    );
-                }
-                work.want(&contact, Reach::Whole);
+        match link {
+            Some(link) if link.state == store::links::LinkState::Active => {
+                work.merges.push(Merge { merged, surviving });
+                work.want(&link.ghl_contact_id, Reach::Whole);
             }
-            None => self.ticket_hint(work, surviving, Reach::Whole).await?,
+            _ => self.ticket_hint(work, surviving, Reach::Whole).await?,
         }
         Ok(())
     }
 
-    fn contact_hint(&self, work: &mut Work, id: &str, reach: Reach) {
+    fn contact_hint(&self, work: &mut Detected, id: &str, reach: Reach) {
         work.want(id, reach);
         if self.settings.scope.ghl_to_trengo() {
             work.candidate_contacts.insert(id.to_string());

@@ -1,10 +1,13 @@
-//! Settling the intents a crash left open, before a pass plans anything.
+//! Crash settlement: the intents a crash left open, settled before a pass plans anything.
 //!
 //! An update's written side is read, and its base moves if the write landed (see
 //! `sync::execute::journal`). A create's idempotency key is looked for on the remote side (the
 //! ticket URL in a task body, a source marker in a note, the task marker in a ticket subject).
 //! A found object is recorded as the interrupted create would have recorded it; a missing one
 //! is abandoned, and the next plan makes it again. No create is ever retried blindly.
+//!
+//! It is the executor's: what it records goes through the same insert-if-absent paths as the
+//! create it finishes (`link.rs`'s `insert_link`, the comment pairs' `record_pair`).
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
@@ -12,25 +15,30 @@ use serde_json::json;
 
 use std::collections::BTreeSet;
 
-use super::{Engine, EngineError};
-use crate::store::{self, StoreError};
-use crate::sync::execute::journal::Update;
-use crate::sync::execute::{IntentKind, PassFacts};
+use super::journal::Update;
+use super::link::insert_link;
+use super::{Executor, IntentKind, ItemError, record_pair};
+use crate::store::{
+    self, StoreError,
+    comments::CommentOrigin,
+    links::{NewLink, Origin},
+};
+use crate::sync::keys::BaseName;
+use crate::sync::load;
 use crate::sync::marker;
-use crate::sync::model::Tag;
+use crate::sync::model::{LinkId, Tag};
 use crate::sync::operation::{ItemKey, Side};
 use crate::sync::policy::Field;
-use crate::sync::read;
 use crate::sync::reason::ReasonCode as _;
-use crate::sync::views::{self, Directory};
+use crate::sync::views;
 use crate::trengo::TicketFilters;
 
-impl Engine {
+impl Executor<'_> {
     /// Looks on the remote side for the object an open intent was about to create.
-    pub(super) async fn find_created(
+    async fn find_created(
         &self,
         intent: &store::intents::Intent,
-    ) -> Result<Option<serde_json::Value>, EngineError> {
+    ) -> Result<Option<serde_json::Value>, ItemError> {
         let p = &intent.payload;
         let text = |k: &str| p.get(k).and_then(|v| v.as_str()).map(str::to_string);
         let number = |k: &str| p.get(k).and_then(|v| v.as_i64());
@@ -50,7 +58,7 @@ impl Engine {
                 let (Some(ticket), Some(note)) = (number("ticket_id"), text("note_id")) else {
                     return Ok(None);
                 };
-                let (notes, _) = read::new_notes(&self.trengo, ticket, None).await?;
+                let (notes, _) = load::new_notes(self.trengo, ticket, None).await?;
                 notes.into_iter().find_map(|m| {
                     (marker::ghl_source(&m.body).as_deref() == Some(note.as_str()))
                         .then(|| json!({"message_id": m.message_id, "note_id": note}))
@@ -104,11 +112,7 @@ impl Engine {
     /// In a dry run (`plan`, on an in-memory copy of the store) everything but the one remote
     /// write is done: what was found is recorded in the copy, so the plan shown is the one the
     /// next real pass makes after settling.
-    pub(super) async fn settle_intents(
-        &self,
-        facts: &mut PassFacts,
-        dry_run: bool,
-    ) -> Result<usize, EngineError> {
+    pub async fn settle_intents(&mut self, dry_run: bool) -> Result<usize, ItemError> {
         let open = self
             .store
             .call(|s| store::intents::open_all(s.conn()))
@@ -117,7 +121,7 @@ impl Engine {
         for intent in open {
             let kind = IntentKind::from_stored(&intent.kind);
             if kind == Some(IntentKind::Update) {
-                self.settle_update(&intent, &facts.directory).await?;
+                self.settle_update(&intent).await?;
                 settled += 1;
                 continue;
             }
@@ -171,17 +175,17 @@ impl Engine {
                     .await?;
                 if let Some(link) = link.filter(|_| !dry_run) {
                     let t = self.ghl.task(&contact, &task).await?;
-                    let executor = self.executor(facts);
                     let body = t.body.clone().unwrap_or_default();
                     let title = t.title.clone().unwrap_or_default();
-                    match executor
+                    match self
                         .finish_task_link(link.id, ticket, &task, &contact, &title, &body)
                         .await
                     {
                         Ok(_) => {}
-                        Err(e) if e.is_crash() => return Err(EngineError::Crashed),
+                        Err(e) if e.is_crash() => return Err(e),
                         Err(e) => {
-                            self.fail_item(&ItemKey::Contact(contact.clone()), &e.reason_code())
+                            self.recorder()
+                                .fail(&ItemKey::Contact(contact.clone()), &e.reason_code())
                                 .await?
                         }
                     }
@@ -192,17 +196,13 @@ impl Engine {
     }
 }
 
-impl Engine {
+impl Executor<'_> {
     /// Settles an update a crash (or an unanswered call) left open: if the written side holds
     /// the value the write carried, it landed and its base moves; either way the intent ends.
-    async fn settle_update(
-        &self,
-        intent: &store::intents::Intent,
-        directory: &Directory,
-    ) -> Result<(), EngineError> {
+    async fn settle_update(&self, intent: &store::intents::Intent) -> Result<(), ItemError> {
         let update = serde_json::from_value::<Update>(intent.payload.clone());
         let landed = match &update {
-            Ok(update) => self.update_landed(update, directory).await?,
+            Ok(update) => self.update_landed(update).await?,
             Err(e) => {
                 // Not ours to read (a newer version's journal?): dropping it only means the
                 // next plan writes again what may already be there.
@@ -228,11 +228,8 @@ impl Engine {
 
     /// Whether the written side holds what the update wrote. A task or ticket that is gone
     /// counts as not landed (its link leaves scope at the next plan anyway).
-    async fn update_landed(
-        &self,
-        update: &Update,
-        directory: &Directory,
-    ) -> Result<bool, EngineError> {
+    async fn update_landed(&self, update: &Update) -> Result<bool, ItemError> {
+        let directory = &self.facts.directory;
         let gone = |e: &crate::api::ApiError| e.status() == Some(404);
         let email = |e: Option<String>| json!(views::email(e.as_deref()));
         let wanted_email = json!(views::email(update.value.as_str()));
@@ -316,16 +313,16 @@ impl Engine {
     }
 }
 
-/// Records what a settled intent had made, as the interrupted create would have.
+/// Records what a settled intent had made, as the interrupted create would have, through the
+/// executor's own insert-if-absent paths.
 fn record_found(
     c: &rusqlite::Connection,
     kind: IntentKind,
-    link: Option<store::links::LinkId>,
+    link: Option<LinkId>,
     payload: &serde_json::Value,
     result: &serde_json::Value,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    use store::comments::CommentOrigin;
     let text =
         |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
     let number = |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_i64());
@@ -333,15 +330,13 @@ fn record_found(
         IntentKind::GhlNote | IntentKind::TrengoNote => {
             if let (Some(link), Some(message), Some(note)) =
                 (link, number(result, "message_id"), text(result, "note_id"))
-                && store::comments::by_message(c, message)?.is_none()
-                && store::comments::by_note(c, &note)?.is_none()
             {
                 let origin = if kind == IntentKind::GhlNote {
                     CommentOrigin::Trengo
                 } else {
                     CommentOrigin::Ghl
                 };
-                store::comments::insert(c, link, message, &note, origin, now)?;
+                record_pair(c, link, message, &note, origin, now)?;
             }
         }
         IntentKind::Task => {
@@ -349,20 +344,15 @@ fn record_found(
                 text(result, "task_id"),
                 number(result, "ticket_id"),
                 text(result, "contact_id"),
-            ) && store::links::by_ticket(c, ticket)?.is_none()
-                && store::links::by_task(c, &task)?.is_none()
-            {
-                store::links::insert(
-                    c,
-                    &store::links::NewLink {
-                        ticket_id: ticket,
-                        task_id: task,
-                        ghl_contact_id: contact,
-                        trengo_contact_id: None,
-                        origin: store::links::Origin::Trengo,
-                    },
-                    now,
-                )?;
+            ) {
+                let new = NewLink {
+                    ticket_id: ticket,
+                    task_id: task,
+                    ghl_contact_id: contact,
+                    trengo_contact_id: None,
+                    origin: Origin::Trengo,
+                };
+                insert_link(c, new, &[], now)?;
             }
         }
         IntentKind::Ticket => {
@@ -370,21 +360,15 @@ fn record_found(
                 number(result, "ticket_id"),
                 text(result, "task_id"),
                 text(payload, "contact_id"),
-            ) && store::links::by_ticket(c, ticket)?.is_none()
-                && store::links::by_task(c, &task)?.is_none()
-            {
-                let link = store::links::insert(
-                    c,
-                    &store::links::NewLink {
-                        ticket_id: ticket,
-                        task_id: task,
-                        ghl_contact_id: contact,
-                        trengo_contact_id: number(payload, "trengo_contact_id"),
-                        origin: store::links::Origin::Ghl,
-                    },
-                    now,
-                )?;
-                store::bases::put(c, link.id, "status", &json!(false), now)?;
+            ) {
+                let new = NewLink {
+                    ticket_id: ticket,
+                    task_id: task,
+                    ghl_contact_id: contact,
+                    trengo_contact_id: number(payload, "trengo_contact_id"),
+                    origin: Origin::Ghl,
+                };
+                insert_link(c, new, &[(BaseName::Status, json!(false))], now)?;
             }
         }
         // Settled by `settle_update`, never recorded here.
