@@ -154,13 +154,13 @@ pub struct Engine {
     pub store: StoreHandle,
     /// The same store, read-only (`query_only`): detection, the sweep, hints and loading.
     reader: StoreReader,
-    /// Trengo.
+    /// The Trengo client, with the account's shared rate budget.
     pub trengo: TrengoClient,
-    /// GHL.
+    /// The GHL client (token, location, shared rate and daily budgets).
     pub ghl: GhlClient,
-    /// The clock.
+    /// Where "now" comes from: the wall clock in the daemon, a test's clock in tests.
     pub clock: SharedClock,
-    /// The settings.
+    /// The configuration in the engine's terms: scope, policies, limits, overlaps.
     pub settings: EngineSettings,
     /// Test hook: stop as if killed after this many remote writes.
     pub crash_after: Option<Arc<AtomicI64>>,
@@ -168,7 +168,10 @@ pub struct Engine {
     pub backfill: Option<Arc<dyn BackfillTracker>>,
     /// Where a whole sweep reports its progress (`once` on a terminal); none elsewhere.
     pub progress: Option<Progress>,
+    /// What passes learn and keep (labels by name, the user directory, tickets read): one
+    /// pass at a time holds it.
     facts: tokio::sync::Mutex<PassFacts>,
+    /// Where the sweep's walks stand, across passes.
     sweep: tokio::sync::Mutex<SweepState>,
     /// The pauses in force, read at the start of each pass.
     pauses: std::sync::Mutex<store::controls::Pauses>,

@@ -40,7 +40,7 @@ const LINKS_PER_CHUNK: usize = 100;
 
 /// Round 1 as planned, ready to apply.
 pub(super) struct RoundOne {
-    /// The plan.
+    /// Round 1's plan, whole (the brake has seen it).
     pub plan: Plan,
     /// The groups it was planned from.
     pub loaded: Vec<load::LoadedGroup>,
