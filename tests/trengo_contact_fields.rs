@@ -89,3 +89,30 @@ async fn a_ticket_field_set_on_a_contact_is_refused_as_invalid() {
         .unwrap_err();
     assert!(matches!(error, ApiError::Validation { .. }), "{error:?}");
 }
+
+#[tokio::test]
+async fn an_empty_value_is_refused_unless_the_fake_lets_it_clear_the_field() {
+    for clears in [false, true] {
+        let options = TrengoFakeOptions {
+            empty_value_clears_custom_field: clears,
+            ..TrengoFakeOptions::default()
+        };
+        let (fake, client) = start(options).await;
+        let contact = fake.contact_ids()[0];
+        let number = field(&client, "Customer number", "CONTACT").await;
+        client
+            .set_contact_custom_field(contact, number, "C-00042")
+            .await
+            .unwrap();
+        let cleared = client.set_contact_custom_field(contact, number, "").await;
+        let read = client.contact(contact).await.unwrap();
+        if clears {
+            cleared.unwrap();
+            assert_eq!(read.custom_field(number), None);
+        } else {
+            let error = cleared.unwrap_err();
+            assert!(matches!(error, ApiError::Validation { .. }), "{error:?}");
+            assert_eq!(read.custom_field(number), Some("C-00042"));
+        }
+    }
+}
