@@ -147,8 +147,17 @@ async fn custom_field_written_by_id_reads_back_under_either_read_shape() {
             Some(json!("C-77777")),
             "fieldValue {field_value}"
         );
+        // The fake answered the shape the switch asks for; the client read either.
         let raw = fake.state().contact_json(&contact).unwrap();
-        assert!(raw["customFields"].is_array());
+        let item = raw["customFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["id"] == field.as_str())
+            .unwrap()
+            .clone();
+        let key = if field_value { "fieldValue" } else { "value" };
+        assert_eq!(item[key], "C-77777", "{item}");
     }
 }
 

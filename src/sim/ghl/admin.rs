@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::activity::TaskInput;
 use super::error::GhlError;
-use super::model::{Appointment, User, ghl_time};
+use super::model::{Appointment, User, ghl_time, say_field_value};
 use super::options::GhlSwitches;
 use super::server::{GhlFakeState, json_body};
 use super::state::ContactInput;
@@ -234,7 +234,15 @@ impl GhlFakeState {
 
     /// One contact as `GET /contacts/{id}` shows it.
     pub fn contact_json(&self, contact_id: &str) -> Result<Value, GhlError> {
-        self.read(|s| s.contact(contact_id).map(|c| c.to_json()))
+        self.read(|s| {
+            let mut json = s.contact(contact_id)?.to_json();
+            if s.switches.custom_field_reads_say_field_value
+                && let Value::Object(map) = &mut json
+            {
+                say_field_value(map);
+            }
+            Ok(json)
+        })
     }
 
     /// Replaces the fault settings.
