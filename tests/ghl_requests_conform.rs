@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use trengo_sync::api::Budget;
 use trengo_sync::clock::SystemClock;
 use trengo_sync::ghl::{
-    ContactFields, GhlAuth, GhlClient, GhlClientConfig, NewTask, NoteFields, TaskUpdate,
+    ContactFields, CustomFieldInput, GhlAuth, GhlClient, GhlClientConfig, NewTask, NoteFields,
+    TaskUpdate,
 };
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -63,6 +64,10 @@ async fn every_ghl_write_body_conforms_to_the_official_spec() {
         phone: Some("+31612345678".into()),
         name: Some("Ada Example".into()),
         source: Some("trengo-sync".into()),
+        custom_fields: Some(vec![
+            CustomFieldInput::by_id("f1", json!(["gold", "silver"])),
+            CustomFieldInput::by_id("f2", json!("C-00001")),
+        ]),
         ..ContactFields::default()
     };
     let _ = client.create_contact(&fields).await;
@@ -156,4 +161,20 @@ fn request_required_fields_are_checked() {
     let errors =
         openapi::check_request(&file, "post", "/contacts/{contactId}/tasks", &body).unwrap_err();
     assert!(errors[0].contains("completed"), "{errors:?}");
+}
+
+// The spec disagrees with itself on writes by key: `customFieldsInputStringSchema` says "pass
+// either `id` or `key`", but the DTOs wired to create, upsert and update require `id` in every
+// field type. So the engine writes by id (resolving keys through the field catalogue); this
+// test keeps the disagreement visible, and fails if a newer spec file lifts the requirement.
+#[test]
+fn a_custom_field_written_by_key_alone_is_off_spec_for_contact_writes() {
+    let file = openapi::spec("apps/contacts.json");
+    let by_key =
+        serde_json::to_value(CustomFieldInput::by_key("customer_number", json!("C-1"))).unwrap();
+    let by_id = serde_json::to_value(CustomFieldInput::by_id("f2", json!("C-1"))).unwrap();
+    let body = |item: &Value| json!({"customFields": [item]});
+    let template = "/contacts/{contactId}";
+    assert!(openapi::check_request(&file, "put", template, &body(&by_key)).is_err());
+    assert!(openapi::check_request(&file, "put", template, &body(&by_id)).is_ok());
 }

@@ -1,7 +1,8 @@
 //! The GHL fake over real HTTP: auth, the authorization-code install and OAuth rotation, the
 //! Version header, contact search
 //! (validation, cursor paging, index lag, date filters), tasks, tags, rate limits, faults,
-//! counters, signed webhooks, determinism, and conformance to GHL's OpenAPI files.
+//! counters, signed webhooks, determinism, appointments, custom field reads and writes under
+//! their switches, and conformance to GHL's OpenAPI files.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -988,6 +989,32 @@ async fn responses_conform_to_the_openapi_files() {
     let id = created["contact"]["id"].as_str().unwrap().to_owned();
     let c = format!("/contacts/{id}");
     conforming(&fake, &contacts, M::GET, "/contacts/{contactId}", &c, None).await;
+    // Appointments: none yet, then one booked; and a seeded one (naive times by default).
+    let none = conforming(
+        &fake,
+        &contacts,
+        M::GET,
+        "/contacts/{contactId}/appointments",
+        &format!("{c}/appointments"),
+        None,
+    )
+    .await;
+    assert_eq!(none["events"], json!([]));
+    fake.add_appointment(&id, &json!({"startTime": "2026-03-05T15:00:00Z"}))
+        .unwrap();
+    let seeded = format!("/contacts/{}/appointments", first_contact(&fake));
+    for path in [format!("{c}/appointments"), seeded] {
+        let listed = conforming(
+            &fake,
+            &contacts,
+            M::GET,
+            "/contacts/{contactId}/appointments",
+            &path,
+            None,
+        )
+        .await;
+        assert_eq!(listed["events"].as_array().unwrap().len(), 1, "{listed}");
+    }
     conforming(
         &fake,
         &contacts,
@@ -1343,4 +1370,154 @@ async fn admin_http_surface_edits_like_a_person_in_the_ui() {
     );
     // None of it was an API request.
     assert_eq!(fake.counter_snapshot().writes, 0);
+}
+
+#[tokio::test]
+async fn appointment_times_are_naive_in_the_location_zone_unless_switched_off() {
+    for (naive, shown) in [
+        (true, "2026-03-05 16:00:00"),
+        (false, "2026-03-05T15:00:00.000Z"),
+    ] {
+        let options = GhlFakeOptions {
+            switches: GhlSwitches {
+                appointment_times_naive: naive,
+                ..GhlSwitches::default()
+            },
+            ..GhlFakeOptions::default()
+        };
+        let (fake, _) = start(options).await;
+        let contact = first_contact(&fake);
+        let booked = http()
+            .post(format!(
+                "{}/_sim/contacts/{contact}/appointments",
+                fake.base_url()
+            ))
+            .json(&json!({"title": "Demo", "startTime": "2026-03-05T15:00:00Z"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(booked.status(), 200);
+        let (status, _, body) = json_of(
+            api(
+                &fake,
+                reqwest::Method::GET,
+                &format!("/contacts/{contact}/appointments"),
+            )
+            .send()
+            .await
+            .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let demo = body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["title"] == "Demo")
+            .unwrap();
+        assert_eq!(demo["startTime"], shown, "naive {naive}");
+        assert_eq!(demo["appointmentStatus"], "booked");
+        assert_eq!(demo["contactId"], contact.as_str());
+    }
+}
+
+#[tokio::test]
+async fn booking_an_appointment_without_a_start_says_how_to_write_one() {
+    let (fake, _) = start(GhlFakeOptions::default()).await;
+    let error = fake
+        .add_appointment(&first_contact(&fake), &json!({"title": "Demo"}))
+        .unwrap_err();
+    assert!(
+        format!("{error:?}").contains("startTime is required"),
+        "{error:?}"
+    );
+}
+
+/// The customer number field's id, and the value the fake shows for it on `contact`, read
+/// over HTTP as `GET /contacts/{id}` answers.
+async fn customer_number(fake: &GhlFake, contact: &str) -> (String, Value) {
+    let field = fake.custom_field_id("contact.customer_number").unwrap();
+    let (_, _, body) = json_of(
+        api(fake, reqwest::Method::GET, &format!("/contacts/{contact}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let item = body["contact"]["customFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"] == field.as_str())
+        .cloned()
+        .unwrap_or(Value::Null);
+    (field, item)
+}
+
+#[tokio::test]
+async fn custom_field_reads_say_field_value_by_default_and_value_when_switched_off() {
+    for (switch, key, other) in [
+        (true, "fieldValue", "value"),
+        (false, "value", "fieldValue"),
+    ] {
+        let options = GhlFakeOptions {
+            switches: GhlSwitches {
+                custom_field_reads_say_field_value: switch,
+                ..GhlFakeOptions::default().switches
+            },
+            ..GhlFakeOptions::default()
+        };
+        let (fake, _) = start(options).await;
+        let contact = first_contact(&fake);
+        let (_, item) = customer_number(&fake, &contact).await;
+        assert!(
+            item[key].as_str().unwrap().starts_with("C-"),
+            "{switch}: {item}"
+        );
+        assert!(item.get(other).is_none(), "{switch}: {item}");
+        // Search hits read the same way.
+        let (_, page) = search(&fake, json!({"locationId": location(), "pageLimit": 100})).await;
+        let hit = page["contacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["id"] == contact.as_str())
+            .unwrap();
+        assert!(hit["customFields"][0].get(key).is_some(), "{switch}: {hit}");
+    }
+}
+
+#[tokio::test]
+async fn a_bare_custom_field_key_is_ignored_unless_the_prefix_switch_is_off() {
+    for (needs_prefix, lands) in [(true, false), (false, true)] {
+        let options = GhlFakeOptions {
+            switches: GhlSwitches {
+                custom_field_key_needs_prefix: needs_prefix,
+                custom_field_reads_say_field_value: false,
+                ..GhlFakeOptions::default().switches
+            },
+            ..GhlFakeOptions::default()
+        };
+        let (fake, _) = start(options).await;
+        let contact = first_contact(&fake);
+        for key in ["customer_number", "contact.customer_number"] {
+            let value = format!("C-{key}");
+            let (status, _, _) = json_of(
+                api(&fake, reqwest::Method::PUT, &format!("/contacts/{contact}"))
+                    .json(&json!({"customFields": [{"key": key, "field_value": value}]}))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(status, 200);
+            let (_, item) = customer_number(&fake, &contact).await;
+            let landed = item["value"] == value.as_str();
+            let expected = lands || key.starts_with("contact.");
+            assert_eq!(
+                landed, expected,
+                "needs_prefix {needs_prefix}, key {key}: {item}"
+            );
+        }
+    }
 }

@@ -133,6 +133,18 @@ async fn every_call_sends_the_exact_request() {
             ResponseTemplate::new(201).set_body_json(contact.clone()),
         ),
         exact("GET", "/contacts/5", None, ResponseTemplate::new(200).set_body_json(contact.clone())),
+        exact(
+            "PUT",
+            "/contacts/5",
+            Some(json!({"name": "Jane Doe"})),
+            ResponseTemplate::new(200).set_body_json(contact.clone()),
+        ),
+        exact(
+            "POST",
+            "/contacts/5/custom_fields",
+            Some(json!({"custom_field_id": 62, "value": "C-00001"})),
+            ResponseTemplate::new(200),
+        ),
     ] {
         mock.mount(&server).await;
     }
@@ -226,6 +238,11 @@ async fn every_call_sends_the_exact_request() {
         .unwrap();
     assert_eq!(contact.id, 5);
     assert_eq!(client.contact(5).await.unwrap().id, 5);
+    assert_eq!(client.rename_contact(5, "Jane Doe").await.unwrap().id, 5);
+    client
+        .set_contact_custom_field(5, 62, "C-00001")
+        .await
+        .unwrap();
     assert_eq!(
         client.labels().try_collect::<Vec<_>>().await.unwrap().len(),
         1

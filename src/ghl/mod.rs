@@ -3,7 +3,9 @@
 //! Every call the sync needs, shaped as the official OpenAPI files in `specs/ghl/` define
 //! them: contact search (cursor-paged with `searchAfter`), duplicate lookup, get, create,
 //! upsert, update; tasks list/get/create/update/`completed` and the location task search
-//! (skip/limit); notes list/create/update; tags add/remove; custom fields; users.
+//! (skip/limit); notes list/create/update; tags add/remove; a contact's appointments; custom
+//! field definitions, and custom field values on contacts (written by id or key, read as
+//! `value` or `fieldValue`); users.
 //! Authentication is a private integration token or rotating OAuth ([`auth`]), whose first
 //! tokens come from installing the marketplace app ([`install`]).
 
@@ -30,14 +32,14 @@ use crate::clock::SharedClock;
 
 pub use auth::{GhlAuth, OAuthTokens, TokenVault, VaultError};
 pub use models::{
-    Contact, ContactFields, CustomField, CustomFieldInput, CustomFieldValue, NewTask, Note,
-    NoteFields, Outcome, Task, TaskSearch, TaskUpdate, User,
+    Appointment, Contact, ContactFields, CustomField, CustomFieldInput, CustomFieldValue, NewTask,
+    Note, NoteFields, Outcome, Task, TaskSearch, TaskUpdate, User, time_in_zone,
 };
 
 use auth::TokenSource;
 use models::{
-    ContactAnswer, CustomFieldsAnswer, DuplicateAnswer, NoteAnswer, NotesAnswer, SearchAnswer,
-    TagsAnswer, TaskAnswer, TasksAnswer, UpsertAnswer, UsersAnswer,
+    AppointmentsAnswer, ContactAnswer, CustomFieldsAnswer, DuplicateAnswer, NoteAnswer,
+    NotesAnswer, SearchAnswer, TagsAnswer, TaskAnswer, TasksAnswer, UpsertAnswer, UsersAnswer,
 };
 
 /// The API version every contacts/locations call sends (ghl-api.md §1.1 \[spec\]).
@@ -598,6 +600,34 @@ impl GhlClient {
             )
             .await?;
         Ok(answer.tags)
+    }
+
+    // ----- appointments -----
+
+    /// `GET /contacts/{contactId}/appointments` → the contact's appointments (scope
+    /// `contacts.readonly`, ghl-api.md §6).
+    ///
+    /// GHL's examples write times without a zone (`"2021-07-16 11:00:00"`); they are read as
+    /// wall-clock times in `zone`, which the caller passes: the location's zone is a setting
+    /// of the GHL sub-account (`timezone` of `GET /locations/{id}`) that this client does not
+    /// fetch, so the caller tells it, from configuration or its own lookup. RFC 3339 times
+    /// are read as themselves, whatever `zone` is. A missing `events` list is an error, never
+    /// "no appointments".
+    pub async fn contact_appointments(
+        &self,
+        contact: &str,
+        zone: chrono_tz::Tz,
+    ) -> Result<Vec<Appointment>, ApiError> {
+        let reply = self
+            .send(Request::get(format!(
+                "/contacts/{}/appointments",
+                seg(contact)
+            )))
+            .await?;
+        let mut body: Value = reply.json()?;
+        models::localise_event_times(&mut body, zone);
+        let answer: AppointmentsAnswer = reply.decode(body)?;
+        Ok(answer.events)
     }
 
     // ----- custom fields and users -----

@@ -5,7 +5,8 @@
 //! Read models ignore unknown fields, accept `succeded` and `succeeded`, custom field values
 //! under `value` or `fieldValue` (ghl-api.md §7), and ids under `id` or `_id`.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Duration, SecondsFormat, TimeZone, Utc};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
@@ -69,13 +70,129 @@ pub struct CustomFieldValue {
     pub value: Value,
 }
 
-/// A custom field value as written (`customFieldsInput*Schema`: `id` required, `field_value`).
+/// A custom field value as written (`customFieldsInput*Schema`: `id` or `key`, and
+/// `field_value`). Build it with [`CustomFieldInput::by_id`] or [`CustomFieldInput::by_key`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CustomFieldInput {
-    /// Field id.
-    pub id: String,
+    /// Field id (the spec's array and object schemas require it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Field key, always with its `contact.` prefix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
     /// The value, typed per field (string, number, array of strings, object).
     pub field_value: Value,
+}
+
+impl CustomFieldInput {
+    /// Writes the field with this id: works whatever GHL's key format turns out to be, and
+    /// is the only form the spec allows for array and object values.
+    pub fn by_id(id: impl Into<String>, value: Value) -> Self {
+        Self {
+            id: Some(id.into()),
+            key: None,
+            field_value: value,
+        }
+    }
+
+    /// Writes the field with this key. The key is sent with its `contact.` prefix
+    /// (`customer_number` becomes `contact.customer_number`), the spelling GHL's own field
+    /// definitions use (`fieldKey`): whether a bare key is accepted is not pinned down
+    /// (ghl-api.md §7 \[uncertain\]), the prefixed one is what third-party examples send.
+    ///
+    /// Prefer [`Self::by_id`], resolving the key through [`super::GhlClient::custom_fields`]:
+    /// the spec's `customFieldsInputStringSchema` allows "either `id` or `key`", but the
+    /// schemas wired to create, upsert and update require `id` for every field type, so a
+    /// key-only write is off-spec (`tests/ghl_requests_conform.rs` keeps that visible).
+    pub fn by_key(key: &str, value: Value) -> Self {
+        let key = key.trim();
+        let key = if key.starts_with("contact.") {
+            key.to_owned()
+        } else {
+            format!("contact.{key}")
+        };
+        Self {
+            id: None,
+            key: Some(key),
+            field_value: value,
+        }
+    }
+}
+
+/// An appointment booked for a contact (`GetEventSchema`, ghl-api.md §6). Times are
+/// instants: GHL's naive form (`2021-07-16 11:00:00`) is read as wall-clock time in the
+/// zone given to [`super::GhlClient::contact_appointments`], RFC 3339 as itself.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Appointment {
+    /// Appointment (event) id.
+    #[serde(alias = "_id")]
+    pub id: String,
+    /// The calendar it is booked in.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub calendar_id: Option<String>,
+    /// What it is about.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub title: Option<String>,
+    /// `appointmentStatus` (`booked`, `confirmed`, `cancelled`, `showed`, `noshow`,
+    /// `invalid`); `status` when that is all the answer has.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub appointment_status: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    status: Option<String>,
+    /// User id of the host.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub assigned_user_id: Option<String>,
+    /// Start.
+    #[serde(default, deserialize_with = "lenient::opt_time")]
+    pub start_time: Option<DateTime<Utc>>,
+    /// End.
+    #[serde(default, deserialize_with = "lenient::opt_time")]
+    pub end_time: Option<DateTime<Utc>>,
+}
+
+impl Appointment {
+    /// The appointment's status: `appointmentStatus`, else `status`.
+    pub fn status(&self) -> Option<&str> {
+        self.appointment_status
+            .as_deref()
+            .or(self.status.as_deref())
+    }
+}
+
+/// Reads a time GHL may write without a zone: RFC 3339 as itself; `YYYY-MM-DD HH:MM:SS`
+/// (or with a `T`) as wall-clock time in `zone`. An ambiguous wall-clock time (the hour the
+/// clocks go back) is the earlier instant; one that does not exist (the hour skipped when
+/// they go forward) is read an hour later, as a calendar would show it. `None` when the text
+/// is neither form.
+pub fn time_in_zone(text: &str, zone: Tz) -> Option<DateTime<Utc>> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(text.trim()) {
+        return Some(at.with_timezone(&Utc));
+    }
+    let naive = lenient::parse_naive(text)?;
+    let local = zone.from_local_datetime(&naive).earliest().or_else(|| {
+        zone.from_local_datetime(&(naive + Duration::hours(1)))
+            .earliest()
+    })?;
+    Some(local.with_timezone(&Utc))
+}
+
+/// Rewrites the naive times of each event in a `{events: [...]}` answer as RFC 3339 in
+/// `zone`, so the answer decodes into [`Appointment`]s; other text is left for the decoder
+/// to refuse with its name.
+pub(crate) fn localise_event_times(answer: &mut Value, zone: Tz) {
+    let Some(Value::Array(events)) = answer.get_mut("events") else {
+        return;
+    };
+    for event in events.iter_mut().filter_map(Value::as_object_mut) {
+        for key in ["startTime", "endTime", "dateAdded", "dateUpdated"] {
+            if let Some(Value::String(text)) = event.get_mut(key)
+                && let Some(at) = time_in_zone(text, zone)
+            {
+                *text = at.to_rfc3339_opts(SecondsFormat::Secs, true);
+            }
+        }
+    }
 }
 
 /// A task (`TaskSchema`).
@@ -367,6 +484,13 @@ pub(crate) struct NotesAnswer {
     pub notes: Vec<Note>,
 }
 
+/// `GET /contacts/{id}/appointments` → `{events}`. Required: a missing or null list is a
+/// wrong-shaped answer, never "no appointments".
+#[derive(Debug, Deserialize)]
+pub(crate) struct AppointmentsAnswer {
+    pub events: Vec<Appointment>,
+}
+
 #[derive(Debug, Deserialize)]
 pub(crate) struct TagsAnswer {
     #[serde(default, deserialize_with = "lenient::list")]
@@ -495,5 +619,66 @@ mod tests {
         }
         let task: Task = serde_json::from_value(json!({"id": "t1", "isCompleted": 1})).unwrap();
         assert!(task.completed);
+    }
+
+    #[test]
+    fn naive_appointment_time_is_wall_clock_in_the_given_zone() {
+        let zone = chrono_tz::Tz::Europe__Amsterdam;
+        let at = |text: &str| time_in_zone(text, zone).map(|t| t.to_rfc3339());
+        assert_eq!(
+            at("2021-07-16 11:00:00").unwrap(),
+            "2021-07-16T09:00:00+00:00"
+        );
+        assert_eq!(
+            at("2021-01-16T11:00:00").unwrap(),
+            "2021-01-16T10:00:00+00:00"
+        );
+        // RFC 3339 is read as itself, whatever the zone.
+        assert_eq!(
+            at("2021-07-16T11:00:00Z").unwrap(),
+            "2021-07-16T11:00:00+00:00"
+        );
+        // The hour skipped in spring reads an hour later; the repeated one in autumn, earlier.
+        assert_eq!(
+            at("2026-03-29 02:30:00").unwrap(),
+            "2026-03-29T01:30:00+00:00"
+        );
+        assert_eq!(
+            at("2026-10-25 02:30:00").unwrap(),
+            "2026-10-25T00:30:00+00:00"
+        );
+        assert_eq!(at("next tuesday"), None);
+    }
+
+    #[test]
+    fn events_answer_with_naive_times_decodes_in_the_zone() {
+        let mut answer = json!({"events": [{"id": "e1", "title": "Test", "status": "booked",
+            "startTime": "2021-07-16 11:00:00", "endTime": "2021-07-16 11:30:00"}]});
+        localise_event_times(&mut answer, chrono_tz::Tz::UTC);
+        let decoded: AppointmentsAnswer = serde_json::from_value(answer).unwrap();
+        let event = &decoded.events[0];
+        assert_eq!(event.status(), Some("booked"));
+        assert_eq!(
+            event.start_time.unwrap().to_rfc3339(),
+            "2021-07-16T11:00:00+00:00"
+        );
+        for answer in [json!({}), json!({"events": null})] {
+            assert!(serde_json::from_value::<AppointmentsAnswer>(answer).is_err());
+        }
+    }
+
+    #[test]
+    fn custom_field_written_by_key_carries_the_contact_prefix_once() {
+        for key in ["customer_number", "contact.customer_number"] {
+            let input = CustomFieldInput::by_key(key, json!("C-1"));
+            assert_eq!(
+                serde_json::to_value(&input).unwrap(),
+                json!({"key": "contact.customer_number", "field_value": "C-1"})
+            );
+        }
+        assert_eq!(
+            serde_json::to_value(CustomFieldInput::by_id("f1", json!(["a"]))).unwrap(),
+            json!({"id": "f1", "field_value": ["a"]})
+        );
     }
 }

@@ -523,6 +523,38 @@ impl TrengoClient {
         self.decode_one(&reply, "data")
     }
 
+    /// `PUT /contacts/{id} {name}` (§6 \[OBS\]): renames the contact and returns it. Only the
+    /// name is sent: `contact_group_ids` would replace the contact's groups, and the e-mail
+    /// or phone is the contact's identifier, which Trengo does not change (a new identifier
+    /// is a new contact).
+    pub async fn rename_contact(&self, contact: i64, name: &str) -> Result<Contact, ApiError> {
+        let reply = self
+            .send(
+                Request::new(Method::PUT, format!("/contacts/{contact}"))
+                    .json(json!({"name": name})),
+            )
+            .await?;
+        self.decode_one(&reply, "data")
+    }
+
+    /// `POST /contacts/{id}/custom_fields {custom_field_id, value}` (§6, §7 \[CLI\]): sets a
+    /// CONTACT custom field, value as text. Read values back from [`Contact`]'s
+    /// `custom_field_values` ([`Self::contact`]). How to clear a value is not documented
+    /// (§7 \[U\]): an empty `value` may be refused.
+    pub async fn set_contact_custom_field(
+        &self,
+        contact: i64,
+        field: i64,
+        value: &str,
+    ) -> Result<(), ApiError> {
+        self.send(
+            Request::new(Method::POST, format!("/contacts/{contact}/custom_fields"))
+                .json(json!({"custom_field_id": field, "value": value})),
+        )
+        .await
+        .map(drop)
+    }
+
     /// `POST /channels/{channel_id}/contacts {identifier, name}` (§6 \[OBS\]). Never retried
     /// blindly, although Trengo is reported to return an existing contact for a known identifier.
     pub async fn create_contact(

@@ -332,6 +332,17 @@ pub struct Contact {
     pub updated_at: Option<DateTime<Utc>>,
 }
 
+impl Contact {
+    /// The value of the custom field with this id, from `custom_field_values`; `None` when
+    /// the contact has no value for it.
+    pub fn custom_field(&self, field: i64) -> Option<&str> {
+        self.custom_field_values
+            .iter()
+            .find(|v| v.custom_field_id == Some(field))
+            .and_then(|v| v.value.as_deref())
+    }
+}
+
 /// One custom field value on a ticket or contact (`{custom_field_id, field_name, value}`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct CustomFieldValue {

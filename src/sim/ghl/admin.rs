@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::activity::TaskInput;
 use super::error::GhlError;
-use super::model::{User, ghl_time};
+use super::model::{Appointment, User, ghl_time, say_field_value};
 use super::options::GhlSwitches;
 use super::server::{GhlFakeState, json_body};
 use super::state::ContactInput;
@@ -101,6 +101,16 @@ impl GhlFakeState {
         })
     }
 
+    /// The id of the location's custom field with this key (`contact.customer_number`).
+    pub fn custom_field_id(&self, field_key: &str) -> Option<String> {
+        self.read(|s| {
+            s.custom_fields
+                .iter()
+                .find(|f| f.field_key == field_key)
+                .map(|f| f.id.clone())
+        })
+    }
+
     /// The id of the location's user with this e-mail, case-insensitive.
     pub fn user_id(&self, email: &str) -> Option<String> {
         self.read(|s| {
@@ -180,9 +190,59 @@ impl GhlFakeState {
         })
     }
 
+    /// Books an appointment for a contact, as a booking in the GHL calendar does; returns it
+    /// as `GET /contacts/{id}/appointments` lists it. `fields`: `title` (default "Meeting"),
+    /// `startTime` (RFC 3339, required), `endTime` (default 30 minutes later),
+    /// `appointmentStatus` (default `booked`), `assignedUserId`.
+    pub fn add_appointment(&self, contact_id: &str, fields: &Value) -> Result<Value, GhlError> {
+        let text = |key: &str| fields.get(key).and_then(Value::as_str).map(str::to_owned);
+        let time = |key: &str| -> Result<Option<chrono::DateTime<chrono::Utc>>, GhlError> {
+            text(key)
+                .map(|t| {
+                    chrono::DateTime::parse_from_rfc3339(&t)
+                        .map(|at| at.with_timezone(&chrono::Utc))
+                        .map_err(|e| {
+                            GhlError::unprocessable(vec![format!(
+                                "{key} `{t}` is not RFC 3339 ({e}); write it like \
+                                 \"2026-03-02T10:00:00+01:00\""
+                            )])
+                        })
+                })
+                .transpose()
+        };
+        let Some(start) = time("startTime")? else {
+            return Err(GhlError::unprocessable(vec![
+                "startTime is required (RFC 3339, like \"2026-03-02T10:00:00+01:00\")".into(),
+            ]));
+        };
+        let end = time("endTime")?.unwrap_or(start + chrono::Duration::minutes(30));
+        self.edit(false, |s, now| {
+            let appointment = Appointment {
+                id: s.new_id(),
+                calendar_id: s.new_id(),
+                contact_id: contact_id.to_owned(),
+                title: text("title").unwrap_or_else(|| "Meeting".to_owned()),
+                appointment_status: text("appointmentStatus").unwrap_or_else(|| "booked".into()),
+                assigned_user_id: text("assignedUserId"),
+                start_time: start,
+                end_time: end,
+                date_added: now,
+            };
+            s.book_appointment(appointment)
+        })
+    }
+
     /// One contact as `GET /contacts/{id}` shows it.
     pub fn contact_json(&self, contact_id: &str) -> Result<Value, GhlError> {
-        self.read(|s| s.contact(contact_id).map(|c| c.to_json()))
+        self.read(|s| {
+            let mut json = s.contact(contact_id)?.to_json();
+            if s.switches.custom_field_reads_say_field_value
+                && let Value::Object(map) = &mut json
+            {
+                say_field_value(map);
+            }
+            Ok(json)
+        })
     }
 
     /// Replaces the fault settings.
@@ -305,6 +365,10 @@ pub fn admin_routes() -> Router<GhlFakeState> {
             post(add_tags).delete(remove_tags),
         )
         .route("/_sim/contacts/{contactId}/notes", post(add_note))
+        .route(
+            "/_sim/contacts/{contactId}/appointments",
+            post(add_appointment),
+        )
         .route("/_sim/notes/{noteId}", put(edit_note))
         .route("/_sim/tasks/{taskId}/complete", post(complete))
         .route("/_sim/tasks/{taskId}/reopen", post(reopen))
@@ -391,6 +455,16 @@ async fn create_contact(State(state): State<GhlFakeState>, body: Bytes) -> Answe
     Ok(Json(
         json!({ "contact": state.create_contact(&json_body(&body)?)? }),
     ))
+}
+
+async fn add_appointment(
+    State(state): State<GhlFakeState>,
+    Path(contact): Path<String>,
+    body: Bytes,
+) -> Answer {
+    Ok(Json(json!({
+        "event": state.add_appointment(&contact, &json_body(&body)?)?
+    })))
 }
 
 async fn create_task(

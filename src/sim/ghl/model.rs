@@ -1,13 +1,14 @@
-//! The records the GHL fake keeps (contacts, tasks, notes, users, custom field definitions)
-//! and how each renders in GHL's JSON shapes.
+//! The records the GHL fake keeps (contacts, tasks, notes, appointments, users, custom field
+//! definitions) and how each renders in GHL's JSON shapes.
 //!
 //! Shapes follow `specs/ghl/apps/contacts.json` (`GetContectByIdSchema`, `TaskSchema`,
-//! `GetNoteSchema`), the 2025-09-08 `Contact` search-hit schema, and `apps/locations.json`
+//! `GetNoteSchema`, `GetEventSchema`), the 2025-09-08 `Contact` search-hit schema, and `apps/locations.json`
 //! (`CustomFieldSchema`). Absent values are left out rather than sent as `null`, since the
 //! schemas type them as strings. Timestamps render as ISO 8601 with milliseconds and `Z`,
 //! as GHL sends them (ghl-api.md §3.3 example).
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use chrono_tz::Tz;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value, json};
 
@@ -298,6 +299,84 @@ impl User {
             "email": self.email,
             "roles": { "type": "account", "role": self.role, "locationIds": [location_id] },
         })
+    }
+}
+
+/// Renames `value` to `fieldValue` in each `customFields` item of a rendered contact, the
+/// read shape some GHL endpoints were reported to use (switch
+/// `custom_field_reads_say_field_value`, ghl-api.md §7).
+pub fn say_field_value(contact: &mut Map<String, Value>) {
+    if let Some(Value::Array(items)) = contact.get_mut("customFields") {
+        for item in items.iter_mut().filter_map(Value::as_object_mut) {
+            if let Some(value) = item.remove("value") {
+                item.insert("fieldValue".into(), value);
+            }
+        }
+    }
+}
+
+/// An appointment (calendar event) booked for a contact (`GetEventSchema`, ghl-api.md §6).
+/// Times are kept as instants; how they render depends on the location's zone and the
+/// `appointment_times_naive` switch.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Appointment {
+    /// 20-character id.
+    pub id: String,
+    /// The calendar it is booked in.
+    pub calendar_id: String,
+    /// The contact it is booked for.
+    pub contact_id: String,
+    /// What the appointment is about.
+    pub title: String,
+    /// `booked`, `confirmed`, `cancelled`, `showed`, `noshow` or `invalid`.
+    pub appointment_status: String,
+    /// User id of the host, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assigned_user_id: Option<String>,
+    /// Start.
+    #[serde(serialize_with = "ser_time")]
+    pub start_time: DateTime<Utc>,
+    /// End.
+    #[serde(serialize_with = "ser_time")]
+    pub end_time: DateTime<Utc>,
+    /// Booked at.
+    #[serde(serialize_with = "ser_time")]
+    pub date_added: DateTime<Utc>,
+}
+
+impl Appointment {
+    /// The `GetEventSchema` shape. With `naive`, times are wall-clock times in `zone` written
+    /// as the spec's examples write them (`2021-07-16 11:00:00`); otherwise RFC 3339 in UTC.
+    pub fn to_json(&self, location_id: &str, zone: Tz, naive: bool) -> Value {
+        let time = |at: DateTime<Utc>| -> String {
+            if naive {
+                at.with_timezone(&zone)
+                    .format("%Y-%m-%d %H:%M:%S")
+                    .to_string()
+            } else {
+                ghl_time(at)
+            }
+        };
+        let mut event = json!({
+            "id": self.id,
+            "calendarId": self.calendar_id,
+            "status": self.appointment_status,
+            "title": self.title,
+            "startTime": time(self.start_time),
+            "endTime": time(self.end_time),
+            "locationId": location_id,
+            "contactId": self.contact_id,
+            "appointmentStatus": self.appointment_status,
+            "users": [],
+            "dateAdded": time(self.date_added),
+            "dateUpdated": time(self.date_added),
+            "assignedResources": [],
+        });
+        if let (Some(user), Value::Object(map)) = (&self.assigned_user_id, &mut event) {
+            map.insert("assignedUserId".into(), user.clone().into());
+        }
+        event
     }
 }
 

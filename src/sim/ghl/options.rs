@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use chrono_tz::Tz;
+
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -63,6 +65,10 @@ pub struct GhlFakeOptions {
     /// Pause before the first webhook retry; doubles each time. Default 200 ms.
     #[serde(deserialize_with = "human_duration")]
     pub webhook_retry_delay: Duration,
+    /// IANA zone of the location: appointments are served as wall-clock times in it while
+    /// `appointment_times_naive` is on. Default `Europe/Amsterdam` (the seed contacts' zone).
+    #[serde(deserialize_with = "zone_name")]
+    pub location_timezone: Tz,
     /// Switches for behaviour the reference marks uncertain.
     pub switches: GhlSwitches,
 }
@@ -90,6 +96,7 @@ impl Default for GhlFakeOptions {
             webhook_key_seed: 7,
             webhook_attempts: 3,
             webhook_retry_delay: Duration::from_millis(200),
+            location_timezone: Tz::Europe__Amsterdam,
             switches: GhlSwitches::default(),
         }
     }
@@ -135,6 +142,23 @@ pub struct GhlSwitches {
     /// `dueDate` with milliseconds. Default false: refused with 422; n8n always sends both,
     /// `dueDate` without milliseconds, because the API errors otherwise (ghl-api.md §4.1 \[obs\]).
     pub task_update_partial_accepted: bool,
+    /// Contact reads (`GET /contacts/{id}`, search hits, contact webhooks, create/update
+    /// answers) carry each custom field value under `fieldValue` instead of the spec's `value`.
+    /// Default true: some endpoints were reported to answer `fieldValue`, and which ones is
+    /// not known, so the fake answers the shape a client written from the spec would miss
+    /// (ghl-api.md §7 "accept both", §11.10).
+    pub custom_field_reads_say_field_value: bool,
+    /// A custom field write by `key` must spell the key with its `contact.` prefix
+    /// (`contact.customer_number`); a bare key (`customer_number`) is ignored silently, as an
+    /// unknown field is. Off: both spellings are accepted. Default true: the key format is not
+    /// pinned down (ghl-api.md §7 \[uncertain\], §11.10) and third-party examples use the
+    /// prefix; writes by `id` work either way.
+    pub custom_field_key_needs_prefix: bool,
+    /// `startTime`, `endTime`, `dateAdded` and `dateUpdated` of appointments are served naive,
+    /// as the spec's examples show them (`"2021-07-16 11:00:00"`, wall-clock time in the
+    /// location's zone, no offset). Off: RFC 3339 in UTC (`2021-07-16T09:00:00.000Z`).
+    /// Default true: the spec examples are all GHL shows (ghl-api.md §6 "parse leniently").
+    pub appointment_times_naive: bool,
 }
 
 impl Default for GhlSwitches {
@@ -151,6 +175,9 @@ impl Default for GhlSwitches {
             redirect_keeps_state: false,
             upsert_phone_only_accepted: false,
             task_update_partial_accepted: false,
+            custom_field_reads_say_field_value: true,
+            custom_field_key_needs_prefix: true,
+            appointment_times_naive: true,
         }
     }
 }
@@ -161,6 +188,16 @@ fn human_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration
     humantime::parse_duration(&text).map_err(|e| {
         serde::de::Error::custom(format!(
             "`{text}` is not a duration ({e}); write it like \"5s\" or \"200ms\""
+        ))
+    })
+}
+
+/// Reads an IANA zone name (`"Europe/Amsterdam"`).
+fn zone_name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Tz, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.parse::<Tz>().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "`{text}` is not an IANA time zone; write it like \"Europe/Amsterdam\" or \"UTC\""
         ))
     })
 }
@@ -182,6 +219,10 @@ mod tests {
         assert!(options.redirect_uris.is_empty());
         assert!(!options.switches.upsert_phone_only_accepted);
         assert!(!options.switches.task_update_partial_accepted);
+        assert!(options.switches.custom_field_reads_say_field_value);
+        assert!(options.switches.custom_field_key_needs_prefix);
+        assert!(options.switches.appointment_times_naive);
+        assert_eq!(options.location_timezone, Tz::Europe__Amsterdam);
     }
 
     #[test]
@@ -192,6 +233,15 @@ mod tests {
         assert_eq!(options.index_lag, Duration::from_secs(2));
         assert_eq!(options.seed, 9);
         assert!(options.switches.note_bumps_contact);
+    }
+
+    #[test]
+    fn an_unknown_location_zone_is_refused_with_an_example() {
+        let error = toml::from_str::<GhlFakeOptions>("location_timezone = \"Mars/Olympus\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("Mars/Olympus"), "{error}");
+        assert!(error.contains("Europe/Amsterdam"), "{error}");
     }
 
     #[test]

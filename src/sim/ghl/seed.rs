@@ -1,5 +1,6 @@
 //! Deterministic seed data for the GHL fake: users, custom fields, and contacts with e-mail,
-//! phone, tags, tasks (some completed) and notes, spread over the 30 days before start.
+//! phone, tags, tasks (some completed) and notes, spread over the 30 days before start, and
+//! appointments ahead of start for every third contact.
 //!
 //! Everything comes from the seeded RNG and the injected clock, so the same seed and start
 //! time give byte-identical state. Contact `n` (1-based) has e-mail
@@ -9,7 +10,7 @@
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 
-use super::model::{Contact, CustomFieldDef, CustomFieldValue, Note, Task, User};
+use super::model::{Appointment, Contact, CustomFieldDef, CustomFieldValue, Note, Task, User};
 use super::state::GhlState;
 
 const FIRST_NAMES: &[&str] = &[
@@ -169,6 +170,52 @@ pub fn seed(state: &mut GhlState, contacts: usize, now: DateTime<Utc>) {
     }
 }
 
+/// Books an appointment for every third contact in id order (the 1st, 4th, 7th, …): the
+/// `n`th has "Intake call" `n` days after start at 10:00 in the location's zone, 30 minutes, booked a
+/// day before start. Ids come from their own RNG (seeded from the seed), so adding
+/// appointments did not move any other seeded id.
+pub fn seed_appointments(state: &mut GhlState, seed: u64, now: DateTime<Utc>) {
+    use chrono::{NaiveTime, TimeZone};
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0xA990_1A7E);
+    let mut id = move || -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        (0..20)
+            .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+            .collect()
+    };
+    let calendar = id();
+    let zone = state.zone;
+    let contacts: Vec<(String, Option<String>)> = state
+        .contacts
+        .values()
+        .map(|c| (c.id.clone(), c.assigned_to.clone()))
+        .collect();
+    for (n, (contact_id, host)) in contacts.into_iter().enumerate().step_by(3) {
+        let day = (now.with_timezone(&zone) + Duration::days(n as i64 + 1)).date_naive();
+        let ten = day.and_time(NaiveTime::from_hms_opt(10, 0, 0).unwrap_or_default());
+        let Some(start) = zone.from_local_datetime(&ten).earliest() else {
+            continue;
+        };
+        let start = start.with_timezone(&Utc);
+        state
+            .appointments
+            .entry(contact_id.clone())
+            .or_default()
+            .push(Appointment {
+                id: id(),
+                calendar_id: calendar.clone(),
+                contact_id,
+                title: "Intake call".to_owned(),
+                appointment_status: "booked".to_owned(),
+                assigned_user_id: host,
+                start_time: start,
+                end_time: start + Duration::minutes(30),
+                date_added: truncate_ms(now - Duration::days(1)),
+            });
+    }
+}
+
 fn truncate_ms(at: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or(at)
 }
@@ -189,6 +236,7 @@ mod tests {
             seed_value,
         );
         seed(&mut state, 25, now);
+        seed_appointments(&mut state, seed_value, now);
         state
     }
 
@@ -206,5 +254,17 @@ mod tests {
         assert!(state.tasks.values().any(|t| t.completed));
         assert!(state.tasks.values().any(|t| !t.completed));
         assert!(!state.notes.is_empty());
+    }
+
+    #[test]
+    fn every_third_contact_has_an_appointment_ahead_at_ten_local() {
+        let state = seeded(3);
+        let booked: usize = state.appointments.values().map(Vec::len).sum();
+        assert_eq!(booked, 9, "contacts 1, 4, …, 25 of 25");
+        let now = DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z").unwrap();
+        for a in state.appointments.values().flatten() {
+            assert!(a.start_time > now);
+            assert!(state.contacts.contains_key(&a.contact_id));
+        }
     }
 }

@@ -64,7 +64,9 @@ impl GhlFakeState {
             options.index_lag,
             options.seed,
         );
+        state.zone = options.location_timezone;
         seed::seed(&mut state, options.contacts, now);
+        seed::seed_appointments(&mut state, options.seed, now);
         Self {
             inner: Arc::new(Shared {
                 state: Mutex::new(state),

@@ -14,7 +14,9 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value, json};
 
 use super::error::GhlError;
-use super::model::{Contact, CustomFieldDef, CustomFieldValue, Note, Task, User};
+use super::model::{
+    Appointment, Contact, CustomFieldDef, CustomFieldValue, Note, Task, User, say_field_value,
+};
 use super::options::GhlSwitches;
 
 const ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -40,6 +42,11 @@ pub struct GhlState {
     pub(super) notes: BTreeMap<String, Note>,
     pub(super) users: Vec<User>,
     pub(super) custom_fields: Vec<CustomFieldDef>,
+    /// Appointments by contact id, in booking order.
+    pub(super) appointments: BTreeMap<String, Vec<Appointment>>,
+    /// The location's zone (`location_timezone`): naive appointment times are wall-clock
+    /// times in it.
+    pub(super) zone: chrono_tz::Tz,
     /// Versions of each contact as the search index saw them: `(indexed at, record or gone)`.
     index: BTreeMap<String, Vec<IndexVersion>>,
     index_lag: chrono::Duration,
@@ -174,6 +181,8 @@ impl GhlState {
             notes: BTreeMap::new(),
             users: Vec::new(),
             custom_fields: Vec::new(),
+            appointments: BTreeMap::new(),
+            zone: chrono_tz::Tz::UTC,
             index: BTreeMap::new(),
             index_lag: chrono::Duration::from_std(index_lag)
                 .unwrap_or_else(|_| chrono::Duration::seconds(5)),
@@ -201,7 +210,10 @@ impl GhlState {
         std::mem::take(&mut self.pending)
     }
 
-    pub(super) fn raise(&mut self, kind: &'static str, fields: Map<String, Value>) {
+    pub(super) fn raise(&mut self, kind: &'static str, mut fields: Map<String, Value>) {
+        if kind.starts_with("Contact") && self.switches.custom_field_reads_say_field_value {
+            say_field_value(&mut fields);
+        }
         self.pending.push(Event { kind, fields });
     }
 
@@ -210,6 +222,36 @@ impl GhlState {
         self.contacts
             .get(id)
             .ok_or_else(|| GhlError::not_found("Contact"))
+    }
+
+    /// The contact's appointments as `GET /contacts/{id}/appointments` lists them; 404 for an
+    /// unknown contact.
+    pub fn appointments_of(&self, contact_id: &str) -> Result<Vec<Value>, GhlError> {
+        self.contact(contact_id)?;
+        let naive = self.switches.appointment_times_naive;
+        Ok(self
+            .appointments
+            .get(contact_id)
+            .into_iter()
+            .flatten()
+            .map(|a| a.to_json(&self.location_id, self.zone, naive))
+            .collect())
+    }
+
+    /// Books an appointment for a contact (no webhook: the fake models no calendar events).
+    /// Returns it as the list shows it.
+    pub fn book_appointment(&mut self, appointment: Appointment) -> Result<Value, GhlError> {
+        self.contact(&appointment.contact_id)?;
+        let event = appointment.to_json(
+            &self.location_id,
+            self.zone,
+            self.switches.appointment_times_naive,
+        );
+        self.appointments
+            .entry(appointment.contact_id.clone())
+            .or_default()
+            .push(appointment);
+        Ok(event)
     }
 
     /// Records a new version of `id` in the search index (or its removal).
@@ -469,13 +511,13 @@ impl GhlState {
             contact.dnd = dnd;
         }
         for (target, value) in input.custom_fields.iter().flatten() {
-            // Field keys are accepted with or without the `contact.` prefix (ghl-api.md §7
-            // leaves the format open).
-            let bare = target.trim_start_matches("contact.");
+            // Whether a bare key (no `contact.` prefix) names a field is a switch
+            // (ghl-api.md §7 leaves the format open); an unmatched target is ignored silently.
+            let bare_accepted = !self.switches.custom_field_key_needs_prefix;
             let Some(def) = self.custom_fields.iter().find(|d| {
                 d.id == *target
                     || d.field_key == *target
-                    || d.field_key == format!("contact.{bare}")
+                    || (bare_accepted && d.field_key == format!("contact.{target}"))
             }) else {
                 continue;
             };
@@ -498,6 +540,7 @@ impl GhlState {
             "notes": self.notes.values().collect::<Vec<_>>(),
             "users": self.users,
             "customFields": self.custom_fields,
+            "appointments": self.appointments,
             "switches": self.switches,
         })
     }

@@ -469,7 +469,7 @@ impl TrengoState {
     }
 
     /// Sets a ticket custom field (`POST /tickets/{id}/custom_fields`); an empty value clears
-    /// it. No webhook exists for this (trengo-api.md §10.2).
+    /// it under `empty_value_clears_custom_field` and is refused otherwise. No webhook exists for this (trengo-api.md §10.2).
     pub fn set_ticket_custom_field(
         &mut self,
         edit: &Edit,
@@ -479,6 +479,7 @@ impl TrengoState {
     ) -> Result<(), SimError> {
         self.ticket(ticket_id)?;
         self.check_custom_field(field_id, "TICKET")?;
+        check_clearable(edit, &value)?;
         let ticket = self.ticket_mut(ticket_id)?;
         if value.is_empty() {
             ticket.custom_field_values.remove(&field_id);
@@ -491,7 +492,8 @@ impl TrengoState {
         Ok(())
     }
 
-    /// Sets a contact custom field (`POST /contacts/{id}/custom_fields`).
+    /// Sets a contact custom field (`POST /contacts/{id}/custom_fields`); an empty value
+    /// clears it under `empty_value_clears_custom_field` and is refused otherwise.
     pub fn set_contact_custom_field(
         &mut self,
         edit: &Edit,
@@ -503,6 +505,7 @@ impl TrengoState {
             return Err(SimError::not_found("Contact", contact_id));
         }
         self.check_custom_field(field_id, "CONTACT")?;
+        check_clearable(edit, &value)?;
         let contact = self
             .contacts
             .get_mut(&contact_id)
@@ -541,4 +544,13 @@ fn label_event(kind: EventType, ticket_id: i64, label_id: i64, label_name: Strin
             ("label_name", Some(label_name)),
         ],
     )
+}
+
+/// An empty custom field value clears the field only under `empty_value_clears_custom_field`;
+/// otherwise it fails Laravel's `required` rule (trengo-api.md §7 \[U\]).
+fn check_clearable(edit: &Edit, value: &str) -> Result<(), SimError> {
+    if value.is_empty() && !edit.switches.empty_value_clears_custom_field {
+        return Err(SimError::required("value"));
+    }
+    Ok(())
 }

@@ -57,6 +57,11 @@ pub struct TrengoFakeOptions {
     /// timestamps were rendered in UTC+1 (trengo-api.md §4.3 \[OBS\]): a user's zone is a
     /// hint, not the account's zone.
     pub users_carry_account_zone: bool,
+    /// Whether an empty `value` on `POST /tickets/{id}/custom_fields` and
+    /// `POST /contacts/{id}/custom_fields` clears the field. Default `false`: refused with 422
+    /// ("The value field is required.", Laravel's `required` rule), since how to clear a value
+    /// is untested (trengo-api.md §7 \[U\], Uncertain 9).
+    pub empty_value_clears_custom_field: bool,
     /// Channels the token's user has no access to (trengo-api.md §1 \[ONE\]: list results
     /// are limited to what that user may see): their tickets are missing from every list,
     /// `GET /channels` leaves them out, and any call on one of their tickets answers 403.
@@ -85,6 +90,7 @@ impl Default for TrengoFakeOptions {
             next_link_keeps_filters: false,
             email_identifier_on_any_channel: false,
             users_carry_account_zone: false,
+            empty_value_clears_custom_field: false,
             hidden_channels: Vec::new(),
             agency_id: 193_412,
             api_user: SimUser::default(),
@@ -104,6 +110,7 @@ impl TrengoFakeOptions {
             next_link_keeps_filters: self.next_link_keeps_filters,
             email_identifier_on_any_channel: self.email_identifier_on_any_channel,
             users_carry_account_zone: self.users_carry_account_zone,
+            empty_value_clears_custom_field: self.empty_value_clears_custom_field,
             rate_limit_per_minute: self.rate_limit_per_minute,
             page_size: self.page_size,
         }
@@ -119,6 +126,7 @@ impl TrengoFakeOptions {
         self.next_link_keeps_filters = switches.next_link_keeps_filters;
         self.email_identifier_on_any_channel = switches.email_identifier_on_any_channel;
         self.users_carry_account_zone = switches.users_carry_account_zone;
+        self.empty_value_clears_custom_field = switches.empty_value_clears_custom_field;
         self.rate_limit_per_minute = switches.rate_limit_per_minute;
         self.page_size = switches.page_size.max(1);
     }
@@ -147,6 +155,9 @@ pub struct TrengoSwitches {
     /// See [`TrengoFakeOptions::users_carry_account_zone`].
     #[serde(default)]
     pub users_carry_account_zone: bool,
+    /// See [`TrengoFakeOptions::empty_value_clears_custom_field`].
+    #[serde(default)]
+    pub empty_value_clears_custom_field: bool,
     /// See [`TrengoFakeOptions::rate_limit_per_minute`].
     pub rate_limit_per_minute: u32,
     /// See [`TrengoFakeOptions::page_size`].
@@ -201,6 +212,7 @@ mod tests {
         assert!(!options.next_link_keeps_filters);
         assert!(!options.email_identifier_on_any_channel);
         assert!(!options.users_carry_account_zone);
+        assert!(!options.empty_value_clears_custom_field);
         assert_eq!(options.page_size, 25);
         assert_eq!(options.rate_limit_per_minute, 120);
     }

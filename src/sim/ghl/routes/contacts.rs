@@ -1,5 +1,5 @@
-//! Contact routes: get, create, upsert, update, delete, duplicate lookup, search, and tag
-//! add/remove (ghl-api.md §3 \[spec S1\]).
+//! Contact routes: get, create, upsert, update, delete, duplicate lookup, search, tag
+//! add/remove (ghl-api.md §3 \[spec S1\]), and the contact's appointments (§6).
 
 use std::collections::BTreeMap;
 
@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::sim::ghl::error::GhlError;
+use crate::sim::ghl::model::{Contact, say_field_value};
 use crate::sim::ghl::search;
 use crate::sim::ghl::server::{GhlFakeState, json_body};
 use crate::sim::ghl::state::ContactInput;
@@ -20,10 +21,22 @@ fn ok(body: Value) -> Answer {
     Ok((StatusCode::OK, Json(body)))
 }
 
+/// A contact as reads show it: the spec's `{id, value}` custom fields, or `{id, fieldValue}`
+/// under `custom_field_reads_say_field_value`.
+fn shown(state: &GhlFakeState, contact: &Contact) -> Value {
+    let mut json = contact.to_json();
+    if state.read(|s| s.switches.custom_field_reads_say_field_value)
+        && let Value::Object(map) = &mut json
+    {
+        say_field_value(map);
+    }
+    json
+}
+
 /// `GET /contacts/{contactId}` → `{contact}`.
 pub async fn get_one(State(state): State<GhlFakeState>, Path(id): Path<String>) -> Answer {
-    let contact = state.read(|s| s.contact(&id).map(|c| c.to_json()))?;
-    ok(json!({ "contact": contact }))
+    let contact = state.read(|s| s.contact(&id).cloned())?;
+    ok(json!({ "contact": shown(&state, &contact) }))
 }
 
 /// `POST /contacts/` → 201 `{contact}`; `locationId` required.
@@ -35,7 +48,7 @@ pub async fn create(State(state): State<GhlFakeState>, body: Bytes) -> Answer {
     let contact = state.edit(true, |s, now| s.create_contact(now, &input))?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "contact": contact.to_json() })),
+        Json(json!({ "contact": shown(&state, &contact) })),
     ))
 }
 
@@ -62,7 +75,7 @@ pub async fn upsert(State(state): State<GhlFakeState>, body: Bytes) -> Answer {
     let (new, contact) = state.edit(true, |s, now| s.upsert_contact(now, &input, allow_new))?;
     ok(json!({
         "new": new,
-        "contact": contact.to_json(),
+        "contact": shown(&state, &contact),
         "traceId": uuid::Uuid::new_v4().to_string(),
     }))
 }
@@ -83,7 +96,7 @@ pub async fn update(
     let input = ContactInput::from_json(&body)?;
     let contact = state.edit(true, |s, now| s.update_contact(now, &id, &input))?;
     // The spec's spelling (ghl-api.md §3.1).
-    ok(json!({ "succeded": true, "contact": contact.to_json() }))
+    ok(json!({ "succeded": true, "contact": shown(&state, &contact) }))
 }
 
 /// `DELETE /contacts/{contactId}` → `{succeded: true}`.
@@ -106,8 +119,8 @@ pub async fn duplicate(
     state.check_location(location)?;
     let email = query.get("email").map(String::as_str);
     let number = query.get("number").map(String::as_str);
-    let contact = state.read(|s| s.find_duplicate(email, number).map(|c| c.to_json()));
-    ok(json!({ "contact": contact }))
+    let contact = state.read(|s| s.find_duplicate(email, number).cloned());
+    ok(json!({ "contact": contact.map(|c| shown(&state, &c)) }))
 }
 
 /// `POST /contacts/search` → `{contacts, total}` from the lagging index.
@@ -120,7 +133,23 @@ pub async fn search(State(state): State<GhlFakeState>, body: Bytes) -> Answer {
     }
     let now = state.now();
     let page = state.read(|s| search::search(&s.search_view(now), &body, &s.switches))?;
-    ok(page.to_json())
+    let mut page = page.to_json();
+    if state.read(|s| s.switches.custom_field_reads_say_field_value)
+        && let Some(Value::Array(hits)) = page.get_mut("contacts")
+    {
+        hits.iter_mut()
+            .filter_map(Value::as_object_mut)
+            .for_each(say_field_value);
+    }
+    ok(page)
+}
+
+/// `GET /contacts/{contactId}/appointments` → `{events}` (`GetEventsSuccessfulResponseDto`,
+/// scope `contacts.readonly`, ghl-api.md §6); times naive in the location's zone under
+/// `appointment_times_naive`.
+pub async fn appointments(State(state): State<GhlFakeState>, Path(id): Path<String>) -> Answer {
+    let events = state.read(|s| s.appointments_of(&id))?;
+    ok(json!({ "events": events }))
 }
 
 /// `POST /contacts/{contactId}/tags {tags}` → 201 `{tags}`.

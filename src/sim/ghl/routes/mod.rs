@@ -29,6 +29,10 @@ pub fn api_routes() -> Router<GhlFakeState> {
             post(contacts::add_tags).delete(contacts::remove_tags),
         )
         .route(
+            "/contacts/{contactId}/appointments",
+            get(contacts::appointments),
+        )
+        .route(
             "/contacts/{contactId}/tasks",
             get(tasks::list).post(tasks::create),
         )
