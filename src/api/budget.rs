@@ -100,12 +100,16 @@ impl State {
     }
 
     fn refill(&mut self, now: Instant) {
-        let elapsed = now
-            .saturating_duration_since(self.last_refill)
-            .as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.rate()).min(self.capacity());
+        let elapsed = now.saturating_duration_since(self.last_refill);
+        self.tokens = refilled(self.tokens, elapsed, self.rate(), self.capacity());
         self.last_refill = now;
     }
+}
+
+/// A token bucket's content after `elapsed` at `per_second`, never above `cap`: the one refill
+/// rule of the budget, its background share and the sweep's GHL allowance.
+pub fn refilled(tokens: f64, elapsed: Duration, per_second: f64, cap: f64) -> f64 {
+    (tokens + elapsed.as_secs_f64() * per_second).min(cap)
 }
 
 impl Budget {
@@ -208,8 +212,12 @@ impl Budget {
         let per_second = f64::from(state.limit) * fraction / state.window.as_secs_f64().max(0.001);
         let saved_at_most = (per_second * state.window.as_secs_f64() / 6.0).max(1.0);
         let (left, at) = state.share;
-        let elapsed = now.saturating_duration_since(at).as_secs_f64();
-        let left = (left + elapsed * per_second).min(saved_at_most);
+        let left = refilled(
+            left,
+            now.saturating_duration_since(at),
+            per_second,
+            saved_at_most,
+        );
         if left < 1.0 {
             state.share = (left, now);
             return false;

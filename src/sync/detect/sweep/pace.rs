@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::Pace;
 use crate::api::Budget;
+use crate::api::budget::refilled;
 
 /// GHL's sweep allowance spent as a rate: `per_hour` calls an hour, refilled continuously, with
 /// at most one cycle's worth saved up (`per_hour × cycle`). Counted per clock hour instead, the
@@ -36,9 +37,12 @@ impl Allowance {
 
     /// Takes one call if the allowance has one at `now`.
     pub(super) fn take(&mut self, now: Instant, per_hour: u32, cycle: Duration) -> bool {
-        let refill =
-            now.saturating_duration_since(self.at).as_secs_f64() * f64::from(per_hour) / 3600.0;
-        self.tokens = (self.tokens + refill).min(Self::cap(per_hour, cycle));
+        self.tokens = refilled(
+            self.tokens,
+            now.saturating_duration_since(self.at),
+            f64::from(per_hour) / 3600.0,
+            Self::cap(per_hour, cycle),
+        );
         self.at = now;
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
