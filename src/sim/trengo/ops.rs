@@ -493,7 +493,8 @@ impl TrengoState {
     }
 
     /// Sets a contact custom field (`POST /contacts/{id}/custom_fields`); an empty value
-    /// clears it under `empty_value_clears_custom_field` and is refused otherwise.
+    /// clears it under `empty_value_clears_custom_field` and is refused otherwise; the
+    /// contact's `updated_at` moves only under `custom_field_write_bumps_contact`.
     pub fn set_contact_custom_field(
         &mut self,
         edit: &Edit,
@@ -515,7 +516,39 @@ impl TrengoState {
         } else {
             contact.custom_field_values.insert(field_id, value);
         }
-        contact.updated_at = edit.now;
+        if edit.switches.custom_field_write_bumps_contact {
+            contact.updated_at = edit.now;
+        }
+        Ok(())
+    }
+
+    /// Sets a profile custom field (`POST /profiles/{id}/custom_fields`): PROFILE-type fields
+    /// only, the same empty-value rule as tickets and contacts, and `updated_at` moves under
+    /// `custom_field_write_bumps_contact` like a contact's.
+    pub fn set_profile_custom_field(
+        &mut self,
+        edit: &Edit,
+        profile_id: i64,
+        field_id: i64,
+        value: String,
+    ) -> Result<(), SimError> {
+        if !self.profiles.contains_key(&profile_id) {
+            return Err(SimError::not_found("Profile", profile_id));
+        }
+        self.check_custom_field(field_id, "PROFILE")?;
+        check_clearable(edit, &value)?;
+        let profile = self
+            .profiles
+            .get_mut(&profile_id)
+            .ok_or(SimError::not_found("Profile", profile_id))?;
+        if value.is_empty() {
+            profile.custom_field_values.remove(&field_id);
+        } else {
+            profile.custom_field_values.insert(field_id, value);
+        }
+        if edit.switches.custom_field_write_bumps_contact {
+            profile.updated_at = edit.now;
+        }
         Ok(())
     }
 

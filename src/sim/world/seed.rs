@@ -181,7 +181,7 @@ pub(super) fn seed_ghl(
             tags: Some(tags),
             custom_fields: Some(vec![(
                 "contact.customer_number".to_owned(),
-                format!("C-{:05}", index + 1),
+                format!("C-{:05}", index + 1).into(),
             )]),
             ..ContactInput::default()
         };
