@@ -283,14 +283,16 @@ impl Engine {
         });
         // `plan` before the first run: the links this pass would make are not in the store's
         // copy, so a contact without pairs is paired by identifier there, to show its writes.
-        if pair_list.is_empty() && dry_run && !tagged {
-            if let Some(found) = loader.trengo_contact_of(&side.contact).await? {
-                pair_list.push(
-                    self.executor(facts)
-                        .ensure_pair(contact_id, found.id, PairOrigin::Link)
-                        .await?,
-                );
-            }
+        if pair_list.is_empty()
+            && dry_run
+            && !tagged
+            && let Some(found) = loader.trengo_contact_of(&side.contact).await?
+        {
+            pair_list.push(
+                self.executor(facts)
+                    .ensure_pair(contact_id, found.id, PairOrigin::Link)
+                    .await?,
+            );
         }
         if tagged && pair_list.is_empty() {
             let person = match loader.trengo_contact_of(&side.contact).await? {
