@@ -597,6 +597,31 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    #[test]
+    fn custom_field_items_read_as_options_text_or_titled_and_null_as_none() {
+        let field = |items: Value| -> CustomField {
+            serde_json::from_value(json!({"id": 1, "title": "Tier", "type": "CONTACT",
+                "field_type": "DROPDOWN", "items": items}))
+            .unwrap()
+        };
+        assert!(field(json!(null)).items.is_empty());
+        assert_eq!(field(json!(["Basic", "Pro"])).items, ["Basic", "Pro"]);
+        assert_eq!(
+            field(json!([{"title": "Basic"}, {"value": "Pro"}])).items,
+            ["Basic", "Pro"]
+        );
+    }
+
+    #[test]
+    fn contact_lists_its_profile_ids() {
+        let contact: Contact = serde_json::from_value(json!({"id": 5,
+            "profile": [{"id": 41250003, "name": "Ada", "abbr": "A", "color": "#fff"}]}))
+        .unwrap();
+        assert_eq!(contact.profile_ids(), [41_250_003]);
+        let bare: Contact = serde_json::from_value(json!({"id": 6})).unwrap();
+        assert!(bare.profile_ids().is_empty());
+    }
+
     fn ticket_json() -> Value {
         json!({
           "id": 913790661, "status": "ASSIGNED", "subject": null,

@@ -108,6 +108,36 @@ pub struct Contact {
 }
 
 impl Contact {
+    /// A contact with an id and nothing else yet: no names, no fields, no tags, a `lead`
+    /// added and updated at `at`.
+    pub fn blank(id: String, location_id: String, at: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            location_id,
+            first_name: None,
+            last_name: None,
+            email: None,
+            phone: None,
+            company_name: None,
+            address1: None,
+            city: None,
+            state: None,
+            postal_code: None,
+            country: None,
+            website: None,
+            date_of_birth: None,
+            source: None,
+            assigned_to: None,
+            timezone: None,
+            tags: Vec::new(),
+            custom_fields: Vec::new(),
+            dnd: false,
+            kind: "lead".to_owned(),
+            date_added: at,
+            date_updated: at,
+        }
+    }
+
     /// `firstName lastName`, as GHL fills `name`.
     pub fn full_name(&self) -> String {
         let parts: Vec<&str> = [self.first_name.as_deref(), self.last_name.as_deref()]
@@ -499,29 +529,15 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         Contact {
-            id: "seD4PfOuKoVMLkEZqohJ".into(),
-            location_id: "ve9EPM428h8vShlRW1KT".into(),
             first_name: Some("Ada".into()),
             last_name: Some("Example".into()),
             email: Some("Ada@Example.com".into()),
-            phone: None,
-            company_name: None,
-            address1: None,
-            city: None,
-            state: None,
-            postal_code: None,
-            country: None,
-            website: None,
-            date_of_birth: None,
-            source: None,
-            assigned_to: None,
-            timezone: None,
             tags: vec!["vip".into()],
-            custom_fields: vec![],
-            dnd: false,
-            kind: "lead".into(),
-            date_added: at,
-            date_updated: at,
+            ..Contact::blank(
+                "seD4PfOuKoVMLkEZqohJ".into(),
+                "ve9EPM428h8vShlRW1KT".into(),
+                at,
+            )
         }
     }
 

@@ -355,31 +355,7 @@ impl GhlState {
 
     fn insert_contact(&mut self, now: DateTime<Utc>, input: &ContactInput) -> Contact {
         let id = self.new_id();
-        let mut contact = Contact {
-            id: id.clone(),
-            location_id: self.location_id.clone(),
-            first_name: None,
-            last_name: None,
-            email: None,
-            phone: None,
-            company_name: None,
-            address1: None,
-            city: None,
-            state: None,
-            postal_code: None,
-            country: None,
-            website: None,
-            date_of_birth: None,
-            source: None,
-            assigned_to: None,
-            timezone: None,
-            tags: Vec::new(),
-            custom_fields: Vec::new(),
-            dnd: false,
-            kind: "lead".to_owned(),
-            date_added: now,
-            date_updated: now,
-        };
+        let mut contact = Contact::blank(id.clone(), self.location_id.clone(), now);
         self.apply(&mut contact, input);
         self.contacts.insert(id.clone(), contact.clone());
         self.reindex(&id, now);

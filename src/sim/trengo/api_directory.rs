@@ -301,13 +301,19 @@ pub async fn set_contact_custom_field(
     Path(id): Path<i64>,
     fields: Fields,
 ) -> Answer {
-    let field_id = fields.required_int("custom_field_id")?;
-    let value = fields.text("value")?.unwrap_or_default();
+    let (field_id, value) = custom_field_write(&fields)?;
     sim.edit(None, |w, e| {
         w.set_contact_custom_field(e, id, field_id, value)
             .map(|()| ((), Vec::new()))
     })?;
     Ok(empty_ok())
+}
+
+/// The `{custom_field_id, value}` body of a custom field write; a missing `value` is empty.
+pub(super) fn custom_field_write(fields: &Fields) -> Result<(i64, String), SimError> {
+    let field_id = fields.required_int("custom_field_id")?;
+    let value = fields.text("value")?.unwrap_or_default();
+    Ok((field_id, value))
 }
 
 // ----- profiles (§6) -----
@@ -331,8 +337,7 @@ pub async fn set_profile_custom_field(
     Path(id): Path<i64>,
     fields: Fields,
 ) -> Answer {
-    let field_id = fields.required_int("custom_field_id")?;
-    let value = fields.text("value")?.unwrap_or_default();
+    let (field_id, value) = custom_field_write(&fields)?;
     sim.edit(None, |w, e| {
         w.set_profile_custom_field(e, id, field_id, value)
             .map(|()| ((), Vec::new()))

@@ -5,6 +5,8 @@
 //! \[OBS\]); messages move `latest_message_at` (the list's sort key) and `messages_count`; label,
 //! note, message and custom-field edits bump `updated_at` only when their switch says so.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 
 use super::model::{
@@ -481,11 +483,7 @@ impl TrengoState {
         self.check_custom_field(field_id, "TICKET")?;
         check_clearable(edit, &value)?;
         let ticket = self.ticket_mut(ticket_id)?;
-        if value.is_empty() {
-            ticket.custom_field_values.remove(&field_id);
-        } else {
-            ticket.custom_field_values.insert(field_id, value);
-        }
+        put_value(&mut ticket.custom_field_values, field_id, value);
         if edit.switches.custom_field_bumps_updated_at {
             ticket.updated_at = edit.now;
         }
@@ -511,11 +509,7 @@ impl TrengoState {
             .contacts
             .get_mut(&contact_id)
             .ok_or(SimError::not_found("Contact", contact_id))?;
-        if value.is_empty() {
-            contact.custom_field_values.remove(&field_id);
-        } else {
-            contact.custom_field_values.insert(field_id, value);
-        }
+        put_value(&mut contact.custom_field_values, field_id, value);
         if edit.switches.custom_field_write_bumps_contact {
             contact.updated_at = edit.now;
         }
@@ -541,11 +535,7 @@ impl TrengoState {
             .profiles
             .get_mut(&profile_id)
             .ok_or(SimError::not_found("Profile", profile_id))?;
-        if value.is_empty() {
-            profile.custom_field_values.remove(&field_id);
-        } else {
-            profile.custom_field_values.insert(field_id, value);
-        }
+        put_value(&mut profile.custom_field_values, field_id, value);
         if edit.switches.custom_field_write_bumps_contact {
             profile.updated_at = edit.now;
         }
@@ -581,6 +571,15 @@ fn label_event(kind: EventType, ticket_id: i64, label_id: i64, label_name: Strin
 
 /// An empty custom field value clears the field only under `empty_value_clears_custom_field`;
 /// otherwise it fails Laravel's `required` rule (trengo-api.md §7 \[U\]).
+/// Sets a custom field value; an empty one (allowed by [`check_clearable`]) clears it.
+fn put_value(values: &mut BTreeMap<i64, String>, field_id: i64, value: String) {
+    if value.is_empty() {
+        values.remove(&field_id);
+    } else {
+        values.insert(field_id, value);
+    }
+}
+
 fn check_clearable(edit: &Edit, value: &str) -> Result<(), SimError> {
     if value.is_empty() && !edit.switches.empty_value_clears_custom_field {
         return Err(SimError::required("value"));
