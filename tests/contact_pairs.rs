@@ -263,3 +263,259 @@ async fn plan_shows_the_contact_writes_and_writes_nothing() {
         report.pair_lines
     );
 }
+
+/// The worked example with new GHL contacts tagged `onboarding` paired and welcomed.
+fn with_welcome() -> String {
+    CONTACTS.replace(
+        "[contacts]\nenabled = true\n",
+        "[contacts]\nenabled = true\ntag = \"onboarding\"\n\n[contacts.welcome]\nsubject = \"Welcome, {first_name}\"\nlabels = [\"Feedback\"]\n",
+    )
+}
+
+/// A world with a short search lag, its engine on `extra`, settled.
+async fn settled_with(options: WorldOptions, extra: &str) -> (SimWorld, tempfile::TempDir, Engine) {
+    let world = support::start_world(options).await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine_with(&world, &dir, &[], extra).await;
+    settle(&engine).await;
+    for _ in 0..3 {
+        if writes(&cycle(&engine).await) == 0 {
+            break;
+        }
+    }
+    (world, dir, engine)
+}
+
+fn lagged(seed: u64) -> WorldOptions {
+    let mut options = WorldOptions::unpaced(seed, 10, 5);
+    options.ghl.index_lag = LAG;
+    options
+}
+
+/// The Trengo contacts with this e-mail.
+async fn trengo_contacts_with(engine: &Engine, email: &str) -> Vec<i64> {
+    let mut out = Vec::new();
+    let mut found = std::pin::pin!(engine.trengo.search_contacts(email));
+    while let Some(c) = found.next().await {
+        let c = c.unwrap();
+        if c.email.as_deref() == Some(email) || c.identifier.as_deref() == Some(email) {
+            out.push(c.id);
+        }
+    }
+    out
+}
+
+/// The Trengo tickets of a contact, with their subjects.
+async fn tickets_of(engine: &Engine, contact: i64) -> Vec<(i64, String)> {
+    let filters = trengo_sync::trengo::TicketFilters {
+        contact_id: Some(contact),
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    let mut stream = std::pin::pin!(engine.trengo.tickets(&filters));
+    while let Some(t) = stream.next().await {
+        let t = t.unwrap();
+        out.push((t.id, t.subject.unwrap_or_default()));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_new_ghl_contact_tagged_while_running_gets_a_trengo_contact_with_its_fields_and_one_welcome_ticket()
+ {
+    let (world, _dir, engine) = settled_with(lagged(45), &with_welcome()).await;
+    let number_t = trengo_field(&engine, "Customer number").await;
+    let number_g = ghl_field(&engine, "contact.customer_number").await;
+    // A sales rep adds a lead in GHL, with a customer number and the tag, and no task.
+    world
+        .ghl()
+        .create_contact(&json!({
+            "firstName": "Nina", "lastName": "Nieuw", "email": "nina@example.org",
+            "tags": ["onboarding"],
+            "customFields": [{"id": number_g, "field_value": "C-99999"}],
+        }))
+        .unwrap();
+    tokio::time::sleep(LAG * 2).await;
+    let report = once(&engine).await;
+    let made = trengo_contacts_with(&engine, "nina@example.org").await;
+    assert_eq!(made.len(), 1, "one Trengo contact: {:?}", report.pair_lines);
+    assert_eq!(trengo_value(&engine, made[0], number_t).await, "C-99999");
+    let tickets = tickets_of(&engine, made[0]).await;
+    assert_eq!(
+        tickets.iter().filter(|(_, s)| s == "Welcome, Nina").count(),
+        1,
+        "{tickets:?}"
+    );
+    let labels: Vec<String> = engine
+        .trengo
+        .ticket(tickets[0].0)
+        .await
+        .unwrap()
+        .labels
+        .into_iter()
+        .filter_map(|l| l.name)
+        .collect();
+    assert!(labels.iter().any(|l| l == "Feedback"), "{labels:?}");
+    // The next passes make nothing again.
+    for _ in 0..2 {
+        cycle(&engine).await;
+    }
+    assert_eq!(
+        trengo_contacts_with(&engine, "nina@example.org")
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(tickets_of(&engine, made[0]).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_crash_while_welcoming_a_tagged_contact_ends_with_one_contact_and_one_welcome_ticket() {
+    // Crash after each remote write of the pass that meets the new contact, restart, converge.
+    for crash_after in 1..=4 {
+        let world = support::start_world(lagged(46)).await;
+        let dir = tempfile::tempdir().unwrap();
+        let text = config_text(&world, &dir, &[], &with_welcome());
+        let config = load(&text, &dir);
+        {
+            let engine =
+                Engine::from_config(&config, trengo_sync::clock::SystemClock::shared(), false)
+                    .unwrap();
+            engine.bind_identity().await.unwrap();
+            settle(&engine).await;
+        }
+        world
+            .ghl()
+            .create_contact(&json!({
+                "firstName": "Otto", "email": "otto@example.org", "tags": ["onboarding"],
+            }))
+            .unwrap();
+        tokio::time::sleep(LAG * 2).await;
+        {
+            let mut engine =
+                Engine::from_config(&config, trengo_sync::clock::SystemClock::shared(), false)
+                    .unwrap();
+            engine.crash_after = Some(std::sync::Arc::new(std::sync::atomic::AtomicI64::new(
+                crash_after,
+            )));
+            let _ = engine.pass(PassKind::Poll, PassOptions::default()).await;
+        }
+        // Restarted: the crashed engine's store calls may still hold the lock a moment.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let engine =
+            Engine::from_config(&config, trengo_sync::clock::SystemClock::shared(), false).unwrap();
+        for _ in 0..3 {
+            cycle(&engine).await;
+        }
+        let made = trengo_contacts_with(&engine, "otto@example.org").await;
+        assert_eq!(made.len(), 1, "crash after {crash_after}");
+        let welcome = tickets_of(&engine, made[0]).await;
+        assert_eq!(welcome.len(), 1, "crash after {crash_after}: {welcome:?}");
+        assert_eq!(
+            writes(&cycle(&engine).await),
+            0,
+            "crash after {crash_after}: converged"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_tasks_due_date_shows_on_its_ticket_and_an_agent_moving_it_moves_the_task() {
+    let (_world, dir, engine) = settled_with(lagged(47), CONTACTS).await;
+    let due_t = trengo_field(&engine, "Task due").await;
+    let title_t = trengo_field(&engine, "Task title").await;
+    let link = support::links(&dir).into_iter().next().expect("a link");
+    let ticket = engine.trengo.ticket(link.ticket_id).await.unwrap();
+    let task = engine
+        .ghl
+        .task(&link.ghl_contact_id, &link.task_id)
+        .await
+        .unwrap();
+    let zone = engine.trengo.zone();
+    let shown = task
+        .due_date
+        .map(|d| d.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default();
+    assert_eq!(ticket.custom_field(due_t).unwrap_or_default(), shown);
+    assert_eq!(
+        ticket.custom_field(title_t).unwrap_or_default(),
+        task.title.clone().unwrap_or_default().trim()
+    );
+    // An agent moves the due date on the ticket.
+    engine
+        .trengo
+        .set_ticket_custom_field(link.ticket_id, due_t, "2031-03-04 15:30")
+        .await
+        .unwrap();
+    cycle(&engine).await;
+    let task = engine
+        .ghl
+        .task(&link.ghl_contact_id, &link.task_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        task.due_date
+            .map(|d| d.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string()),
+        Some("2031-03-04 15:30".to_string())
+    );
+    assert_eq!(writes(&cycle(&engine).await), 0, "no echo");
+}
+
+#[tokio::test]
+async fn the_next_appointment_shows_in_the_locations_zone_whether_ghl_answers_naive_times_or_not() {
+    for naive in [true, false] {
+        let mut options = lagged(48);
+        options.ghl.switches.appointment_times_naive = naive;
+        options.ghl.location_timezone = chrono_tz::America::New_York;
+        let (world, dir, engine) = settled_with(options, CONTACTS).await;
+        let field = trengo_field(&engine, "Next appointment").await;
+        let (ghl, trengo) = pairs(&dir)[0].clone();
+        world
+            .ghl()
+            .add_appointment(
+                &ghl,
+                &json!({"title": "Renewal call", "startTime": "2031-05-06T14:00:00Z",
+                        "appointmentStatus": "confirmed"}),
+            )
+            .unwrap();
+        // Booking does not bump the contact: the sweep's cycle refreshes the context.
+        cycle(&engine).await;
+        assert_eq!(
+            trengo_value(&engine, trengo, field).await,
+            "Renewal call — 2031-05-06 10:00 (America/New_York), confirmed",
+            "naive = {naive}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_value_cleared_in_ghl_clears_trengo_only_where_trengo_allows_it() {
+    for clears in [false, true] {
+        let mut options = lagged(49);
+        options.trengo.empty_value_clears_custom_field = clears;
+        let (_world, dir, engine) = settled_with(options, CONTACTS).await;
+        let tier_t = trengo_field(&engine, "Subscription tier").await;
+        let tier_g = ghl_field(&engine, "contact.subscription_tier").await;
+        let (ghl, trengo) = pairs(&dir)[0].clone();
+        assert!(!trengo_value(&engine, trengo, tier_t).await.is_empty());
+        let update = ContactFields {
+            custom_fields: Some(vec![CustomFieldInput::by_id(tier_g.clone(), json!(""))]),
+            ..ContactFields::default()
+        };
+        engine.ghl.update_contact(&ghl, &update).await.unwrap();
+        let report = cycle(&engine).await;
+        if clears {
+            assert_eq!(trengo_value(&engine, trengo, tier_t).await, "");
+            assert!(report.failed.is_empty(), "{:?}", report.failed);
+        } else {
+            assert!(
+                report
+                    .failed
+                    .iter()
+                    .any(|(_, why)| why.contains("clear the field by hand")),
+                "{:?}",
+                report.failed
+            );
+        }
+    }
+}

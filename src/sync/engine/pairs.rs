@@ -54,6 +54,13 @@ impl From<PairReadError> for PairFailure {
     }
 }
 
+/// What a contact's pairs tell the pass report: a line per write, and what a pause held.
+#[derive(Debug, Default)]
+struct Said {
+    lines: Vec<String>,
+    held: Vec<(String, String)>,
+}
+
 /// One line of `plan` and `once` for a pair's write.
 fn describe(pair: i64, ghl: &str, trengo: i64, write: &PairWrite) -> String {
     let quote = |s: &str| format!("\"{s}\"");
@@ -175,11 +182,24 @@ impl Engine {
         targets.extend(linked);
         targets.extend(unpaired);
         // The Trengo side has no change feed for contact fields: the sweep reads the stalest
-        // pairs' Trengo contacts (one call each) and plans those that moved.
-        let stalest: Vec<_> = stalest
+        // pairs' Trengo contacts (one call each) and plans those that moved. Context that moves
+        // without the contact changing (time passing an appointment, a task completed: neither
+        // bumps the contact, ghl-api.md §4.2) is refreshed the same way, by planning the
+        // stalest pairs whole.
+        let mut stalest: Vec<_> = stalest
             .into_iter()
             .filter(|p| !targets.contains(&p.ghl_contact_id))
             .collect();
+        if map.context.next_appointment.is_some() || map.context.open_tasks.is_some() {
+            let read: Vec<i64> = stalest.iter().map(|p| p.id).collect();
+            targets.extend(stalest.drain(..).map(|p| p.ghl_contact_id));
+            if !dry_run && !read.is_empty() {
+                self.executor(facts)
+                    .pairs_swept(read)
+                    .await
+                    .map_err(super::settlement_failed)?;
+            }
+        }
         if !stalest.is_empty() {
             match self.loader().sweep_pairs(&map, stalest).await {
                 Ok((moved, read)) => {
@@ -207,11 +227,12 @@ impl Engine {
             None
         };
         for contact in targets {
-            let mut lines = Vec::new();
+            let mut said = Said::default();
             let outcome = self
-                .sync_contact_pairs(&map, &contact, &users, zone, facts, dry_run, &mut lines)
+                .sync_contact_pairs(&map, &contact, &users, zone, facts, dry_run, &mut said)
                 .await;
-            report.pair_lines.append(&mut lines);
+            report.pair_lines.append(&mut said.lines);
+            report.held.append(&mut said.held);
             match outcome {
                 Ok(applied) => {
                     report.writes.trengo += applied.trengo;
@@ -232,6 +253,48 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// The sides a daemon-wide pause (`trengo-sync pause`) keeps from being written.
+    fn paused_sides(&self) -> (bool, bool) {
+        use crate::store::controls::PauseDirection;
+        let pauses = self.pauses.lock().unwrap_or_else(|e| e.into_inner());
+        match pauses.daemon.as_ref().map(|p| p.direction) {
+            Some(PauseDirection::TrengoToGhl) => (false, true),
+            Some(PauseDirection::GhlToTrengo) => (true, false),
+            Some(PauseDirection::Both) => (true, true),
+            None => (false, false),
+        }
+    }
+
+    /// Takes the writes a pause holds out of a pair's plan, with their bases (so the change
+    /// is still seen once the pause is lifted); says what was held.
+    fn hold_paused(&self, plan: &mut PairPlan, held: &mut Vec<(String, String)>) {
+        let (to_trengo, to_ghl) = self.paused_sides();
+        if !to_trengo && !to_ghl {
+            return;
+        }
+        let mut dropped = BTreeSet::new();
+        plan.writes.retain(|w| {
+            let (side, field) = match w {
+                PairWrite::Field { to, field, .. } => (*to, field.clone()),
+                PairWrite::Context { label, .. } => (Side::Trengo, format!("context: {label}")),
+            };
+            let hold = match side {
+                Side::Trengo => to_trengo,
+                Side::Ghl => to_ghl,
+            };
+            if hold {
+                held.push((
+                    format!("contact pair {}", plan.pair),
+                    format!("{field}: the daemon is paused"),
+                ));
+                dropped.insert(field);
+            }
+            !hold
+        });
+        plan.bases.retain(|(f, _)| !dropped.contains(f));
+        plan.settled.retain(|s| !dropped.contains(&s.field));
     }
 
     /// GHL users by id and e-mail, when the map shows `assigned_to`.
@@ -262,10 +325,11 @@ impl Engine {
         zone: Option<Tz>,
         facts: &mut PassFacts,
         dry_run: bool,
-        lines: &mut Vec<String>,
+        said: &mut Said,
     ) -> Result<Applied, PairFailure> {
+        let (trengo_paused, ghl_paused) = self.paused_sides();
         let loader = self.loader();
-        let side = loader.contact_side(map, contact_id, zone).await?;
+        let mut side = loader.contact_side(map, contact_id, zone).await?;
         let mut applied = Applied::default();
         let mut pair_list = side.pairs.clone();
         for person in &side.unpaired {
@@ -297,8 +361,15 @@ impl Engine {
         if tagged && pair_list.is_empty() {
             let person = match loader.trengo_contact_of(&side.contact).await? {
                 Some(found) => Some(found.id),
+                None if trengo_paused => {
+                    said.held.push((
+                        format!("GHL contact {contact_id}"),
+                        "its Trengo contact is not made: the daemon is paused".into(),
+                    ));
+                    None
+                }
                 None if dry_run => {
-                    lines.push(format!(
+                    said.lines.push(format!(
                         "GHL contact {contact_id} (tag {}): would create its Trengo contact in channel {}",
                         map.tag.as_ref().map(|t| t.to_string()).unwrap_or_default(),
                         map.channel_id.unwrap_or_default()
@@ -318,7 +389,7 @@ impl Engine {
                         .make_trengo_contact(channel, &side.contact)
                         .await?;
                     applied.trengo += 1;
-                    lines.push(format!(
+                    said.lines.push(format!(
                         "GHL contact {contact_id}: made Trengo contact {} in channel {channel}",
                         made.id
                     ));
@@ -334,6 +405,62 @@ impl Engine {
             }
         }
         let mut errors = Vec::new();
+        // The task details first: a due date moved here is what the open-tasks context shows.
+        let views = loader.task_views(map, &side).await?;
+        let mut tplan = plan_tasks(&views, self.trengo.zone());
+        if trengo_paused || ghl_paused {
+            let before = tplan.writes.len();
+            tplan.writes.retain(|w| match w {
+                TaskWrite::TicketField { .. } => !trengo_paused,
+                TaskWrite::TaskDue { .. } => !ghl_paused,
+            });
+            if tplan.writes.len() < before {
+                // The bases wait with the writes, so the changes are seen once it is lifted.
+                tplan.bases.clear();
+                said.held.push((
+                    format!("the tasks of GHL contact {contact_id}"),
+                    "task details: the daemon is paused".into(),
+                ));
+            }
+        }
+        for w in &tplan.writes {
+            said.lines.push(match w {
+                TaskWrite::TicketField {
+                    ticket_id,
+                    what,
+                    old,
+                    value,
+                    ..
+                } => format!("ticket #{ticket_id}: task {what} → Trengo: \"{old}\" → \"{value}\""),
+                TaskWrite::TaskDue {
+                    task_id, old, due, ..
+                } => format!(
+                    "task {task_id}: due date → GHL: {} → {}",
+                    old.map(|d| d.to_rfc3339()).unwrap_or_default(),
+                    due.to_rfc3339()
+                ),
+            });
+        }
+        errors.extend(
+            tplan
+                .errors
+                .iter()
+                .map(|(link, e)| format!("link {link}: {e}")),
+        );
+        if !dry_run && (!tplan.writes.is_empty() || !tplan.bases.is_empty()) {
+            let done = self.executor(facts).apply_tasks(map, &tplan).await?;
+            applied.trengo += done.trengo;
+            applied.ghl += done.ghl;
+            if let Some(tasks) = side.extra.tasks.as_mut() {
+                for w in &tplan.writes {
+                    if let TaskWrite::TaskDue { task_id, due, .. } = w
+                        && let Some(t) = tasks.iter_mut().find(|t| t.id == *task_id)
+                    {
+                        t.due_date = Some(*due);
+                    }
+                }
+            }
+        }
         let now = self.clock.now();
         for pair in pair_list {
             let read = loader.pair_read(map, pair.clone(), &side.links).await?;
@@ -347,9 +474,10 @@ impl Engine {
                 self.ghl.location_id(),
                 now,
             );
-            let plan: PairPlan = pairs::plan_pair(&view);
+            let mut plan: PairPlan = pairs::plan_pair(&view);
+            self.hold_paused(&mut plan, &mut said.held);
             for w in &plan.writes {
-                lines.push(describe(
+                said.lines.push(describe(
                     pair.id,
                     &pair.ghl_contact_id,
                     pair.trengo_contact_id,
@@ -377,9 +505,10 @@ impl Engine {
             if pair.origin == PairOrigin::Tag
                 && pair.welcome_ticket_id.is_none()
                 && map.welcome.is_some()
+                && !trengo_paused
             {
                 if dry_run {
-                    lines.push(format!(
+                    said.lines.push(format!(
                         "contact pair {}: would open a welcome ticket for Trengo contact {}",
                         pair.id, pair.trengo_contact_id
                     ));
@@ -389,43 +518,12 @@ impl Engine {
                     .await?
                 {
                     applied.trengo += 1;
-                    lines.push(format!(
+                    said.lines.push(format!(
                         "contact pair {}: opened welcome ticket #{ticket}",
                         pair.id
                     ));
                 }
             }
-        }
-        let views = loader.task_views(map, &side).await?;
-        let tplan = plan_tasks(&views, self.trengo.zone());
-        for w in &tplan.writes {
-            lines.push(match w {
-                TaskWrite::TicketField {
-                    ticket_id,
-                    what,
-                    old,
-                    value,
-                    ..
-                } => format!("ticket #{ticket_id}: task {what} → Trengo: \"{old}\" → \"{value}\""),
-                TaskWrite::TaskDue {
-                    task_id, old, due, ..
-                } => format!(
-                    "task {task_id}: due date → GHL: {} → {}",
-                    old.map(|d| d.to_rfc3339()).unwrap_or_default(),
-                    due.to_rfc3339()
-                ),
-            });
-        }
-        errors.extend(
-            tplan
-                .errors
-                .iter()
-                .map(|(link, e)| format!("link {link}: {e}")),
-        );
-        if !dry_run && (!tplan.writes.is_empty() || !tplan.bases.is_empty()) {
-            let done = self.executor(facts).apply_tasks(map, &tplan).await?;
-            applied.trengo += done.trengo;
-            applied.ghl += done.ghl;
         }
         if errors.is_empty() {
             Ok(applied)

@@ -437,6 +437,15 @@ fn resolve_entry(
         }
     };
     let direction = direction(entry.direction);
+    if ghl == GhlSlot::Standard(Standard::CompanyName) && direction.writes_ghl() {
+        fail(
+            "direction",
+            "GHL's contact update does not take `companyName` (UpdateContactDto has it on create \
+             and upsert only), so the company can only flow GHL → Trengo; set direction = \
+             \"ghl_to_trengo\""
+                .into(),
+        );
+    }
     if matches!(trengo, TrengoSlot::Ticket(_)) && direction.writes_trengo() {
         fail(
             "direction",
