@@ -519,3 +519,338 @@ async fn a_value_cleared_in_ghl_clears_trengo_only_where_trengo_allows_it() {
         }
     }
 }
+
+/// An engine on `config` that stops as if killed after `n` remote writes.
+fn crashing(config: &trengo_sync::config::Config, n: i64) -> Engine {
+    let mut engine =
+        Engine::from_config(config, trengo_sync::clock::SystemClock::shared(), false).unwrap();
+    engine.crash_after = Some(std::sync::Arc::new(std::sync::atomic::AtomicI64::new(n)));
+    engine
+}
+
+/// A restarted engine, once the crashed one's last store call let go of the writer lock.
+async fn restarted(config: &trengo_sync::config::Config) -> Engine {
+    for _ in 0..100 {
+        match Engine::from_config(config, trengo_sync::clock::SystemClock::shared(), false) {
+            Ok(e) => return e,
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
+    panic!("the store stayed locked")
+}
+
+#[tokio::test]
+async fn a_crash_at_each_contact_field_write_converges_with_every_edit_kept() {
+    for crash_after in 1..=4 {
+        let world = support::start_world(lagged(50)).await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = load(&config_text(&world, &dir, &[], CONTACTS), &dir);
+        let (a, b, tier_t, tier_g) = {
+            let engine = restarted(&config).await;
+            engine.bind_identity().await.unwrap();
+            settle(&engine).await;
+            cycle(&engine).await;
+            let p = pairs(&dir);
+            let tier_t = trengo_field(&engine, "Subscription tier").await;
+            let tier_g = ghl_field(&engine, "contact.subscription_tier").await;
+            // An agent edits one pair in Trengo, a sales rep another in GHL.
+            engine
+                .trengo
+                .set_contact_custom_field(p[0].1, tier_t, "Enterprise")
+                .await
+                .unwrap();
+            let update = ContactFields {
+                custom_fields: Some(vec![CustomFieldInput::by_id(
+                    tier_g.clone(),
+                    json!("Basic"),
+                )]),
+                ..ContactFields::default()
+            };
+            engine.ghl.update_contact(&p[1].0, &update).await.unwrap();
+            (p[0].clone(), p[1].clone(), tier_t, tier_g)
+        };
+        {
+            let engine = crashing(&config, crash_after);
+            let _ = engine.pass(PassKind::Cycle, PassOptions::default()).await;
+        }
+        let engine = restarted(&config).await;
+        for _ in 0..3 {
+            cycle(&engine).await;
+        }
+        assert_eq!(
+            ghl_value(&engine, &a.0, &tier_g).await,
+            json!("Enterprise"),
+            "crash after {crash_after}"
+        );
+        assert_eq!(
+            trengo_value(&engine, b.1, tier_t).await,
+            "Basic",
+            "crash after {crash_after}"
+        );
+        assert_eq!(
+            writes(&cycle(&engine).await),
+            0,
+            "crash after {crash_after}: settled"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_agents_edit_after_a_crash_that_cut_a_pairs_write_short_is_not_lost() {
+    let world = support::start_world(lagged(51)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = load(&config_text(&world, &dir, &[], CONTACTS), &dir);
+    let (pair, tier_t, tier_g) = {
+        let engine = restarted(&config).await;
+        engine.bind_identity().await.unwrap();
+        settle(&engine).await;
+        cycle(&engine).await;
+        let p = pairs(&dir)[0].clone();
+        let tier_t = trengo_field(&engine, "Subscription tier").await;
+        let tier_g = ghl_field(&engine, "contact.subscription_tier").await;
+        engine
+            .trengo
+            .set_contact_custom_field(p.1, tier_t, "Enterprise")
+            .await
+            .unwrap();
+        (p, tier_t, tier_g)
+    };
+    // The GHL write lands, then the process dies before recording it.
+    {
+        let engine = crashing(&config, 1);
+        let _ = engine.pass(PassKind::Cycle, PassOptions::default()).await;
+    }
+    // GHL's contact is now the newer one; the agent changes their mind meanwhile.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let engine = restarted(&config).await;
+    assert_eq!(
+        ghl_value(&engine, &pair.0, &tier_g).await,
+        json!("Enterprise")
+    );
+    engine
+        .trengo
+        .set_contact_custom_field(pair.1, tier_t, "Pro")
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        cycle(&engine).await;
+    }
+    // The journal told settlement the write landed, so "Pro" is a Trengo edit, not a conflict
+    // that GHL's newer contact would win.
+    assert_eq!(ghl_value(&engine, &pair.0, &tier_g).await, json!("Pro"));
+}
+
+#[tokio::test]
+async fn fields_cross_both_ways_under_both_settings_of_every_switch_a_pair_meets() {
+    // Pessimistic, then optimistic: GHL's read key (`fieldValue` or `value`), whether a bare
+    // key is ignored (the engine writes by id), whether naive appointment times come back, and
+    // whether a Trengo field write moves the contact's `updated_at` (what `newest` compares).
+    for pessimistic in [true, false] {
+        let mut options = lagged(52);
+        options.ghl.switches.custom_field_reads_say_field_value = pessimistic;
+        options.ghl.switches.custom_field_key_needs_prefix = pessimistic;
+        options.ghl.switches.appointment_times_naive = pessimistic;
+        options.trengo.custom_field_write_bumps_contact = !pessimistic;
+        options.trengo.empty_value_clears_custom_field = !pessimistic;
+        let (_world, dir, engine) = settled_with(options, CONTACTS).await;
+        let number_t = trengo_field(&engine, "Customer number").await;
+        let tier_t = trengo_field(&engine, "Subscription tier").await;
+        let tier_g = ghl_field(&engine, "contact.subscription_tier").await;
+        let (ghl, trengo) = pairs(&dir)[0].clone();
+        assert!(
+            trengo_value(&engine, trengo, number_t)
+                .await
+                .starts_with("C-")
+        );
+        engine
+            .trengo
+            .set_contact_custom_field(trengo, tier_t, "Enterprise")
+            .await
+            .unwrap();
+        let report = cycle(&engine).await;
+        assert_eq!(report.writes.ghl, 1, "pessimistic = {pessimistic}");
+        assert_eq!(ghl_value(&engine, &ghl, &tier_g).await, json!("Enterprise"));
+        let update = ContactFields {
+            custom_fields: Some(vec![CustomFieldInput::by_id(
+                tier_g.clone(),
+                json!("Basic"),
+            )]),
+            ..ContactFields::default()
+        };
+        engine.ghl.update_contact(&ghl, &update).await.unwrap();
+        tokio::time::sleep(LAG * 2).await;
+        once(&engine).await;
+        assert_eq!(
+            trengo_value(&engine, trengo, tier_t).await,
+            "Basic",
+            "pessimistic = {pessimistic}"
+        );
+        assert_eq!(
+            writes(&cycle(&engine).await),
+            0,
+            "pessimistic = {pessimistic}"
+        );
+    }
+}
+
+/// Runs the binary with `args` on `config` off the runtime's threads (the fakes serve on them).
+async fn run_cli(config: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let (config, args): (std::path::PathBuf, Vec<String>) = (
+        config.to_path_buf(),
+        args.iter().map(|a| a.to_string()).collect(),
+    );
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_trengo-sync"))
+            .args(&args)
+            .args(["--config", config.to_str().unwrap()])
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_once_and_plan_refuse_a_map_naming_a_field_the_accounts_lack_with_exit_78() {
+    let world = world(53, 6, 4).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = support::write_config(&world, &dir);
+    let good = format!("{}{CONTACTS}", std::fs::read_to_string(&config).unwrap());
+    std::fs::write(&config, &good).unwrap();
+    let (code, out, err) = run_cli(&config, &["check"]).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("2 mapped fields checked"), "{out}");
+    let bad = good.replace(
+        "trengo = \"Subscription tier\"",
+        "trengo = \"Subscription level\"",
+    );
+    std::fs::write(&config, bad).unwrap();
+    for command in [&["check"][..], &["plan"], &["once"]] {
+        let (code, out, err) = run_cli(&config, command).await;
+        assert_eq!(code, Some(78), "{command:?}: {out}{err}");
+        assert!(
+            err.contains("contacts.fields[1].trengo"),
+            "{command:?}: {err}"
+        );
+        assert!(err.contains("Subscription level"), "{command:?}: {err}");
+    }
+    // Nothing was written by the refused commands.
+    assert_eq!(support::total_writes(&world), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_from_a_timer_converges_on_contact_fields_and_then_writes_nothing() {
+    let world = world(54, 6, 4).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = support::write_config(&world, &dir);
+    let text = format!("{}{CONTACTS}", std::fs::read_to_string(&config).unwrap());
+    std::fs::write(&config, text).unwrap();
+    let (code, out, err) = run_cli(&config, &["once"]).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("Customer number"),
+        "the pair lines are printed: {out}"
+    );
+    let mut last = String::new();
+    for _ in 0..3 {
+        let (code, out, err) = run_cli(&config, &["once"]).await;
+        assert_eq!(code, Some(0), "{out}{err}");
+        last = out;
+    }
+    assert!(
+        last.contains("0 writes to Trengo, 0 to GHL"),
+        "once keeps writing: {last}"
+    );
+}
+
+/// The worked example plus a profile field (the GHL owner's e-mail) and a ticket field (seats
+/// typed by an agent on the ticket, a number in GHL).
+fn with_profile_and_ticket_fields() -> String {
+    format!(
+        "{CONTACTS}\n[[contacts.fields]]\nghl = \"assigned_to\"\ntrengo = \"Account manager\"\ndirection = \"ghl_to_trengo\"\n\n[[contacts.fields]]\nghl = \"contact.seats\"\ntrengo = \"Order number\"\ndirection = \"trengo_to_ghl\"\n"
+    )
+}
+
+#[tokio::test]
+async fn the_owner_reaches_the_profile_and_seats_typed_on_a_ticket_reach_ghl_as_a_number() {
+    let (world, dir, engine) = settled_with(lagged(55), &with_profile_and_ticket_fields()).await;
+    let manager = trengo_field(&engine, "Account manager").await;
+    // Every pair whose GHL contact has an owner shows the owner's e-mail on its profile.
+    let users = engine.ghl.users().await.unwrap();
+    let mut shown = 0;
+    for (ghl, trengo) in pairs(&dir) {
+        let owner = engine.ghl.contact(&ghl).await.unwrap().assigned_to;
+        let contact = engine.trengo.contact(trengo).await.unwrap();
+        let profile = engine
+            .trengo
+            .profile(contact.profile_ids()[0])
+            .await
+            .unwrap();
+        let want = owner
+            .and_then(|id| users.iter().find(|u| u.id == id))
+            .and_then(|u| u.email.clone())
+            .map(|e| e.to_lowercase())
+            .unwrap_or_default();
+        assert_eq!(
+            profile.custom_field(manager).unwrap_or_default(),
+            want,
+            "{ghl}"
+        );
+        shown += usize::from(!want.is_empty());
+    }
+    assert!(shown > 0, "no pair had an owner to show");
+    // An agent types the seats on a linked ticket.
+    let order = trengo_field(&engine, "Order number").await;
+    let seats = ghl_field(&engine, "contact.seats").await;
+    let link = support::links(&dir).into_iter().next().unwrap();
+    engine
+        .trengo
+        .set_ticket_custom_field(link.ticket_id, order, "12")
+        .await
+        .unwrap();
+    cycle(&engine).await;
+    assert_eq!(
+        ghl_value(&engine, &link.ghl_contact_id, &seats).await,
+        json!(12)
+    );
+    // A value that is not a number is an item error naming it; GHL keeps 12.
+    engine
+        .trengo
+        .set_ticket_custom_field(link.ticket_id, order, "a dozen")
+        .await
+        .unwrap();
+    let report = cycle(&engine).await;
+    assert!(
+        report
+            .failed
+            .iter()
+            .any(|(_, why)| why.contains("`a dozen`")),
+        "{:?}",
+        report.failed
+    );
+    assert_eq!(
+        ghl_value(&engine, &link.ghl_contact_id, &seats).await,
+        json!(12)
+    );
+    // It is in the retry table under the pair's key, without the value (customer data).
+    let store = Store::open_read_only(support::store_path(&dir)).unwrap();
+    let reason: String = store
+        .conn()
+        .query_row(
+            "SELECT reason FROM retries WHERE item = ?1",
+            [format!("pair:{}", link.ghl_contact_id)],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        reason.contains("contact.seats") && !reason.contains("a dozen"),
+        "{reason}"
+    );
+    drop(world);
+}

@@ -313,6 +313,8 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 /// Where the value at `key` came from: the environment variable's name, or the file path.
 fn origin(figment: &Figment, path: &Path, key: &str) -> String {
+    // An entry of a list (`contacts.fields[2].trengo`) came from where the list did.
+    let key = key.split_once('[').map_or(key, |(list, _)| list);
     match figment.find_metadata(key) {
         Some(meta) if meta.name.contains("environment") => env_var_name(key),
         Some(_) => path.display().to_string(),
