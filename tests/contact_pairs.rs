@@ -854,3 +854,26 @@ async fn the_owner_reaches_the_profile_and_seats_typed_on_a_ticket_reach_ghl_as_
     );
     drop(world);
 }
+
+#[tokio::test]
+async fn explain_shows_a_links_contact_pairs_their_bases_and_last_writes() {
+    let (_world, dir, engine) = settled_with(lagged(56), CONTACTS).await;
+    let link = support::links(&dir).into_iter().next().unwrap();
+    let text = trengo_sync::inspect::explain(&engine, link.id.0)
+        .await
+        .unwrap();
+    assert!(text.contains("contact pair"), "{text}");
+    assert!(
+        text.contains("contact.customer_number ⇄ Customer number"),
+        "{text}"
+    );
+    assert!(text.contains("Applied"), "{text}");
+    let store = Store::open_read_only(support::store_path(&dir)).unwrap();
+    let status = trengo_sync::daemon::status::collect_from_store(
+        &store,
+        chrono::Utc::now(),
+        std::time::Duration::from_secs(3600),
+    )
+    .unwrap();
+    assert_eq!(status.links.contact_pairs, pairs(&dir).len() as u64);
+}

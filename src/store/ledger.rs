@@ -193,6 +193,24 @@ pub fn recent(
     Ok(entries)
 }
 
+/// The newest `limit` entries of one contact pair, newest first.
+pub fn recent_of_pair(
+    conn: &Connection,
+    pair: i64,
+    limit: usize,
+) -> Result<Vec<Entry>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare_cached(
+        "SELECT at, link_id, kind, field, side, op, old_value, new_value, losing_value, detail,
+                pair_id
+         FROM ledger WHERE pair_id = ?1 ORDER BY id DESC LIMIT ?2",
+    )?;
+    let entries = stmt
+        .query_map(params![pair, limit], from_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(entries)
+}
+
 /// Entries oldest first, narrowed to one link, to those at or after `since`, and to one field,
 /// each when given (`trengo-sync history`).
 pub fn matching(
