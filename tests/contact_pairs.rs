@@ -877,3 +877,43 @@ async fn explain_shows_a_links_contact_pairs_their_bases_and_last_writes() {
     .unwrap();
     assert_eq!(status.links.contact_pairs, pairs(&dir).len() as u64);
 }
+
+#[tokio::test]
+async fn a_pause_holds_contact_writes_and_resume_lets_the_held_change_cross() {
+    use trengo_sync::store::controls::{self, PauseDirection};
+    let (_world, dir, engine) = settled_with(lagged(57), CONTACTS).await;
+    let tier_t = trengo_field(&engine, "Subscription tier").await;
+    let tier_g = ghl_field(&engine, "contact.subscription_tier").await;
+    let (ghl, trengo) = pairs(&dir)[0].clone();
+    let before = trengo_value(&engine, trengo, tier_t).await;
+    // An operator pauses writes to Trengo beside the running daemon.
+    engine
+        .store
+        .call(|s| controls::pause_daemon(s.conn(), PauseDirection::GhlToTrengo, chrono::Utc::now()))
+        .await
+        .unwrap();
+    let update = ContactFields {
+        custom_fields: Some(vec![CustomFieldInput::by_id(
+            tier_g.clone(),
+            json!("Enterprise"),
+        )]),
+        ..ContactFields::default()
+    };
+    engine.ghl.update_contact(&ghl, &update).await.unwrap();
+    tokio::time::sleep(LAG * 2).await;
+    let report = once(&engine).await;
+    assert_eq!(
+        trengo_value(&engine, trengo, tier_t).await,
+        before,
+        "written while paused"
+    );
+    assert!(!report.held.is_empty());
+    engine
+        .store
+        .call(|s| controls::resume_daemon(s.conn(), chrono::Utc::now()))
+        .await
+        .unwrap();
+    // The polls' cursors moved on; the held item is due again.
+    once(&engine).await;
+    assert_eq!(trengo_value(&engine, trengo, tier_t).await, "Enterprise");
+}

@@ -232,12 +232,19 @@ impl Engine {
                 .sync_contact_pairs(&map, &contact, &users, zone, facts, dry_run, &mut said)
                 .await;
             report.pair_lines.append(&mut said.lines);
+            let held = !said.held.is_empty();
             report.held.append(&mut said.held);
             match outcome {
                 Ok(applied) => {
                     report.writes.trengo += applied.trengo;
                     report.writes.ghl += applied.ghl;
-                    if !dry_run {
+                    // Held, it is kept so that `resume` makes it due and the change crosses
+                    // then, although the polls' cursors moved on.
+                    if !dry_run && held {
+                        self.recorder()
+                            .hold(&ItemKey::Pair(contact), "the daemon is paused")
+                            .await?;
+                    } else if !dry_run {
                         self.clear_item(ItemKey::Pair(contact)).await?;
                     }
                 }
