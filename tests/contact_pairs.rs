@@ -917,3 +917,26 @@ async fn a_pause_holds_contact_writes_and_resume_lets_the_held_change_cross() {
     once(&engine).await;
     assert_eq!(trengo_value(&engine, trengo, tier_t).await, "Enterprise");
 }
+
+#[tokio::test]
+async fn the_daemons_sweep_slices_find_an_agents_contact_edit_within_their_share() {
+    let (_world, dir, engine) = settled_with(lagged(58), CONTACTS).await;
+    let tier_t = trengo_field(&engine, "Subscription tier").await;
+    let tier_g = ghl_field(&engine, "contact.subscription_tier").await;
+    let (ghl, trengo) = pairs(&dir).last().cloned().unwrap();
+    engine
+        .trengo
+        .set_contact_custom_field(trengo, tier_t, "Enterprise")
+        .await
+        .unwrap();
+    let mut slices = 0;
+    while ghl_value(&engine, &ghl, &tier_g).await != json!("Enterprise") {
+        slices += 1;
+        assert!(slices <= 10, "ten sweep slices did not find the edit");
+        let r = engine
+            .pass(PassKind::Sweep, PassOptions::default())
+            .await
+            .unwrap();
+        eprintln!("slice {slices}: {:?} {:?}", r.pair_lines, r.failed);
+    }
+}

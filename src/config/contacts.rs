@@ -32,9 +32,14 @@ pub struct ContactsConfig {
     pub context: ContextConfig,
     /// `[contacts.task]`: the linked task's details in Trengo ticket fields.
     pub task: TaskFieldsConfig,
-    /// Contact pairs the Trengo-side sweep re-reads per sweep pass, at most (each costs one
-    /// Trengo call; GHL is read only for a pair whose Trengo values moved). Default `50`.
-    pub sweep_batch: u32,
+    /// Contact pairs the daemon's sweep re-reads per hour, stalest first, spent as a rate
+    /// (at most one `limits.sweep_cycle`'s worth saved up). Each pair read costs one Trengo
+    /// call; GHL is read only for a pair whose Trengo values moved, or, with `next_appointment`
+    /// or `open_tasks` context, for every pair read (the contact, its tasks, its
+    /// appointments). So every pair is read every `pairs / sweep_pairs_per_hour` hours. `once`
+    /// and the nightly reconcile read every pair. Default `600` (ten a minute: 1,000 pairs in
+    /// 100 minutes, a twelfth of Trengo's documented 120 requests a minute).
+    pub sweep_pairs_per_hour: u32,
 }
 
 impl Default for ContactsConfig {
@@ -47,7 +52,7 @@ impl Default for ContactsConfig {
             fields: Vec::new(),
             context: ContextConfig::default(),
             task: TaskFieldsConfig::default(),
-            sweep_batch: 50,
+            sweep_pairs_per_hour: 600,
         }
     }
 }
@@ -249,12 +254,12 @@ pub(super) fn problems(config: &super::Config) -> Vec<(String, String)> {
             );
         }
     }
-    if !(1..=1000).contains(&contacts.sweep_batch) {
+    if !(1..=100_000).contains(&contacts.sweep_pairs_per_hour) {
         fail(
-            "contacts.sweep_batch".into(),
+            "contacts.sweep_pairs_per_hour".into(),
             format!(
-                "{} is out of range: expected 1 to 1000",
-                contacts.sweep_batch
+                "{} is out of range: expected 1 to 100000 (Trengo allows 7,200 calls an hour)",
+                contacts.sweep_pairs_per_hour
             ),
         );
     }

@@ -33,6 +33,7 @@ pub mod hints;
 pub mod sweep;
 
 pub use hints::Hint;
+pub(crate) use sweep::pace::Allowance;
 pub use sweep::{Pace, Progress, SweepState, is_gone, notes_print};
 
 /// What a pass found to do.

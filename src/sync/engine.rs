@@ -185,6 +185,8 @@ pub struct Engine {
     pair_map: tokio::sync::OnceCell<Arc<super::pairs::FieldMap>>,
     /// The GHL location's zone, read the first time appointments are shown.
     ghl_zone: tokio::sync::OnceCell<chrono_tz::Tz>,
+    /// What the contact-pair sweep may still read (`contacts.sweep_pairs_per_hour`).
+    pair_allowance: std::sync::Mutex<Option<super::detect::Allowance>>,
 }
 
 /// Why crash settlement stopped the pass: the crash switch, an API or the store outside any

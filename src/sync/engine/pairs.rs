@@ -17,7 +17,7 @@ use futures::StreamExt as _;
 
 use super::{Engine, EngineError, PassKind, PassReport};
 use crate::store::{self, pairs::PairOrigin};
-use crate::sync::detect::Detected;
+use crate::sync::detect::{Allowance, Detected};
 use crate::sync::execute::pairs::PairTarget;
 use crate::sync::execute::{Applied, ItemError, PassFacts};
 use crate::sync::keys::ItemKey;
@@ -26,6 +26,9 @@ use crate::sync::operation::Side;
 use crate::sync::pairs::task::{TaskWrite, plan_tasks};
 use crate::sync::pairs::{self, FieldMap, PairPlan, PairWrite, Users, map};
 use crate::sync::reason::ReasonCode as _;
+
+/// The most of the contact-pair sweep's allowance saved up between slices.
+const PAIR_SWEEP_SAVED: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Why a contact's pairs failed: what is stored and served (codes, field names), and what the
 /// command line and the log show (with the values).
@@ -152,7 +155,7 @@ impl Engine {
         dry_run: bool,
     ) -> Result<(), EngineError> {
         let started: DateTime<Utc> = report.started.unwrap_or_else(|| self.clock.now());
-        let Some(map) = self.field_map().await? else {
+        let Some(settings) = &self.settings.pairs else {
             return Ok(());
         };
         let mut targets = std::mem::take(&mut work.pair_contacts);
@@ -163,7 +166,19 @@ impl Engine {
         }
         let whole = matches!(kind, PassKind::Cycle | PassKind::Reconcile);
         let sweeping = whole || matches!(kind, PassKind::Sweep);
-        let batch = if whole { usize::MAX } else { map.sweep_batch };
+        // A sweep slice reads at most what the pairs' allowance holds (`contacts.
+        // sweep_pairs_per_hour`, spent as a rate, a minute's worth saved up at most, so a
+        // slice never bursts ahead of the polls); `once`'s cycle and the reconcile read every
+        // pair.
+        let per_hour = settings.config.sweep_pairs_per_hour;
+        let cycle = PAIR_SWEEP_SAVED;
+        let batch = if whole {
+            usize::MAX
+        } else if sweeping {
+            Allowance::cap(per_hour, cycle).ceil() as usize
+        } else {
+            0
+        };
         let (linked, unpaired, stalest) = self
             .reader
             .call(move |s| {
@@ -181,6 +196,19 @@ impl Engine {
             .await?;
         targets.extend(linked);
         targets.extend(unpaired);
+        if targets.is_empty() && !sweeping {
+            // Nothing changed: the idle poll costs nothing more.
+            return Ok(());
+        }
+        // What every contact's pairs need: the resolved map, and (when shown) the location's
+        // zone and the GHL users. When these cannot be read (an API down, a scope missing), the
+        // contacts this pass would look at go to the retry table, and the links' sync goes on.
+        let map = match self.field_map().await {
+            Ok(Some(map)) => map,
+            Ok(None) => return Ok(()),
+            Err(e @ EngineError::Map(_)) => return Err(e),
+            Err(e) => return self.pairs_wait(targets, &e, report, dry_run).await,
+        };
         // The Trengo side has no change feed for contact fields: the sweep reads the stalest
         // pairs' Trengo contacts (one call each) and plans those that moved. Context that moves
         // without the contact changing (time passing an appointment, a task completed: neither
@@ -190,7 +218,21 @@ impl Engine {
             .into_iter()
             .filter(|p| !targets.contains(&p.ghl_contact_id))
             .collect();
-        if map.context.next_appointment.is_some() || map.context.open_tasks.is_some() {
+        let refresh = map.context.next_appointment.is_some() || map.context.open_tasks.is_some();
+        if matches!(kind, PassKind::Sweep) {
+            let now = std::time::Instant::now();
+            let mut slot = self
+                .pair_allowance
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let allowance = slot.get_or_insert_with(|| Allowance::full(now, per_hour, cycle));
+            let granted = stalest
+                .iter()
+                .take_while(|_| allowance.take(now, per_hour, cycle))
+                .count();
+            stalest.truncate(granted);
+        }
+        if refresh {
             let read: Vec<i64> = stalest.iter().map(|p| p.id).collect();
             targets.extend(stalest.drain(..).map(|p| p.ghl_contact_id));
             if !dry_run && !read.is_empty() {
@@ -220,11 +262,17 @@ impl Engine {
         if targets.is_empty() {
             return Ok(());
         }
-        let users = self.pair_users(&map).await?;
-        let zone = if map.context.next_appointment.is_some() {
-            Some(self.location_zone().await?)
-        } else {
-            None
+        let needs = async {
+            let zone = if map.context.next_appointment.is_some() {
+                Some(self.location_zone().await?)
+            } else {
+                None
+            };
+            Ok::<_, EngineError>((self.pair_users(&map).await?, zone))
+        };
+        let (users, zone) = match needs.await {
+            Ok(n) => n,
+            Err(e) => return self.pairs_wait(targets, &e, report, dry_run).await,
         };
         for contact in targets {
             let mut said = Said::default();
@@ -302,6 +350,27 @@ impl Engine {
         });
         plan.bases.retain(|(f, _)| !dropped.contains(f));
         plan.settled.retain(|s| !dropped.contains(&s.field));
+    }
+
+    /// Puts the contacts a pass would have looked at in the retry table, when what their pairs
+    /// need could not be read: they come back when due, and the rest of the pass goes on.
+    async fn pairs_wait(
+        &self,
+        targets: BTreeSet<String>,
+        e: &EngineError,
+        report: &mut PassReport,
+        dry_run: bool,
+    ) -> Result<(), EngineError> {
+        let stored = e.reason_code();
+        tracing::warn!(error = %e, "contact pairs wait: what they need could not be read (a token without the locations.readonly or locations/customFields.readonly scope?)");
+        for contact in targets {
+            if !dry_run {
+                self.fail_item(&ItemKey::Pair(contact.clone()), &stored)
+                    .await?;
+            }
+            report.failed.push((ItemKey::Pair(contact), e.to_string()));
+        }
+        Ok(())
     }
 
     /// GHL users by id and e-mail, when the map shows `assigned_to`.

@@ -155,6 +155,7 @@ impl Engine {
             pauses: std::sync::Mutex::new(store::controls::Pauses::default()),
             pair_map: tokio::sync::OnceCell::new(),
             ghl_zone: tokio::sync::OnceCell::new(),
+            pair_allowance: std::sync::Mutex::new(None),
         })
     }
 

@@ -183,8 +183,8 @@ pub struct FieldMap {
     pub channel_id: Option<i64>,
     /// The welcome ticket.
     pub welcome: Option<WelcomeConfig>,
-    /// Pairs the Trengo-side sweep reads per sweep pass.
-    pub sweep_batch: usize,
+    /// Pairs the daemon's sweep reads per hour.
+    pub sweep_pairs_per_hour: u32,
 }
 
 impl FieldMap {
@@ -546,7 +546,7 @@ pub fn resolve(
         tag: (!tag.is_empty()).then(|| Tag::new(tag)),
         channel_id: config.channel_id.or(link_channel),
         welcome: config.welcome.clone(),
-        sweep_batch: config.sweep_batch as usize,
+        sweep_pairs_per_hour: config.sweep_pairs_per_hour,
     })
 }
 

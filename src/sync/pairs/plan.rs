@@ -9,7 +9,8 @@
 //! - both moved apart: the policy picks (`newest` by the contacts' update times, a tie to
 //!   Trengo); under `newest` a value that cannot travel loses to the one that can;
 //! - no base yet (a new pair): an empty side never wins over a filled one, so pairing fills
-//!   gaps and never erases;
+//!   gaps and never erases, and a one-way field takes its source's value; neither is a
+//!   conflict (only two filled values of a both-ways field are, and the policy picks);
 //! - a value a side holds that the field cannot read, or a value the other side cannot hold,
 //!   is an error naming the field and the value: that field is not written, the base stays.
 
@@ -224,20 +225,30 @@ fn plan_field(view: &PairView, f: &FieldView, plan: &mut PairPlan) {
             carry(plan, Side::Ghl);
         }
         Change::Conflict => {
-            let first = if f.base.is_none() && (trengo.is_empty() || ghl.is_empty()) {
-                // A new pair fills gaps: the filled side wins whatever the policy.
-                Some(if trengo.is_empty() {
-                    Side::Ghl
+            // A new pair (no base) holds no edits to weigh: it fills the empty side, and a
+            // one-way field takes its source's value. Neither is a conflict.
+            if f.base.is_none() {
+                let from = if trengo.is_empty() {
+                    Some(Side::Ghl)
+                } else if ghl.is_empty() {
+                    Some(Side::Trengo)
+                } else if !f.direction.writes_trengo() {
+                    Some(Side::Trengo)
+                } else if !f.direction.writes_ghl() {
+                    Some(Side::Ghl)
                 } else {
-                    Side::Trengo
-                })
-            } else {
-                winner(
-                    f.policy,
-                    view.trengo_at.unwrap_or(DateTime::<Utc>::MIN_UTC),
-                    view.ghl_at,
-                )
-            };
+                    None
+                };
+                if let Some(from) = from {
+                    carry(plan, from);
+                    return;
+                }
+            }
+            let first = winner(
+                f.policy,
+                view.trengo_at.unwrap_or(DateTime::<Utc>::MIN_UTC),
+                view.ghl_at,
+            );
             let Some(first) = first else {
                 return;
             };
@@ -337,6 +348,23 @@ mod tests {
         assert!(
             matches!(&plan.writes[0], PairWrite::Field { to: Side::Trengo, value, .. } if *value == text("C-1"))
         );
+        assert!(plan.settled.is_empty(), "filling a gap is no conflict");
+    }
+
+    #[test]
+    fn a_new_pairs_one_way_field_takes_its_sources_value_without_a_conflict() {
+        let mut f = field(None, "old", "C-1");
+        f.direction = Direction::GhlToTrengo;
+        f.policy = Policy::Trengo;
+        let plan = plan_pair(&view(vec![f]));
+        assert!(matches!(
+            &plan.writes[0],
+            PairWrite::Field {
+                to: Side::Trengo,
+                ..
+            }
+        ));
+        assert!(plan.settled.is_empty());
     }
 
     #[test]
