@@ -1,8 +1,8 @@
 //! `trengo-sync demo`: the daemon's main job on the embedded fakes, with no account needed.
 //!
 //! It starts the simulated world (both fakes, the same people on both sides), runs the real
-//! daemon against it with a generated configuration (with the contact pairs of
-//! config.example.toml), a temporary store and its status endpoint, makes scripted edits on
+//! daemon against it with a generated configuration (with the `[contacts]` section of
+//! config.example.toml, turned on), a temporary store and its status endpoint, makes scripted edits on
 //! both sides as a person would, and prints each change as it crosses, read from the daemon's
 //! own ledger. It stops after `--duration` or on Ctrl-C and prints a summary.
 
@@ -72,33 +72,11 @@ const SCRIPT: [Edit; 10] = [
     },
 ];
 
-/// The contact pairs of config.example.toml's worked example: a customer number GHL → Trengo,
-/// the subscription tier both ways, the context agents see on a Trengo contact, and the linked
-/// task's due date and title on its ticket. The fakes seed these fields on both sides.
-const CONTACTS: &str = r#"
-[contacts]
-enabled = true
-
-[[contacts.fields]]
-ghl = "contact.customer_number"
-trengo = "Customer number"
-direction = "ghl_to_trengo"
-policy = "ghl"
-
-[[contacts.fields]]
-ghl = "contact.subscription_tier"
-trengo = "Subscription tier"
-
-[contacts.context]
-web_link = "GHL link"
-next_appointment = "Next appointment"
-open_tasks = "Open GHL tasks"
-tags = "GHL tags"
-
-[contacts.task]
-due = "Task due"
-title = "Task title"
-"#;
+/// config.example.toml, whose `[contacts]` section the demo runs (turned on): a customer
+/// number GHL → Trengo, the subscription tier both ways, the context agents see on a Trengo
+/// contact, and the linked task's due date and title on its ticket. The fakes seed these
+/// fields on both sides.
+const EXAMPLE: &str = include_str!("../config.example.toml");
 
 /// The GHL custom field and the Trengo custom field (title) the scripted tier edits touch.
 const TIER_KEY: &str = "contact.subscription_tier";
@@ -209,7 +187,7 @@ pub async fn run(duration: Duration, seed: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The demo's configuration: the world's, with the contact pairs of [`CONTACTS`], written to
+/// The demo's configuration: the world's, with the `[contacts]` of [`EXAMPLE`], written to
 /// `dir` and loaded as a user's file is (the process environment is ignored, as the world's
 /// own is, so a user's `TRENGO_SYNC__*` variables cannot bend it).
 fn demo_config(
@@ -218,10 +196,18 @@ fn demo_config(
     store_path: &Path,
     listen: std::net::SocketAddr,
 ) -> anyhow::Result<Config> {
+    let mut example: toml::Table = EXAMPLE.parse()?;
+    let mut contacts = example
+        .remove("contacts")
+        .ok_or_else(|| anyhow::anyhow!("config.example.toml has no [contacts] section"))?;
+    if let Some(section) = contacts.as_table_mut() {
+        section.insert("enabled".into(), toml::Value::Boolean(true));
+    }
+    let contacts = toml::to_string(&toml::Table::from_iter([("contacts".to_owned(), contacts)]))?;
     let path = dir.join("demo.toml");
     std::fs::write(
         &path,
-        format!("{}{CONTACTS}", world.config_toml(store_path, listen)),
+        format!("{}\n{contacts}", world.config_toml(store_path, listen)),
     )?;
     Ok(crate::config::load_with(
         &path,
