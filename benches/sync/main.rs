@@ -50,8 +50,8 @@ pub struct Sizes {
     pub staleness_task_page: u32,
     /// How long (real time) an edit is watched before it is reported as "> cap".
     pub staleness_cap: Duration,
-    /// People (and tickets, all in scope) of the contact-pair world: about 3 in 4 are linked
-    /// and so paired.
+    /// People (and as many tickets, all in scope) of the contact-pair world: each person has a
+    /// ticket, so each is linked and paired.
     pub pair_people: usize,
 }
 
@@ -68,7 +68,7 @@ const FULL: Sizes = Sizes {
     staleness_k: 30,
     staleness_task_page: 25,
     staleness_cap: Duration::from_secs(12 * 60),
-    pair_people: 1_400,
+    pair_people: 1_000,
 };
 
 const QUICK: Sizes = Sizes {

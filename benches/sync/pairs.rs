@@ -248,7 +248,7 @@ fn sweep_row(what: &str, pairs: usize, cost: (u64, u64), routes: &BTreeMap<Strin
     )
 }
 
-/// The rows of `--only pairs`: a world of about `s.pair_people` people, every ticket in scope,
+/// The rows of `--only pairs`: a world of `s.pair_people` people, each with a ticket in scope,
 /// settled with the worked example on.
 pub async fn run(s: Sizes) -> anyhow::Result<Vec<Row>> {
     let example = worked_example()?;
