@@ -248,6 +248,28 @@ fn sweep_row(what: &str, pairs: usize, cost: (u64, u64), routes: &BTreeMap<Strin
     )
 }
 
+/// One pass of `kind` after edits: the writes the fakes served (Trengo, GHL) against `expected`.
+async fn writes_row(
+    world: &SimWorld,
+    engine: &Engine,
+    kind: PassKind,
+    figure: String,
+    expected: (u64, u64),
+) -> anyhow::Result<Row> {
+    let w0 = writes(world);
+    let report = engine.pass(kind, THROUGH_BRAKE).await?;
+    let wrote = minus(writes(world), w0);
+    Ok(Row::new(
+        figure,
+        format!("{} Trengo, {} GHL", expected.0, expected.1),
+        format!(
+            "Trengo {}, GHL {} (PassReport: Trengo {}, GHL {})",
+            wrote.0, wrote.1, report.writes.trengo, report.writes.ghl
+        ),
+        Some(wrote == expected),
+    ))
+}
+
 /// The rows of `--only pairs`: a world of `s.pair_people` people, each with a ticket in scope,
 /// settled with the worked example on.
 pub async fn run(s: Sizes) -> anyhow::Result<Vec<Row>> {
@@ -346,18 +368,16 @@ pub async fn run(s: Sizes) -> anyhow::Result<Vec<Row>> {
         engine.ghl.update_contact(ghl, &update).await?;
     }
     tokio::time::sleep(LAG * 2).await;
-    let w0 = writes(&world);
-    let report = engine.pass(PassKind::Poll, THROUGH_BRAKE).await?;
-    let wrote = minus(writes(&world), w0);
-    rows.push(Row::new(
-        format!("writes for {m} tier changes in GHL (one poll)"),
-        format!("{m} Trengo, 0 GHL"),
-        format!(
-            "Trengo {}, GHL {} (PassReport: Trengo {}, GHL {})",
-            wrote.0, wrote.1, report.writes.trengo, report.writes.ghl
-        ),
-        Some(wrote == (m as u64, 0)),
-    ));
+    rows.push(
+        writes_row(
+            &world,
+            &engine,
+            PassKind::Poll,
+            format!("writes for {m} tier changes in GHL (one poll)"),
+            (m as u64, 0),
+        )
+        .await?,
+    );
     tokio::time::sleep(LAG * 2).await;
     for (ghl, trengo) in pairs.iter().skip(m).take(m) {
         let tier = other_tier(&engine, ghl, &tier_g).await?;
@@ -366,18 +386,16 @@ pub async fn run(s: Sizes) -> anyhow::Result<Vec<Row>> {
             .set_contact_custom_field(*trengo, tier_t, tier)
             .await?;
     }
-    let w0 = writes(&world);
-    let report = engine.pass(PassKind::Cycle, THROUGH_BRAKE).await?;
-    let wrote = minus(writes(&world), w0);
-    rows.push(Row::new(
-        format!("writes for {m} tier changes in Trengo (found by the cycle's sweep)"),
-        format!("0 Trengo, {m} GHL"),
-        format!(
-            "Trengo {}, GHL {} (PassReport: Trengo {}, GHL {})",
-            wrote.0, wrote.1, report.writes.trengo, report.writes.ghl
-        ),
-        Some(wrote == (0, m as u64)),
-    ));
+    rows.push(
+        writes_row(
+            &world,
+            &engine,
+            PassKind::Cycle,
+            format!("writes for {m} tier changes in Trengo (found by the cycle's sweep)"),
+            (0, m as u64),
+        )
+        .await?,
+    );
     // Echoes: both sides' writes must not come back.
     tokio::time::sleep(LAG * 2).await;
     let w0 = writes(&world);
