@@ -457,69 +457,13 @@ fn print_crossings(
             Some("trengo") => "→ Trengo",
             _ => "  store ",
         };
-        let what = pair_crossing(s.conn(), &e)
-            .or(e.op.clone())
-            .or(e.detail.clone())
-            .unwrap_or_else(|| format!("{:?}", e.kind));
+        let what =
+            e.op.clone()
+                .or(e.detail.clone())
+                .unwrap_or_else(|| format!("{:?}", e.kind));
         println!("[{elapsed:>3}s] sync  {side} {what}");
     }
     n
-}
-
-/// A contact-pair entry (`[contacts]`) as a sentence, like the link entries' own: the pair
-/// stage records terse operations (`set_contact_field`) with the field and both values.
-fn pair_crossing(conn: &rusqlite::Connection, e: &store::ledger::Entry) -> Option<String> {
-    let value = |v: &Option<serde_json::Value>| {
-        v.as_ref()
-            .map_or_else(|| "\"\"".to_string(), serde_json::Value::to_string)
-    };
-    let (old, new) = (value(&e.old_value), value(&e.new_value));
-    let field = e.field.as_deref().unwrap_or("a field");
-    let pair = || {
-        e.pair_id
-            .and_then(|id| store::pairs::get(conn, id).ok().flatten())
-    };
-    let ticket = || {
-        e.link_id
-            .and_then(|id| store::links::get(conn, id).ok().flatten())
-            .map(|l| (l.id.0, l.ticket_id, l.task_id))
-    };
-    Some(match e.op.as_deref()? {
-        "set_contact_field" => {
-            let pair = pair()?;
-            // A field entry is named `ghl ⇄ trengo`: the side written names its own field.
-            let (ghl, trengo) = field.split_once(" ⇄ ").unwrap_or((field, field));
-            let whom = match e.side.as_deref() {
-                Some("ghl") => format!("`{ghl}` of GHL contact {}", pair.ghl_contact_id),
-                _ => format!("`{trengo}` of Trengo contact {}", pair.trengo_contact_id),
-            };
-            format!("set {whom} to {new} (was {old}; contact pair {})", pair.id)
-        }
-        "set_contact_context" => {
-            let pair = pair()?;
-            let label = field.strip_prefix("context: ").unwrap_or(field);
-            format!(
-                "show the agent context `{label}` on Trengo contact {}: {new} (contact pair {})",
-                pair.trengo_contact_id, pair.id
-            )
-        }
-        "set_ticket_field" => {
-            let (link, ticket, _) = ticket()?;
-            format!("show the {field} on ticket #{ticket}: {new} (link {link})")
-        }
-        "set_task_due" => {
-            let (link, _, task) = ticket()?;
-            format!("move GHL task {task}'s due date to {new} (was {old}; link {link})")
-        }
-        "create_ticket" => {
-            let pair = pair()?;
-            format!(
-                "open welcome ticket #{new} for Trengo contact {} (contact pair {})",
-                pair.trengo_contact_id, pair.id
-            )
-        }
-        _ => return None,
-    })
 }
 
 fn summary(world: &SimWorld, store_path: &std::path::Path, crossed: usize) {

@@ -280,7 +280,7 @@ fn the_example_documents_contact_pairs_off_with_the_worked_example() {
     assert_eq!(shown.enabled, defaults.enabled);
     assert_eq!(shown.tag, defaults.tag);
     assert_eq!(shown.channel_id, defaults.channel_id);
-    assert_eq!(shown.sweep_batch, defaults.sweep_batch);
+    assert_eq!(shown.sweep_pairs_per_hour, defaults.sweep_pairs_per_hour);
     assert_eq!(shown.welcome, defaults.welcome);
     assert_eq!(
         shown.context.web_link_template,

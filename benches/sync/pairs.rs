@@ -346,7 +346,7 @@ pub async fn run(s: Sizes) -> anyhow::Result<Vec<Row>> {
         .copied()
         .unwrap_or(0);
     rows.push(Row::new(
-        "contact sweep, pairs read by one sweep pass (contacts.sweep_batch 50)",
+        "contact sweep, pairs read by one fresh sweep pass (contacts.sweep_pairs_per_hour 300: a minute's worth saved up)",
         "stated",
         format!("{read} Trengo contact reads"),
         None,

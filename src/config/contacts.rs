@@ -36,9 +36,11 @@ pub struct ContactsConfig {
     /// (at most one `limits.sweep_cycle`'s worth saved up). Each pair read costs one Trengo
     /// call; GHL is read only for a pair whose Trengo values moved, or, with `next_appointment`
     /// or `open_tasks` context, for every pair read (the contact, its tasks, its
-    /// appointments). So every pair is read every `pairs / sweep_pairs_per_hour` hours. `once`
-    /// and the nightly reconcile read every pair. Default `600` (ten a minute: 1,000 pairs in
-    /// 100 minutes, a twelfth of Trengo's documented 120 requests a minute).
+    /// appointments; and, with `[contacts.task]`, each linked ticket). So every pair is read
+    /// every `pairs / sweep_pairs_per_hour` hours. `once` and the nightly reconcile read every
+    /// pair. Default `300` (five a minute: 1,000 pairs in 200 minutes; with the worked
+    /// example's context about 13 Trengo calls a minute of the documented 120, and 21,600 GHL
+    /// calls a day, which with `limits.ghl_sweep_per_day` stays under GHL's 200,000).
     pub sweep_pairs_per_hour: u32,
 }
 
@@ -52,7 +54,7 @@ impl Default for ContactsConfig {
             fields: Vec::new(),
             context: ContextConfig::default(),
             task: TaskFieldsConfig::default(),
-            sweep_pairs_per_hour: 600,
+            sweep_pairs_per_hour: 300,
         }
     }
 }

@@ -319,6 +319,7 @@ impl Executor<'_> {
         }
         // Bases, ledger and the journal's end, together.
         let now = self.now();
+        let (ghl_id, trengo_id) = (pair.ghl_contact_id.clone(), pair.trengo_contact_id);
         let (pair_id, writes, bases, settled) = (
             pair.id,
             plan.writes.clone(),
@@ -336,19 +337,33 @@ impl Executor<'_> {
                         to,
                         old,
                         value,
-                    } => Entry::new(EntryKind::Applied, now)
-                        .pair(pair_id)
-                        .field(field.clone())
-                        .side(side_name(*to))
-                        .op("set_contact_field")
-                        .change(json!(old.display()), json!(value.display())),
+                    } => {
+                        // The entry is named `ghl ⇄ trengo`: the side written names its field.
+                        let (ghl, trengo) = field.split_once(" ⇄ ").unwrap_or((field, field));
+                        let whom = match to {
+                            Side::Ghl => format!("`{ghl}` of GHL contact {ghl_id}"),
+                            Side::Trengo => format!("`{trengo}` of Trengo contact {trengo_id}"),
+                        };
+                        Entry::new(EntryKind::Applied, now)
+                            .pair(pair_id)
+                            .field(field.clone())
+                            .side(side_name(*to))
+                            .op(format!(
+                                "set {whom} to \"{}\" (contact pair {pair_id})",
+                                value.display()
+                            ))
+                            .change(json!(old.display()), json!(value.display()))
+                    }
                     PairWrite::Context {
                         label, old, value, ..
                     } => Entry::new(EntryKind::Applied, now)
                         .pair(pair_id)
                         .field(format!("context: {label}"))
                         .side("trengo")
-                        .op("set_contact_context")
+                        .op(format!(
+                            "show the agent context `{label}` on Trengo contact {trengo_id}: \
+                             \"{value}\" (contact pair {pair_id})"
+                        ))
                         .change(json!(old), json!(value)),
                 };
                 store::ledger::record(c, &entry)?;
@@ -408,7 +423,9 @@ impl Executor<'_> {
                             .link(*link)
                             .field(format!("task {what}"))
                             .side("trengo")
-                            .op("set_ticket_field")
+                            .op(format!(
+                                "show the task {what} on ticket #{ticket_id}: \"{value}\" (link {link})"
+                            ))
                             .change(json!(old), json!(value)),
                     );
                 }
@@ -436,7 +453,10 @@ impl Executor<'_> {
                             .link(*link)
                             .field("task due")
                             .side("ghl")
-                            .op("set_task_due")
+                            .op(format!(
+                                "move GHL task {task_id}'s due date to {} (link {link})",
+                                due.to_rfc3339()
+                            ))
                             .change(json!(old.map(|d| d.to_rfc3339())), json!(due.to_rfc3339())),
                     );
                 }
@@ -487,6 +507,7 @@ impl Executor<'_> {
             .await?;
         self.remote_done()?;
         let (pair_id, ticket_id, now) = (pair.id, ticket.id, self.now());
+        let trengo_id = pair.trengo_contact_id;
         let k = key.clone();
         self.tx(move |c| {
             store::pairs::set_welcome(c, pair_id, ticket_id)?;
@@ -496,7 +517,10 @@ impl Executor<'_> {
                     .pair(pair_id)
                     .field("welcome ticket")
                     .side("trengo")
-                    .op("create_ticket")
+                    .op(format!(
+                        "open welcome ticket #{ticket_id} for Trengo contact {trengo_id} \
+                         (contact pair {pair_id})"
+                    ))
                     .change(Json::Null, json!(ticket_id)),
             )?;
             store::intents::finish(

@@ -230,9 +230,7 @@ fn plan_field(view: &PairView, f: &FieldView, plan: &mut PairPlan) {
             if f.base.is_none() {
                 let from = if trengo.is_empty() {
                     Some(Side::Ghl)
-                } else if ghl.is_empty() {
-                    Some(Side::Trengo)
-                } else if !f.direction.writes_trengo() {
+                } else if ghl.is_empty() || !f.direction.writes_trengo() {
                     Some(Side::Trengo)
                 } else if !f.direction.writes_ghl() {
                     Some(Side::Ghl)
