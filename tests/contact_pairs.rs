@@ -323,7 +323,20 @@ async fn tickets_of(engine: &Engine, contact: i64) -> Vec<(i64, String)> {
 #[tokio::test]
 async fn a_new_ghl_contact_tagged_while_running_gets_a_trengo_contact_with_its_fields_and_one_welcome_ticket()
  {
-    let (world, _dir, engine) = settled_with(lagged(45), &with_welcome()).await;
+    // The welcome ticket goes to a team: the first team the account has.
+    let probe = support::start_world(lagged(45)).await;
+    let team: i64 = probe.trengo().snapshot()["teams"]
+        .as_object()
+        .and_then(|t| t.keys().next().cloned())
+        .expect("the fake has teams")
+        .parse()
+        .unwrap();
+    drop(probe);
+    let config = with_welcome().replace(
+        "labels = [\"Feedback\"]",
+        &format!("labels = [\"Feedback\"]\nteam_id = {team}"),
+    );
+    let (world, _dir, engine) = settled_with(lagged(45), &config).await;
     let number_t = trengo_field(&engine, "Customer number").await;
     let number_g = ghl_field(&engine, "contact.customer_number").await;
     // A sales rep adds a lead in GHL, with a customer number and the tag, and no task.
@@ -356,6 +369,12 @@ async fn a_new_ghl_contact_tagged_while_running_gets_a_trengo_contact_with_its_f
         .filter_map(|l| l.name)
         .collect();
     assert!(labels.iter().any(|l| l == "Feedback"), "{labels:?}");
+    let welcome = engine.trengo.ticket(tickets[0].0).await.unwrap();
+    assert_eq!(
+        welcome.team_id,
+        Some(team),
+        "assigned to the configured team"
+    );
     // The next passes make nothing again.
     for _ in 0..2 {
         cycle(&engine).await;
@@ -939,4 +958,65 @@ async fn the_daemons_sweep_slices_find_an_agents_contact_edit_within_their_share
             .unwrap();
         eprintln!("slice {slices}: {:?} {:?}", r.pair_lines, r.failed);
     }
+}
+
+/// The worked example plus a date and a checkbox, both ways.
+fn with_date_and_checkbox() -> String {
+    format!(
+        "{CONTACTS}\n[[contacts.fields]]\nghl = \"contact.renewal_date\"\ntrengo = \"Renewal date\"\n\n[[contacts.fields]]\nghl = \"contact.newsletter\"\ntrengo = \"Newsletter\"\n"
+    )
+}
+
+#[tokio::test]
+async fn dates_and_checkboxes_cross_both_ways_in_each_sides_own_form() {
+    let (_world, dir, engine) = settled_with(lagged(59), &with_date_and_checkbox()).await;
+    let (date_t, date_g) = (
+        trengo_field(&engine, "Renewal date").await,
+        ghl_field(&engine, "contact.renewal_date").await,
+    );
+    let (news_t, news_g) = (
+        trengo_field(&engine, "Newsletter").await,
+        ghl_field(&engine, "contact.newsletter").await,
+    );
+    let (ghl, trengo) = pairs(&dir)[0].clone();
+    // A sales rep sets both in GHL: a date and a ticked checkbox (an array of options).
+    let update = ContactFields {
+        custom_fields: Some(vec![
+            CustomFieldInput::by_id(date_g.clone(), json!("2027-01-31")),
+            CustomFieldInput::by_id(news_g.clone(), json!(["Yes"])),
+        ]),
+        ..ContactFields::default()
+    };
+    engine.ghl.update_contact(&ghl, &update).await.unwrap();
+    tokio::time::sleep(LAG * 2).await;
+    once(&engine).await;
+    assert_eq!(trengo_value(&engine, trengo, date_t).await, "2027-01-31");
+    assert_eq!(trengo_value(&engine, trengo, news_t).await, "Yes");
+    // An agent types the date day first and the option in lower case.
+    engine
+        .trengo
+        .set_contact_custom_field(trengo, date_t, "28-02-2027")
+        .await
+        .unwrap();
+    let report = cycle(&engine).await;
+    assert_eq!(
+        ghl_value(&engine, &ghl, &date_g).await,
+        json!("2027-02-28"),
+        "{:?}",
+        report.pair_lines
+    );
+    // Trengo keeps what the agent typed; both read as the same date, so nothing ping-pongs.
+    assert_eq!(writes(&cycle(&engine).await), 0);
+    engine
+        .trengo
+        .set_contact_custom_field(trengo, news_t, "yes, no")
+        .await
+        .unwrap();
+    let report = cycle(&engine).await;
+    assert!(
+        report.failed.iter().any(|(_, why)| why.contains("`no`")),
+        "an option GHL does not offer: {:?}",
+        report.failed
+    );
+    assert_eq!(ghl_value(&engine, &ghl, &news_g).await, json!(["Yes"]));
 }

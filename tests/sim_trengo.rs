@@ -955,6 +955,8 @@ async fn the_custom_field_catalogue_lists_the_pairing_fields_after_the_first_two
             ("Task due", "TICKET"),
             ("Task title", "TICKET"),
             ("Account manager", "PROFILE"),
+            ("Renewal date", "CONTACT"),
+            ("Newsletter", "CONTACT"),
         ]
     );
     for field in fields {

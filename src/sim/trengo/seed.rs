@@ -27,6 +27,8 @@ pub const PAIRING_FIELDS: &[(&str, &str)] = &[
     ("Task due", "TICKET"),
     ("Task title", "TICKET"),
     ("Account manager", "PROFILE"),
+    ("Renewal date", "CONTACT"),
+    ("Newsletter", "CONTACT"),
 ];
 
 /// How much to seed.
