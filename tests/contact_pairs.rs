@@ -122,20 +122,11 @@ fn writes(report: &PassReport) -> u64 {
 /// The GHL search index's lag in these worlds: a poll sees an edit once it has passed.
 const LAG: std::time::Duration = std::time::Duration::from_millis(600);
 
+/// A world of 12 tickets over 6 people with the worked example, settled.
 async fn settled_world(seed: u64) -> (SimWorld, tempfile::TempDir, Engine) {
     let mut options = WorldOptions::unpaced(seed, 12, 6);
     options.ghl.index_lag = LAG;
-    let world = support::start_world(options).await;
-    let dir = tempfile::tempdir().unwrap();
-    let engine = engine_with(&world, &dir, &[], CONTACTS).await;
-    settle(&engine).await;
-    // The sweep part of a cycle reads every pair's Trengo side: settled means a quiet cycle.
-    for _ in 0..3 {
-        if writes(&cycle(&engine).await) == 0 {
-            break;
-        }
-    }
-    (world, dir, engine)
+    settled_with(options, CONTACTS).await
 }
 
 #[tokio::test]
@@ -272,7 +263,9 @@ fn with_welcome() -> String {
     )
 }
 
-/// A world with a short search lag, its engine on `extra`, settled.
+/// A world started with `options`, its engine on `extra`, settled: a polling pass, reconcile
+/// passes until quiet, then cycles until one writes nothing (a cycle's sweep reads every
+/// pair's Trengo side).
 async fn settled_with(options: WorldOptions, extra: &str) -> (SimWorld, tempfile::TempDir, Engine) {
     let world = support::start_world(options).await;
     let dir = tempfile::tempdir().unwrap();
@@ -1019,4 +1012,51 @@ async fn dates_and_checkboxes_cross_both_ways_in_each_sides_own_form() {
         report.failed
     );
     assert_eq!(ghl_value(&engine, &ghl, &news_g).await, json!(["Yes"]));
+}
+
+#[tokio::test]
+async fn a_contact_whose_tag_is_taken_off_keeps_its_pair_but_is_no_longer_written() {
+    let (world, _dir, engine) = settled_with(lagged(60), &with_welcome()).await;
+    let number_t = trengo_field(&engine, "Customer number").await;
+    let number_g = ghl_field(&engine, "contact.customer_number").await;
+    let made = world
+        .ghl()
+        .create_contact(&json!({
+            "firstName": "Pia", "email": "pia@example.org", "tags": ["onboarding"],
+            "customFields": [{"id": number_g, "field_value": "C-1"}],
+        }))
+        .unwrap();
+    let ghl = made["id"].as_str().unwrap().to_string();
+    tokio::time::sleep(LAG * 2).await;
+    once(&engine).await;
+    let trengo = trengo_contacts_with(&engine, "pia@example.org").await[0];
+    assert_eq!(trengo_value(&engine, trengo, number_t).await, "C-1");
+    // The rep takes the tag off, then changes the number: it no longer crosses.
+    world.ghl().remove_contact_tag(&ghl, "onboarding").unwrap();
+    let update = ContactFields {
+        custom_fields: Some(vec![CustomFieldInput::by_id(
+            number_g.clone(),
+            json!("C-2"),
+        )]),
+        ..ContactFields::default()
+    };
+    engine.ghl.update_contact(&ghl, &update).await.unwrap();
+    tokio::time::sleep(LAG * 2).await;
+    once(&engine).await;
+    cycle(&engine).await;
+    assert_eq!(
+        trengo_value(&engine, trengo, number_t).await,
+        "C-1",
+        "written out of scope"
+    );
+    // Tagged again, it is back in scope and the number crosses.
+    world.ghl().add_contact_tag(&ghl, "onboarding").unwrap();
+    tokio::time::sleep(LAG * 2).await;
+    once(&engine).await;
+    assert_eq!(trengo_value(&engine, trengo, number_t).await, "C-2");
+    assert_eq!(
+        tickets_of(&engine, trengo).await.len(),
+        1,
+        "one welcome ticket only"
+    );
 }

@@ -421,6 +421,13 @@ impl Engine {
                 .iter()
                 .any(|t| crate::sync::model::Tag::new(t) == *tag)
         });
+        // Scope (sync-model.md §6): a contact's pairs are kept while it has an active link or
+        // carries `contacts.tag`. Out of scope, its pairs stay stored (never deleted) and are
+        // not written; they are kept again once it is back in scope. (`plan` before the first
+        // run looks at the contacts its links would make, which have none yet.)
+        if !tagged && side.links.is_empty() && !dry_run {
+            return Ok(applied);
+        }
         // `plan` before the first run: the links this pass would make are not in the store's
         // copy, so a contact without pairs is paired by identifier there, to show its writes.
         if pair_list.is_empty()
