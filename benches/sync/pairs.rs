@@ -221,8 +221,9 @@ async fn other_tier(engine: &Engine, contact: &str, field: &str) -> anyhow::Resu
     Ok(TIERS[(at + 1) % TIERS.len()])
 }
 
-/// The sweep's calls per 1,000 pairs and the minutes they take at the documented limits, at
-/// full rate and within `limits.sweep_share`.
+/// The sweep's calls per 1,000 pairs, the minutes they take at the documented limits at full
+/// rate, and how long the daemon's sweep takes over them at its default allowance
+/// (`contacts.sweep_pairs_per_hour`), with the share of each limit that costs.
 fn sweep_row(what: &str, pairs: usize, cost: (u64, u64), routes: &BTreeMap<String, i64>) -> Row {
     let limits = LimitsConfig::default();
     let per = |n: u64| n as f64 * 1000.0 / pairs.max(1) as f64;
@@ -232,17 +233,21 @@ fn sweep_row(what: &str, pairs: usize, cost: (u64, u64), routes: &BTreeMap<Strin
         f64::from(limits.ghl_per_window) * 60.0 / limits.ghl_window.get().as_secs_f64();
     let ghl_min = g / ghl_per_minute;
     let full = trengo_min.max(ghl_min);
+    let per_hour = f64::from(trengo_sync::config::ContactsConfig::default().sweep_pairs_per_hour);
+    let daemon_min = 1000.0 / per_hour * 60.0;
+    // Calls a minute the daemon's pair sweep makes, against each API's documented rate.
+    let (t_rate, g_rate) = (t / 1000.0 * per_hour / 60.0, g / 1000.0 * per_hour / 60.0);
     Row::new(
         format!("contact sweep, calls per 1,000 pairs, nothing changed: {what}"),
         "stated (issue #15)",
         format!(
-            "Trengo {t:.0}, GHL {g:.0} ({pairs} pairs: {}); at {}/min Trengo and {}/{} s GHL {full:.1} min (Trengo {trengo_min:.1}, GHL {ghl_min:.1}), within sweep_share {} {:.1} min",
+            "Trengo {t:.0}, GHL {g:.0} ({pairs} pairs: {}); at {}/min Trengo and {}/{} s GHL {full:.1} min (Trengo {trengo_min:.1}, GHL {ghl_min:.1}); the daemon's sweep at {per_hour:.0} pairs an hour: {daemon_min:.0} min, Trengo {t_rate:.1}/min ({:.0} % of its limit), GHL {g_rate:.1}/min ({:.0} %)",
             show_routes(routes),
             limits.trengo_per_minute,
             limits.ghl_per_window,
             limits.ghl_window.get().as_secs(),
-            limits.sweep_share,
-            full / limits.sweep_share
+            t_rate / f64::from(limits.trengo_per_minute) * 100.0,
+            g_rate / ghl_per_minute * 100.0,
         ),
         None,
     )
