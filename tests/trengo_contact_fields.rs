@@ -168,7 +168,7 @@ async fn a_contact_custom_field_write_moves_updated_at_only_with_the_switch_on()
 async fn the_catalogue_reads_with_type_field_type_and_items() {
     let (_fake, client) = start(TrengoFakeOptions::default()).await;
     let fields: Vec<_> = client.custom_fields().try_collect().await.unwrap();
-    assert_eq!(fields.len(), 10);
+    assert_eq!(fields.len(), 12);
     let manager = fields
         .iter()
         .find(|f| f.title.as_deref() == Some("Account manager"))
