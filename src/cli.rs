@@ -333,6 +333,24 @@ pub enum Failure {
     Other(anyhow::Error),
 }
 
+/// An engine error as a command's failure: a `[contacts]` field map naming fields the
+/// accounts lack is a configuration error (exit 78), the rest exit 1.
+fn engine_failure(e: crate::sync::engine::EngineError) -> Failure {
+    match e {
+        crate::sync::engine::EngineError::Map(problems) => Failure::Config(ConfigError::Invalid(
+            problems
+                .into_iter()
+                .map(|p| config::Problem {
+                    origin: "checked against the Trengo and GHL field catalogues".into(),
+                    key: p.key,
+                    message: p.message,
+                })
+                .collect(),
+        )),
+        other => Failure::Other(anyhow::Error::new(other)),
+    }
+}
+
 impl From<ConfigError> for Failure {
     fn from(e: ConfigError) -> Self {
         Failure::Config(e)
@@ -544,6 +562,9 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             if let Some(line) = auth::missing_tokens_line(&config) {
                 println!("{line}");
             }
+            if config.contacts.enabled {
+                println!("{}", runtime()?.block_on(contacts_report(&config))?);
+            }
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -647,7 +668,13 @@ async fn daemon(config: Config, path: PathBuf) -> Result<ExitCode, Failure> {
         })?;
     let mut daemon = crate::daemon::run::Daemon::new(config, listener);
     daemon.config_path = Some(path);
-    daemon.run_reloading(stop_signal(), reload_signal()).await?;
+    daemon
+        .run_reloading(stop_signal(), reload_signal())
+        .await
+        .map_err(|e| match e.downcast::<crate::sync::engine::EngineError>() {
+            Ok(e) => engine_failure(e),
+            Err(e) => Failure::Other(e),
+        })?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -785,6 +812,7 @@ async fn once(
     engine.progress = terminal_progress();
     engine.bind_identity().await.map_err(anyhow::Error::new)?;
     crate::doctor::zone_gate(&engine.trengo, &engine.store).await?;
+    engine.check_field_map().await.map_err(engine_failure)?;
     let report = engine
         .pass(
             cycle_kind(polls_only),
@@ -794,7 +822,7 @@ async fn once(
             },
         )
         .await
-        .map_err(anyhow::Error::new)?;
+        .map_err(engine_failure)?;
     if engine.progress.is_some() {
         eprint!("\r\x1b[2K");
     }
@@ -802,6 +830,9 @@ async fn once(
         if !plan.is_empty() {
             print!("{plan}");
         }
+    }
+    for line in &report.pair_lines {
+        println!("{line}");
     }
     print_paused(&report, "held (paused, not written)");
     println!(
@@ -840,6 +871,7 @@ async fn plan(config: &Config, polls_only: bool) -> Result<ExitCode, Failure> {
         .map_err(anyhow::Error::new)?;
     engine.progress = terminal_progress();
     engine.bind_identity().await.map_err(anyhow::Error::new)?;
+    engine.check_field_map().await.map_err(engine_failure)?;
     let report = engine
         .pass(
             cycle_kind(polls_only),
@@ -849,7 +881,7 @@ async fn plan(config: &Config, polls_only: bool) -> Result<ExitCode, Failure> {
             },
         )
         .await
-        .map_err(anyhow::Error::new)?;
+        .map_err(engine_failure)?;
     if engine.progress.is_some() {
         eprint!("\r\x1b[2K");
     }
@@ -859,6 +891,10 @@ async fn plan(config: &Config, polls_only: bool) -> Result<ExitCode, Failure> {
             any = true;
             print!("{plan}");
         }
+    }
+    for line in &report.pair_lines {
+        any = true;
+        println!("would write: {line}");
     }
     if let Some(since) = config.link.since {
         println!(
@@ -930,6 +966,69 @@ pub fn store_report(path: &std::path::Path) -> anyhow::Result<String> {
             path.display()
         )),
         Err(e) => Err(anyhow::Error::new(e)),
+    }
+}
+
+/// What `check` says about `[contacts]`: its field map resolved against both accounts' field
+/// catalogues (two reads, no write). Fields the accounts lack are a configuration error
+/// (exit 78, naming each key); accounts that cannot be reached now are said, not failed.
+async fn contacts_report(config: &Config) -> Result<String, Failure> {
+    use crate::sync::engine::{Engine, EngineError};
+    let engine = match Engine::for_plan(config, crate::clock::SystemClock::shared()) {
+        Ok(e) => e,
+        Err(e) => return Ok(format!("contacts: the field map was not checked: {e}")),
+    };
+    match engine.field_map().await {
+        Ok(Some(map)) => {
+            let c = &map.context;
+            let context: Vec<&str> = [
+                (c.web_link, "web link"),
+                (c.next_appointment, "next appointment"),
+                (c.open_tasks, "open tasks"),
+                (c.tags, "tags"),
+            ]
+            .into_iter()
+            .filter_map(|(f, name)| f.map(|_| name))
+            .collect();
+            let mut out = format!(
+                "contacts: {} mapped fields checked against both accounts' catalogues",
+                map.fields.len()
+            );
+            for f in &map.fields {
+                out.push_str(&format!(
+                    "\n  {} ({}, {:?}, conflicts: {})",
+                    f.name,
+                    match f.direction {
+                        crate::sync::Direction::Both => "both ways",
+                        crate::sync::Direction::TrengoToGhl => "Trengo → GHL",
+                        crate::sync::Direction::GhlToTrengo => "GHL → Trengo",
+                        crate::sync::Direction::Off => "off",
+                    },
+                    f.kind,
+                    f.policy
+                ));
+            }
+            if !context.is_empty() {
+                out.push_str(&format!("\n  context for agents: {}", context.join(", ")));
+            }
+            if let Some(tag) = &map.tag {
+                out.push_str(&format!(
+                    "\n  GHL contacts tagged `{tag}` get a Trengo contact{}",
+                    if map.welcome.is_some() {
+                        " and a welcome ticket"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+            Ok(out)
+        }
+        Ok(None) => Ok("contacts: off".into()),
+        Err(e @ EngineError::Map(_)) => Err(engine_failure(e)),
+        Err(e) => Ok(format!(
+            "contacts: the field map was not checked against the accounts ({e}); run `check` \
+             again when both APIs can be reached"
+        )),
     }
 }
 

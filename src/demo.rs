@@ -1,19 +1,27 @@
 //! `trengo-sync demo`: the daemon's main job on the embedded fakes, with no account needed.
 //!
 //! It starts the simulated world (both fakes, the same people on both sides), runs the real
-//! daemon against it with a generated configuration, a temporary store and its status
-//! endpoint, makes scripted edits on both sides as a person would, and prints each change as
-//! it crosses, read from the daemon's own ledger. It stops after `--duration` or on Ctrl-C and
-//! prints a summary.
+//! daemon against it with a generated configuration (with the `[contacts]` section of
+//! config.example.toml, turned on), a temporary store and its status endpoint, makes scripted edits on
+//! both sides as a person would, and prints each change as it crosses, read from the daemon's
+//! own ledger. It stops after `--duration` or on Ctrl-C and prints a summary.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::time::Duration;
 
+use figment::providers::Env;
+use futures::StreamExt as _;
+use serde_json::json;
 use tokio::net::TcpListener;
 
+use crate::clock::SystemClock;
+use crate::config::Config;
 use crate::daemon::run::Daemon;
+use crate::ghl::{ContactFields, CustomFieldInput};
 use crate::sim::world::{SimWorld, WorldOptions};
 use crate::store::{self, Store};
+use crate::sync::engine::Engine;
 
 /// One scripted edit: when (seconds after start), what it does, and to which link.
 struct Edit {
@@ -21,7 +29,7 @@ struct Edit {
     what: &'static str,
 }
 
-const SCRIPT: [Edit; 7] = [
+const SCRIPT: [Edit; 10] = [
     Edit {
         at: 8,
         what: "Trengo: an agent closes a linked ticket",
@@ -50,7 +58,29 @@ const SCRIPT: [Edit; 7] = [
         at: 34,
         what: "both: a ticket and its task are reassigned to different people at once",
     },
+    Edit {
+        at: 36,
+        what: "GHL: a sales rep changes a customer's subscription tier",
+    },
+    Edit {
+        at: 40,
+        what: "Trengo: an agent sets a customer's subscription tier",
+    },
+    Edit {
+        at: 44,
+        what: "GHL: a sales rep books an appointment with a customer",
+    },
 ];
+
+/// config.example.toml, whose `[contacts]` section the demo runs (turned on): a customer
+/// number GHL → Trengo, the subscription tier both ways, the context agents see on a Trengo
+/// contact, and the linked task's due date and title on its ticket. The fakes seed these
+/// fields on both sides.
+const EXAMPLE: &str = include_str!("../config.example.toml");
+
+/// The GHL custom field and the Trengo custom field (title) the scripted tier edits touch.
+const TIER_KEY: &str = "contact.subscription_tier";
+const TIER_TITLE: &str = "Subscription tier";
 
 /// The demo's world: a small account whose rate limits are ten times Trengo's documented
 /// default, so a one-minute demo is not paced by a budget meant for a day's work, and whose
@@ -78,7 +108,7 @@ pub async fn run(duration: Duration, seed: u64) -> anyhow::Result<()> {
     let store_path = dir.path().join("state.sqlite");
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let listen = listener.local_addr()?;
-    let mut config = world.config(&store_path, listen)?;
+    let mut config = demo_config(&world, dir.path(), &store_path, listen)?;
     // A short demo: sweep every 10 s, so changes that move no watermark (a task completed in
     // GHL, a note) cross within seconds instead of the minutes a real schedule would take.
     config.schedule.sweep = "*/10 * * * * *"
@@ -101,9 +131,17 @@ pub async fn run(duration: Duration, seed: u64) -> anyhow::Result<()> {
         "  rules        tickets labelled GHL ⇄ GHL tasks; tags with prefix trengo:; internal notes; \
          assignee by e-mail; conflicts settled by `newest`; polls every 5 s"
     );
+    println!(
+        "  contacts     customer number GHL → Trengo; subscription tier both ways; agent \
+         context (GHL link, next appointment, open tasks, tags) and the task's due date and \
+         title in Trengo fields"
+    );
     println!("  stops after {}s or on Ctrl-C\n", duration.as_secs());
 
+    let hands = config.clone();
     let daemon = Daemon::new(config, listener).spawn();
+    // The clients a person's contact-field edits go through (made once the store exists).
+    let mut people: Option<Engine> = None;
 
     let start = tokio::time::Instant::now();
     let deadline = start + duration;
@@ -121,7 +159,12 @@ pub async fn run(duration: Duration, seed: u64) -> anyhow::Result<()> {
         }
         let elapsed = start.elapsed().as_secs();
         while next_edit < SCRIPT.len() && SCRIPT[next_edit].at <= elapsed {
-            match edit(&world, &store_path, next_edit) {
+            let done = if next_edit < PERSON_EDITS {
+                edit(&world, &store_path, next_edit)
+            } else {
+                contact_edit(&world, &hands, &mut people, next_edit).await
+            };
+            match done {
                 Ok(detail) => println!(
                     "[{elapsed:>3}s] edit  {} ({detail})",
                     SCRIPT[next_edit].what
@@ -143,6 +186,38 @@ pub async fn run(duration: Duration, seed: u64) -> anyhow::Result<()> {
     world.shutdown().await;
     Ok(())
 }
+
+/// The demo's configuration: the world's, with the `[contacts]` of [`EXAMPLE`], written to
+/// `dir` and loaded as a user's file is (the process environment is ignored, as the world's
+/// own is, so a user's `TRENGO_SYNC__*` variables cannot bend it).
+fn demo_config(
+    world: &SimWorld,
+    dir: &Path,
+    store_path: &Path,
+    listen: std::net::SocketAddr,
+) -> anyhow::Result<Config> {
+    let mut example: toml::Table = EXAMPLE.parse()?;
+    let mut contacts = example
+        .remove("contacts")
+        .ok_or_else(|| anyhow::anyhow!("config.example.toml has no [contacts] section"))?;
+    if let Some(section) = contacts.as_table_mut() {
+        section.insert("enabled".into(), toml::Value::Boolean(true));
+    }
+    let contacts = toml::to_string(&toml::Table::from_iter([("contacts".to_owned(), contacts)]))?;
+    let path = dir.join("demo.toml");
+    std::fs::write(
+        &path,
+        format!("{}\n{contacts}", world.config_toml(store_path, listen)),
+    )?;
+    Ok(crate::config::load_with(
+        &path,
+        Env::raw().filter(|_| false),
+    )?)
+}
+
+/// The edits of [`SCRIPT`] made on links through the fakes' admin surfaces; the rest edit
+/// contact fields, which a person's browser writes through the API ([`contact_edit`]).
+const PERSON_EDITS: usize = 7;
 
 fn links(store_path: &std::path::Path) -> anyhow::Result<Vec<store::links::Link>> {
     let s = Store::open_read_only(store_path)?;
@@ -221,6 +296,118 @@ fn edit(world: &SimWorld, store_path: &std::path::Path, n: usize) -> anyhow::Res
     })
 }
 
+/// The stored contact pairs, oldest first.
+fn pairs(store_path: &Path) -> anyhow::Result<Vec<store::pairs::Pair>> {
+    let s = Store::open_read_only(store_path)?;
+    let mut pairs = store::pairs::stalest(s.conn(), usize::MAX)?;
+    pairs.sort_by_key(|p| p.id);
+    Ok(pairs)
+}
+
+/// The subscription tier after `tier` (the GHL field's options, in order).
+fn next_tier(tier: &str) -> &'static str {
+    const TIERS: [&str; 3] = ["Basic", "Pro", "Enterprise"];
+    let at = TIERS
+        .iter()
+        .position(|t| t.eq_ignore_ascii_case(tier.trim()));
+    TIERS[at.map_or(0, |i| (i + 1) % TIERS.len())]
+}
+
+/// Makes scripted edit `n` on a contact pair through the fakes' APIs, as a person's browser
+/// does (the admin surfaces edit no contact fields; these requests count in the summary);
+/// returns what it touched.
+async fn contact_edit(
+    world: &SimWorld,
+    config: &Config,
+    people: &mut Option<Engine>,
+    n: usize,
+) -> anyhow::Result<String> {
+    let pairs = pairs(&config.store.path)?;
+    let (Some(first), Some(second)) = (pairs.first(), pairs.get(1).or(pairs.first())) else {
+        anyhow::bail!("no contact pair yet");
+    };
+    if people.is_none() {
+        *people = Some(Engine::from_config(config, SystemClock::shared(), true)?);
+    }
+    let Some(api) = people.as_ref() else {
+        anyhow::bail!("no API clients");
+    };
+    Ok(match n {
+        7 => {
+            let field = world
+                .ghl()
+                .custom_field_id(TIER_KEY)
+                .ok_or_else(|| anyhow::anyhow!("the GHL fake has no {TIER_KEY} field"))?;
+            let contact = api.ghl.contact(&first.ghl_contact_id).await?;
+            let was = contact
+                .custom_fields
+                .iter()
+                .find(|f| f.id == field)
+                .and_then(|f| f.value.as_str())
+                .unwrap_or_default()
+                .to_owned();
+            let tier = next_tier(&was);
+            let update = ContactFields {
+                custom_fields: Some(vec![CustomFieldInput::by_id(field, json!(tier))]),
+                ..ContactFields::default()
+            };
+            api.ghl
+                .update_contact(&first.ghl_contact_id, &update)
+                .await?;
+            format!(
+                "GHL contact {}: \"{was}\" → \"{tier}\"",
+                first.ghl_contact_id
+            )
+        }
+        8 => {
+            let mut fields = std::pin::pin!(api.trengo.custom_fields());
+            let mut field = None;
+            while let Some(f) = fields.next().await {
+                let f = f?;
+                if f.title.as_deref() == Some(TIER_TITLE) {
+                    field = Some(f.id);
+                    break;
+                }
+            }
+            let field = field
+                .ok_or_else(|| anyhow::anyhow!("the Trengo fake has no {TIER_TITLE} field"))?;
+            let contact = second.trengo_contact_id;
+            let was = api
+                .trengo
+                .contact(contact)
+                .await?
+                .custom_field(field)
+                .unwrap_or_default()
+                .to_owned();
+            let tier = next_tier(&was);
+            api.trengo
+                .set_contact_custom_field(contact, field, tier)
+                .await?;
+            format!("Trengo contact {contact}: \"{was}\" → \"{tier}\"")
+        }
+        _ => {
+            // Two days ahead at 10:00 UTC: the context shows it in the location's zone.
+            let start = (chrono::Utc::now() + chrono::Duration::days(2))
+                .date_naive()
+                .and_hms_opt(10, 0, 0)
+                .map(|t| t.and_utc())
+                .ok_or_else(|| anyhow::anyhow!("no 10:00 on that day"))?;
+            world
+                .ghl()
+                .add_appointment(
+                    &first.ghl_contact_id,
+                    &json!({"title": "Renewal call", "startTime": start.to_rfc3339()}),
+                )
+                .map_err(ghl_err)?;
+            format!(
+                "GHL contact {}: \"Renewal call\" at {}",
+                first.ghl_contact_id,
+                start.format("%Y-%m-%d %H:%M UTC")
+            )
+        }
+    })
+}
+
 fn ghl_err(e: crate::sim::ghl::error::GhlError) -> anyhow::Error {
     anyhow::anyhow!("the GHL fake refused: {} {}", e.status, e.message)
 }
@@ -240,21 +427,19 @@ fn print_crossings(
     entries.reverse();
     let mut n = 0;
     for e in entries {
-        let key = format!(
-            "{}|{:?}|{:?}|{:?}",
-            e.at.to_rfc3339(),
-            e.op,
-            e.link_id,
-            e.detail
-        );
+        // The whole entry: a pass records many entries in one instant (a contact pair's
+        // context fields all at once), told apart only by their field and values.
+        let key = format!("{e:?}");
         if !seen.insert(key) {
             continue;
         }
         n += 1;
         if e.kind == store::ledger::EntryKind::ConflictSettled {
-            let link = e
-                .link_id
-                .map_or_else(String::new, |l| format!(" on link {}", l.0));
+            let link = match (e.link_id, e.pair_id) {
+                (Some(l), _) => format!(" on link {}", l.0),
+                (None, Some(p)) => format!(" on contact pair {p}"),
+                (None, None) => String::new(),
+            };
             let field = e.field.as_deref().unwrap_or("a field");
             let winner = e.side.as_deref().unwrap_or("?");
             let losing = e
@@ -289,6 +474,9 @@ fn summary(world: &SimWorld, store_path: &std::path::Path, crossed: usize) {
                 "  links: {} active, {} out of scope",
                 counts.active, counts.out_of_scope
             );
+        }
+        if let Ok(pairs) = store::pairs::count(s.conn()) {
+            println!("  contact pairs: {pairs}");
         }
         if let Ok(held) = store::conflicts::list(s.conn()) {
             println!("  conflicts held: {}", held.len());

@@ -105,7 +105,7 @@ pub fn requeue(
 /// Everything known about one link: the store's records and both sides' current values.
 pub async fn explain(engine: &Engine, link: i64) -> anyhow::Result<String> {
     let id = store::links::LinkId(link);
-    let (record, bases, comments, held, retries, ledger, (unlinked, pauses)) = engine
+    let (record, bases, comments, held, retries, ledger, (unlinked, pauses), pairs) = engine
         .store
         .call(move |s| {
             let c = s.conn();
@@ -119,7 +119,18 @@ pub async fn explain(engine: &Engine, link: i64) -> anyhow::Result<String> {
             let retries = store::retries::all(c)?;
             let ledger = store::ledger::recent(c, Some(id), 10)?;
             let controls = (store::controls::unlinked(c, id)?, store::controls::all(c)?);
-            Ok((record, bases, comments, held, retries, ledger, controls))
+            // The contact pairs of the link's GHL contact, with their bases and last writes.
+            let mut pairs = Vec::new();
+            if let Some(r) = &record {
+                for p in store::pairs::of_ghl(c, &r.ghl_contact_id)? {
+                    let bases = store::pairs::bases(c, p.id)?;
+                    let recent = store::ledger::recent_of_pair(c, p.id, 5)?;
+                    pairs.push((p, bases, recent));
+                }
+            }
+            Ok((
+                record, bases, comments, held, retries, ledger, controls, pairs,
+            ))
         })
         .await?;
     let Some(record) = record else {
@@ -212,6 +223,38 @@ pub async fn explain(engine: &Engine, link: i64) -> anyhow::Result<String> {
         let _ = writeln!(out, "  {:<12} {} (at {})", b.field, b.value, b.updated_at);
     }
     let _ = writeln!(out, "\nnotes paired: {}", comments.len());
+    for (p, bases, recent) in &pairs {
+        let _ = writeln!(
+            out,
+            "\ncontact pair {}: GHL contact {} ⇄ Trengo contact {} (made from a {}, since {}{})",
+            p.id,
+            p.ghl_contact_id,
+            p.trengo_contact_id,
+            match p.origin {
+                store::pairs::PairOrigin::Link => "link",
+                store::pairs::PairOrigin::Tag => "tag",
+            },
+            p.created_at,
+            p.welcome_ticket_id
+                .map(|t| format!("; welcome ticket #{t}"))
+                .unwrap_or_default()
+        );
+        for (field, value) in bases {
+            let _ = writeln!(out, "  {field}: {value}");
+        }
+        for e in recent {
+            let _ = writeln!(
+                out,
+                "  {} {:?} {} → {}: {} → {}",
+                e.at,
+                e.kind,
+                e.field.clone().unwrap_or_default(),
+                e.side.clone().unwrap_or_default(),
+                e.old_value.clone().unwrap_or_default(),
+                e.new_value.clone().unwrap_or_default()
+            );
+        }
+    }
     if !held.is_empty() {
         let _ = writeln!(out, "\nheld conflicts");
         for h in &held {
@@ -225,6 +268,7 @@ pub async fn explain(engine: &Engine, link: i64) -> anyhow::Result<String> {
     let mine = [
         ItemKey::Ticket(record.ticket_id).stored(),
         ItemKey::Contact(record.ghl_contact_id.clone()).stored(),
+        ItemKey::Pair(record.ghl_contact_id.clone()).stored(),
     ];
     let pending: Vec<_> = retries.iter().filter(|r| mine.contains(&r.item)).collect();
     if !pending.is_empty() {

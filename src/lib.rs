@@ -19,7 +19,7 @@
 //! | [`trengo`] | the Trengo REST v2 client and its lenient models |
 //! | [`ghl`] | the GoHighLevel API v2 client (private token or rotating OAuth), its models, and the app install (`auth ghl`) |
 //! | [`daemon`] | the service: cron schedules and a bounded webhook hint queue feeding one serial work loop, HTTP surface, systemd |
-//! | [`sync`] | the engine: scope rules, normalisation, the pure planner, the executor |
+//! | [`sync`] | the engine: scope rules, normalisation, the pure planner, the executor; contact pairs (`sync::pairs`) |
 //! | [`doctor`] | `trengo-sync doctor`: checks the real accounts against what the engine assumes |
 //! | [`demo`] | `trengo-sync demo`: the daemon on the embedded fakes, with scripted edits (feature `sim`) |
 //! | [`control`] | what `pause`, `resume`, `unlink` and `relink` switch in the store |

@@ -260,6 +260,64 @@ fn every_example_key_is_a_real_key_and_defaults_match() {
     assert_eq!(format!("{:?}", minimal.http), format!("{:?}", example.http));
 }
 
+/// Issue #15: the example documents `[contacts]` off, every key it sets outside the worked
+/// example at its default, and the worked example's map, context and task fields (the demo
+/// runs this section turned on).
+#[test]
+fn the_example_documents_contact_pairs_off_with_the_worked_example() {
+    let dir = tempfile::tempdir().unwrap();
+    let minimal = config::load(&write(dir.path(), "c.toml", MINIMAL)).unwrap();
+    let example = config::load(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config.example.toml"
+    )))
+    .unwrap();
+    let (defaults, shown) = (&minimal.contacts, &example.contacts);
+    assert!(
+        !shown.enabled,
+        "an installed example must not pair contacts"
+    );
+    assert_eq!(shown.enabled, defaults.enabled);
+    assert_eq!(shown.tag, defaults.tag);
+    assert_eq!(shown.channel_id, defaults.channel_id);
+    assert_eq!(shown.sweep_pairs_per_hour, defaults.sweep_pairs_per_hour);
+    assert_eq!(shown.welcome, defaults.welcome);
+    assert_eq!(
+        shown.context.web_link_template,
+        defaults.context.web_link_template
+    );
+    let entry = |ghl: &str, trengo: &str, direction, policy| config::FieldEntry {
+        ghl: ghl.into(),
+        trengo: trengo.into(),
+        direction,
+        policy,
+    };
+    assert_eq!(
+        shown.fields,
+        [
+            entry(
+                "contact.customer_number",
+                "Customer number",
+                config::Direction::GhlToTrengo,
+                config::PolicyName::Ghl
+            ),
+            entry(
+                "contact.subscription_tier",
+                "Subscription tier",
+                config::Direction::default(),
+                config::PolicyName::default()
+            ),
+        ]
+    );
+    let c = &shown.context;
+    assert_eq!(c.web_link.as_deref(), Some("GHL link"));
+    assert_eq!(c.next_appointment.as_deref(), Some("Next appointment"));
+    assert_eq!(c.open_tasks.as_deref(), Some("Open GHL tasks"));
+    assert_eq!(c.tags.as_deref(), Some("GHL tags"));
+    assert_eq!(shown.task.due.as_deref(), Some("Task due"));
+    assert_eq!(shown.task.title.as_deref(), Some("Task title"));
+}
+
 /// Issue #13 item 8: a Trengo webhook secret can come from a file (systemd `LoadCredential=`),
 /// like the API tokens; giving one event both ways is refused.
 #[test]

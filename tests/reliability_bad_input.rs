@@ -526,3 +526,78 @@ async fn a_contact_whose_group_failed_to_load_is_read_again_by_the_next_poll() {
     );
     world.shutdown().await;
 }
+
+/// Contact field values GHL answers in shapes the field cannot hold (an object where a tier
+/// belongs, a word in a number field, an option the field does not offer), with the fakes
+/// reshaping answers besides: each is an item error naming the field and the value, nothing
+/// is written from it, the pass goes on for the other pairs, and mended values cross after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contact_field_values_of_the_wrong_shape_are_item_errors_naming_field_and_value() {
+    use trengo_sync::sim::world::WorldOptions;
+    let mut options = WorldOptions::unpaced(61, 10, 5);
+    options.ghl.index_lag = Duration::from_millis(300);
+    let world = support::start_world(options).await;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "\n[contacts]\nenabled = true\n\n[[contacts.fields]]\nghl = \"contact.subscription_tier\"\ntrengo = \"Subscription tier\"\n\n[[contacts.fields]]\nghl = \"contact.seats\"\ntrengo = \"Customer number\"\ndirection = \"ghl_to_trengo\"\n";
+    let engine = support::rules::engine_with(&world, &dir, &[], extra).await;
+    support::rules::settle(&engine).await;
+    engine
+        .pass(PassKind::Cycle, PassOptions::default())
+        .await
+        .unwrap();
+    let store = Store::open_read_only(support::store_path(&dir)).unwrap();
+    let pairs: Vec<(String, i64)> = store
+        .conn()
+        .prepare("SELECT ghl_contact_id, trengo_contact_id FROM contact_pairs ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(pairs.len() >= 2, "{pairs:?}");
+    let ghl = world.ghl();
+    let tier = ghl.custom_field_id("contact.subscription_tier").unwrap();
+    let seats = ghl.custom_field_id("contact.seats").unwrap();
+    // Garbage stored behind the API's back, as another integration might leave it.
+    let (bad, good) = (pairs[0].0.clone(), pairs[1].0.clone());
+    let set = |contact: &str, field: &str, value: serde_json::Value| {
+        ghl.set_raw_custom_field(contact, field, value).unwrap()
+    };
+    // Another integration wrote these behind the API's back; the index lag passes first.
+    let lag = || tokio::time::sleep(Duration::from_millis(700));
+    set(&bad, &tier, serde_json::json!({"weird": true}));
+    set(&bad, &seats, serde_json::json!("lots"));
+    set(&good, &tier, serde_json::json!("Enterprise"));
+    lag().await;
+    let trengo_before = total_writes(&world);
+    let report = engine
+        .pass(PassKind::Cycle, PassOptions::default())
+        .await
+        .unwrap();
+    let failed: Vec<&String> = report.failed.iter().map(|(_, why)| why).collect();
+    assert!(
+        failed
+            .iter()
+            .any(|w| w.contains("subscription_tier") && w.contains("weird")),
+        "{failed:?}"
+    );
+    assert!(failed.iter().any(|w| w.contains("`lots`")), "{failed:?}");
+    assert!(
+        total_writes(&world) > trengo_before,
+        "the good pair still crossed"
+    );
+    // Mended in GHL, the bad pair crosses too, and the failure ends.
+    set(&bad, &tier, serde_json::json!("Pro"));
+    set(&bad, &seats, serde_json::json!(3));
+    lag().await;
+    let report = engine
+        .pass(PassKind::Cycle, PassOptions::default())
+        .await
+        .unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    let after = engine
+        .pass(PassKind::Cycle, PassOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(after.writes.trengo + after.writes.ghl, 0);
+}

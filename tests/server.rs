@@ -493,7 +493,7 @@ async fn status_json_shows_cursors_jobs_links_retries_budgets_and_backfill() {
 
     assert_eq!(
         status["links"],
-        json!({"active": 1, "out_of_scope": 1, "gone": 0, "unlinked": 0})
+        json!({"active": 1, "out_of_scope": 1, "gone": 0, "unlinked": 0, "contact_pairs": 0})
     );
     assert_eq!(status["paused"]["daemon"], Value::Null, "not paused");
     assert_eq!(status["paused"]["held_items"], 0);

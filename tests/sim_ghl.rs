@@ -1178,7 +1178,7 @@ async fn responses_conform_to_the_openapi_files() {
         Some(json!({"tags": ["vip"]})),
     )
     .await;
-    conforming(
+    let catalogue = conforming(
         &fake,
         &locations,
         M::GET,
@@ -1187,6 +1187,34 @@ async fn responses_conform_to_the_openapi_files() {
         None,
     )
     .await;
+    assert_eq!(
+        catalogue["customFields"][2]["picklistOptions"],
+        json!(["Basic", "Pro", "Enterprise"])
+    );
+    let location = conforming(
+        &fake,
+        &locations,
+        M::GET,
+        "/locations/{locationId}",
+        &format!("/locations/{loc}"),
+        None,
+    )
+    .await;
+    assert_eq!(location["location"]["timezone"], "Europe/Amsterdam");
+    // The contact's standard fields, written and read back on-spec.
+    let updated = conforming(
+        &fake,
+        &contacts,
+        M::PUT,
+        "/contacts/{contactId}",
+        &c,
+        Some(
+            json!({"address1": "Damrak 1", "city": "Amsterdam", "state": "NH",
+                    "postalCode": "1012 LG", "country": "NL", "website": "https://nina.example"}),
+        ),
+    )
+    .await;
+    assert_eq!(updated["contact"]["postalCode"], "1012 LG");
 
     // Error answers: 422 (message array) and the common DTOs.
     conforming(

@@ -932,3 +932,187 @@ async fn known_filters_narrow_the_list() {
     let ids = h.crawl_ids(&format!("/tickets?users[]={agent}")).await;
     assert!(ids.contains(&agent_tickets[0]));
 }
+
+#[tokio::test]
+async fn the_custom_field_catalogue_lists_the_pairing_fields_after_the_first_two() {
+    let h = Harness::default().await;
+    let list = h.get_json("/custom_fields").await;
+    let fields = list["data"].as_array().unwrap();
+    let shown: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|f| (f["title"].as_str().unwrap(), f["type"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("Order number", "TICKET"),
+            ("Customer number", "CONTACT"),
+            ("Subscription tier", "CONTACT"),
+            ("GHL link", "CONTACT"),
+            ("Next appointment", "CONTACT"),
+            ("Open GHL tasks", "CONTACT"),
+            ("GHL tags", "CONTACT"),
+            ("Task due", "TICKET"),
+            ("Task title", "TICKET"),
+            ("Account manager", "PROFILE"),
+            ("Renewal date", "CONTACT"),
+            ("Newsletter", "CONTACT"),
+        ]
+    );
+    for field in fields {
+        assert_eq!(field["field_type"], "TEXT");
+        assert!(
+            field["items"].is_null(),
+            "text fields have no items: {field}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_identifier_of_the_wrong_kind_for_the_channel_is_refused() {
+    let h = Harness::default().await;
+    let channels = h.get_json("/channels").await;
+    let of_kind = |kind: &str| {
+        channels["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == kind)
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let (email, whatsapp) = (of_kind("EMAIL"), of_kind("WA_BUSINESS"));
+    for (channel, identifier) in [(email, "+31612345678"), (whatsapp, "new@example.com")] {
+        let answer = h
+            .post(
+                &format!("/channels/{channel}/contacts"),
+                json!({"identifier": identifier}),
+            )
+            .await;
+        assert_eq!(answer.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body: Value = answer.json().await.unwrap();
+        assert!(body["errors"]["identifier"].is_array(), "{body}");
+    }
+    // The right kind works, and an existing identifier answers the existing contact.
+    let existing = h
+        .get_json(&format!("/contacts/{}", h.fake.contact_ids()[0]))
+        .await;
+    for (channel, identifier) in [
+        (email, existing["email"].as_str().unwrap()),
+        (whatsapp, existing["phone"].as_str().unwrap()),
+    ] {
+        let answer = h
+            .post(
+                &format!("/channels/{channel}/contacts"),
+                json!({"identifier": identifier}),
+            )
+            .await;
+        assert!(answer.status().is_success(), "{identifier}");
+    }
+}
+
+#[tokio::test]
+async fn seeded_contacts_each_carry_a_profile_of_their_own() {
+    let h = Harness::default().await;
+    let mut seen = Vec::new();
+    for contact in h.fake.contact_ids() {
+        let shown = h.get_json(&format!("/contacts/{contact}")).await;
+        let profiles = shown["profile"].as_array().unwrap();
+        assert_eq!(profiles.len(), 1, "{shown}");
+        assert_eq!(profiles[0]["name"], shown["name"]);
+        let id = profiles[0]["id"].as_i64().unwrap();
+        assert!(!seen.contains(&id));
+        seen.push(id);
+        let profile = h.get_json(&format!("/profiles/{id}")).await;
+        assert_eq!(profile["contacts"][0]["id"], contact);
+        assert_eq!(profile["custom_field_values"], json!([]));
+    }
+}
+
+#[tokio::test]
+async fn profile_custom_fields_take_profile_fields_only() {
+    let h = Harness::default().await;
+    let fields = h.get_json("/custom_fields").await;
+    let id_of = |title: &str| {
+        fields["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["title"] == title)
+            .unwrap()["id"]
+            .clone()
+    };
+    let contact = h
+        .get_json(&format!("/contacts/{}", h.fake.contact_ids()[0]))
+        .await;
+    let profile = contact["profile"][0]["id"].as_i64().unwrap();
+    let path = format!("/profiles/{profile}/custom_fields");
+    let set = h
+        .post(
+            &path,
+            json!({"custom_field_id": id_of("Account manager"), "value": "Sanne"}),
+        )
+        .await;
+    assert!(set.status().is_success());
+    for other in ["Customer number", "Order number"] {
+        let refused = h
+            .post(
+                &path,
+                json!({"custom_field_id": id_of(other), "value": "x"}),
+            )
+            .await;
+        assert_eq!(
+            refused.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{other}"
+        );
+    }
+    let shown = h.get_json(&format!("/profiles/{profile}")).await;
+    assert_eq!(
+        shown["custom_field_values"],
+        json!([{"custom_field_id": id_of("Account manager"), "field_name": "Account manager",
+                "value": "Sanne"}])
+    );
+    assert_eq!(shown["custom_field_data"]["Account manager"], "Sanne");
+}
+
+#[tokio::test]
+async fn contact_custom_fields_render_alike_on_contacts_and_embedded_in_tickets() {
+    let h = Harness::default().await;
+    let ticket = h
+        .get_json(&format!("/tickets/{}", h.fake.ticket_ids()[0]))
+        .await;
+    let contact = ticket["contact"]["id"].as_i64().unwrap();
+    let fields = h.get_json("/custom_fields").await;
+    let tier = fields["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["title"] == "Subscription tier")
+        .unwrap()["id"]
+        .clone();
+    let set = h
+        .post(
+            &format!("/contacts/{contact}/custom_fields"),
+            json!({"custom_field_id": tier, "value": "Pro"}),
+        )
+        .await;
+    assert!(set.status().is_success());
+    let direct = h.get_json(&format!("/contacts/{contact}")).await;
+    let nested = h
+        .get_json(&format!("/tickets/{}", h.fake.ticket_ids()[0]))
+        .await["contact"]
+        .clone();
+    for shown in [&direct, &nested] {
+        assert_eq!(
+            shown["custom_field_values"],
+            json!([{"custom_field_id": tier, "field_name": "Subscription tier", "value": "Pro"}])
+        );
+        assert_eq!(
+            shown["custom_field_data"],
+            json!({"Subscription tier": "Pro"})
+        );
+        assert_eq!(shown["profile"], direct["profile"]);
+    }
+}

@@ -9,6 +9,7 @@
 //! See `docs/benchmarks.md` for what each figure means and how it is measured.
 
 mod latency;
+mod pairs;
 mod scale;
 mod staleness;
 mod table;
@@ -49,6 +50,9 @@ pub struct Sizes {
     pub staleness_task_page: u32,
     /// How long (real time) an edit is watched before it is reported as "> cap".
     pub staleness_cap: Duration,
+    /// People (and as many tickets, all in scope) of the contact-pair world: each person has a
+    /// ticket, so each is linked and paired.
+    pub pair_people: usize,
 }
 
 const FULL: Sizes = Sizes {
@@ -64,6 +68,7 @@ const FULL: Sizes = Sizes {
     staleness_k: 30,
     staleness_task_page: 25,
     staleness_cap: Duration::from_secs(12 * 60),
+    pair_people: 1_000,
 };
 
 const QUICK: Sizes = Sizes {
@@ -79,6 +84,7 @@ const QUICK: Sizes = Sizes {
     staleness_k: 30,
     staleness_task_page: 25,
     staleness_cap: Duration::from_secs(60),
+    pair_people: 60,
 };
 
 fn main() -> anyhow::Result<()> {
@@ -144,6 +150,9 @@ fn main() -> anyhow::Result<()> {
         }
         if wants("staleness") {
             keep(staleness::run(sizes).await?);
+        }
+        if wants("pairs") {
+            keep(pairs::run(sizes).await?);
         }
         anyhow::Ok(())
     })?;

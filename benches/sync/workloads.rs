@@ -20,13 +20,13 @@ use crate::world::{self, calls, floor, minus, serial_floor, writes};
 
 /// A burst of edits on most links is exactly what the brake is for; the benchmark measures
 /// cost, so it lets the passes through (`once --allow-mass-change` does the same).
-const THROUGH_BRAKE: PassOptions = PassOptions {
+pub(crate) const THROUGH_BRAKE: PassOptions = PassOptions {
     dry_run: false,
     allow_mass_change: true,
 };
 
 /// Polling passes until one writes nothing; the writes made.
-async fn settle(engine: &Engine) -> anyhow::Result<u64> {
+pub(crate) async fn settle(engine: &Engine) -> anyhow::Result<u64> {
     let mut total = 0;
     for _ in 0..12 {
         let r = engine.pass(PassKind::Poll, THROUGH_BRAKE).await?;
@@ -41,7 +41,10 @@ async fn settle(engine: &Engine) -> anyhow::Result<u64> {
 
 /// Waits out both polls' overlap windows, so the next poll is a true idle one, then measures
 /// one polling pass (both streams): calls per API and store rows written.
-async fn idle_poll(world: &SimWorld, engine: &Engine) -> anyhow::Result<((u64, u64), u64)> {
+pub(crate) async fn idle_poll(
+    world: &SimWorld,
+    engine: &Engine,
+) -> anyhow::Result<((u64, u64), u64)> {
     let overlap = engine
         .settings
         .trengo_overlap
@@ -62,7 +65,7 @@ async fn idle_poll(world: &SimWorld, engine: &Engine) -> anyhow::Result<((u64, u
     ))
 }
 
-fn idle_row(n: usize, c: (u64, u64), rows: u64) -> Row {
+pub(crate) fn idle_row(n: usize, c: (u64, u64), rows: u64) -> Row {
     Row::new(
         format!("API calls per idle poll, N = {n} links"),
         "≤ 2 in all, 0 store rows written",
@@ -71,7 +74,9 @@ fn idle_row(n: usize, c: (u64, u64), rows: u64) -> Row {
     )
 }
 
-fn active_links(engine_store: &std::path::Path) -> anyhow::Result<Vec<store::links::Link>> {
+pub(crate) fn active_links(
+    engine_store: &std::path::Path,
+) -> anyhow::Result<Vec<store::links::Link>> {
     let s = Store::open_read_only(engine_store)?;
     Ok(store::links::active(s.conn())?)
 }

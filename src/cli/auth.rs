@@ -69,6 +69,13 @@ pub fn needed_scopes(config: &Config) -> Vec<String> {
     if config.assignee.enabled {
         scopes.push("users.readonly".to_owned());
     }
+    if config.contacts.enabled {
+        // `[contacts]` reads the location's custom field catalogue and its time zone
+        // (`GET /locations/{id}/customFields`, `GET /locations/{id}`); appointments are under
+        // contacts.readonly (ghl-api.md §6).
+        scopes.push("locations.readonly".to_owned());
+        scopes.push("locations/customFields.readonly".to_owned());
+    }
     scopes
 }
 

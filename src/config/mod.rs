@@ -8,6 +8,7 @@
 //! Every failure maps to exit code 78 (`EX_CONFIG`). Secrets never appear in `Debug`
 //! output or in any error.
 
+pub mod contacts;
 pub mod sections;
 pub mod types;
 pub mod validate;
@@ -19,6 +20,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
 
+pub use contacts::{ContactsConfig, ContextConfig, FieldEntry, TaskFieldsConfig, WelcomeConfig};
 pub use sections::*;
 pub use types::{CronExpr, HttpUrl, Secret, Since, Span, Zone};
 
@@ -65,6 +67,8 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     /// `[notify]`
     pub notify: NotifyConfig,
+    /// `[contacts]`: contact pairs, the field map and the agent context.
+    pub contacts: ContactsConfig,
 }
 
 /// One thing wrong with the configuration.
@@ -309,6 +313,8 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 /// Where the value at `key` came from: the environment variable's name, or the file path.
 fn origin(figment: &Figment, path: &Path, key: &str) -> String {
+    // An entry of a list (`contacts.fields[2].trengo`) came from where the list did.
+    let key = key.split_once('[').map_or(key, |(list, _)| list);
     match figment.find_metadata(key) {
         Some(meta) if meta.name.contains("environment") => env_var_name(key),
         Some(_) => path.display().to_string(),

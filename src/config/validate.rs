@@ -137,6 +137,9 @@ pub fn validate(config: &Config, origin: &dyn Fn(&str) -> String) -> Vec<Problem
     schedule(config, &mut c);
     misc(config, &mut c);
     notify(config, &mut c);
+    for (key, why) in super::contacts::problems(config) {
+        c.fail(&key, why);
+    }
     c.problems
 }
 

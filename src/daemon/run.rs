@@ -212,6 +212,9 @@ async fn reread(
     crate::doctor::zone_gate(&next.trengo, &next.store)
         .await
         .map_err(|e| format!("{e:#}"))?;
+    next.check_field_map()
+        .await
+        .map_err(|e| format!("[contacts] field map: {e}"))?;
     Ok((config, next))
 }
 
@@ -237,6 +240,8 @@ async fn serve(carry: Carry, edges: Edges<'_>) -> anyhow::Result<Option<Carry>> 
     engine.bind_identity().await?;
     // Refuses to start on proof that trengo.timezone is not the account's zone.
     crate::doctor::zone_gate(&engine.trengo, &engine.store).await?;
+    // And on a [contacts] field map naming fields the accounts do not have (exit 78).
+    engine.check_field_map().await?;
     let jobs = vec![
         (JobKind::TrengoPoll, config.schedule.trengo_poll.clone()),
         (JobKind::GhlPoll, config.schedule.ghl_poll.clone()),

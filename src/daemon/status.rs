@@ -266,6 +266,9 @@ pub struct LinksReport {
     /// Ended by hand (`trengo-sync unlink`; `relink` brings one back).
     #[serde(default)]
     pub unlinked: u64,
+    /// Contact pairs (Trengo contact ⇄ GHL contact, `[contacts]`) kept beside the links.
+    #[serde(default)]
+    pub contact_pairs: u64,
 }
 
 /// What an operator paused (`trengo-sync pause`).
@@ -458,6 +461,7 @@ pub fn collect_page_from_store(
             out_of_scope: counts.out_of_scope,
             gone: counts.gone,
             unlinked: controls::unlinked_count(conn)?,
+            contact_pairs: crate::store::pairs::count(conn)?,
         },
         page,
         conflicts: held,

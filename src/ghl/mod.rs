@@ -32,14 +32,15 @@ use crate::clock::SharedClock;
 
 pub use auth::{GhlAuth, OAuthTokens, TokenVault, VaultError};
 pub use models::{
-    Appointment, Contact, ContactFields, CustomField, CustomFieldInput, CustomFieldValue, NewTask,
-    Note, NoteFields, Outcome, Task, TaskSearch, TaskUpdate, User, time_in_zone,
+    Appointment, Contact, ContactFields, CustomField, CustomFieldInput, CustomFieldValue, Location,
+    NewTask, Note, NoteFields, Outcome, Task, TaskSearch, TaskUpdate, User, time_in_zone,
 };
 
 use auth::TokenSource;
 use models::{
-    AppointmentsAnswer, ContactAnswer, CustomFieldsAnswer, DuplicateAnswer, NoteAnswer,
-    NotesAnswer, SearchAnswer, TagsAnswer, TaskAnswer, TasksAnswer, UpsertAnswer, UsersAnswer,
+    AppointmentsAnswer, ContactAnswer, CustomFieldsAnswer, DuplicateAnswer, LocationAnswer,
+    NoteAnswer, NotesAnswer, SearchAnswer, TagsAnswer, TaskAnswer, TasksAnswer, UpsertAnswer,
+    UsersAnswer,
 };
 
 /// The API version every contacts/locations call sends (ghl-api.md §1.1 \[spec\]).
@@ -630,7 +631,40 @@ impl GhlClient {
         Ok(answer.events)
     }
 
-    // ----- custom fields and users -----
+    // ----- the location, its custom fields and users -----
+
+    /// `GET /locations/{locationId}` → `{location}` (scope `locations.readonly`,
+    /// apps/locations.json `get-location`).
+    pub async fn location(&self) -> Result<Location, ApiError> {
+        let answer: LocationAnswer = self
+            .send_as(Request::get(format!(
+                "/locations/{}",
+                seg(&self.location_id)
+            )))
+            .await?;
+        Ok(answer.location)
+    }
+
+    /// The location's IANA zone (`location.timezone` of `GET /locations/{locationId}`): the
+    /// zone GHL writes naive times in, e.g. for [`Self::contact_appointments`]. A missing or
+    /// unknown zone name is a [`ApiError::Malformed`] answer naming what came back, never a
+    /// silent fallback to UTC that would shift every appointment.
+    pub async fn location_timezone(&self) -> Result<chrono_tz::Tz, ApiError> {
+        let reply = self
+            .send(Request::get(format!(
+                "/locations/{}",
+                seg(&self.location_id)
+            )))
+            .await?;
+        let answer: LocationAnswer = reply.json()?;
+        let name = answer.location.timezone.unwrap_or_default();
+        name.trim().parse::<chrono_tz::Tz>().map_err(|_| {
+            reply.malformed(format!(
+                "location.timezone {name:?} is not an IANA time zone such as \"Europe/Amsterdam\"; \
+                 set the sub-account's time zone in GHL (Settings → Business Profile)"
+            ))
+        })
+    }
 
     /// `GET /locations/{locationId}/customFields?model=contact`.
     pub async fn custom_fields(&self) -> Result<Vec<CustomField>, ApiError> {

@@ -36,6 +36,27 @@ pub struct Contact {
     pub phone: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub company_name: Option<String>,
+    /// Street address.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub address1: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub city: Option<String>,
+    /// State or province.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub state: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub postal_code: Option<String>,
+    /// Country, as an ISO code (`US`, `NL`).
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub country: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub website: Option<String>,
+    /// Birth date as GHL sends it (the spec says `YYYY-MM-DD`), unparsed.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub date_of_birth: Option<String>,
+    /// Where the contact came from (`public api`, a form name, ...).
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub source: Option<String>,
     /// Tags (by name). Required: every contact answer carries the list (`[]` when empty,
     /// ghl-api.md §4 examples), and reading a missing or null list as "no tags" would take
     /// tags off the other side and links out of scope.
@@ -289,6 +310,26 @@ pub struct CustomField {
     pub picklist_options: Vec<String>,
 }
 
+/// A location (sub-account), as much of `GetLocationByIdSchema` (apps/locations.json) as the
+/// sync reads.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Location {
+    /// Location id.
+    #[serde(alias = "_id")]
+    pub id: String,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub name: Option<String>,
+    /// IANA zone name (`America/Chicago`), the zone GHL's naive times are written in.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub timezone: Option<String>,
+}
+
+/// `GET /locations/{locationId}` → `{location}`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct LocationAnswer {
+    pub location: Location,
+}
+
 /// A location user.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -345,8 +386,28 @@ pub struct ContactFields {
     pub email: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
+    /// Company name. Only `CreateContactDto` and `UpsertContactDto` list it: GHL's
+    /// `UpdateContactDto` has no `companyName`, so an update carrying it is off-spec.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub company_name: Option<String>,
+    /// Street address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address1: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    /// State or province.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+    /// Country, as an ISO code (`US`, `NL`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub website: Option<String>,
+    /// Birth date; the spec accepts `YYYY-MM-DD` and several other orders and separators.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date_of_birth: Option<String>,
     /// Source label.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,

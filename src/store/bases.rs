@@ -38,6 +38,9 @@ pub enum BaseName {
     /// The print of a contact's GHL notes the sync has not made its own, as read when its
     /// group was last read whole.
     GhlNotesSeen,
+    /// A link's task due date as last synced with the Trengo ticket field showing it
+    /// (`[contacts.task] due`), as `YYYY-MM-DDTHH:MM` UTC.
+    TaskDue,
 }
 
 impl BaseName {
@@ -52,6 +55,7 @@ impl BaseName {
             BaseName::NotesUpto => "notes_upto",
             BaseName::GhlSeen => "ghl_seen",
             BaseName::GhlNotesSeen => "ghl_notes_seen",
+            BaseName::TaskDue => "task_due",
         }
     }
 }

@@ -47,6 +47,8 @@ pub struct Entry {
     pub kind: EntryKind,
     /// The link concerned, if one.
     pub link_id: Option<LinkId>,
+    /// The contact pair concerned, if one (its id in `contact_pairs`).
+    pub pair_id: Option<i64>,
     /// The field concerned (`status`, `tags`, ...).
     pub field: Option<String>,
     /// The side written or winning (`trengo`, `ghl`).
@@ -70,6 +72,7 @@ impl Entry {
             at,
             kind,
             link_id: None,
+            pair_id: None,
             field: None,
             side: None,
             op: None,
@@ -83,6 +86,12 @@ impl Entry {
     /// Sets the link.
     pub fn link(mut self, link: LinkId) -> Self {
         self.link_id = Some(link);
+        self
+    }
+
+    /// Sets the contact pair.
+    pub fn pair(mut self, pair: i64) -> Self {
+        self.pair_id = Some(pair);
         self
     }
 
@@ -128,8 +137,8 @@ impl Entry {
 pub fn record(conn: &Connection, entry: &Entry) -> Result<i64, StoreError> {
     conn.prepare_cached(
         "INSERT INTO ledger (at, link_id, kind, field, side, op, old_value, new_value,
-                             losing_value, detail)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                             losing_value, detail, pair_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
         Stamp(entry.at),
@@ -142,6 +151,7 @@ pub fn record(conn: &Connection, entry: &Entry) -> Result<i64, StoreError> {
         entry.new_value.clone().map(Json),
         entry.losing_value.clone().map(Json),
         entry.detail,
+        entry.pair_id,
     ])?;
     Ok(conn.last_insert_rowid())
 }
@@ -161,6 +171,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Entry> {
         new_value: json(7)?,
         losing_value: json(8)?,
         detail: row.get(9)?,
+        pair_id: row.get(10)?,
     })
 }
 
@@ -172,11 +183,30 @@ pub fn recent(
 ) -> Result<Vec<Entry>, StoreError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut stmt = conn.prepare_cached(
-        "SELECT at, link_id, kind, field, side, op, old_value, new_value, losing_value, detail
+        "SELECT at, link_id, kind, field, side, op, old_value, new_value, losing_value, detail,
+                pair_id
          FROM ledger WHERE (?1 IS NULL OR link_id = ?1) ORDER BY id DESC LIMIT ?2",
     )?;
     let entries = stmt
         .query_map(params![link, limit], from_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(entries)
+}
+
+/// The newest `limit` entries of one contact pair, newest first.
+pub fn recent_of_pair(
+    conn: &Connection,
+    pair: i64,
+    limit: usize,
+) -> Result<Vec<Entry>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare_cached(
+        "SELECT at, link_id, kind, field, side, op, old_value, new_value, losing_value, detail,
+                pair_id
+         FROM ledger WHERE pair_id = ?1 ORDER BY id DESC LIMIT ?2",
+    )?;
+    let entries = stmt
+        .query_map(params![pair, limit], from_row)?
         .collect::<Result<_, _>>()?;
     Ok(entries)
 }
@@ -190,7 +220,8 @@ pub fn matching(
     field: Option<&str>,
 ) -> Result<Vec<Entry>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT at, link_id, kind, field, side, op, old_value, new_value, losing_value, detail
+        "SELECT at, link_id, kind, field, side, op, old_value, new_value, losing_value, detail,
+                pair_id
          FROM ledger
          WHERE (?1 IS NULL OR link_id = ?1) AND (?2 IS NULL OR at >= ?2)
            AND (?3 IS NULL OR field = ?3)

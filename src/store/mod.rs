@@ -16,6 +16,8 @@
 //! | `retries` | [`retries`] | failed items, their backoff and reason |
 //! | `oauth` | [`oauth`] | the rotating GHL refresh token (stored on purpose: it rotates) |
 //! | `job_runs` | [`runs`] | when each scheduled job last ran and how it ended |
+//! | `contact_pairs` | [`pairs`] | Trengo contact ⇄ GHL contact pairs (`[contacts]`); never deleted |
+//! | `pair_bases` | [`pairs`] | the last synced value of each mapped contact field of a pair |
 //!
 //! ## Shape
 //!
@@ -49,6 +51,7 @@ pub mod links;
 pub mod lock;
 pub mod oauth;
 mod open;
+pub mod pairs;
 pub mod retries;
 pub mod runs;
 mod schema;

@@ -30,7 +30,7 @@ pub(crate) const OUR_TABLES: &[&str] = &[
 /// Tables later migrations create (not part of the "still ours" test: files that old carry the
 /// application id already).
 #[cfg(test)]
-const LATER_TABLES: &[&str] = &["pauses"];
+const LATER_TABLES: &[&str] = &["pauses", "contact_pairs", "pair_bases"];
 
 const MIGRATION_1: &str = r#"
 CREATE TABLE identity (
@@ -186,12 +186,39 @@ CREATE TABLE pauses (
 ALTER TABLE links ADD COLUMN unlinked TEXT;
 "#;
 
+/// Issue #15: contact pairs (Trengo contact ⇄ GHL contact) with their own bases, and the
+/// ledger naming the pair an entry is about.
+const MIGRATION_6: &str = r#"
+CREATE TABLE contact_pairs (
+    id INTEGER PRIMARY KEY,
+    ghl_contact_id TEXT NOT NULL,
+    trengo_contact_id INTEGER NOT NULL,
+    origin TEXT NOT NULL CHECK (origin IN ('link', 'tag')),
+    welcome_ticket_id INTEGER,
+    swept_at TEXT,
+    created_at TEXT NOT NULL,
+    UNIQUE (ghl_contact_id, trengo_contact_id)
+);
+CREATE INDEX contact_pairs_by_trengo ON contact_pairs (trengo_contact_id);
+
+CREATE TABLE pair_bases (
+    pair_id INTEGER NOT NULL REFERENCES contact_pairs (id),
+    field TEXT NOT NULL,
+    value TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (pair_id, field)
+);
+
+ALTER TABLE ledger ADD COLUMN pair_id INTEGER;
+"#;
+
 const MIGRATIONS: &[M<'static>] = &[
     M::up(MIGRATION_1),
     M::up(MIGRATION_2),
     M::up(MIGRATION_3),
     M::up(MIGRATION_4),
     M::up(MIGRATION_5),
+    M::up(MIGRATION_6),
 ];
 
 /// The newest schema version this build knows (the number of migrations).

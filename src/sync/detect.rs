@@ -33,6 +33,7 @@ pub mod hints;
 pub mod sweep;
 
 pub use hints::Hint;
+pub(crate) use sweep::pace::Allowance;
 pub use sweep::{Pace, Progress, SweepState, is_gone, notes_print};
 
 /// What a pass found to do.
@@ -64,6 +65,9 @@ pub struct Detected {
     pub retries: Vec<RetryChange>,
     /// Linked tickets Trengo merged into another, whose links follow the surviving ticket.
     pub merges: Vec<Merge>,
+    /// GHL contacts whose contact pairs must be planned (`[contacts]`): changed contacts that
+    /// are linked, paired or carry `contacts.tag`, and due pair retries.
+    pub pair_contacts: BTreeSet<String>,
 }
 
 impl Detected {
@@ -340,6 +344,25 @@ impl Detector<'_> {
         // to (so this poll need not read their groups again), but it never looked at their
         // other tasks, and a tagged task would otherwise wait until the contact changes.
         let first = cursor.is_none();
+        // Contact pairs (`[contacts]`): a changed contact that is paired, or carries the pair
+        // tag, has its pairs planned too.
+        let pair_tag = self.settings.pairs.as_ref().and_then(|p| p.tag.clone());
+        let paired: BTreeSet<String> = if self.settings.pairs.is_some() {
+            let ids: Vec<String> = seen.keys().cloned().collect();
+            self.reader
+                .call(move |s| {
+                    let mut out = BTreeSet::new();
+                    for id in ids {
+                        if !store::pairs::of_ghl(s.conn(), &id)?.is_empty() {
+                            out.insert(id);
+                        }
+                    }
+                    Ok(out)
+                })
+                .await?
+        } else {
+            BTreeSet::new()
+        };
         for (id, contact) in seen {
             let print = super::views::contact_fingerprint(&contact);
             let (linked, recorded) = state.get(&id).cloned().unwrap_or((false, None));
@@ -359,6 +382,14 @@ impl Detector<'_> {
             }
             if (tagged || by_prefix) && self.settings.scope.ghl_to_trengo() {
                 work.candidate_contacts.insert(id.clone());
+            }
+            if self.settings.pairs.is_some()
+                && !unchanged
+                && (linked
+                    || paired.contains(&id)
+                    || pair_tag.as_ref().is_some_and(|t| view.tags.contains(t)))
+            {
+                work.pair_contacts.insert(id.clone());
             }
             if (linked || tagged || by_prefix) && !unchanged {
                 work.contact_prints.insert(id, print);
@@ -414,6 +445,9 @@ impl Detector<'_> {
                 Some(ItemKey::Ticket(id)) => self.hints(work, &[Hint::Ticket(id)]).await?,
                 Some(ItemKey::Task { contact, .. } | ItemKey::Tasks(contact)) => {
                     work.candidate_contacts.insert(contact);
+                }
+                Some(ItemKey::Pair(contact)) => {
+                    work.pair_contacts.insert(contact);
                 }
                 // Written by another version, or damaged: `status` shows it, nothing reads it.
                 None => {

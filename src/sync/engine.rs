@@ -27,6 +27,7 @@ use crate::store::{self, StoreError, StoreHandle, StoreReader};
 use crate::trengo::TrengoClient;
 
 pub(crate) mod backfill;
+mod pairs;
 mod rounds;
 mod wiring;
 
@@ -85,6 +86,9 @@ pub enum EngineError {
     /// Setting up the engine failed.
     #[error("{0}")]
     Setup(String),
+    /// The `[contacts]` field map names fields the accounts do not have (exit 78).
+    #[error("{}", .0.iter().map(|p| format!("key `{}`: {}", p.key, p.message)).collect::<Vec<_>>().join("\n"))]
+    Map(Vec<super::pairs::MapProblem>),
 }
 
 /// What a pass looks at.
@@ -138,6 +142,8 @@ pub struct PassReport {
     pub held: Vec<(String, String)>,
     /// The daemon's pause when it is paused both ways: the pass then read and wrote nothing.
     pub paused: Option<store::controls::Pause>,
+    /// What the contact-pair stage wrote (or, in a dry run, would write), one line each.
+    pub pair_lines: Vec<String>,
 }
 
 impl PassReport {
@@ -175,6 +181,12 @@ pub struct Engine {
     sweep: tokio::sync::Mutex<SweepState>,
     /// The pauses in force, read at the start of each pass.
     pauses: std::sync::Mutex<store::controls::Pauses>,
+    /// The `[contacts]` map, resolved against the accounts at the first pass that needs it.
+    pair_map: tokio::sync::OnceCell<Arc<super::pairs::FieldMap>>,
+    /// The GHL location's zone, read the first time appointments are shown.
+    ghl_zone: tokio::sync::OnceCell<chrono_tz::Tz>,
+    /// What the contact-pair sweep may still read (`contacts.sweep_pairs_per_hour`).
+    pair_allowance: std::sync::Mutex<Option<super::detect::Allowance>>,
 }
 
 /// Why crash settlement stopped the pass: the crash switch, an API or the store outside any
@@ -258,6 +270,8 @@ impl Engine {
                 .held
                 .extend(held.into_iter().map(|(i, why)| (i.item.to_string(), why)));
             report.plans.push(plan);
+            self.pair_stage(&kind, &mut work, &contacts, &mut facts, &mut report, true)
+                .await?;
             return Ok(report);
         }
         if let Some(b) = &backfill {
@@ -288,6 +302,9 @@ impl Engine {
         if report.braked.is_some() {
             return Ok(report);
         }
+        // Contact pairs, after the links (a link made in this pass pairs its contacts now).
+        self.pair_stage(&kind, &mut work, &contacts, &mut facts, &mut report, false)
+            .await?;
         {
             let cursors = std::mem::take(&mut work.cursors);
             let refinements = std::mem::take(&mut work.print_refinements);

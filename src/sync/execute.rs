@@ -28,6 +28,7 @@
 //! | `settle.rs` | crash settlement: the intents a crash left open |
 //! | `records.rs` | the pass's bookkeeping: retries, what was seen, cursors, the brake |
 //! | `rounds.rs` | round 1 cut into chunks; the prints a batch records of what it wrote |
+//! | [`pairs`] | contact pairs: pairs recorded, Trengo contacts made, field and context writes, task details, welcome tickets |
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -56,6 +57,7 @@ pub mod journal;
 mod labels;
 mod link;
 mod notes;
+pub mod pairs;
 mod records;
 pub(crate) mod rounds;
 mod settle;

@@ -37,6 +37,9 @@ pub enum ItemKey {
     Task { contact: String, task: String },
     /// A GHL contact's task listing.
     Tasks(String),
+    /// The contact pairs of a GHL contact (`[contacts]`): their fields, context and task
+    /// details.
+    Pair(String),
 }
 
 impl ItemKey {
@@ -49,6 +52,7 @@ impl ItemKey {
             ItemKey::Ticket(id) => format!("ticket:{id}"),
             ItemKey::Task { contact, task } => format!("task:{contact}/{task}"),
             ItemKey::Tasks(contact) => format!("task:{contact}/"),
+            ItemKey::Pair(contact) => format!("pair:{contact}"),
         }
     }
 
@@ -58,6 +62,7 @@ impl ItemKey {
         match kind {
             "contact" if !id.is_empty() => Some(ItemKey::Contact(id.to_string())),
             "ticket" => id.parse().ok().map(ItemKey::Ticket),
+            "pair" if !id.is_empty() => Some(ItemKey::Pair(id.to_string())),
             "task" => match id.split_once('/') {
                 Some((contact, "")) => Some(ItemKey::Tasks(contact.to_string())),
                 Some((contact, task)) => Some(ItemKey::Task {
@@ -75,7 +80,10 @@ impl ItemKey {
     /// The GHL contact the item is about, if it names one.
     pub fn contact(&self) -> Option<&str> {
         match self {
-            ItemKey::Contact(c) | ItemKey::Task { contact: c, .. } | ItemKey::Tasks(c) => Some(c),
+            ItemKey::Contact(c)
+            | ItemKey::Task { contact: c, .. }
+            | ItemKey::Tasks(c)
+            | ItemKey::Pair(c) => Some(c),
             ItemKey::Ticket(_) => None,
         }
     }
@@ -88,6 +96,7 @@ impl fmt::Display for ItemKey {
             ItemKey::Ticket(id) => write!(f, "ticket #{id}"),
             ItemKey::Task { task, .. } => write!(f, "task {task}"),
             ItemKey::Tasks(contact) => write!(f, "the tasks of contact {contact}"),
+            ItemKey::Pair(contact) => write!(f, "the contact pairs of contact {contact}"),
         }
     }
 }

@@ -17,6 +17,7 @@ use serde_json::Value;
 use super::detect::RetryChange;
 use super::engine::backfill::{BackfillRun, Round};
 mod candidates;
+pub mod pairs;
 
 use super::keys::BaseName;
 use super::model::{ContactGroup, LinkBases, LinkId, LinkView, TaskView, TicketStatus, TicketView};

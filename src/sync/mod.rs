@@ -20,6 +20,7 @@
 //! | [`settings`] | the configuration in the engine's terms |
 //! | [`marker`] | the source markers in copied notes, which make copies idempotent and echo-free |
 //! | [`plan`](mod@plan) | the pure planner: sync-model.md §3–4 as a function from views to a [`Plan`] |
+//! | [`pairs`] | contact pairs (sync-model.md §5): the field map, value conversion, the pure pair planner, agent context, task details |
 
 pub mod declare;
 pub mod detect;
@@ -30,6 +31,7 @@ pub mod load;
 pub mod marker;
 pub mod model;
 pub mod operation;
+pub mod pairs;
 pub mod pause;
 pub mod plan;
 pub mod policy;

@@ -46,6 +46,20 @@ pub struct EngineSettings {
     pub ghl_sweep_per_hour: u32,
     /// The initial-sync cutoff (`link.since`): older items are not linked.
     pub since: Option<crate::config::Since>,
+    /// Contact pairs (`[contacts]` with `enabled = true`); `None` keeps none.
+    pub pairs: Option<PairSettings>,
+}
+
+/// `[contacts]` in the engine's terms, before its field names are resolved against the
+/// accounts (`sync::pairs::map`, at the first pass).
+#[derive(Debug, Clone)]
+pub struct PairSettings {
+    /// GHL contacts carrying it are paired before any ticket exists.
+    pub tag: Option<super::model::Tag>,
+    /// The section as configured.
+    pub config: crate::config::ContactsConfig,
+    /// `link.trengo_channel_id`, where contacts are made when `contacts.channel_id` is unset.
+    pub link_channel: Option<i64>,
 }
 
 fn direction(d: config::Direction) -> policy::Direction {
@@ -139,6 +153,13 @@ impl EngineSettings {
             sweep_cycle: config.limits.sweep_cycle.get(),
             ghl_sweep_per_hour: (config.limits.ghl_sweep_per_day / 24).max(1),
             since: config.link.since,
+            pairs: config.contacts.enabled.then(|| PairSettings {
+                tag: Some(config.contacts.tag.trim())
+                    .filter(|t| !t.is_empty())
+                    .map(super::model::Tag::new),
+                config: config.contacts.clone(),
+                link_channel: config.link.trengo_channel_id,
+            }),
         }
     }
 }

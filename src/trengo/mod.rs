@@ -32,7 +32,7 @@ use crate::clock::SharedClock;
 
 pub use models::{
     Channel, Contact, CustomField, CustomFieldValue, Label, LatestMessage, Message, MessageKind,
-    Page, Team, Ticket, TicketStatus, User,
+    Page, Profile, ProfileRef, Team, Ticket, TicketStatus, User,
 };
 
 /// Where and how to reach Trengo.
@@ -549,6 +549,33 @@ impl TrengoClient {
     ) -> Result<(), ApiError> {
         self.send(
             Request::new(Method::POST, format!("/contacts/{contact}/custom_fields"))
+                .json(json!({"custom_field_id": field, "value": value})),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `GET /profiles/{id}` (§6 \[CLI\]): the profile with its custom field values. A
+    /// contact's profiles are [`Contact::profile_ids`].
+    pub async fn profile(&self, profile: i64) -> Result<Profile, ApiError> {
+        let reply = self
+            .send(Request::get(format!("/profiles/{profile}")))
+            .await?;
+        self.decode_one(&reply, "data")
+    }
+
+    /// `POST /profiles/{id}/custom_fields {custom_field_id, value}` (§6, §7 \[CLI\]): sets a
+    /// PROFILE custom field, value as text; a field of another type is refused (422). Read
+    /// values back with [`Self::profile`]. Clearing with an empty `value` may be refused, as
+    /// for contacts.
+    pub async fn set_profile_custom_field(
+        &self,
+        profile: i64,
+        field: i64,
+        value: &str,
+    ) -> Result<(), ApiError> {
+        self.send(
+            Request::new(Method::POST, format!("/profiles/{profile}/custom_fields"))
                 .json(json!({"custom_field_id": field, "value": value})),
         )
         .await

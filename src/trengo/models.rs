@@ -129,6 +129,19 @@ impl Ticket {
     pub fn channel_id(&self) -> Option<i64> {
         self.channel_id.or(self.channel.as_ref().map(|c| c.id))
     }
+
+    /// The value of the ticket custom field with this id, from `custom_field_values`; `None`
+    /// when the ticket has no value for it.
+    pub fn custom_field(&self, field: i64) -> Option<&str> {
+        value_of(&self.custom_field_values, field)
+    }
+}
+
+fn value_of(values: &[CustomFieldValue], field: i64) -> Option<&str> {
+    values
+        .iter()
+        .find(|v| v.custom_field_id == Some(field))
+        .and_then(|v| v.value.as_deref())
 }
 
 /// `latest_message` in either of its shapes.
@@ -325,6 +338,10 @@ pub struct Contact {
     /// Title → value map; `[]` when empty.
     #[serde(default, deserialize_with = "lenient::map")]
     pub formatted_custom_field_data: BTreeMap<String, Value>,
+    /// The profiles (customers) it belongs to, in short (`profile: [{id, name, ...}]`);
+    /// read a profile's custom fields with [`super::TrengoClient::profile`].
+    #[serde(default, rename = "profile", deserialize_with = "lenient::list")]
+    pub profiles: Vec<ProfileRef>,
     /// Created (ISO with offset on nested contacts).
     #[serde(default, deserialize_with = "lenient::opt_time")]
     pub created_at: Option<DateTime<Utc>>,
@@ -336,10 +353,46 @@ impl Contact {
     /// The value of the custom field with this id, from `custom_field_values`; `None` when
     /// the contact has no value for it.
     pub fn custom_field(&self, field: i64) -> Option<&str> {
-        self.custom_field_values
-            .iter()
-            .find(|v| v.custom_field_id == Some(field))
-            .and_then(|v| v.value.as_deref())
+        value_of(&self.custom_field_values, field)
+    }
+
+    /// The ids of the profiles it belongs to.
+    pub fn profile_ids(&self) -> Vec<i64> {
+        self.profiles.iter().map(|p| p.id).collect()
+    }
+}
+
+/// A profile as a contact lists it (`{id, name, abbr, created_at, color}`, §6 \[OBS\]).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ProfileRef {
+    /// Profile id.
+    #[serde(deserialize_with = "lenient::id")]
+    pub id: i64,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub name: Option<String>,
+}
+
+/// A profile: one customer, grouping their contacts across channels (`GET /profiles/{id}`,
+/// trengo-api.md §6 \[CLI\]). Its PROFILE-type custom fields are read like a contact's.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Profile {
+    /// Profile id.
+    #[serde(deserialize_with = "lenient::id")]
+    pub id: i64,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::list")]
+    pub custom_field_values: Vec<CustomFieldValue>,
+    #[serde(default, deserialize_with = "lenient::opt_time")]
+    pub created_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "lenient::opt_time")]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl Profile {
+    /// The value of the profile custom field with this id; `None` when it has none.
+    pub fn custom_field(&self, field: i64) -> Option<&str> {
+        value_of(&self.custom_field_values, field)
     }
 }
 
@@ -370,10 +423,36 @@ pub struct CustomField {
     /// Data type (`TEXT` observed).
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub field_type: Option<String>,
+    /// A dropdown's options (§7 \[REC\]); empty when `items` is `null`, as on text fields.
+    /// An option may be text or an object: objects are read by their `title`, `name` or
+    /// `value`.
+    #[serde(default, deserialize_with = "options")]
+    pub items: Vec<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub identifier: Option<String>,
     #[serde(default, deserialize_with = "lenient::flag")]
     pub is_required: bool,
+}
+
+/// `items` of a custom field: `null` or a list of options, each text or an object with a
+/// `title`, `name` or `value`; anything else counts as no options.
+fn options<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let value = Value::deserialize(d)?;
+    let Value::Array(items) = value else {
+        return Ok(Vec::new());
+    };
+    Ok(items
+        .iter()
+        .filter_map(|item| match item {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Object(map) => ["title", "name", "value"]
+                .iter()
+                .find_map(|k| map.get(*k).and_then(Value::as_str))
+                .map(str::to_owned),
+            _ => None,
+        })
+        .collect())
 }
 
 /// A user (agent) (trengo-api.md §8 \[OBS\]).
@@ -517,6 +596,31 @@ pub fn format_filter_time(at: DateTime<Utc>, zone: Tz) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn custom_field_items_read_as_options_text_or_titled_and_null_as_none() {
+        let field = |items: Value| -> CustomField {
+            serde_json::from_value(json!({"id": 1, "title": "Tier", "type": "CONTACT",
+                "field_type": "DROPDOWN", "items": items}))
+            .unwrap()
+        };
+        assert!(field(json!(null)).items.is_empty());
+        assert_eq!(field(json!(["Basic", "Pro"])).items, ["Basic", "Pro"]);
+        assert_eq!(
+            field(json!([{"title": "Basic"}, {"value": "Pro"}])).items,
+            ["Basic", "Pro"]
+        );
+    }
+
+    #[test]
+    fn contact_lists_its_profile_ids() {
+        let contact: Contact = serde_json::from_value(json!({"id": 5,
+            "profile": [{"id": 41250003, "name": "Ada", "abbr": "A", "color": "#fff"}]}))
+        .unwrap();
+        assert_eq!(contact.profile_ids(), [41_250_003]);
+        let bare: Contact = serde_json::from_value(json!({"id": 6})).unwrap();
+        assert!(bare.profile_ids().is_empty());
+    }
 
     fn ticket_json() -> Value {
         json!({

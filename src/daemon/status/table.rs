@@ -122,6 +122,13 @@ pub fn render_table(report: &StatusReport) -> String {
          not visible; {} unlinked by hand)",
         report.links.active, report.links.out_of_scope, report.links.gone, report.links.unlinked
     );
+    if report.links.contact_pairs > 0 {
+        let _ = writeln!(
+            out,
+            "Contact pairs: {} (`trengo-sync explain LINK` shows a link's pairs and their fields)",
+            report.links.contact_pairs
+        );
+    }
 
     let _ = writeln!(
         out,

@@ -129,6 +129,32 @@ impl GhlFakeState {
         })
     }
 
+    /// Stores a custom field value on a contact exactly as given, bypassing the field's type
+    /// rule, as another integration or an older API version may have left it (for the
+    /// bad-input tests: an object in an option field, a word in a number field). The contact
+    /// counts as updated.
+    pub fn set_raw_custom_field(
+        &self,
+        contact_id: &str,
+        field_id: &str,
+        value: Value,
+    ) -> Result<(), GhlError> {
+        self.edit(false, |s, now| {
+            let contact = s
+                .contacts
+                .get_mut(contact_id)
+                .ok_or_else(|| GhlError::not_found("contact"))?;
+            contact.custom_fields.retain(|f| f.id != field_id);
+            contact.custom_fields.push(super::model::CustomFieldValue {
+                id: field_id.to_owned(),
+                value,
+            });
+            contact.date_updated = now;
+            s.reindex(contact_id, now);
+            Ok(())
+        })
+    }
+
     /// Removes a tag from a contact (raises ContactTagUpdate when it was there).
     pub fn remove_contact_tag(&self, contact_id: &str, tag: &str) -> Result<Vec<String>, GhlError> {
         self.edit(false, |s, now| {

@@ -68,7 +68,7 @@ pub struct Grant {
 }
 
 /// The scopes the fake's default app holds before any code is redeemed.
-const DEFAULT_SCOPE: &str = "contacts.readonly contacts.write locations/tasks.readonly locations/customFields.readonly users.readonly";
+const DEFAULT_SCOPE: &str = "contacts.readonly contacts.write locations.readonly locations/tasks.readonly locations/customFields.readonly users.readonly";
 
 impl TokenBook {
     /// The book for these options; token strings come from the seed.

@@ -26,8 +26,19 @@ fn ser_time<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S
 pub struct CustomFieldValue {
     /// The field definition's id.
     pub id: String,
-    /// The value; the spec's `CustomFieldSchema` types it as a string.
-    pub value: String,
+    /// The value, typed by the field (ghl-api.md §7: string, number, array of strings): the
+    /// spec's `CustomFieldSchema` says string, which holds for text, option and date fields.
+    pub value: Value,
+}
+
+impl CustomFieldValue {
+    /// A text value.
+    pub fn text(id: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            value: Value::String(value.into()),
+        }
+    }
 }
 
 /// A GHL contact.
@@ -52,6 +63,24 @@ pub struct Contact {
     pub phone: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub company_name: Option<String>,
+    /// Street address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address1: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    /// State or province.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+    /// ISO country code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub website: Option<String>,
+    /// Birth date as written (the spec's example is `YYYY-MM-DD`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date_of_birth: Option<String>,
     /// Where the contact came from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
@@ -79,6 +108,36 @@ pub struct Contact {
 }
 
 impl Contact {
+    /// A contact with an id and nothing else yet: no names, no fields, no tags, a `lead`
+    /// added and updated at `at`.
+    pub fn blank(id: String, location_id: String, at: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            location_id,
+            first_name: None,
+            last_name: None,
+            email: None,
+            phone: None,
+            company_name: None,
+            address1: None,
+            city: None,
+            state: None,
+            postal_code: None,
+            country: None,
+            website: None,
+            date_of_birth: None,
+            source: None,
+            assigned_to: None,
+            timezone: None,
+            tags: Vec::new(),
+            custom_fields: Vec::new(),
+            dnd: false,
+            kind: "lead".to_owned(),
+            date_added: at,
+            date_updated: at,
+        }
+    }
+
     /// `firstName lastName`, as GHL fills `name`.
     pub fn full_name(&self) -> String {
         let parts: Vec<&str> = [self.first_name.as_deref(), self.last_name.as_deref()]
@@ -139,6 +198,13 @@ impl Contact {
             ("email", &self.email),
             ("phone", &self.phone),
             ("companyName", &self.company_name),
+            ("address1", &self.address1),
+            ("city", &self.city),
+            ("state", &self.state),
+            ("postalCode", &self.postal_code),
+            ("country", &self.country),
+            ("website", &self.website),
+            ("dateOfBirth", &self.date_of_birth),
             ("source", &self.source),
             ("assignedTo", &self.assigned_to),
         ];
@@ -390,15 +456,50 @@ pub struct CustomFieldDef {
     pub name: String,
     /// `contact.<key>`.
     pub field_key: String,
-    /// `TEXT`, `LARGE_TEXT`, …
+    /// `TEXT`, `LARGE_TEXT`, `SINGLE_OPTIONS`, `MULTIPLE_OPTIONS`, `CHECKBOX`, `DATE`,
+    /// `NUMERICAL`, … (ghl-api.md §7).
     pub data_type: String,
     /// Order in the UI.
     pub position: u32,
     /// `contact` or `opportunity`.
     pub model: String,
+    /// The choices of an option or checkbox field, in order; empty for other types.
+    pub picklist_options: Vec<String>,
 }
 
 impl CustomFieldDef {
+    /// A value written to this field (`field_value`), as the field keeps and reads it back.
+    /// Checkbox and multi-option fields hold arrays of strings (a lone string becomes a
+    /// one-item array); numeric ones numbers (a numeric string is read as its number);
+    /// everything else text. A `DATE` keeps the text that was written: how GHL normalises
+    /// a date on read is not pinned down by the spec or ghl-api.md §7, so the fake does not
+    /// invent a format.
+    pub fn stored(&self, written: &Value) -> Value {
+        let text = |v: &Value| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        match self.data_type.as_str() {
+            "CHECKBOX" | "MULTIPLE_OPTIONS" => match written {
+                Value::Array(items) => {
+                    Value::Array(items.iter().map(|item| Value::String(text(item))).collect())
+                }
+                Value::Null => Value::Array(Vec::new()),
+                other => Value::Array(vec![Value::String(text(other))]),
+            },
+            "NUMERICAL" | "MONETORY" | "MONETARY" => match written {
+                Value::Number(_) => written.clone(),
+                Value::String(s) => s
+                    .trim()
+                    .parse::<serde_json::Number>()
+                    .map(Value::Number)
+                    .unwrap_or_else(|_| written.clone()),
+                other => Value::String(text(other)),
+            },
+            _ => Value::String(text(written)),
+        }
+    }
+
     /// The `CustomFieldSchema` shape.
     pub fn to_json(&self, location_id: &str) -> Value {
         json!({
@@ -408,7 +509,7 @@ impl CustomFieldDef {
             "placeholder": self.name,
             "dataType": self.data_type,
             "position": self.position,
-            "picklistOptions": [],
+            "picklistOptions": self.picklist_options,
             "picklistImageOptions": [],
             "isAllowedCustomOption": false,
             "isMultiFileAllowed": false,
@@ -428,22 +529,15 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         Contact {
-            id: "seD4PfOuKoVMLkEZqohJ".into(),
-            location_id: "ve9EPM428h8vShlRW1KT".into(),
             first_name: Some("Ada".into()),
             last_name: Some("Example".into()),
             email: Some("Ada@Example.com".into()),
-            phone: None,
-            company_name: None,
-            source: None,
-            assigned_to: None,
-            timezone: None,
             tags: vec!["vip".into()],
-            custom_fields: vec![],
-            dnd: false,
-            kind: "lead".into(),
-            date_added: at,
-            date_updated: at,
+            ..Contact::blank(
+                "seD4PfOuKoVMLkEZqohJ".into(),
+                "ve9EPM428h8vShlRW1KT".into(),
+                at,
+            )
         }
     }
 

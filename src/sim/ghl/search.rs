@@ -484,22 +484,10 @@ mod tests {
     fn contact(id: &str, updated_ms: i64) -> Contact {
         let at = DateTime::from_timestamp_millis(updated_ms).unwrap();
         Contact {
-            id: id.into(),
-            location_id: "loc".into(),
             first_name: Some("Ada".into()),
-            last_name: None,
             email: Some(format!("{id}@example.com")),
-            phone: None,
-            company_name: None,
-            source: None,
-            assigned_to: None,
-            timezone: None,
             tags: vec!["vip".into()],
-            custom_fields: vec![],
-            dnd: false,
-            kind: "lead".into(),
-            date_added: at,
-            date_updated: at,
+            ..Contact::blank(id.into(), "loc".into(), at)
         }
     }
 

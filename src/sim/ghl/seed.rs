@@ -5,13 +5,21 @@
 //! Everything comes from the seeded RNG and the injected clock, so the same seed and start
 //! time give byte-identical state. Contact `n` (1-based) has e-mail
 //! `customer{n}@example.com` and phone `+3161000{n:04}`, so seeds on the Trengo side can
-//! produce the same people.
+//! produce the same people. Their company, city, website and subscription tier are derived
+//! from `n` without drawing on the RNG, so they did not move any other seeded value.
+//!
+//! The custom field catalogue: "Trengo ticket" (`contact.trengo_ticket`), "Customer number"
+//! (`contact.customer_number`), then "Subscription tier" (`contact.subscription_tier`,
+//! SINGLE_OPTIONS Basic/Pro/Enterprise), "Renewal date" (`contact.renewal_date`, DATE),
+//! "Seats" (`contact.seats`, NUMERICAL) and "Newsletter" (`contact.newsletter`, CHECKBOX
+//! Yes).
 
 use chrono::{DateTime, Duration, Utc};
-use rand::Rng;
+use rand::rngs::StdRng;
+use rand::{Rng, RngCore, SeedableRng};
 
 use super::model::{Appointment, Contact, CustomFieldDef, CustomFieldValue, Note, Task, User};
-use super::state::GhlState;
+use super::state::{GhlState, ID_ALPHABET};
 
 const FIRST_NAMES: &[&str] = &[
     "Ada", "Bram", "Chloé", "Daan", "Eva", "Femke", "Gijs", "Hanna", "Ivo", "Julia", "Kees",
@@ -44,6 +52,33 @@ const NOTE_BODIES: &[&str] = &[
     "Out of office until next week.",
 ];
 
+/// The profile fields appended to the catalogue after "Trengo ticket" and "Customer
+/// number": `(name, fieldKey, dataType, picklistOptions)`.
+const SEEDED_CONTACT_FIELDS: &[(&str, &str, &str, &[&str])] = &[
+    (
+        "Subscription tier",
+        "contact.subscription_tier",
+        "SINGLE_OPTIONS",
+        &TIERS,
+    ),
+    ("Renewal date", "contact.renewal_date", "DATE", &[]),
+    ("Seats", "contact.seats", "NUMERICAL", &[]),
+    ("Newsletter", "contact.newsletter", "CHECKBOX", &["Yes"]),
+];
+/// Subscription tiers; seeded contact `n` has `TIERS[n % 3]`.
+const TIERS: [&str; 3] = ["Basic", "Pro", "Enterprise"];
+/// Seeded contact `n` lives in `CITIES[n % 6]`.
+const CITIES: &[&str] = &[
+    "Amsterdam",
+    "Rotterdam",
+    "Utrecht",
+    "Eindhoven",
+    "Groningen",
+    "Zwolle",
+];
+/// Seeded contact `n` works at "{last name} {COMPANY_KINDS[n % 3]}".
+const COMPANY_KINDS: &[&str] = &["BV", "Holding", "& Zonen"];
+
 /// Fills an empty state with `contacts` contacts and their activity, as of `now`.
 pub fn seed(state: &mut GhlState, contacts: usize, now: DateTime<Utc>) {
     let location_id = state.location_id.clone();
@@ -75,10 +110,30 @@ pub fn seed(state: &mut GhlState, contacts: usize, now: DateTime<Utc>) {
             data_type: kind.to_owned(),
             position: position as u32,
             model: "contact".to_owned(),
+            picklist_options: Vec::new(),
+        });
+    }
+    // The catalogue's later fields take their ids from a side RNG derived from (but not
+    // drawing on) the seeded one, so adding them moved no other seeded id.
+    let mut side = StdRng::seed_from_u64(state.rng().clone().next_u64() ^ 0xC0F1_E1D5);
+    for (name, key, kind, options) in SEEDED_CONTACT_FIELDS {
+        let id = (0..20)
+            .map(|_| char::from(ID_ALPHABET[side.gen_range(0..ID_ALPHABET.len())]))
+            .collect();
+        let position = state.custom_fields.len() as u32;
+        state.custom_fields.push(CustomFieldDef {
+            id,
+            name: (*name).to_owned(),
+            field_key: (*key).to_owned(),
+            data_type: (*kind).to_owned(),
+            position,
+            model: "contact".to_owned(),
+            picklist_options: options.iter().map(|o| (*o).to_owned()).collect(),
         });
     }
     let user_ids: Vec<String> = state.users.iter().map(|u| u.id.clone()).collect();
     let number_field = state.custom_fields[1].id.clone();
+    let tier_field = state.custom_fields[2].id.clone();
 
     for n in 1..=contacts {
         let id = state.new_id();
@@ -110,15 +165,23 @@ pub fn seed(state: &mut GhlState, contacts: usize, now: DateTime<Utc>) {
             last_name: Some(last.to_owned()),
             email: Some(format!("customer{n}@example.com")),
             phone: Some(format!("+3161000{n:04}")),
-            company_name: None,
+            // Derived from n, not drawn: the seed's RNG sequence stays as it was.
+            company_name: Some(format!("{last} {}", COMPANY_KINDS[n % COMPANY_KINDS.len()])),
+            address1: None,
+            city: Some(CITIES[n % CITIES.len()].to_owned()),
+            state: None,
+            postal_code: None,
+            country: Some("NL".to_owned()),
+            website: Some(format!("https://customer{n}.example.com")),
+            date_of_birth: None,
             source: Some("sim seed".to_owned()),
             assigned_to: assigned.clone(),
             timezone: Some("Europe/Amsterdam".to_owned()),
             tags,
-            custom_fields: vec![CustomFieldValue {
-                id: number_field.clone(),
-                value: format!("C-{n:05}"),
-            }],
+            custom_fields: vec![
+                CustomFieldValue::text(number_field.clone(), format!("C-{n:05}")),
+                CustomFieldValue::text(tier_field.clone(), TIERS[n % TIERS.len()]),
+            ],
             dnd: false,
             kind: "lead".to_owned(),
             date_added: added,

@@ -19,7 +19,8 @@ use super::model::{
 };
 use super::options::GhlSwitches;
 
-const ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+pub(super) const ID_ALPHABET: &[u8] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
 /// A change that GHL would announce to webhook subscribers.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,6 +70,17 @@ pub struct ContactInput {
     pub email: Option<String>,
     pub phone: Option<String>,
     pub company_name: Option<String>,
+    /// Street address.
+    pub address1: Option<String>,
+    pub city: Option<String>,
+    /// State or province.
+    pub state: Option<String>,
+    pub postal_code: Option<String>,
+    /// ISO country code.
+    pub country: Option<String>,
+    pub website: Option<String>,
+    /// Birth date, as written.
+    pub date_of_birth: Option<String>,
     pub source: Option<String>,
     /// Owner user id.
     pub assigned_to: Option<String>,
@@ -76,8 +88,9 @@ pub struct ContactInput {
     pub timezone: Option<String>,
     /// Tags; on update they replace the whole list (ghl-api.md §3.1 \[spec S1\]).
     pub tags: Option<Vec<String>>,
-    /// Custom field writes: `(id or key, value)`.
-    pub custom_fields: Option<Vec<(String, String)>>,
+    /// Custom field writes: `(id or key, value as sent)`; the field's type decides how the
+    /// value is kept ([`CustomFieldDef::stored`]).
+    pub custom_fields: Option<Vec<(String, Value)>>,
     /// Do-not-disturb.
     pub dnd: Option<bool>,
 }
@@ -103,11 +116,23 @@ impl ContactInput {
             email: text("email"),
             phone: text("phone"),
             company_name: text("companyName"),
+            address1: text("address1"),
+            city: text("city"),
+            state: text("state"),
+            postal_code: text("postalCode"),
+            country: text("country"),
+            website: text("website"),
             source: text("source"),
             assigned_to: text("assignedTo"),
             timezone: text("timezone"),
             ..ContactInput::default()
         };
+        // `dateOfBirth` is typed `object` in the spec, with string examples: text only here.
+        match body.get("dateOfBirth") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) => input.date_of_birth = Some(s.clone()),
+            Some(_) => messages.push("dateOfBirth must be a valid date string".to_owned()),
+        }
         if let Some(email) = &input.email
             && !email.contains('@')
         {
@@ -143,11 +168,7 @@ impl ContactInput {
                     let value = item.get("field_value").or_else(|| item.get("value"));
                     match (target, value) {
                         (Some(target), Some(value)) => {
-                            let value = match value {
-                                Value::String(s) => s.clone(),
-                                other => other.to_string(),
-                            };
-                            writes.push((target.to_owned(), value));
+                            writes.push((target.to_owned(), value.clone()));
                         }
                         _ => messages.push(
                             "customFields items need an id or key and a field_value".to_owned(),
@@ -334,24 +355,7 @@ impl GhlState {
 
     fn insert_contact(&mut self, now: DateTime<Utc>, input: &ContactInput) -> Contact {
         let id = self.new_id();
-        let mut contact = Contact {
-            id: id.clone(),
-            location_id: self.location_id.clone(),
-            first_name: None,
-            last_name: None,
-            email: None,
-            phone: None,
-            company_name: None,
-            source: None,
-            assigned_to: None,
-            timezone: None,
-            tags: Vec::new(),
-            custom_fields: Vec::new(),
-            dnd: false,
-            kind: "lead".to_owned(),
-            date_added: now,
-            date_updated: now,
-        };
+        let mut contact = Contact::blank(id.clone(), self.location_id.clone(), now);
         self.apply(&mut contact, input);
         self.contacts.insert(id.clone(), contact.clone());
         self.reindex(&id, now);
@@ -495,6 +499,13 @@ impl GhlState {
         set(&mut contact.email, &input.email);
         set(&mut contact.phone, &input.phone);
         set(&mut contact.company_name, &input.company_name);
+        set(&mut contact.address1, &input.address1);
+        set(&mut contact.city, &input.city);
+        set(&mut contact.state, &input.state);
+        set(&mut contact.postal_code, &input.postal_code);
+        set(&mut contact.country, &input.country);
+        set(&mut contact.website, &input.website);
+        set(&mut contact.date_of_birth, &input.date_of_birth);
         set(&mut contact.source, &input.source);
         set(&mut contact.assigned_to, &input.assigned_to);
         set(&mut contact.timezone, &input.timezone);
@@ -524,7 +535,7 @@ impl GhlState {
             contact.custom_fields.retain(|v| v.id != def.id);
             contact.custom_fields.push(CustomFieldValue {
                 id: def.id.clone(),
-                value: value.clone(),
+                value: def.stored(value),
             });
         }
     }

@@ -1,5 +1,5 @@
-//! The Trengo fake's account-level endpoints: labels, contacts, custom fields, users, teams,
-//! channels and webhook management (trengo-api.md §5–§8, §10.1).
+//! The Trengo fake's account-level endpoints: labels, contacts, profiles, custom fields,
+//! users, teams, channels and webhook management (trengo-api.md §5–§8, §10.1).
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::api_tickets::per_page;
 use super::http::{ApiError, Fields, QueryPairs, empty_ok, full_page, simple_page};
-use super::model::{Contact, EventType, Label, SimError, TrengoState, Webhook, id_start};
+use super::model::{Contact, EventType, Label, Profile, SimError, TrengoState, Webhook, id_start};
 use super::render::Renderer;
 use super::seed::slugify;
 use super::sim::TrengoSimState;
@@ -218,6 +218,12 @@ pub async fn create_contact(
         };
         // The identifier is the channel's address: an e-mail on e-mail channels, a phone
         // number on WhatsApp, SMS and voice ones (trengo-api.md §6 [OBS]).
+        if channel.kind == "EMAIL" && !identifier.contains('@') {
+            return Err(SimError::invalid(
+                "identifier",
+                "The identifier must be a valid email address.",
+            ));
+        }
         if !any_identifier && channel.kind != "EMAIL" && identifier.contains('@') {
             return Err(SimError::invalid(
                 "identifier",
@@ -252,6 +258,7 @@ pub async fn create_contact(
                 identifier: identifier.clone(),
                 channel_ids: vec![channel_id],
                 custom_field_values: Default::default(),
+                profile_ids: Vec::new(),
                 created_at: e.now,
                 updated_at: e.now,
             },
@@ -294,10 +301,45 @@ pub async fn set_contact_custom_field(
     Path(id): Path<i64>,
     fields: Fields,
 ) -> Answer {
-    let field_id = fields.required_int("custom_field_id")?;
-    let value = fields.text("value")?.unwrap_or_default();
+    let (field_id, value) = custom_field_write(&fields)?;
     sim.edit(None, |w, e| {
         w.set_contact_custom_field(e, id, field_id, value)
+            .map(|()| ((), Vec::new()))
+    })?;
+    Ok(empty_ok())
+}
+
+/// The `{custom_field_id, value}` body of a custom field write; a missing `value` is empty.
+pub(super) fn custom_field_write(fields: &Fields) -> Result<(i64, String), SimError> {
+    let field_id = fields.required_int("custom_field_id")?;
+    let value = fields.text("value")?.unwrap_or_default();
+    Ok((field_id, value))
+}
+
+// ----- profiles (§6) -----
+
+/// `GET /profiles/{id}`.
+pub async fn profile(State(sim): State<TrengoSimState>, Path(id): Path<i64>) -> Answer {
+    one(&sim, |w| find_profile(w, id), |r, p| r.profile(p))
+}
+
+fn find_profile(world: &TrengoState, id: i64) -> Result<&Profile, SimError> {
+    world
+        .profiles
+        .get(&id)
+        .ok_or(SimError::not_found("Profile", id))
+}
+
+/// `POST /profiles/{id}/custom_fields {custom_field_id, value}`: PROFILE-type fields only
+/// (another type's id is "The selected custom field id is invalid.", 422).
+pub async fn set_profile_custom_field(
+    State(sim): State<TrengoSimState>,
+    Path(id): Path<i64>,
+    fields: Fields,
+) -> Answer {
+    let (field_id, value) = custom_field_write(&fields)?;
+    sim.edit(None, |w, e| {
+        w.set_profile_custom_field(e, id, field_id, value)
             .map(|()| ((), Vec::new()))
     })?;
     Ok(empty_ok())

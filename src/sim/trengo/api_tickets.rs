@@ -314,8 +314,7 @@ pub async fn set_custom_field(
     Path(id): Path<i64>,
     fields: Fields,
 ) -> Answer {
-    let field_id = fields.required_int("custom_field_id")?;
-    let value = fields.text("value")?.unwrap_or_default();
+    let (field_id, value) = super::api_directory::custom_field_write(&fields)?;
     sim.edit(None, |w, e| {
         w.set_ticket_custom_field(e, id, field_id, value)
             .map(|()| ((), Vec::new()))

@@ -170,6 +170,11 @@ impl TrengoFake {
                 "/api/v2/channels/{channel_id}/contacts",
                 post(dir::create_contact),
             )
+            .route("/api/v2/profiles/{id}", get(dir::profile))
+            .route(
+                "/api/v2/profiles/{id}/custom_fields",
+                post(dir::set_profile_custom_field),
+            )
             .route("/api/v2/custom_fields", get(dir::custom_fields))
             .route("/api/v2/users", get(dir::users))
             .route("/api/v2/teams", get(dir::teams))

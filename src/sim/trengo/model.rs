@@ -152,6 +152,22 @@ pub struct Contact {
     pub channel_ids: Vec<i64>,
     /// Custom field values by custom field id.
     pub custom_field_values: BTreeMap<i64, String>,
+    /// The profiles (customers) it belongs to (trengo-api.md §6).
+    pub profile_ids: Vec<i64>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last update.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A profile: one customer, grouping their contacts across channels (trengo-api.md §6).
+#[derive(Debug, Clone, Serialize)]
+pub struct Profile {
+    /// Profile id.
+    pub id: i64,
+    pub name: String,
+    /// Values of PROFILE-type custom fields, by custom field id.
+    pub custom_field_values: BTreeMap<i64, String>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last update.
@@ -217,6 +233,10 @@ pub struct CustomField {
     pub identifier: String,
     /// Position.
     pub sort_order: i64,
+    /// Data type: `TEXT` (the only one observed, §7), `DROPDOWN`, ...
+    pub field_type: String,
+    /// The options of a dropdown; `None` (rendered `null`) for other types.
+    pub items: Option<Vec<String>>,
 }
 
 /// A registered webhook: one event type, one URL (trengo-api.md §10.1 \[OBS\]).
@@ -422,6 +442,8 @@ pub struct TrengoState {
     pub custom_fields: BTreeMap<i64, CustomField>,
     /// Contacts by id.
     pub contacts: BTreeMap<i64, Contact>,
+    /// Profiles by id.
+    pub profiles: BTreeMap<i64, Profile>,
     /// Tickets by id.
     pub tickets: BTreeMap<i64, Ticket>,
     /// Messages by id.
@@ -450,6 +472,7 @@ impl TrengoState {
             labels: BTreeMap::new(),
             custom_fields: BTreeMap::new(),
             contacts: BTreeMap::new(),
+            profiles: BTreeMap::new(),
             tickets: BTreeMap::new(),
             messages: BTreeMap::new(),
             webhooks: BTreeMap::new(),
@@ -529,6 +552,8 @@ pub mod id_start {
     pub const CHANNEL: i64 = 1_354_100;
     /// Custom fields.
     pub const CUSTOM_FIELD: i64 = 613_800;
+    /// Profiles.
+    pub const PROFILE: i64 = 41_250_000;
     /// Webhooks.
     pub const WEBHOOK: i64 = 7_630;
 }

@@ -5,6 +5,8 @@
 //! \[OBS\]); messages move `latest_message_at` (the list's sort key) and `messages_count`; label,
 //! note, message and custom-field edits bump `updated_at` only when their switch says so.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 
 use super::model::{
@@ -481,11 +483,7 @@ impl TrengoState {
         self.check_custom_field(field_id, "TICKET")?;
         check_clearable(edit, &value)?;
         let ticket = self.ticket_mut(ticket_id)?;
-        if value.is_empty() {
-            ticket.custom_field_values.remove(&field_id);
-        } else {
-            ticket.custom_field_values.insert(field_id, value);
-        }
+        put_value(&mut ticket.custom_field_values, field_id, value);
         if edit.switches.custom_field_bumps_updated_at {
             ticket.updated_at = edit.now;
         }
@@ -493,7 +491,8 @@ impl TrengoState {
     }
 
     /// Sets a contact custom field (`POST /contacts/{id}/custom_fields`); an empty value
-    /// clears it under `empty_value_clears_custom_field` and is refused otherwise.
+    /// clears it under `empty_value_clears_custom_field` and is refused otherwise; the
+    /// contact's `updated_at` moves only under `custom_field_write_bumps_contact`.
     pub fn set_contact_custom_field(
         &mut self,
         edit: &Edit,
@@ -510,12 +509,36 @@ impl TrengoState {
             .contacts
             .get_mut(&contact_id)
             .ok_or(SimError::not_found("Contact", contact_id))?;
-        if value.is_empty() {
-            contact.custom_field_values.remove(&field_id);
-        } else {
-            contact.custom_field_values.insert(field_id, value);
+        put_value(&mut contact.custom_field_values, field_id, value);
+        if edit.switches.custom_field_write_bumps_contact {
+            contact.updated_at = edit.now;
         }
-        contact.updated_at = edit.now;
+        Ok(())
+    }
+
+    /// Sets a profile custom field (`POST /profiles/{id}/custom_fields`): PROFILE-type fields
+    /// only, the same empty-value rule as tickets and contacts, and `updated_at` moves under
+    /// `custom_field_write_bumps_contact` like a contact's.
+    pub fn set_profile_custom_field(
+        &mut self,
+        edit: &Edit,
+        profile_id: i64,
+        field_id: i64,
+        value: String,
+    ) -> Result<(), SimError> {
+        if !self.profiles.contains_key(&profile_id) {
+            return Err(SimError::not_found("Profile", profile_id));
+        }
+        self.check_custom_field(field_id, "PROFILE")?;
+        check_clearable(edit, &value)?;
+        let profile = self
+            .profiles
+            .get_mut(&profile_id)
+            .ok_or(SimError::not_found("Profile", profile_id))?;
+        put_value(&mut profile.custom_field_values, field_id, value);
+        if edit.switches.custom_field_write_bumps_contact {
+            profile.updated_at = edit.now;
+        }
         Ok(())
     }
 
@@ -548,6 +571,15 @@ fn label_event(kind: EventType, ticket_id: i64, label_id: i64, label_name: Strin
 
 /// An empty custom field value clears the field only under `empty_value_clears_custom_field`;
 /// otherwise it fails Laravel's `required` rule (trengo-api.md §7 \[U\]).
+/// Sets a custom field value; an empty one (allowed by [`check_clearable`]) clears it.
+fn put_value(values: &mut BTreeMap<i64, String>, field_id: i64, value: String) {
+    if value.is_empty() {
+        values.remove(&field_id);
+    } else {
+        values.insert(field_id, value);
+    }
+}
+
 fn check_clearable(edit: &Edit, value: &str) -> Result<(), SimError> {
     if value.is_empty() && !edit.switches.empty_value_clears_custom_field {
         return Err(SimError::required("value"));

@@ -62,6 +62,10 @@ pub struct TrengoFakeOptions {
     /// ("The value field is required.", Laravel's `required` rule), since how to clear a value
     /// is untested (trengo-api.md §7 \[U\], Uncertain 9).
     pub empty_value_clears_custom_field: bool,
+    /// Whether setting a contact custom field (`POST /contacts/{id}/custom_fields`) moves
+    /// the contact's `updated_at`. Default `false`: it stays, so a reader cannot learn of the
+    /// change from `updated_at`; trengo-api.md §6 and §7 do not say.
+    pub custom_field_write_bumps_contact: bool,
     /// Channels the token's user has no access to (trengo-api.md §1 \[ONE\]: list results
     /// are limited to what that user may see): their tickets are missing from every list,
     /// `GET /channels` leaves them out, and any call on one of their tickets answers 403.
@@ -91,6 +95,7 @@ impl Default for TrengoFakeOptions {
             email_identifier_on_any_channel: false,
             users_carry_account_zone: false,
             empty_value_clears_custom_field: false,
+            custom_field_write_bumps_contact: false,
             hidden_channels: Vec::new(),
             agency_id: 193_412,
             api_user: SimUser::default(),
@@ -111,6 +116,7 @@ impl TrengoFakeOptions {
             email_identifier_on_any_channel: self.email_identifier_on_any_channel,
             users_carry_account_zone: self.users_carry_account_zone,
             empty_value_clears_custom_field: self.empty_value_clears_custom_field,
+            custom_field_write_bumps_contact: self.custom_field_write_bumps_contact,
             rate_limit_per_minute: self.rate_limit_per_minute,
             page_size: self.page_size,
         }
@@ -127,6 +133,7 @@ impl TrengoFakeOptions {
         self.email_identifier_on_any_channel = switches.email_identifier_on_any_channel;
         self.users_carry_account_zone = switches.users_carry_account_zone;
         self.empty_value_clears_custom_field = switches.empty_value_clears_custom_field;
+        self.custom_field_write_bumps_contact = switches.custom_field_write_bumps_contact;
         self.rate_limit_per_minute = switches.rate_limit_per_minute;
         self.page_size = switches.page_size.max(1);
     }
@@ -158,6 +165,9 @@ pub struct TrengoSwitches {
     /// See [`TrengoFakeOptions::empty_value_clears_custom_field`].
     #[serde(default)]
     pub empty_value_clears_custom_field: bool,
+    /// See [`TrengoFakeOptions::custom_field_write_bumps_contact`].
+    #[serde(default)]
+    pub custom_field_write_bumps_contact: bool,
     /// See [`TrengoFakeOptions::rate_limit_per_minute`].
     pub rate_limit_per_minute: u32,
     /// See [`TrengoFakeOptions::page_size`].
@@ -213,6 +223,7 @@ mod tests {
         assert!(!options.email_identifier_on_any_channel);
         assert!(!options.users_carry_account_zone);
         assert!(!options.empty_value_clears_custom_field);
+        assert!(!options.custom_field_write_bumps_contact);
         assert_eq!(options.page_size, 25);
         assert_eq!(options.rate_limit_per_minute, 120);
     }

@@ -11,8 +11,8 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use super::model::{
-    Channel, Contact, CustomField, Label, Message, MessageType, Team, Ticket, TrengoState, User,
-    Webhook,
+    Channel, Contact, CustomField, Label, Message, MessageType, Profile, Team, Ticket, TrengoState,
+    User, Webhook,
 };
 
 /// Renders records of one world in one zone.
@@ -201,8 +201,77 @@ impl Renderer<'_> {
             .collect()
     }
 
+    /// `{title: value}` of these values, rendered as PHP does: `custom_field_data` is
+    /// `null` when empty, `formatted_custom_field_data` `[]` (an empty map never appears).
+    fn titled_values(&self, values: &std::collections::BTreeMap<i64, String>) -> (Value, Value) {
+        let titled: serde_json::Map<String, Value> = values
+            .iter()
+            .filter_map(|(id, value)| {
+                let field = self.state.custom_fields.get(id)?;
+                Some((field.title.clone(), Value::String(value.clone())))
+            })
+            .collect();
+        if titled.is_empty() {
+            (Value::Null, json!([]))
+        } else {
+            (Value::Object(titled.clone()), Value::Object(titled))
+        }
+    }
+
+    fn abbr(name: &str) -> String {
+        name.split_whitespace()
+            .filter_map(|w| w.chars().next())
+            .take(2)
+            .collect()
+    }
+
+    /// A contact's `profile` list: `[{id, name, abbr, created_at, color}]` (§6 \[OBS\]).
+    fn profile_refs(&self, contact: &Contact) -> Value {
+        contact
+            .profile_ids
+            .iter()
+            .filter_map(|id| self.state.profiles.get(id))
+            .map(|p| {
+                json!({
+                    "id": p.id,
+                    "name": p.name,
+                    "abbr": Self::abbr(&p.name),
+                    "created_at": iso_offset(p.created_at),
+                    "color": "#AC92EC",
+                })
+            })
+            .collect()
+    }
+
+    /// A profile as `GET /profiles/{id}` shows it: its fields, the same three custom field
+    /// renderings as a contact, and its contacts in short.
+    pub fn profile(&self, profile: &Profile) -> Value {
+        let (data, formatted) = self.titled_values(&profile.custom_field_values);
+        let contacts: Vec<Value> = self
+            .state
+            .contacts
+            .values()
+            .filter(|c| c.profile_ids.contains(&profile.id))
+            .map(|c| json!({"id": c.id, "name": c.name, "identifier": c.identifier}))
+            .collect();
+        json!({
+            "id": profile.id,
+            "name": profile.name,
+            "abbr": Self::abbr(&profile.name),
+            "color": "#AC92EC",
+            "profile_image": null,
+            "custom_field_data": data,
+            "formatted_custom_field_data": formatted,
+            "custom_field_values": self.field_values(&profile.custom_field_values),
+            "contacts": contacts,
+            "created_at": iso_offset(profile.created_at),
+            "updated_at": iso_offset(profile.updated_at),
+        })
+    }
+
     /// A contact as it is embedded in tickets and messages (ISO `+00:00` times).
     pub fn nested_contact(&self, contact: &Contact) -> Value {
+        let (data, formatted) = self.titled_values(&contact.custom_field_values);
         json!({
             "id": contact.id,
             "name": contact.name,
@@ -210,10 +279,10 @@ impl Renderer<'_> {
             "email": contact.email,
             "phone": contact.phone,
             "identifier": contact.identifier,
-            "custom_field_data": null,
-            "formatted_custom_field_data": [],
+            "custom_field_data": data,
+            "formatted_custom_field_data": formatted,
             "custom_field_values": self.field_values(&contact.custom_field_values),
-            "profile": [],
+            "profile": self.profile_refs(contact),
             "is_private": false,
             "created_at": iso_offset(contact.created_at),
             "updated_at": iso_offset(contact.updated_at),
@@ -222,27 +291,14 @@ impl Renderer<'_> {
 
     /// A contact as `/contacts` shows it (§6).
     pub fn contact(&self, contact: &Contact) -> Value {
-        let titled: serde_json::Map<String, Value> = contact
-            .custom_field_values
-            .iter()
-            .filter_map(|(id, value)| {
-                let field = self.state.custom_fields.get(id)?;
-                Some((field.title.clone(), Value::String(value.clone())))
-            })
-            .collect();
-        let abbr: String = contact
-            .name
-            .split_whitespace()
-            .filter_map(|w| w.chars().next())
-            .take(2)
-            .collect();
+        let (data, formatted) = self.titled_values(&contact.custom_field_values);
         json!({
             "id": contact.id,
             "name": contact.name,
             "full_name": contact.name,
             "display_name": contact.name,
             "email": contact.email,
-            "abbr": abbr,
+            "abbr": Self::abbr(&contact.name),
             "color": "#48CFAD",
             "profile_image": null,
             "avatar": null,
@@ -251,10 +307,10 @@ impl Renderer<'_> {
             "formatted_phone": contact.phone,
             "identifier": contact.identifier,
             // PHP renders an empty map as `[]` (§14): an empty object never appears.
-            "custom_field_data": if titled.is_empty() { Value::Null } else { Value::Object(titled.clone()) },
-            "formatted_custom_field_data": if titled.is_empty() { json!([]) } else { Value::Object(titled) },
+            "custom_field_data": data,
+            "formatted_custom_field_data": formatted,
             "custom_field_values": self.field_values(&contact.custom_field_values),
-            "profile": [],
+            "profile": self.profile_refs(contact),
             "channels": contact.channel_ids.iter()
                 .filter_map(|id| self.state.channels.get(id))
                 .map(|c| self.channel(c))
@@ -328,9 +384,9 @@ impl Renderer<'_> {
             "sort_order": field.sort_order,
             "type": field.kind,
             "identifier": field.identifier,
-            "field_type": "TEXT",
+            "field_type": field.field_type,
             "placeholder": null,
-            "items": null,
+            "items": field.items,
             "channels": [],
             "is_required": false,
         })

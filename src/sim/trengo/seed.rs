@@ -1,5 +1,6 @@
 //! Deterministic seeding of the Trengo fake: users, teams, channels, labels, custom fields,
-//! contacts and tickets with labels, customer messages and internal notes.
+//! contacts (each with a profile of its own) and tickets with labels, customer messages and
+//! internal notes.
 //!
 //! The same seed, spec and clock give the same world, byte for byte. Contacts' names, e-mails
 //! and phones depend only on their index ([`seeded_person`]), so the GHL fake can seed the
@@ -10,10 +11,25 @@ use rand::Rng;
 use serde::Deserialize;
 
 use super::model::{
-    Channel, Contact, CustomField, Label, Message, MessageType, Team, Ticket, TicketStatus,
-    TrengoState, User, id_start,
+    Channel, Contact, CustomField, Label, Message, MessageType, Profile, Team, Ticket,
+    TicketStatus, TrengoState, User, id_start,
 };
 use super::options::SimUser;
+
+/// The custom fields seeded after "Order number" (TICKET) and "Customer number" (CONTACT),
+/// in order: what a contact pairing with GHL writes to (`(title, type)`), all `TEXT`.
+pub const PAIRING_FIELDS: &[(&str, &str)] = &[
+    ("Subscription tier", "CONTACT"),
+    ("GHL link", "CONTACT"),
+    ("Next appointment", "CONTACT"),
+    ("Open GHL tasks", "CONTACT"),
+    ("GHL tags", "CONTACT"),
+    ("Task due", "TICKET"),
+    ("Task title", "TICKET"),
+    ("Account manager", "PROFILE"),
+    ("Renewal date", "CONTACT"),
+    ("Newsletter", "CONTACT"),
+];
 
 /// How much to seed.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -129,7 +145,8 @@ const NOTES: [&str; 4] = [
 impl TrengoState {
     /// Replaces the whole world with a seeded one: `api_user` plus three agents, two teams,
     /// two channels (e-mail, WhatsApp), the [`SEEDED_LABELS`], a ticket and a contact custom
-    /// field, and `spec`'s contacts and tickets, laid out in the past of `now`.
+    /// field followed by the [`PAIRING_FIELDS`], and `spec`'s contacts (each with a profile
+    /// of the same name) and tickets, laid out in the past of `now`.
     pub fn seed(
         &mut self,
         spec: &SeedSpec,
@@ -236,9 +253,12 @@ impl TrengoState {
                     kind: kind.to_owned(),
                     identifier: format!("api-custom-field-{}", i + 1),
                     sort_order: -(i as i64) - 1,
+                    field_type: "TEXT".to_owned(),
+                    items: None,
                 },
             );
         }
+        self.seed_pairing_fields();
 
         let mut contact_ids = Vec::new();
         for index in 0..spec.contacts {
@@ -246,6 +266,19 @@ impl TrengoState {
             let id = self.next_id("contact", id_start::CONTACT);
             contact_ids.push(id);
             let created_at = start - Duration::days(60) + Duration::minutes(index as i64 * 37);
+            // One profile per contact, its id derived from the index (no RNG draw).
+            let profile_id = id_start::PROFILE + 3 * (index as i64 + 1);
+            self.last_ids.insert("profile".to_owned(), profile_id);
+            self.profiles.insert(
+                profile_id,
+                Profile {
+                    id: profile_id,
+                    name: person.name.clone(),
+                    custom_field_values: Default::default(),
+                    created_at,
+                    updated_at: created_at,
+                },
+            );
             self.contacts.insert(
                 id,
                 Contact {
@@ -256,6 +289,7 @@ impl TrengoState {
                     phone: Some(person.phone),
                     channel_ids: channel_ids.clone(),
                     custom_field_values: Default::default(),
+                    profile_ids: vec![profile_id],
                     created_at,
                     updated_at: created_at,
                 },
@@ -275,6 +309,34 @@ impl TrengoState {
             let channel_id = channel_ids[self.rng.gen_range(0..channel_ids.len())];
             self.seed_ticket(
                 spec, now, created_at, contact_id, channel_id, &agent_ids, &label_ids,
+            );
+        }
+    }
+
+    /// Appends [`PAIRING_FIELDS`] to the catalogue. Their ids follow the last seeded field's
+    /// at a fixed step instead of drawing on the RNG, so adding them moved no other seeded id.
+    fn seed_pairing_fields(&mut self) {
+        let first_sort = -(self.custom_fields.len() as i64) - 1;
+        for (i, (title, kind)) in PAIRING_FIELDS.iter().enumerate() {
+            let id = self
+                .last_ids
+                .get("custom_field")
+                .copied()
+                .unwrap_or(id_start::CUSTOM_FIELD)
+                + 2;
+            self.last_ids.insert("custom_field".to_owned(), id);
+            let position = self.custom_fields.len() + 1;
+            self.custom_fields.insert(
+                id,
+                CustomField {
+                    id,
+                    title: (*title).to_owned(),
+                    kind: (*kind).to_owned(),
+                    identifier: format!("api-custom-field-{position}"),
+                    sort_order: first_sort - i as i64,
+                    field_type: "TEXT".to_owned(),
+                    items: None,
+                },
             );
         }
     }

@@ -179,10 +179,17 @@ pub(super) fn seed_ghl(
             assigned_to: owner.clone(),
             timezone: Some(zone.name().to_owned()),
             tags: Some(tags),
-            custom_fields: Some(vec![(
-                "contact.customer_number".to_owned(),
-                format!("C-{:05}", index + 1),
-            )]),
+            // Derived from the index, not drawn: the rest of the world stays as it was.
+            custom_fields: Some(vec![
+                (
+                    "contact.customer_number".to_owned(),
+                    format!("C-{:05}", index + 1).into(),
+                ),
+                (
+                    "contact.subscription_tier".to_owned(),
+                    ["Basic", "Pro", "Enterprise"][index % 3].into(),
+                ),
+            ]),
             ..ContactInput::default()
         };
         let created_at = at;

@@ -60,7 +60,7 @@ use serde_json::Value;
 
 use super::{Detector, Hint};
 
-mod pace;
+pub(crate) mod pace;
 mod walks;
 
 use crate::api::ApiError;

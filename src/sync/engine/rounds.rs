@@ -94,7 +94,7 @@ fn not_recorded(
                 contacts.insert(c.clone());
             }
         }
-        ItemKey::Task { .. } | ItemKey::Tasks(_) => {}
+        ItemKey::Task { .. } | ItemKey::Tasks(_) | ItemKey::Pair(_) => {}
     }
 }
 

@@ -153,6 +153,9 @@ impl Engine {
             facts: tokio::sync::Mutex::new(PassFacts::default()),
             sweep: tokio::sync::Mutex::new(SweepState::default()),
             pauses: std::sync::Mutex::new(store::controls::Pauses::default()),
+            pair_map: tokio::sync::OnceCell::new(),
+            ghl_zone: tokio::sync::OnceCell::new(),
+            pair_allowance: std::sync::Mutex::new(None),
         })
     }
 

@@ -25,6 +25,10 @@ pub enum IntentKind {
     Ticket,
     /// A journalled update of a synced field ([`journal`](super::journal)).
     Update,
+    /// A contact pair's field and context writes (`execute/pairs.rs`).
+    PairUpdate,
+    /// A welcome ticket opened for a contact paired through `contacts.tag`.
+    Welcome,
 }
 
 impl IntentKind {
@@ -36,6 +40,8 @@ impl IntentKind {
             IntentKind::Task => "task",
             IntentKind::Ticket => "ticket",
             IntentKind::Update => "update",
+            IntentKind::PairUpdate => "pair-update",
+            IntentKind::Welcome => "welcome",
         }
     }
 
@@ -47,6 +53,8 @@ impl IntentKind {
             IntentKind::Task,
             IntentKind::Ticket,
             IntentKind::Update,
+            IntentKind::PairUpdate,
+            IntentKind::Welcome,
         ]
         .into_iter()
         .find(|k| k.as_str() == name)

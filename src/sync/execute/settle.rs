@@ -99,9 +99,10 @@ impl Executor<'_> {
                 }
                 hit
             }
-            // Updates are settled by `settle_update`; an unknown kind (another version's) is
-            // not looked for, and is abandoned.
-            Some(IntentKind::Update) | None => None,
+            Some(IntentKind::Welcome) => self.find_welcome(intent).await?,
+            // Updates are settled by `settle_update` and `settle_pair_update`; an unknown kind
+            // (another version's) is not looked for, and is abandoned.
+            Some(IntentKind::Update | IntentKind::PairUpdate) | None => None,
         };
         Ok(found)
     }
@@ -122,6 +123,11 @@ impl Executor<'_> {
             let kind = IntentKind::from_stored(&intent.kind);
             if kind == Some(IntentKind::Update) {
                 self.settle_update(&intent).await?;
+                settled += 1;
+                continue;
+            }
+            if kind == Some(IntentKind::PairUpdate) {
+                self.settle_pair_update(&intent).await?;
                 settled += 1;
                 continue;
             }
@@ -371,8 +377,15 @@ fn record_found(
                 insert_link(c, new, &[(BaseName::Status, json!(false))], now)?;
             }
         }
-        // Settled by `settle_update`, never recorded here.
-        IntentKind::Update => {}
+        IntentKind::Welcome => {
+            if let (Some(pair), Some(ticket)) =
+                (number(payload, "pair_id"), number(result, "ticket_id"))
+            {
+                store::pairs::set_welcome(c, pair, ticket)?;
+            }
+        }
+        // Settled by `settle_update` and `settle_pair_update`, never recorded here.
+        IntentKind::Update | IntentKind::PairUpdate => {}
     }
     Ok(())
 }

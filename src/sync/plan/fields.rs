@@ -15,7 +15,7 @@ use crate::sync::views;
 
 /// How the two sides' values stand against the base.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Change {
+pub(crate) enum Change {
     /// Neither side moved.
     None,
     /// Only Trengo moved.
@@ -28,7 +28,7 @@ pub(super) enum Change {
     Conflict,
 }
 
-pub(super) fn three_way<T: PartialEq>(base: Option<&T>, trengo: &T, ghl: &T) -> Change {
+pub(crate) fn three_way<T: PartialEq>(base: Option<&T>, trengo: &T, ghl: &T) -> Change {
     let trengo_moved = base != Some(trengo);
     let ghl_moved = base != Some(ghl);
     match (trengo_moved, ghl_moved) {
@@ -43,7 +43,7 @@ pub(super) fn three_way<T: PartialEq>(base: Option<&T>, trengo: &T, ghl: &T) -> 
 /// The side a conflict's policy picks, or `None` when the policy holds it (`manual`).
 /// `newest` compares the ticket's `updated_at` with the contact's `dateUpdated` (GHL tasks carry
 /// no timestamp); a tie or a missing GHL time goes to Trengo (sync-model.md §4.1).
-pub(super) fn winner(
+pub(crate) fn winner(
     policy: Policy,
     trengo_at: DateTime<Utc>,
     ghl_at: Option<DateTime<Utc>>,

@@ -12,7 +12,7 @@
 //!   contact item) and the brake.
 
 mod comments;
-mod fields;
+pub(crate) mod fields;
 mod tags;
 
 use std::collections::{BTreeMap, BTreeSet};

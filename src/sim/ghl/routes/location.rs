@@ -1,4 +1,5 @@
-//! Location-level reads: the users of the location and its custom field definitions.
+//! Location-level reads: the location itself (its zone), the users of the location and its
+//! custom field definitions.
 //!
 //! `GET /users/?locationId=` is not in the spec files we carry; the answer is kept minimal
 //! (`{users: [{id, name, firstName, lastName, email, roles}]}`), enough to match users by
@@ -54,4 +55,24 @@ pub async fn custom_fields(
             .collect::<Vec<_>>()
     });
     Ok(Json(json!({ "customFields": fields })))
+}
+
+/// `GET /locations/{locationId}` → `{location}` (`GetLocationByIdSuccessfulResponseDto`, scope
+/// `locations.readonly`): the id, a name, the company and the zone of option
+/// `location_timezone`.
+pub async fn location(
+    State(state): State<GhlFakeState>,
+    Path(location): Path<String>,
+) -> Result<Json<Value>, GhlError> {
+    state.check_location(&location)?;
+    let (id, zone) = state.read(|s| (s.location_id.clone(), s.zone));
+    Ok(Json(json!({
+        "location": {
+            "id": id,
+            "companyId": state.company_id(),
+            "name": "Sim Sub-Account",
+            "country": "NL",
+            "timezone": zone.name(),
+        }
+    })))
 }

@@ -54,6 +54,7 @@ pub fn api_routes() -> Router<GhlFakeState> {
             get(notes::get_one).put(notes::update).delete(notes::delete),
         )
         .route("/users/", get(location::users))
+        .route("/locations/{locationId}", get(location::location))
         .route(
             "/locations/{locationId}/customFields",
             get(location::custom_fields),

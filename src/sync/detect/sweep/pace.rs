@@ -14,7 +14,7 @@ use crate::api::budget::refilled;
 /// at 10,000 links a task completion could wait 40 min for the next task walk. A rate is also
 /// what a benchmark scaling every limit by K scales (its hour is a real one).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) struct Allowance {
+pub(crate) struct Allowance {
     /// Calls that may be made now.
     pub(super) tokens: f64,
     /// When `tokens` was last brought up to date.
@@ -23,7 +23,7 @@ pub(super) struct Allowance {
 
 impl Allowance {
     /// The allowance at `now`, full.
-    pub(super) fn full(now: Instant, per_hour: u32, cycle: Duration) -> Self {
+    pub(crate) fn full(now: Instant, per_hour: u32, cycle: Duration) -> Self {
         Self {
             tokens: Self::cap(per_hour, cycle),
             at: now,
@@ -31,12 +31,12 @@ impl Allowance {
     }
 
     /// The most calls saved up: one cycle's worth, and at least one call.
-    pub(super) fn cap(per_hour: u32, cycle: Duration) -> f64 {
+    pub(crate) fn cap(per_hour: u32, cycle: Duration) -> f64 {
         (f64::from(per_hour) * cycle.as_secs_f64() / 3600.0).max(1.0)
     }
 
     /// Takes one call if the allowance has one at `now`.
-    pub(super) fn take(&mut self, now: Instant, per_hour: u32, cycle: Duration) -> bool {
+    pub(crate) fn take(&mut self, now: Instant, per_hour: u32, cycle: Duration) -> bool {
         self.tokens = refilled(
             self.tokens,
             now.saturating_duration_since(self.at),
