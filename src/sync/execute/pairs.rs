@@ -50,7 +50,8 @@ fn side_name(side: Side) -> &'static str {
     }
 }
 
-/// The GHL body key of a standard field.
+/// Sets a standard field's value in a GHL contact update; `assigned_to` takes a user's
+/// e-mail and is sent as that user's id (an item error when no GHL user has it).
 fn set_standard(
     fields: &mut ContactFields,
     s: Standard,
