@@ -201,16 +201,6 @@ pub(super) fn problems(config: &super::Config) -> Vec<(String, String)> {
         }
         let writes_trengo = matches!(entry.direction, Direction::Both | Direction::GhlToTrengo);
         let writes_ghl = matches!(entry.direction, Direction::Both | Direction::TrengoToGhl);
-        if writes_ghl && matches!(ghl.to_ascii_lowercase().as_str(), "email" | "phone") {
-            fail(
-                format!("{key}.direction"),
-                format!(
-                    "`{ghl}` identifies the GHL contact (pairs and links are matched on it, and GHL \
-                     refuses one that another contact has), so it is never written: set \
-                     direction = \"ghl_to_trengo\""
-                ),
-            );
-        }
         if writes_trengo && let Some(other) = trengo_targets.insert(trengo.to_lowercase(), i) {
             fail(
                 format!("{key}.trengo"),

@@ -88,26 +88,6 @@ fn set_standard(
     Ok(())
 }
 
-fn standard_name(s: Standard) -> &'static str {
-    match s {
-        Standard::Name => "name",
-        Standard::FirstName => "first_name",
-        Standard::LastName => "last_name",
-        Standard::Email => "email",
-        Standard::Phone => "phone",
-        Standard::CompanyName => "company_name",
-        Standard::Address1 => "address1",
-        Standard::City => "city",
-        Standard::State => "state",
-        Standard::PostalCode => "postal_code",
-        Standard::Country => "country",
-        Standard::Website => "website",
-        Standard::DateOfBirth => "date_of_birth",
-        Standard::Source => "source",
-        Standard::AssignedTo => "assigned_to",
-    }
-}
-
 /// The standard field a journalled `standard:<name>` slot names.
 pub(super) fn standard_of(name: &str) -> Option<Standard> {
     Standard::parse(name)
@@ -590,7 +570,7 @@ fn ghl_write(
                 v => v.display(),
             };
             set_standard(body, *s, text.clone(), users).map_err(blocked)?;
-            Ok((format!("standard:{}", standard_name(*s)), json!(text)))
+            Ok((format!("standard:{}", s.name()), json!(text)))
         }
     }
 }

@@ -78,6 +78,27 @@ impl Standard {
         })
     }
 
+    /// Its config name (`first_name`), which `parse` reads back.
+    pub fn name(self) -> &'static str {
+        match self {
+            Standard::Name => "name",
+            Standard::FirstName => "first_name",
+            Standard::LastName => "last_name",
+            Standard::Email => "email",
+            Standard::Phone => "phone",
+            Standard::CompanyName => "company_name",
+            Standard::Address1 => "address1",
+            Standard::City => "city",
+            Standard::State => "state",
+            Standard::PostalCode => "postal_code",
+            Standard::Country => "country",
+            Standard::Website => "website",
+            Standard::DateOfBirth => "date_of_birth",
+            Standard::Source => "source",
+            Standard::AssignedTo => "assigned_to",
+        }
+    }
+
     /// The kind of its values.
     pub fn kind(self) -> Kind {
         match self {
@@ -446,6 +467,18 @@ fn resolve_entry(
                 .into(),
         );
     }
+    if let GhlSlot::Standard(s @ (Standard::Email | Standard::Phone)) = &ghl
+        && direction.writes_ghl()
+    {
+        fail(
+            "direction",
+            format!(
+                "GHL's `{}` identifies the contact (links and pairs are found by it), so it is \
+                 matched on, never written; set direction = \"ghl_to_trengo\"",
+                s.name()
+            ),
+        );
+    }
     if matches!(trengo, TrengoSlot::Ticket(_)) && direction.writes_trengo() {
         fail(
             "direction",
@@ -664,6 +697,39 @@ mod tests {
         assert_eq!(problems[0].key, "contacts.fields[0].ghl");
         assert!(problems[0].message.contains("FILE_UPLOAD"));
         assert_eq!(problems[1].key, "contacts.fields[1].direction");
+    }
+
+    #[test]
+    fn ghl_email_and_phone_in_any_spelling_are_never_written() {
+        let mut fields = vec![
+            entry("email", "Customer number"),
+            entry("E_mail", "Account manager"),
+            entry("Phone", "Order number"),
+        ];
+        fields[2].direction = crate::config::Direction::TrengoToGhl;
+        let problems =
+            resolve(&config(fields), None, &ghl_catalogue(), &trengo_catalogue()).unwrap_err();
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "contacts.fields[0].direction",
+                "contacts.fields[1].direction",
+                "contacts.fields[2].direction"
+            ]
+        );
+        assert!(problems[2].message.contains("`phone`"), "{}", problems[2]);
+
+        let mut read_only = entry("email", "Customer number");
+        read_only.direction = crate::config::Direction::GhlToTrengo;
+        let map = resolve(
+            &config(vec![read_only]),
+            None,
+            &ghl_catalogue(),
+            &trengo_catalogue(),
+        )
+        .unwrap();
+        assert_eq!(map.fields[0].ghl, GhlSlot::Standard(Standard::Email));
     }
 
     #[test]
